@@ -1,0 +1,15 @@
+//! dify-bench: regression tests for Dify apps, with live progress.
+//!
+//! `model` holds the types shared by the server and the WASM client; `server` (ssr only) is the
+//! engine; `api` holds the server functions; `ui` the Leptos components.
+
+pub mod model;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+}

@@ -1,0 +1,492 @@
+//! Types shared by the server and the WASM client: what the API returns and what the progress
+//! stream carries. Nothing here depends on a server crate; rows that hold secrets never live here.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A Dify app endpoint under test ("two-stage search v1.2").
+    VersionId
+);
+id_type!(
+    /// One question of the test set.
+    CaseId
+);
+id_type!(
+    /// One run of versions × cases.
+    BatchId
+);
+
+/// Which Dify API family a version is called through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppMode {
+    /// Chatbot: `POST /chat-messages`.
+    #[default]
+    Chat,
+    /// Agent: `POST /chat-messages`, streaming only.
+    AgentChat,
+    /// Chatflow: `POST /chat-messages`, with workflow events in the stream.
+    AdvancedChat,
+    /// Text generator: `POST /completion-messages`.
+    Completion,
+    /// Workflow: `POST /workflows/run`.
+    Workflow,
+}
+
+impl AppMode {
+    pub const ALL: [AppMode; 5] = [
+        AppMode::Chat,
+        AppMode::AgentChat,
+        AppMode::AdvancedChat,
+        AppMode::Completion,
+        AppMode::Workflow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppMode::Chat => "chat",
+            AppMode::AgentChat => "agent-chat",
+            AppMode::AdvancedChat => "advanced-chat",
+            AppMode::Completion => "completion",
+            AppMode::Workflow => "workflow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AppMode> {
+        AppMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl fmt::Display for AppMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Dify's `response_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseMode {
+    Blocking,
+    #[default]
+    Streaming,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Blocking => "blocking",
+            ResponseMode::Streaming => "streaming",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResponseMode> {
+        match s {
+            "blocking" => Some(ResponseMode::Blocking),
+            "streaming" => Some(ResponseMode::Streaming),
+            _ => None,
+        }
+    }
+}
+
+/// A version as the API shows it: the key is never included, only its hint (`app-…abcd`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub id: VersionId,
+    pub name: String,
+    pub description: String,
+    /// Dify's Service API base, e.g. `https://api.dify.ai/v1`.
+    pub base_url: String,
+    pub app_mode: AppMode,
+    pub response_mode: ResponseMode,
+    pub api_key_hint: String,
+    /// Workflow apps: which output holds the answer (None: the only string output, else
+    /// `answer`, `text` or `result`).
+    pub answer_field: Option<String>,
+    /// Extra `inputs` sent with every call (a JSON object).
+    pub inputs: serde_json::Value,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A check on an answer besides the score; any failing assertion fails the test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Assertion {
+    Contains { value: String },
+    NotContains { value: String },
+    Regex { pattern: String },
+    MaxLatencyMs { ms: u64 },
+}
+
+/// One question of the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub id: CaseId,
+    pub name: String,
+    pub query: String,
+    pub expected_answer: String,
+    pub keywords: Vec<String>,
+    pub category: String,
+    pub tags: Vec<String>,
+    /// Overrides the batch's pass threshold for this case.
+    pub pass_threshold: Option<f64>,
+    pub assertions: Vec<Assertion>,
+    /// Extra `inputs` for this case (merged over the version's).
+    pub inputs: serde_json::Value,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How answers are scored in one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScoringConfig {
+    /// Score (0–100) at or above which a test passes, unless the case overrides it.
+    pub pass_threshold: f64,
+    /// Weight of expected-keyword coverage in the score.
+    pub keyword_weight: f64,
+    /// Weight of similarity to the expected answer in the score.
+    pub similarity_weight: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            pass_threshold: 60.0,
+            keyword_weight: 0.5,
+            similarity_weight: 0.5,
+        }
+    }
+}
+
+impl ScoringConfig {
+    /// Refuses settings no batch could run with, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=100.0).contains(&self.pass_threshold) || self.pass_threshold.is_nan() {
+            return Err(format!(
+                "pass_threshold must be between 0 and 100, got {}",
+                self.pass_threshold
+            ));
+        }
+        for (name, w) in [
+            ("keyword_weight", self.keyword_weight),
+            ("similarity_weight", self.similarity_weight),
+        ] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(format!("{name} must be a non-negative number, got {w}"));
+            }
+        }
+        if self.keyword_weight + self.similarity_weight <= 0.0 {
+            return Err("keyword_weight and similarity_weight cannot both be 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Lifecycle of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchStatus {
+    Queued,
+    Running,
+    Completed,
+    Error,
+    Cancelled,
+}
+
+impl BatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Queued => "queued",
+            BatchStatus::Running => "running",
+            BatchStatus::Completed => "completed",
+            BatchStatus::Error => "error",
+            BatchStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BatchStatus> {
+        [
+            BatchStatus::Queued,
+            BatchStatus::Running,
+            BatchStatus::Completed,
+            BatchStatus::Error,
+            BatchStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+
+    /// Completed, error and cancelled end a batch; nothing changes after them.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            BatchStatus::Completed | BatchStatus::Error | BatchStatus::Cancelled
+        )
+    }
+}
+
+/// Where one version stands within a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionRunStatus {
+    Waiting,
+    Running,
+    Completed,
+    /// Every test of the version ended and at least one had no usable answer.
+    Failed,
+    Cancelled,
+}
+
+/// The outcome of one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    /// Answered and scored at or above the threshold, with every assertion holding.
+    Passed,
+    /// Answered, but scored below the threshold or broke an assertion.
+    Failed,
+    /// No usable answer after retries.
+    Error,
+}
+
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Passed => "passed",
+            ResultStatus::Failed => "failed",
+            ResultStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResultStatus> {
+        match s {
+            "passed" => Some(ResultStatus::Passed),
+            "failed" => Some(ResultStatus::Failed),
+            "error" => Some(ResultStatus::Error),
+            _ => None,
+        }
+    }
+}
+
+/// Why a score is what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScoreDetail {
+    pub keywords_hit: Vec<String>,
+    pub keywords_missed: Vec<String>,
+    /// Keyword coverage 0–100 (None when the case has no keywords).
+    pub keyword_score: Option<f64>,
+    /// Similarity to the expected answer 0–100 (None when the case has no expected answer).
+    pub similarity_score: Option<f64>,
+    pub assertions: Vec<AssertionOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssertionOutcome {
+    pub assertion: Assertion,
+    pub passed: bool,
+    /// What went wrong, in words ("latency 812 ms exceeds 500 ms").
+    pub message: Option<String>,
+}
+
+/// Token usage and price of one call, as Dify reported them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Usage {
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub total_price: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// The identifiers Dify gave a call, for finding it in Dify's logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DifyIds {
+    pub task_id: Option<String>,
+    pub message_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub workflow_run_id: Option<String>,
+}
+
+/// One test's stored result: (batch, version, case) is unique.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub batch_id: BatchId,
+    pub version_id: VersionId,
+    pub case_id: CaseId,
+    pub status: ResultStatus,
+    /// 0–100; None when there was no answer.
+    pub score: Option<f64>,
+    pub answer: Option<String>,
+    pub latency_ms: Option<i64>,
+    /// Time to first token (streaming only).
+    pub ttft_ms: Option<i64>,
+    pub usage: Usage,
+    pub dify: DifyIds,
+    /// Dify's error `code` (or ours: `timeout`, `connection_error`, `invalid_response`).
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// HTTP calls made, retries included.
+    pub attempts: i64,
+    pub detail: ScoreDetail,
+    pub finished_at: i64,
+}
+
+/// A batch as listed and shown (without results).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: BatchId,
+    pub name: String,
+    pub status: BatchStatus,
+    pub concurrency: i64,
+    /// At most this many calls in flight per version (None: only the global limit).
+    pub per_version_cap: Option<i64>,
+    pub scoring: ScoringConfig,
+    pub total_tests: i64,
+    pub completed_tests: i64,
+    pub passed_tests: i64,
+    pub failed_tests: i64,
+    pub average_score: Option<f64>,
+    pub pass_rate: Option<f64>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub versions: Vec<BatchVersion>,
+    pub case_ids: Vec<CaseId>,
+}
+
+/// A version as it was when a batch was launched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchVersion {
+    pub version_id: VersionId,
+    pub name: String,
+    pub app_mode: AppMode,
+    pub response_mode: ResponseMode,
+    pub base_url: String,
+    pub api_key_hint: String,
+}
+
+/// The progress stream's payload (`GET /api/batches/{id}/progress`). Field names follow the original
+/// Django feature, so its consumers keep working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub batch_id: BatchId,
+    pub batch_name: String,
+    pub status: BatchStatus,
+    /// 0–100.
+    pub progress: f64,
+    /// Tests finished in any way.
+    pub completed_tests: u64,
+    pub total_tests: u64,
+    /// Tests with no usable answer after retries.
+    pub failed_tests: u64,
+    /// Tests scored at or above the pass threshold.
+    pub passed_tests: u64,
+    pub current_version: Option<String>,
+    pub current_test_case: Option<String>,
+    /// Seconds, from the recent completion rate; None until known.
+    pub estimated_remaining_time: Option<f64>,
+    /// Seconds since the batch started.
+    pub elapsed_time: f64,
+    pub error_message: Option<String>,
+    pub versions: Vec<VersionProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionProgress {
+    pub version_id: VersionId,
+    pub version_name: String,
+    /// 0–100.
+    pub progress: f64,
+    pub status: VersionRunStatus,
+    pub completed_tests: u64,
+    pub total_tests: u64,
+    pub failed_tests: u64,
+    /// Mean score over answered tests; None before the first.
+    pub average_score: Option<f64>,
+    /// passed / completed × 100; None before the first.
+    pub pass_rate: Option<f64>,
+    pub avg_latency_ms: Option<f64>,
+}
+
+/// What `start_batch` accepts besides the selections.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+/// Upper bound on concurrency: beyond it, Dify's own limits refuse most calls anyway.
+pub const MAX_CONCURRENCY: u32 = 1000;
+
+/// A short, safe hint of an API key: `app-…abcd`. Never more than the prefix and four characters.
+pub fn key_hint(key: &str) -> String {
+    let key = key.trim();
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 12 {
+        return "…".to_string();
+    }
+    let prefix: String = match key.find('-') {
+        Some(i) if i <= 8 => key[..=i].to_string(),
+        _ => String::new(),
+    };
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hint_shows_prefix_and_last_four_only() {
+        assert_eq!(key_hint("app-abcdefghijklmnop1234"), "app-…1234");
+        assert_eq!(key_hint("short"), "…");
+        assert_eq!(key_hint("noprefixatallhere9876"), "…9876");
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in ["queued", "running", "completed", "error", "cancelled"] {
+            assert_eq!(BatchStatus::parse(s).map(|b| b.as_str()), Some(s));
+        }
+        for m in AppMode::ALL {
+            assert_eq!(AppMode::parse(m.as_str()), Some(m));
+            assert_eq!(
+                serde_json::to_string(&m).unwrap(),
+                format!("\"{}\"", m.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn scoring_config_refuses_impossible_settings() {
+        assert!(ScoringConfig::default().validate().is_ok());
+        let bad = ScoringConfig {
+            pass_threshold: 120.0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("pass_threshold"));
+        let zero = ScoringConfig {
+            keyword_weight: 0.0,
+            similarity_weight: 0.0,
+            ..Default::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+}

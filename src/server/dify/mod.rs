@@ -1,0 +1,1 @@
+//! Dify client (being written).

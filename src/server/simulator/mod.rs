@@ -1,0 +1,1 @@
+//! Dify simulator (being written).
