@@ -252,7 +252,7 @@ pub enum VersionRunStatus {
     Waiting,
     Running,
     Completed,
-    /// Every test of the version ended and at least one had no usable answer.
+    /// Every test of the version ended without a usable answer (a wrong key or URL, an app down).
     Failed,
     Cancelled,
 }
@@ -372,7 +372,6 @@ pub struct Batch {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub versions: Vec<BatchVersion>,
-    pub case_ids: Vec<CaseId>,
 }
 
 /// A version as it was when a batch was launched.
@@ -429,6 +428,131 @@ pub struct VersionProgress {
     pub avg_latency_ms: Option<f64>,
 }
 
+/// A version as submitted for create or update. `api_key` is write-only: on update, `None` keeps
+/// the stored key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct VersionDraft {
+    pub name: String,
+    pub description: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub app_mode: AppMode,
+    pub response_mode: ResponseMode,
+    pub answer_field: Option<String>,
+    pub inputs: Option<serde_json::Value>,
+    pub enabled: Option<bool>,
+}
+
+impl VersionDraft {
+    /// Trims fields and refuses what cannot work, naming the field.
+    pub fn normalized(mut self) -> Result<VersionDraft, String> {
+        self.name = self.name.trim().to_string();
+        self.base_url = self.base_url.trim().trim_end_matches('/').to_string();
+        self.description = self.description.trim().to_string();
+        if self.name.is_empty() {
+            return Err("name is empty".into());
+        }
+        if self.name.chars().count() > 200 {
+            return Err("name is longer than 200 characters".into());
+        }
+        check_http_url(&self.base_url).map_err(|e| format!("base_url: {e}"))?;
+        if let Some(key) = &self.api_key {
+            let key = key.trim();
+            if key.is_empty() {
+                self.api_key = None;
+            } else if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err("api_key contains whitespace".into());
+            } else {
+                self.api_key = Some(key.to_string());
+            }
+        }
+        self.answer_field = self
+            .answer_field
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty());
+        match &self.inputs {
+            None | Some(serde_json::Value::Object(_)) => {}
+            Some(serde_json::Value::Null) => self.inputs = None,
+            Some(_) => return Err("inputs must be a JSON object".into()),
+        }
+        Ok(self)
+    }
+}
+
+/// A test case as submitted for create, update or import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CaseDraft {
+    pub name: String,
+    pub query: String,
+    pub expected_answer: String,
+    pub keywords: Vec<String>,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub pass_threshold: Option<f64>,
+    pub assertions: Vec<Assertion>,
+    pub inputs: Option<serde_json::Value>,
+    pub enabled: Option<bool>,
+}
+
+impl CaseDraft {
+    /// Trims fields and refuses what cannot work, naming the field. Regex assertions are checked
+    /// by the server's scorer, which compiles them.
+    pub fn normalized(mut self) -> Result<CaseDraft, String> {
+        self.query = self.query.trim().to_string();
+        self.name = self.name.trim().to_string();
+        self.expected_answer = self.expected_answer.trim().to_string();
+        self.category = self.category.trim().to_string();
+        if self.query.is_empty() {
+            return Err("column `query` is empty".into());
+        }
+        if self.name.is_empty() {
+            self.name = self.query.chars().take(80).collect();
+        }
+        self.keywords = clean_list(self.keywords);
+        self.tags = clean_list(self.tags);
+        if let Some(t) = self.pass_threshold {
+            if !(0.0..=100.0).contains(&t) {
+                return Err(format!("pass_threshold must be between 0 and 100, got {t}"));
+            }
+        }
+        match &self.inputs {
+            None | Some(serde_json::Value::Object(_)) => {}
+            Some(serde_json::Value::Null) => self.inputs = None,
+            Some(_) => return Err("inputs must be a JSON object".into()),
+        }
+        Ok(self)
+    }
+}
+
+fn clean_list(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let item = item.trim();
+        if !item.is_empty() && !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+/// `http://` or `https://`, a host, no spaces: enough to refuse typos before a batch runs.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{url}` must start with http:// or https://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("`{url}` has no host"));
+    }
+    if url.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("`{url}` contains whitespace"));
+    }
+    Ok(())
+}
+
 /// What `start_batch` accepts besides the selections.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// Upper bound on concurrency: beyond it, Dify's own limits refuse most calls anyway.
@@ -472,6 +596,41 @@ mod tests {
                 format!("\"{}\"", m.as_str())
             );
         }
+    }
+
+    #[test]
+    fn drafts_are_trimmed_and_checked() {
+        let v = VersionDraft {
+            name: "  v1 ".into(),
+            base_url: "http://127.0.0.1:5001/v1/".into(),
+            api_key: Some("  ".into()),
+            ..Default::default()
+        }
+        .normalized()
+        .unwrap();
+        assert_eq!(v.name, "v1");
+        assert_eq!(v.base_url, "http://127.0.0.1:5001/v1");
+        assert_eq!(v.api_key, None);
+        let bad = VersionDraft {
+            name: "v".into(),
+            base_url: "ftp://x".into(),
+            ..Default::default()
+        };
+        assert!(bad.normalized().unwrap_err().starts_with("base_url"));
+        assert!(check_http_url("https://").is_err());
+        let c = CaseDraft {
+            query: " q ".into(),
+            keywords: vec![" a".into(), "".into(), "a".into(), "b".into()],
+            ..Default::default()
+        }
+        .normalized()
+        .unwrap();
+        assert_eq!(c.name, "q");
+        assert_eq!(c.keywords, vec!["a", "b"]);
+        assert_eq!(
+            CaseDraft::default().normalized().unwrap_err(),
+            "column `query` is empty"
+        );
     }
 
     #[test]

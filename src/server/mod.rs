@@ -5,3 +5,4 @@ pub mod dify;
 pub mod scoring;
 pub mod secret;
 pub mod simulator;
+pub mod store;

@@ -1,0 +1,26 @@
+-- One row per finished test; the primary key is what makes resume idempotent.
+CREATE TABLE results (
+    batch_id          BIGINT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    version_id        BIGINT NOT NULL,
+    case_id           BIGINT NOT NULL,
+    status            TEXT   NOT NULL,
+    score             DOUBLE PRECISION,
+    answer            TEXT,
+    latency_ms        BIGINT,
+    ttft_ms           BIGINT,
+    prompt_tokens     BIGINT,
+    completion_tokens BIGINT,
+    total_tokens      BIGINT,
+    total_price       DOUBLE PRECISION,
+    currency          TEXT,
+    task_id           TEXT,
+    message_id        TEXT,
+    conversation_id   TEXT,
+    workflow_run_id   TEXT,
+    error_code        TEXT,
+    error_message     TEXT,
+    attempts          BIGINT NOT NULL,
+    detail            TEXT   NOT NULL,
+    finished_at       BIGINT NOT NULL,
+    PRIMARY KEY (batch_id, version_id, case_id)
+);

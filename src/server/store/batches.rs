@@ -1,0 +1,323 @@
+//! The `batches`, `batch_versions` and `batch_cases` tables: a batch, and the versions and cases it
+//! was launched with, snapshotted so that later edits never rewrite history.
+
+use super::{now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord};
+use crate::model::{
+    AppMode, Batch, BatchId, BatchStatus, BatchVersion, CaseId, ResponseMode, ScoringConfig,
+    TestCase, VersionId,
+};
+use crate::server::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What `create_batch` stores: the selections, already validated.
+pub struct NewBatch<'a> {
+    pub name: &'a str,
+    pub concurrency: i64,
+    pub per_version_cap: Option<i64>,
+    pub scoring: &'a ScoringConfig,
+    pub versions: &'a [VersionRecord],
+    pub cases: &'a [TestCase],
+}
+
+/// A version as snapshotted at launch, key included: what the runner calls.
+#[derive(Debug, Clone)]
+pub struct PlannedVersion {
+    pub version_id: VersionId,
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Secret,
+    pub app_mode: AppMode,
+    pub response_mode: ResponseMode,
+    pub answer_field: Option<String>,
+    pub inputs: serde_json::Value,
+}
+
+impl PlannedVersion {
+    fn summary(&self) -> BatchVersion {
+        BatchVersion {
+            version_id: self.version_id,
+            name: self.name.clone(),
+            app_mode: self.app_mode,
+            response_mode: self.response_mode,
+            base_url: self.base_url.clone(),
+            api_key_hint: self.api_key.hint(),
+        }
+    }
+}
+
+/// Everything needed to run (or resume) a batch.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    pub batch: Batch,
+    pub versions: Vec<PlannedVersion>,
+    pub cases: Vec<TestCase>,
+}
+
+/// The `batch_versions.config` document. It holds the key, so it never leaves the server.
+#[derive(Serialize, Deserialize)]
+struct VersionSnapshot {
+    name: String,
+    base_url: String,
+    api_key: String,
+    app_mode: AppMode,
+    response_mode: ResponseMode,
+    answer_field: Option<String>,
+    inputs: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    id: i64,
+    name: String,
+    status: String,
+    concurrency: i64,
+    per_version_cap: Option<i64>,
+    scoring: String,
+    total_tests: i64,
+    error_message: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    completed: i64,
+    passed: i64,
+    errored: i64,
+    average_score: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    batch_id: i64,
+    version_id: i64,
+    config: String,
+}
+
+/// Batch columns plus its result counts, one row per batch.
+const BATCH_SELECT: &str = "SELECT b.id, b.name, b.status, b.concurrency, b.per_version_cap, \
+     b.scoring, b.total_tests, b.error_message, b.created_at, b.started_at, b.finished_at, \
+     COALESCE(r.completed, 0) AS completed, COALESCE(r.passed, 0) AS passed, \
+     COALESCE(r.errored, 0) AS errored, r.average_score \
+     FROM batches b LEFT JOIN (SELECT batch_id, COUNT(*) AS completed, \
+        COUNT(*) FILTER (WHERE status = 'passed') AS passed, \
+        COUNT(*) FILTER (WHERE status = 'error') AS errored, \
+        AVG(score) AS average_score FROM results GROUP BY batch_id) r ON r.batch_id = b.id";
+
+impl BatchRow {
+    fn into_batch(self, versions: Vec<BatchVersion>) -> StoreResult<Batch> {
+        let status = BatchStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("batch {}: status", self.id)))?;
+        Ok(Batch {
+            id: BatchId(self.id),
+            name: self.name,
+            status,
+            concurrency: self.concurrency,
+            per_version_cap: self.per_version_cap,
+            scoring: parse_json("batch scoring", &self.scoring)?,
+            total_tests: self.total_tests,
+            completed_tests: self.completed,
+            passed_tests: self.passed,
+            failed_tests: self.errored,
+            average_score: self.average_score.map(round2),
+            pass_rate: (self.completed > 0)
+                .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
+            error_message: self.error_message,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            versions,
+        })
+    }
+}
+
+pub(crate) fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn planned(row: SnapshotRow) -> StoreResult<PlannedVersion> {
+    let snap: VersionSnapshot = parse_json("batch version snapshot", &row.config)?;
+    Ok(PlannedVersion {
+        version_id: VersionId(row.version_id),
+        name: snap.name,
+        base_url: snap.base_url,
+        api_key: Secret::new(snap.api_key),
+        app_mode: snap.app_mode,
+        response_mode: snap.response_mode,
+        answer_field: snap.answer_field,
+        inputs: snap.inputs,
+    })
+}
+
+impl Store {
+    /// Stores a queued batch with its snapshots, in one transaction.
+    pub async fn create_batch(&self, new: &NewBatch<'_>) -> StoreResult<BatchId> {
+        let total = (new.versions.len() * new.cases.len()) as i64;
+        let scoring = to_json(new.scoring);
+        let snapshots: Vec<(i64, String)> = new
+            .versions
+            .iter()
+            .map(|v| {
+                let snap = VersionSnapshot {
+                    name: v.version.name.clone(),
+                    base_url: v.version.base_url.clone(),
+                    api_key: v.api_key.expose().to_string(),
+                    app_mode: v.version.app_mode,
+                    response_mode: v.version.response_mode,
+                    answer_field: v.version.answer_field.clone(),
+                    inputs: v.version.inputs.clone(),
+                };
+                (v.version.id.0, to_json(&snap))
+            })
+            .collect();
+        let cases: Vec<(i64, String)> = new.cases.iter().map(|c| (c.id.0, to_json(c))).collect();
+        let id: i64 = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO batches (name, status, concurrency, per_version_cap, scoring, \
+                 total_tests, created_at) VALUES ($1, 'queued', $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(new.name)
+            .bind(new.concurrency)
+            .bind(new.per_version_cap)
+            .bind(&scoring)
+            .bind(total)
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+            for (pos, (version_id, config)) in snapshots.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO batch_versions (batch_id, version_id, position, config) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id).bind(version_id).bind(pos as i64).bind(config)
+                .execute(&mut *tx).await?;
+            }
+            for (pos, (case_id, snapshot)) in cases.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO batch_cases (batch_id, case_id, position, snapshot) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id).bind(case_id).bind(pos as i64).bind(snapshot)
+                .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        })?;
+        Ok(BatchId(id))
+    }
+
+    /// Marks a batch running; the first start time is kept across resumes.
+    pub async fn mark_batch_running(&self, id: BatchId) -> StoreResult<()> {
+        let sql = "UPDATE batches SET status = 'running', started_at = COALESCE(started_at, $2) \
+                   WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(sql).bind(id.0).bind(now_ms()).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn mark_batch_finished(
+        &self,
+        id: BatchId,
+        status: BatchStatus,
+        error_message: Option<&str>,
+    ) -> StoreResult<()> {
+        let sql = "UPDATE batches SET status = $2, error_message = $3, finished_at = $4, \
+                   started_at = COALESCE(started_at, $4) WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(id.0).bind(status.as_str()).bind(error_message).bind(now_ms())
+            .execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Re-opens a finished batch (to re-run its failed tests).
+    pub async fn reopen_batch(&self, id: BatchId) -> StoreResult<()> {
+        let sql = "UPDATE batches SET status = 'queued', error_message = NULL, finished_at = NULL \
+                   WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(sql).bind(id.0).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Batches a crash or restart left queued or running.
+    pub async fn unfinished_batches(&self) -> StoreResult<Vec<BatchId>> {
+        let ids: Vec<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM batches WHERE status IN ('queued', 'running') ORDER BY id")
+            .fetch_all(pool).await)?;
+        Ok(ids.into_iter().map(BatchId).collect())
+    }
+
+    pub async fn get_batch(&self, id: BatchId) -> StoreResult<Option<Batch>> {
+        let sql = format!("{BATCH_SELECT} WHERE b.id = $1");
+        let row: Option<BatchRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
+        let Some(row) = row else { return Ok(None) };
+        let versions = self.planned_versions(id).await?;
+        Ok(Some(row.into_batch(
+            versions.iter().map(PlannedVersion::summary).collect(),
+        )?))
+    }
+
+    /// The newest batches first, at most `limit`.
+    pub async fn list_batches(&self, limit: i64) -> StoreResult<Vec<Batch>> {
+        let sql = format!("{BATCH_SELECT} ORDER BY b.id DESC LIMIT $1");
+        let rows: Vec<BatchRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await)?;
+        let Some(oldest) = rows.last().map(|r| r.id) else {
+            return Ok(Vec::new());
+        };
+        let snaps: Vec<SnapshotRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT batch_id, version_id, config FROM batch_versions WHERE batch_id >= $1 \
+             ORDER BY batch_id, position")
+            .bind(oldest).fetch_all(pool).await)?;
+        let mut by_batch: HashMap<i64, Vec<BatchVersion>> = HashMap::new();
+        for snap in snaps {
+            let batch_id = snap.batch_id;
+            by_batch
+                .entry(batch_id)
+                .or_default()
+                .push(planned(snap)?.summary());
+        }
+        rows.into_iter()
+            .map(|row| {
+                let versions = by_batch.remove(&row.id).unwrap_or_default();
+                row.into_batch(versions)
+            })
+            .collect()
+    }
+
+    async fn planned_versions(&self, id: BatchId) -> StoreResult<Vec<PlannedVersion>> {
+        let rows: Vec<SnapshotRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT batch_id, version_id, config FROM batch_versions WHERE batch_id = $1 \
+             ORDER BY position")
+            .bind(id.0).fetch_all(pool).await)?;
+        rows.into_iter().map(planned).collect()
+    }
+
+    /// The batch's snapshots of cases, in launch order.
+    pub async fn batch_cases(&self, id: BatchId) -> StoreResult<Vec<TestCase>> {
+        let snaps: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT snapshot FROM batch_cases WHERE batch_id = $1 ORDER BY position")
+            .bind(id.0).fetch_all(pool).await)?;
+        snaps
+            .iter()
+            .map(|s| parse_json("batch case snapshot", s))
+            .collect()
+    }
+
+    /// What the runner needs to run or resume a batch.
+    pub async fn batch_plan(&self, id: BatchId) -> StoreResult<Option<BatchPlan>> {
+        let Some(batch) = self.get_batch(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(BatchPlan {
+            batch,
+            versions: self.planned_versions(id).await?,
+            cases: self.batch_cases(id).await?,
+        }))
+    }
+
+    /// Case ids of a batch, for callers that only need the selection.
+    pub async fn batch_case_ids(&self, id: BatchId) -> StoreResult<Vec<CaseId>> {
+        let ids: Vec<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT case_id FROM batch_cases WHERE batch_id = $1 ORDER BY position")
+            .bind(id.0).fetch_all(pool).await)?;
+        Ok(ids.into_iter().map(CaseId).collect())
+    }
+}

@@ -1,0 +1,165 @@
+//! The `test_cases` table.
+
+use super::{now_ms, on_pool, parse_json, to_json, Store, StoreResult};
+use crate::model::{CaseDraft, CaseId, TestCase};
+
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: i64,
+    name: String,
+    query: String,
+    expected_answer: String,
+    keywords: String,
+    category: String,
+    tags: String,
+    pass_threshold: Option<f64>,
+    assertions: String,
+    inputs: String,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl CaseRow {
+    fn into_case(self) -> StoreResult<TestCase> {
+        Ok(TestCase {
+            id: CaseId(self.id),
+            name: self.name,
+            query: self.query,
+            expected_answer: self.expected_answer,
+            keywords: parse_json("case keywords", &self.keywords)?,
+            category: self.category,
+            tags: parse_json("case tags", &self.tags)?,
+            pass_threshold: self.pass_threshold,
+            assertions: parse_json("case assertions", &self.assertions)?,
+            inputs: parse_json("case inputs", &self.inputs)?,
+            enabled: self.enabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, query, expected_answer, keywords, category, tags, pass_threshold, \
+                       assertions, inputs, enabled, created_at, updated_at";
+const INSERT: &str = "INSERT INTO test_cases (name, query, expected_answer, keywords, category, \
+                      tags, pass_threshold, assertions, inputs, enabled, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
+
+/// The bound values of one draft, in `INSERT` order after the name and query.
+struct Encoded {
+    keywords: String,
+    tags: String,
+    assertions: String,
+    inputs: String,
+}
+
+fn encode(draft: &CaseDraft) -> Encoded {
+    Encoded {
+        keywords: to_json(&draft.keywords),
+        tags: to_json(&draft.tags),
+        assertions: to_json(&draft.assertions),
+        inputs: to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({}))),
+    }
+}
+
+macro_rules! bind_insert {
+    ($draft:expr, $enc:expr, $now:expr) => {
+        sqlx::query_scalar(INSERT)
+            .bind(&$draft.name)
+            .bind(&$draft.query)
+            .bind(&$draft.expected_answer)
+            .bind(&$enc.keywords)
+            .bind(&$draft.category)
+            .bind(&$enc.tags)
+            .bind($draft.pass_threshold)
+            .bind(&$enc.assertions)
+            .bind(&$enc.inputs)
+            .bind($draft.enabled.unwrap_or(true))
+            .bind($now)
+    };
+}
+
+impl Store {
+    pub async fn list_cases(&self) -> StoreResult<Vec<TestCase>> {
+        let sql = format!("SELECT {COLUMNS} FROM test_cases ORDER BY id");
+        let rows: Vec<CaseRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(CaseRow::into_case).collect()
+    }
+
+    pub async fn get_case(&self, id: CaseId) -> StoreResult<Option<TestCase>> {
+        let sql = format!("SELECT {COLUMNS} FROM test_cases WHERE id = $1");
+        let row: Option<CaseRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
+        row.map(CaseRow::into_case).transpose()
+    }
+
+    pub async fn insert_case(&self, draft: &CaseDraft) -> StoreResult<CaseId> {
+        let ids = self.insert_cases(std::slice::from_ref(draft)).await?;
+        Ok(ids[0])
+    }
+
+    /// Inserts all drafts in one transaction: either every case is stored or none is.
+    pub async fn insert_cases(&self, drafts: &[CaseDraft]) -> StoreResult<Vec<CaseId>> {
+        let now = now_ms();
+        let encoded: Vec<Encoded> = drafts.iter().map(encode).collect();
+        let ids: Vec<i64> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut ids = Vec::with_capacity(drafts.len());
+            for (draft, enc) in drafts.iter().zip(&encoded) {
+                let id: i64 = bind_insert!(draft, enc, now).fetch_one(&mut *tx).await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ids)
+        })?;
+        Ok(ids.into_iter().map(CaseId).collect())
+    }
+
+    pub async fn update_case(&self, id: CaseId, draft: &CaseDraft) -> StoreResult<bool> {
+        let enc = encode(draft);
+        let sql = "UPDATE test_cases SET name = $2, query = $3, expected_answer = $4, \
+                   keywords = $5, category = $6, tags = $7, pass_threshold = $8, \
+                   assertions = $9, inputs = $10, enabled = COALESCE($11, enabled), \
+                   updated_at = $12 WHERE id = $1";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(id.0)
+            .bind(&draft.name)
+            .bind(&draft.query)
+            .bind(&draft.expected_answer)
+            .bind(&enc.keywords)
+            .bind(&draft.category)
+            .bind(&enc.tags)
+            .bind(draft.pass_threshold)
+            .bind(&enc.assertions)
+            .bind(&enc.inputs)
+            .bind(draft.enabled)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn set_case_enabled(&self, id: CaseId, enabled: bool) -> StoreResult<bool> {
+        let sql = "UPDATE test_cases SET enabled = $2, updated_at = $3 WHERE id = $1";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(id.0).bind(enabled).bind(now_ms())
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn delete_case(&self, id: CaseId) -> StoreResult<bool> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM test_cases WHERE id = $1")
+            .bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn count_cases(&self) -> StoreResult<i64> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM test_cases")
+            .fetch_one(pool).await)?;
+        Ok(n)
+    }
+}

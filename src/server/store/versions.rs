@@ -1,0 +1,158 @@
+//! The `versions` table: Dify app endpoints, with their write-only API keys.
+
+use super::{now_ms, on_pool, parse_json, secret_of, to_json, Store, StoreError, StoreResult};
+use crate::model::{AppMode, ResponseMode, Version, VersionDraft, VersionId};
+use crate::server::secret::Secret;
+
+/// A version with its key: only the runner and the Dify client ever see one.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub version: Version,
+    pub api_key: Secret,
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    id: i64,
+    name: String,
+    description: String,
+    base_url: String,
+    api_key: String,
+    app_mode: String,
+    response_mode: String,
+    answer_field: Option<String>,
+    inputs: String,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl VersionRow {
+    fn into_record(self) -> StoreResult<VersionRecord> {
+        let app_mode = AppMode::parse(&self.app_mode)
+            .ok_or_else(|| StoreError::Corrupt(format!("version {}: app_mode", self.id)))?;
+        let response_mode = ResponseMode::parse(&self.response_mode)
+            .ok_or_else(|| StoreError::Corrupt(format!("version {}: response_mode", self.id)))?;
+        let api_key = secret_of(self.api_key);
+        Ok(VersionRecord {
+            version: Version {
+                id: VersionId(self.id),
+                name: self.name,
+                description: self.description,
+                base_url: self.base_url,
+                app_mode,
+                response_mode,
+                api_key_hint: api_key.hint(),
+                answer_field: self.answer_field,
+                inputs: parse_json("version inputs", &self.inputs)?,
+                enabled: self.enabled,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+            api_key,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, description, base_url, api_key, app_mode, response_mode, \
+                       answer_field, inputs, enabled, created_at, updated_at";
+
+fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("a version named `{name}` already exists"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+impl Store {
+    pub async fn list_versions(&self) -> StoreResult<Vec<VersionRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY id");
+        let rows: Vec<VersionRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(VersionRow::into_record).collect()
+    }
+
+    pub async fn get_version(&self, id: VersionId) -> StoreResult<Option<VersionRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM versions WHERE id = $1");
+        let row: Option<VersionRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
+        row.map(VersionRow::into_record).transpose()
+    }
+
+    /// Inserts a validated draft; the draft must carry an API key.
+    pub async fn insert_version(&self, draft: &VersionDraft) -> StoreResult<VersionId> {
+        let key = draft
+            .api_key
+            .as_deref()
+            .ok_or_else(|| StoreError::Conflict("api_key is required for a new version".into()))?;
+        let now = now_ms();
+        let inputs = to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({})));
+        let sql = "INSERT INTO versions (name, description, base_url, api_key, app_mode, \
+                   response_mode, answer_field, inputs, enabled, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(&draft.name)
+            .bind(&draft.description)
+            .bind(&draft.base_url)
+            .bind(key)
+            .bind(draft.app_mode.as_str())
+            .bind(draft.response_mode.as_str())
+            .bind(&draft.answer_field)
+            .bind(&inputs)
+            .bind(draft.enabled.unwrap_or(true))
+            .bind(now)
+            .fetch_one(pool)
+            .await)
+        .map_err(|e| name_taken(e, &draft.name))?;
+        Ok(VersionId(id))
+    }
+
+    /// Updates a version; a draft without a key keeps the stored one. False if there is no such id.
+    pub async fn update_version(&self, id: VersionId, draft: &VersionDraft) -> StoreResult<bool> {
+        let inputs = to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({})));
+        let sql = "UPDATE versions SET name = $2, description = $3, base_url = $4, \
+                   api_key = COALESCE($5, api_key), app_mode = $6, response_mode = $7, \
+                   answer_field = $8, inputs = $9, enabled = COALESCE($10, enabled), \
+                   updated_at = $11 WHERE id = $1";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(id.0)
+            .bind(&draft.name)
+            .bind(&draft.description)
+            .bind(&draft.base_url)
+            .bind(&draft.api_key)
+            .bind(draft.app_mode.as_str())
+            .bind(draft.response_mode.as_str())
+            .bind(&draft.answer_field)
+            .bind(&inputs)
+            .bind(draft.enabled)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| name_taken(e, &draft.name))?;
+        Ok(done == 1)
+    }
+
+    pub async fn set_version_enabled(&self, id: VersionId, enabled: bool) -> StoreResult<bool> {
+        let sql = "UPDATE versions SET enabled = $2, updated_at = $3 WHERE id = $1";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(id.0).bind(enabled).bind(now_ms())
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Deletes a version. Batches that ran it keep their snapshot and results.
+    pub async fn delete_version(&self, id: VersionId) -> StoreResult<bool> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM versions WHERE id = $1")
+            .bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn count_versions(&self) -> StoreResult<i64> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM versions")
+            .fetch_one(pool).await)?;
+        Ok(n)
+    }
+}
