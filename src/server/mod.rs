@@ -6,3 +6,5 @@ pub mod scoring;
 pub mod secret;
 pub mod simulator;
 pub mod store;
+pub mod import;
+pub mod progress;

@@ -1,0 +1,357 @@
+//! Parsing test cases from CSV or JSON, all-or-nothing: the whole file is checked first and any
+//! bad row is reported by number ("row 7: column `query` is empty"); nothing is stored unless
+//! every row is good. Also the reverse: exporting cases to CSV or JSON in the same shape.
+//!
+//! CSV: a header row, then one case per row. Columns (case-insensitive, any order; only `query`
+//! is required): `name`, `query` (or `question`), `expected_answer` (or `expected`, `answer`),
+//! `keywords` (separated by `;`, `|`, `；` or `、`), `category`, `tags` (same separators),
+//! `pass_threshold`, `enabled` (true/false/1/0/yes/no). JSON: an array of case objects (the
+//! fields of [`CaseDraft`]), or `{"cases": [...]}`.
+
+use crate::model::{CaseDraft, TestCase};
+use crate::server::scoring::validate_assertions;
+
+/// Refuse imports beyond these: a test set larger than this belongs in several files.
+pub const MAX_IMPORT_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_IMPORT_ROWS: usize = 20_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            other => Err(format!("format must be `csv` or `json`, got `{other}`")),
+        }
+    }
+
+    /// From a file name's extension (for the CLI's `cases = "…"`).
+    pub fn from_path(path: &str) -> Result<Format, String> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".csv") {
+            Ok(Format::Csv)
+        } else if lower.ends_with(".json") {
+            Ok(Format::Json)
+        } else {
+            Err(format!("`{path}`: cases file must end in .csv or .json"))
+        }
+    }
+}
+
+/// Parses and validates every row; the first error (with its row number) refuses the whole file.
+pub fn parse_cases(format: Format, content: &str) -> Result<Vec<CaseDraft>, String> {
+    if content.len() > MAX_IMPORT_BYTES {
+        return Err(format!(
+            "the file is {} bytes; the limit is {MAX_IMPORT_BYTES}",
+            content.len()
+        ));
+    }
+    let content = content.strip_prefix('\u{feff}').unwrap_or(content);
+    let drafts = match format {
+        Format::Csv => parse_csv(content)?,
+        Format::Json => parse_json(content)?,
+    };
+    if drafts.is_empty() {
+        return Err("the file has no test cases".into());
+    }
+    if drafts.len() > MAX_IMPORT_ROWS {
+        return Err(format!(
+            "the file has {} cases; the limit is {MAX_IMPORT_ROWS}",
+            drafts.len()
+        ));
+    }
+    drafts
+        .into_iter()
+        .map(|(label, draft)| check(draft).map_err(|e| format!("{label}: {e}")))
+        .collect()
+}
+
+/// The checks every case gets, whichever way it arrives.
+pub fn check(draft: CaseDraft) -> Result<CaseDraft, String> {
+    let draft = draft.normalized()?;
+    validate_assertions(&draft.assertions)?;
+    Ok(draft)
+}
+
+fn split_list(cell: &str) -> Vec<String> {
+    cell.split([';', '|', '；', '、'])
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Column {
+    Name,
+    Query,
+    Expected,
+    Keywords,
+    Category,
+    Tags,
+    Threshold,
+    Enabled,
+}
+
+fn column(header: &str) -> Option<Column> {
+    let h = header.trim().to_lowercase().replace([' ', '-'], "_");
+    Some(match h.as_str() {
+        "name" | "title" => Column::Name,
+        "query" | "question" => Column::Query,
+        "expected_answer" | "expected" | "answer" | "reference" => Column::Expected,
+        "keywords" | "keyword" => Column::Keywords,
+        "category" => Column::Category,
+        "tags" | "tag" => Column::Tags,
+        "pass_threshold" | "threshold" => Column::Threshold,
+        "enabled" => Column::Enabled,
+        _ => return None,
+    })
+}
+
+fn parse_bool(cell: &str) -> Option<bool> {
+    match cell.trim().to_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" => Some(true),
+        "false" | "0" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::None)
+        .from_reader(content.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("row 1: the header cannot be read: {e}"))?
+        .clone();
+    let mut columns = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        match column(h) {
+            Some(c) => columns.push(c),
+            None => {
+                return Err(format!(
+                    "row 1: unknown column `{h}` (column {}); expected name, query, \
+                     expected_answer, keywords, category, tags, pass_threshold, enabled",
+                    i + 1
+                ))
+            }
+        }
+    }
+    if !columns.iter().any(|c| matches!(c, Column::Query)) {
+        return Err("row 1: the header has no `query` column".into());
+    }
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        let record = record.map_err(|e| format!("row {row}: {}", csv_error(&e)))?;
+        if record.iter().all(|c| c.trim().is_empty()) {
+            return Err(format!("row {row}: the row is empty"));
+        }
+        let mut draft = CaseDraft::default();
+        for (cell, col) in record.iter().zip(&columns) {
+            match col {
+                Column::Name => draft.name = cell.to_string(),
+                Column::Query => draft.query = cell.to_string(),
+                Column::Expected => draft.expected_answer = cell.to_string(),
+                Column::Keywords => draft.keywords = split_list(cell),
+                Column::Category => draft.category = cell.to_string(),
+                Column::Tags => draft.tags = split_list(cell),
+                Column::Threshold => {
+                    let t = cell.trim();
+                    if !t.is_empty() {
+                        draft.pass_threshold = Some(t.parse::<f64>().map_err(|_| {
+                            format!("row {row}: column `pass_threshold` is not a number: `{t}`")
+                        })?);
+                    }
+                }
+                Column::Enabled => {
+                    if !cell.trim().is_empty() {
+                        draft.enabled = Some(parse_bool(cell).ok_or_else(|| {
+                            format!("row {row}: column `enabled` must be true or false, got `{cell}`")
+                        })?);
+                    }
+                }
+            }
+        }
+        out.push((format!("row {row}"), draft));
+    }
+    Ok(out)
+}
+
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("has {len} columns, the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 (save the file as UTF-8)".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn parse_json(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
+    let value: serde_json::Value = serde_json::from_str(content)
+        .map_err(|e| format!("the file is not valid JSON (line {}, column {}): {e}", e.line(), e.column()))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(mut map) => match map.remove("cases") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return Err("expected an array of cases, or an object with a `cases` array".into()),
+        },
+        _ => return Err("expected an array of cases, or an object with a `cases` array".into()),
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let label = format!("item {}", i + 1);
+            serde_json::from_value::<CaseDraft>(item)
+                .map(|d| (label.clone(), d))
+                .map_err(|e| format!("{label}: {e}"))
+        })
+        .collect()
+}
+
+/// Cases as CSV, with the columns the importer reads (assertions and inputs are JSON-only).
+pub fn export_csv(cases: &[TestCase]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "name",
+        "query",
+        "expected_answer",
+        "keywords",
+        "category",
+        "tags",
+        "pass_threshold",
+        "enabled",
+    ]);
+    for c in cases {
+        let threshold = c.pass_threshold.map(|t| t.to_string()).unwrap_or_default();
+        let _ = w.write_record([
+            c.name.as_str(),
+            c.query.as_str(),
+            c.expected_answer.as_str(),
+            &c.keywords.join(";"),
+            c.category.as_str(),
+            &c.tags.join(";"),
+            &threshold,
+            if c.enabled { "true" } else { "false" },
+        ]);
+    }
+    w.into_inner()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+/// Cases as JSON drafts: the importer reads this back unchanged.
+pub fn export_json(cases: &[TestCase]) -> String {
+    let drafts: Vec<CaseDraft> = cases
+        .iter()
+        .map(|c| CaseDraft {
+            name: c.name.clone(),
+            query: c.query.clone(),
+            expected_answer: c.expected_answer.clone(),
+            keywords: c.keywords.clone(),
+            category: c.category.clone(),
+            tags: c.tags.clone(),
+            pass_threshold: c.pass_threshold,
+            assertions: c.assertions.clone(),
+            inputs: Some(c.inputs.clone()),
+            enabled: Some(c.enabled),
+        })
+        .collect();
+    serde_json::to_string_pretty(&drafts).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_with_chinese_and_aliases_parses() {
+        let csv = "\u{feff}Question,Expected,Keywords,category,enabled\n\
+                   MIPI D-PHY 基本參數查詢,每通道最高 2.5 Gbps,2.5 Gbps；lane,interfaces,yes\n\
+                   \"What is SPI, briefly?\",A serial bus,serial|bus,,0\n";
+        let cases = parse_cases(Format::Csv, csv).unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].query, "MIPI D-PHY 基本參數查詢");
+        assert_eq!(cases[0].name, "MIPI D-PHY 基本參數查詢");
+        assert_eq!(cases[0].keywords, vec!["2.5 Gbps", "lane"]);
+        assert_eq!(cases[0].enabled, Some(true));
+        assert_eq!(cases[1].query, "What is SPI, briefly?");
+        assert_eq!(cases[1].enabled, Some(false));
+    }
+
+    #[test]
+    fn a_bad_row_is_named_and_nothing_is_returned() {
+        let csv = "query,expected_answer\nq1,a\nq2,b\n  ,c\nq4,d\n";
+        assert_eq!(
+            parse_cases(Format::Csv, csv).unwrap_err(),
+            "row 4: column `query` is empty"
+        );
+        let ragged = "query,expected_answer\nq1,a\nq2,b,extra\n";
+        assert_eq!(
+            parse_cases(Format::Csv, ragged).unwrap_err(),
+            "row 3: has 3 columns, the header has 2"
+        );
+        let threshold = "query,pass_threshold\nq1,abc\n";
+        assert!(parse_cases(Format::Csv, threshold)
+            .unwrap_err()
+            .starts_with("row 2: column `pass_threshold`"));
+        assert!(parse_cases(Format::Csv, "prompt\nx\n")
+            .unwrap_err()
+            .contains("unknown column `prompt`"));
+        assert_eq!(
+            parse_cases(Format::Csv, "query\n").unwrap_err(),
+            "the file has no test cases"
+        );
+    }
+
+    #[test]
+    fn json_items_are_numbered_and_assertions_checked() {
+        let json = r#"{"cases": [
+            {"query": "q1", "keywords": ["a"]},
+            {"query": "q2", "assertions": [{"type": "regex", "pattern": "("}]}
+        ]}"#;
+        let err = parse_cases(Format::Json, json).unwrap_err();
+        assert!(err.starts_with("item 2: "), "{err}");
+        assert!(parse_cases(Format::Json, "[{\"query\": 5}]")
+            .unwrap_err()
+            .starts_with("item 1: "));
+        assert!(parse_cases(Format::Json, "{oops")
+            .unwrap_err()
+            .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn exports_read_back_as_the_same_cases() {
+        let json = r#"[{"name": "n", "query": "q", "expected_answer": "e",
+            "keywords": ["k1", "k2"], "category": "c", "tags": ["t"], "pass_threshold": 70,
+            "assertions": [{"type": "max_latency_ms", "ms": 500}]}]"#;
+        let drafts = parse_cases(Format::Json, json).unwrap();
+        let case = TestCase {
+            id: crate::model::CaseId(1),
+            name: drafts[0].name.clone(),
+            query: drafts[0].query.clone(),
+            expected_answer: drafts[0].expected_answer.clone(),
+            keywords: drafts[0].keywords.clone(),
+            category: drafts[0].category.clone(),
+            tags: drafts[0].tags.clone(),
+            pass_threshold: drafts[0].pass_threshold,
+            assertions: drafts[0].assertions.clone(),
+            inputs: serde_json::json!({}),
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let again = parse_cases(Format::Json, &export_json(std::slice::from_ref(&case))).unwrap();
+        assert_eq!(again[0].assertions, case.assertions);
+        let csv = parse_cases(Format::Csv, &export_csv(&[case])).unwrap();
+        assert_eq!(csv[0].keywords, vec!["k1", "k2"]);
+        assert_eq!(csv[0].pass_threshold, Some(70.0));
+    }
+}

@@ -1,0 +1,683 @@
+//! The progress registry: live state of every batch in memory, and its fan-out to watchers.
+//!
+//! Data flows one way: the runner reports each test start and finish (one short lock, O(1) work),
+//! a per-batch publisher task turns changes into events — coalesced to at most one per
+//! [`COALESCE`], the terminal one at once — and serialises each event exactly once into a ready SSE
+//! frame. Watchers (SSE streams, the CLI's progress bar) hold a `watch` receiver and share that frame.
+//!
+//! It does not own persistence: finished batches leave memory after a TTL and are then served from
+//! the store by the SSE route.
+
+use crate::model::{
+    BatchId, BatchStatus, Progress, ResultStatus, VersionId, VersionProgress, VersionRunStatus,
+};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// The longest a change waits before watchers see it (the original polled every 500 ms).
+pub const COALESCE: Duration = Duration::from_millis(100);
+/// How many recent completions the remaining-time estimate looks at.
+const RATE_WINDOW: usize = 32;
+
+/// One published state of a batch, ready to send.
+#[derive(Debug)]
+pub struct Event {
+    /// Increases with every event of a batch, across restarts too (it is clock-based).
+    pub seq: u64,
+    pub progress: Progress,
+    /// `event: progress\nid: …\ndata: {json}\n\n`, serialised once for every watcher.
+    pub frame: Bytes,
+}
+
+impl Event {
+    fn new(seq: u64, progress: Progress) -> Event {
+        let json = serde_json::to_string(&progress).unwrap_or_else(|_| "{}".into());
+        let frame = format!("event: progress\nid: {seq}\ndata: {json}\n\n");
+        Event {
+            seq,
+            progress,
+            frame: Bytes::from(frame),
+        }
+    }
+
+    /// A one-off event for a batch the registry no longer tracks (finished earlier).
+    pub fn snapshot(progress: Progress, seq: u64) -> Event {
+        Event::new(seq, progress)
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.progress.status.is_terminal()
+    }
+}
+
+/// What a batch looks like when tracking starts (counts are non-zero when resuming).
+pub struct BatchStart {
+    pub batch_id: BatchId,
+    pub name: String,
+    /// Wall-clock start in Unix ms (the first start, for a resumed batch).
+    pub started_at_ms: i64,
+    pub versions: Vec<VersionStart>,
+}
+
+pub struct VersionStart {
+    pub version_id: VersionId,
+    pub name: String,
+    pub total: u64,
+    pub completed: u64,
+    pub passed: u64,
+    pub errored: u64,
+    pub score_sum: f64,
+    pub scored: u64,
+    pub latency_sum: f64,
+    pub timed: u64,
+}
+
+/// How one test ended, as the registry needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished {
+    pub status: ResultStatus,
+    pub score: Option<f64>,
+    pub latency_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct VersionState {
+    id: VersionId,
+    name: String,
+    total: u64,
+    completed: u64,
+    passed: u64,
+    errored: u64,
+    score_sum: f64,
+    scored: u64,
+    latency_sum: f64,
+    timed: u64,
+    in_flight: u32,
+    cancelled: bool,
+}
+
+impl From<VersionStart> for VersionState {
+    fn from(v: VersionStart) -> VersionState {
+        VersionState {
+            id: v.version_id,
+            name: v.name,
+            total: v.total,
+            completed: v.completed,
+            passed: v.passed,
+            errored: v.errored,
+            score_sum: v.score_sum,
+            scored: v.scored,
+            latency_sum: v.latency_sum,
+            timed: v.timed,
+            in_flight: 0,
+            cancelled: false,
+        }
+    }
+}
+
+impl VersionState {
+    fn status(&self) -> VersionRunStatus {
+        if self.total > 0 && self.completed >= self.total {
+            if self.errored == self.completed {
+                VersionRunStatus::Failed
+            } else {
+                VersionRunStatus::Completed
+            }
+        } else if self.cancelled {
+            VersionRunStatus::Cancelled
+        } else if self.in_flight > 0 || self.completed > 0 {
+            VersionRunStatus::Running
+        } else {
+            VersionRunStatus::Waiting
+        }
+    }
+
+    fn to_progress(&self) -> VersionProgress {
+        VersionProgress {
+            version_id: self.id,
+            version_name: self.name.clone(),
+            progress: percent(self.completed, self.total),
+            status: self.status(),
+            completed_tests: self.completed,
+            total_tests: self.total,
+            failed_tests: self.errored,
+            average_score: (self.scored > 0).then(|| round2(self.score_sum / self.scored as f64)),
+            pass_rate: (self.completed > 0)
+                .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
+            avg_latency_ms: (self.timed > 0).then(|| round2(self.latency_sum / self.timed as f64)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BatchState {
+    batch_id: BatchId,
+    name: String,
+    status: BatchStatus,
+    started_at_ms: i64,
+    finished_at_ms: Option<i64>,
+    error_message: Option<String>,
+    current_version: Option<String>,
+    current_test_case: Option<String>,
+    versions: Vec<VersionState>,
+    index: HashMap<VersionId, usize>,
+    /// Completion instants of the last few tests, for the rate behind the estimate.
+    recent: VecDeque<Instant>,
+    finished_at: Option<Instant>,
+}
+
+impl BatchState {
+    fn totals(&self) -> (u64, u64, u64, u64) {
+        self.versions.iter().fold((0, 0, 0, 0), |acc, v| {
+            (
+                acc.0 + v.total,
+                acc.1 + v.completed,
+                acc.2 + v.passed,
+                acc.3 + v.errored,
+            )
+        })
+    }
+
+    fn estimate_remaining(&self, remaining: u64) -> Option<f64> {
+        if remaining == 0 {
+            return Some(0.0);
+        }
+        let (first, last) = (self.recent.front()?, self.recent.back()?);
+        let span = last.duration_since(*first).as_secs_f64();
+        if self.recent.len() < 2 || span <= 0.0 {
+            return None;
+        }
+        let rate = (self.recent.len() - 1) as f64 / span;
+        // Time since the last completion counts too, so a stalled batch's estimate does not freeze.
+        let since_last = last.elapsed().as_secs_f64();
+        Some(round1((remaining as f64 / rate - since_last).max(0.0)))
+    }
+
+    fn to_progress(&self, now_ms: i64) -> Progress {
+        let (total, completed, passed, errored) = self.totals();
+        let end = self.finished_at_ms.unwrap_or(now_ms);
+        let terminal = self.status.is_terminal();
+        Progress {
+            batch_id: self.batch_id,
+            batch_name: self.name.clone(),
+            status: self.status,
+            progress: percent(completed, total),
+            completed_tests: completed,
+            total_tests: total,
+            failed_tests: errored,
+            passed_tests: passed,
+            current_version: if terminal { None } else { self.current_version.clone() },
+            current_test_case: if terminal { None } else { self.current_test_case.clone() },
+            estimated_remaining_time: if terminal {
+                Some(0.0)
+            } else {
+                self.estimate_remaining(total.saturating_sub(completed))
+            },
+            elapsed_time: round1(((end - self.started_at_ms).max(0)) as f64 / 1000.0),
+            error_message: self.error_message.clone(),
+            versions: self.versions.iter().map(VersionState::to_progress).collect(),
+        }
+    }
+}
+
+/// One tracked batch: its state, and the channel its publisher feeds.
+struct Tracked {
+    state: Mutex<BatchState>,
+    changed: Notify,
+    ended: Notify,
+    tx: watch::Sender<Arc<Event>>,
+}
+
+/// The registry: batch id → tracked batch. Cheap to share (`Arc`).
+pub struct Registry {
+    batches: Mutex<HashMap<BatchId, Arc<Tracked>>>,
+    /// How long a finished batch stays in memory before the store serves it.
+    ttl: Duration,
+}
+
+impl Registry {
+    pub fn new(ttl: Duration) -> Arc<Registry> {
+        Arc::new(Registry {
+            batches: Mutex::new(HashMap::new()),
+            ttl,
+        })
+    }
+
+    /// Starts tracking a batch (replacing an earlier entry for the same id) and its publisher.
+    /// Must be called inside a Tokio runtime.
+    pub fn init_batch(self: &Arc<Self>, start: BatchStart) {
+        let versions: Vec<VersionState> = start.versions.into_iter().map(VersionState::from).collect();
+        let index = versions.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
+        let state = BatchState {
+            batch_id: start.batch_id,
+            name: start.name,
+            status: BatchStatus::Running,
+            started_at_ms: start.started_at_ms,
+            finished_at_ms: None,
+            error_message: None,
+            current_version: None,
+            current_test_case: None,
+            versions,
+            index,
+            recent: VecDeque::with_capacity(RATE_WINDOW),
+            finished_at: None,
+        };
+        let now = unix_ms();
+        let first = Arc::new(Event::new(next_seq(0, now), state.to_progress(now)));
+        let (tx, _) = watch::channel(first);
+        let tracked = Arc::new(Tracked {
+            state: Mutex::new(state),
+            changed: Notify::new(),
+            ended: Notify::new(),
+            tx,
+        });
+        self.batches.lock().insert(start.batch_id, tracked.clone());
+        tokio::spawn(publish(tracked));
+    }
+
+    fn tracked(&self, id: BatchId) -> Option<Arc<Tracked>> {
+        self.batches.lock().get(&id).cloned()
+    }
+
+    /// A test of `version` started; it becomes the "current" one shown.
+    pub fn test_started(&self, id: BatchId, version: VersionId, case_name: &str) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&version) else { return };
+            s.versions[i].in_flight += 1;
+            let name = s.versions[i].name.clone();
+            s.current_version = Some(name);
+            s.current_test_case = Some(case_name.to_string());
+        }
+        t.changed.notify_one();
+    }
+
+    /// A test of `version` ended (with a stored result).
+    pub fn test_finished(&self, id: BatchId, version: VersionId, done: Finished) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&version) else { return };
+            let v = &mut s.versions[i];
+            v.in_flight = v.in_flight.saturating_sub(1);
+            v.completed += 1;
+            match done.status {
+                ResultStatus::Passed => v.passed += 1,
+                ResultStatus::Failed => {}
+                ResultStatus::Error => v.errored += 1,
+            }
+            if let Some(score) = done.score {
+                v.score_sum += score;
+                v.scored += 1;
+            }
+            if let Some(ms) = done.latency_ms {
+                v.latency_sum += ms as f64;
+                v.timed += 1;
+            }
+            if s.recent.len() == RATE_WINDOW {
+                s.recent.pop_front();
+            }
+            s.recent.push_back(Instant::now());
+        }
+        t.changed.notify_one();
+    }
+
+    /// A test was aborted before it ended (cancel): it leaves the in-flight count, nothing else.
+    pub fn test_aborted(&self, id: BatchId, version: VersionId) {
+        let Some(t) = self.tracked(id) else { return };
+        let mut s = t.state.lock();
+        if let Some(&i) = s.index.get(&version) {
+            let v = &mut s.versions[i];
+            v.in_flight = v.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Ends a batch: the terminal event goes out at once and the stream closes after it.
+    pub fn mark_finished(&self, id: BatchId, status: BatchStatus, error_message: Option<String>) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            s.status = status;
+            s.error_message = error_message;
+            s.finished_at_ms = Some(unix_ms());
+            s.finished_at = Some(Instant::now());
+            if status == BatchStatus::Cancelled {
+                for v in &mut s.versions {
+                    v.cancelled = true;
+                    v.in_flight = 0;
+                }
+            }
+        }
+        t.ended.notify_one();
+        t.changed.notify_one();
+    }
+
+    /// The current state, computed now (not the last published event).
+    pub fn get(&self, id: BatchId) -> Option<Progress> {
+        let t = self.tracked(id)?;
+        let s = t.state.lock();
+        Some(s.to_progress(unix_ms()))
+    }
+
+    /// Watch a batch's events; None if it is not tracked (finished long ago, or unknown).
+    pub fn subscribe(&self, id: BatchId) -> Option<watch::Receiver<Arc<Event>>> {
+        self.tracked(id).map(|t| t.tx.subscribe())
+    }
+
+    /// Ids of batches being tracked that have not finished.
+    pub fn running(&self) -> Vec<BatchId> {
+        let batches = self.batches.lock();
+        let mut ids: Vec<BatchId> = batches
+            .iter()
+            .filter(|(_, t)| !t.state.lock().status.is_terminal())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Drops a batch from memory at once (the seed's `cleanup_batch`).
+    pub fn cleanup_batch(&self, id: BatchId) {
+        self.batches.lock().remove(&id);
+    }
+
+    /// Drops finished batches older than the TTL; returns how many were dropped.
+    pub fn sweep(&self) -> usize {
+        let mut batches = self.batches.lock();
+        let before = batches.len();
+        batches.retain(|_, t| match t.state.lock().finished_at {
+            Some(at) => at.elapsed() < self.ttl,
+            None => true,
+        });
+        before - batches.len()
+    }
+
+    /// Runs [`Registry::sweep`] every few seconds until the process ends.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(registry) => {
+                        registry.sweep();
+                    }
+                    None => return,
+                }
+            }
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.batches.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Renders a batch the registry does not track (finished before this process, or long ago) with
+/// the same arithmetic as a live one.
+pub fn render_stored(
+    start: BatchStart,
+    status: BatchStatus,
+    error_message: Option<String>,
+    finished_at_ms: Option<i64>,
+) -> Progress {
+    let cancelled = status == BatchStatus::Cancelled;
+    let versions: Vec<VersionState> = start
+        .versions
+        .into_iter()
+        .map(|v| VersionState {
+            cancelled,
+            ..VersionState::from(v)
+        })
+        .collect();
+    let state = BatchState {
+        batch_id: start.batch_id,
+        name: start.name,
+        status,
+        started_at_ms: start.started_at_ms,
+        finished_at_ms,
+        error_message,
+        current_version: None,
+        current_test_case: None,
+        versions,
+        index: HashMap::new(),
+        recent: VecDeque::new(),
+        finished_at: None,
+    };
+    state.to_progress(unix_ms())
+}
+
+/// The per-batch publisher: wakes on change, publishes, then holds off for the coalescing window
+/// unless the batch ends. Exits after the terminal event.
+async fn publish(t: Arc<Tracked>) {
+    loop {
+        t.changed.notified().await;
+        let event = {
+            let s = t.state.lock();
+            let now = unix_ms();
+            let seq = next_seq(t.tx.borrow().seq, now);
+            Event::new(seq, s.to_progress(now))
+        };
+        let terminal = event.is_terminal();
+        t.tx.send_replace(Arc::new(event));
+        if terminal {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(COALESCE) => {}
+            _ = t.ended.notified() => {}
+        }
+    }
+}
+
+/// Event ids: strictly increasing, and above any id a previous process gave (clock-based).
+fn next_seq(previous: u64, now_ms: i64) -> u64 {
+    (previous + 1).max(now_ms.max(0) as u64)
+}
+
+pub fn unix_ms() -> i64 {
+    crate::server::store::now_ms()
+}
+
+fn percent(done: u64, total: u64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    round1(done as f64 * 100.0 / total as f64)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(id: i64, versions: &[(i64, u64)]) -> BatchStart {
+        BatchStart {
+            batch_id: BatchId(id),
+            name: format!("batch {id}"),
+            started_at_ms: unix_ms(),
+            versions: versions
+                .iter()
+                .map(|&(v, total)| VersionStart {
+                    version_id: VersionId(v),
+                    name: format!("v{v}"),
+                    total,
+                    completed: 0,
+                    passed: 0,
+                    errored: 0,
+                    score_sum: 0.0,
+                    scored: 0,
+                    latency_sum: 0.0,
+                    timed: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn done(status: ResultStatus, score: Option<f64>) -> Finished {
+        Finished {
+            status,
+            score,
+            latency_ms: Some(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_scores_and_statuses_follow_the_updates() {
+        let reg = Registry::new(Duration::from_secs(60));
+        reg.init_batch(start(1, &[(1, 2), (2, 2)]));
+        let id = BatchId(1);
+        reg.test_started(id, VersionId(1), "case a");
+        let p = reg.get(id).unwrap();
+        assert_eq!(p.versions[0].status, VersionRunStatus::Running);
+        assert_eq!(p.versions[1].status, VersionRunStatus::Waiting);
+        assert_eq!(p.current_test_case.as_deref(), Some("case a"));
+        reg.test_finished(id, VersionId(1), done(ResultStatus::Passed, Some(80.0)));
+        reg.test_started(id, VersionId(1), "case b");
+        reg.test_finished(id, VersionId(1), done(ResultStatus::Failed, Some(40.0)));
+        reg.test_started(id, VersionId(2), "case a");
+        reg.test_finished(id, VersionId(2), done(ResultStatus::Error, None));
+        let p = reg.get(id).unwrap();
+        assert_eq!(
+            (p.completed_tests, p.total_tests, p.passed_tests, p.failed_tests),
+            (3, 4, 1, 1)
+        );
+        assert_eq!(p.progress, 75.0);
+        let v1 = &p.versions[0];
+        assert_eq!(v1.status, VersionRunStatus::Completed);
+        assert_eq!(v1.average_score, Some(60.0));
+        assert_eq!(v1.pass_rate, Some(50.0));
+        assert_eq!(v1.avg_latency_ms, Some(100.0));
+        let v2 = &p.versions[1];
+        assert_eq!(v2.average_score, None, "errors are not scored");
+        assert_eq!(v2.pass_rate, Some(0.0));
+        reg.test_started(id, VersionId(2), "case b");
+        reg.test_finished(id, VersionId(2), done(ResultStatus::Error, None));
+        assert_eq!(reg.get(id).unwrap().versions[1].status, VersionRunStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn watchers_get_the_first_snapshot_then_coalesced_events_then_the_terminal_one() {
+        let reg = Registry::new(Duration::from_secs(60));
+        reg.init_batch(start(7, &[(1, 1000)]));
+        let id = BatchId(7);
+        let mut rx = reg.subscribe(id).unwrap();
+        let first = rx.borrow_and_update().clone();
+        assert_eq!(first.progress.completed_tests, 0);
+        assert!(std::str::from_utf8(&first.frame)
+            .unwrap()
+            .starts_with(&format!("event: progress\nid: {}\ndata: {{", first.seq)));
+        // 500 updates in a burst reach the watcher as a handful of events, not 500.
+        for _ in 0..500 {
+            reg.test_started(id, VersionId(1), "c");
+            reg.test_finished(id, VersionId(1), done(ResultStatus::Passed, Some(90.0)));
+        }
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while seen.last().map(|e: &Arc<Event>| e.progress.completed_tests) != Some(500) {
+            tokio::time::timeout_at(deadline, rx.changed()).await.unwrap().unwrap();
+            seen.push(rx.borrow_and_update().clone());
+        }
+        assert!(seen.len() <= 3, "burst published {} events", seen.len());
+        let seqs: Vec<u64> = std::iter::once(first.seq).chain(seen.iter().map(|e| e.seq)).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ids increase: {seqs:?}");
+        reg.mark_finished(id, BatchStatus::Cancelled, None);
+        tokio::time::timeout(Duration::from_secs(1), rx.changed()).await.unwrap().unwrap();
+        let last = rx.borrow_and_update().clone();
+        assert!(last.is_terminal());
+        assert_eq!(last.progress.versions[0].status, VersionRunStatus::Cancelled);
+        assert_eq!(last.progress.current_test_case, None);
+        // The publisher has exited: the channel closes once the registry forgets the batch.
+        reg.cleanup_batch(id);
+        assert!(rx.changed().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_lose_no_update_and_batches_do_not_interfere() {
+        let reg = Registry::new(Duration::from_secs(60));
+        for b in 1..=4 {
+            reg.init_batch(start(b, &[(1, 2000), (2, 2000)]));
+        }
+        let mut handles = Vec::new();
+        for w in 0..8i64 {
+            let reg = reg.clone();
+            handles.push(std::thread::spawn(move || {
+                let batch = BatchId(w % 4 + 1);
+                let version = VersionId(w / 4 + 1);
+                for i in 0..1000 {
+                    reg.test_started(batch, version, "x");
+                    let status = if i % 2 == 0 { ResultStatus::Passed } else { ResultStatus::Failed };
+                    reg.test_finished(batch, version, done(status, Some(50.0)));
+                }
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        for b in 1..=4 {
+            let p = reg.get(BatchId(b)).unwrap();
+            assert_eq!(p.completed_tests, 2000, "batch {b}");
+            assert_eq!(p.passed_tests, 1000, "batch {b}");
+            for v in &p.versions {
+                assert_eq!(v.completed_tests, 1000);
+                assert_eq!(v.average_score, Some(50.0));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn finished_batches_leave_after_the_ttl() {
+        let reg = Registry::new(Duration::from_millis(0));
+        reg.init_batch(start(1, &[(1, 1)]));
+        reg.init_batch(start(2, &[(1, 1)]));
+        reg.mark_finished(BatchId(1), BatchStatus::Completed, None);
+        assert_eq!(reg.sweep(), 1);
+        assert!(reg.get(BatchId(1)).is_none());
+        assert!(reg.get(BatchId(2)).is_some(), "a running batch stays");
+        assert_eq!(reg.running(), vec![BatchId(2)]);
+    }
+
+    #[test]
+    fn the_estimate_uses_the_recent_rate() {
+        let mut s = BatchState {
+            batch_id: BatchId(1),
+            name: String::new(),
+            status: BatchStatus::Running,
+            started_at_ms: 0,
+            finished_at_ms: None,
+            error_message: None,
+            current_version: None,
+            current_test_case: None,
+            versions: Vec::new(),
+            index: HashMap::new(),
+            recent: VecDeque::new(),
+            finished_at: None,
+        };
+        assert_eq!(s.estimate_remaining(10), None, "unknown before two completions");
+        let now = Instant::now();
+        // 5 completions over 2 s → 2 per second → 10 remaining take about 5 s.
+        for i in 0..5u64 {
+            s.recent.push_back(now - Duration::from_millis(2000 - i * 500));
+        }
+        let eta = s.estimate_remaining(10).unwrap();
+        assert!((4.9..=5.0).contains(&eta), "eta {eta}");
+        assert_eq!(s.estimate_remaining(0), Some(0.0));
+    }
+}
