@@ -1,9 +1,12 @@
 //! dify-bench: regression tests for Dify apps, with live progress.
 //!
 //! `model` holds the types shared by the server and the WASM client; `server` (ssr only) is the
-//! engine; `api` holds the server functions; `ui` the Leptos components.
+//! engine; `api` holds the server functions; `app` and `ui` the Leptos components.
 
+pub mod api;
+pub mod app;
 pub mod model;
+pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod server;
@@ -12,4 +15,5 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
 }

@@ -429,8 +429,8 @@ pub struct VersionProgress {
 }
 
 /// A version as submitted for create or update. `api_key` is write-only: on update, `None` keeps
-/// the stored key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// the stored key. Its `Debug` output hides the key.
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct VersionDraft {
     pub name: String,
@@ -442,6 +442,19 @@ pub struct VersionDraft {
     pub answer_field: Option<String>,
     pub inputs: Option<serde_json::Value>,
     pub enabled: Option<bool>,
+}
+
+impl fmt::Debug for VersionDraft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VersionDraft")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_deref().map(key_hint))
+            .field("app_mode", &self.app_mode)
+            .field("response_mode", &self.response_mode)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VersionDraft {
@@ -553,7 +566,35 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What `start_batch` accepts besides the selections.
+/// One batch with everything its page shows: the case snapshots and every stored result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchReport {
+    pub batch: Batch,
+    pub cases: Vec<TestCase>,
+    pub results: Vec<TestResult>,
+}
+
+/// What an import did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub dry_run: bool,
+    /// The parsed cases (as they will be stored), for a preview.
+    pub cases: Vec<CaseDraft>,
+}
+
+/// The answer of "test connection" on a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionReport {
+    pub ok: bool,
+    pub app_name: Option<String>,
+    pub app_mode: Option<String>,
+    /// What went wrong, or a note (e.g. the app's mode differs from the version's).
+    pub message: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// Concurrency when `start_batch` is not told (the original's "thread count").
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// Upper bound on concurrency: beyond it, Dify's own limits refuse most calls anyway.
 pub const MAX_CONCURRENCY: u32 = 1000;

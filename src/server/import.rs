@@ -147,11 +147,17 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
     }
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let row = i + 2;
-        let record = record.map_err(|e| format!("row {row}: {}", csv_error(&e)))?;
-        if record.iter().all(|c| c.trim().is_empty()) {
-            return Err(format!("row {row}: the row is empty"));
-        }
+        // Row numbers are the file's line numbers (blank lines are skipped, quoted cells may span
+        // lines), so a user can go straight to the line.
+        let fallback = i + 2;
+        let record = record.map_err(|e| {
+            let row = e.position().map(|p| p.line() as usize).unwrap_or(fallback);
+            format!("row {row}: {}", csv_error(&e))
+        })?;
+        let row = record
+            .position()
+            .map(|p| p.line() as usize)
+            .unwrap_or(fallback);
         let mut draft = CaseDraft::default();
         for (cell, col) in record.iter().zip(&columns) {
             match col {
@@ -172,7 +178,9 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
                 Column::Enabled => {
                     if !cell.trim().is_empty() {
                         draft.enabled = Some(parse_bool(cell).ok_or_else(|| {
-                            format!("row {row}: column `enabled` must be true or false, got `{cell}`")
+                            format!(
+                                "row {row}: column `enabled` must be true or false, got `{cell}`"
+                            )
                         })?);
                     }
                 }
@@ -194,13 +202,20 @@ fn csv_error(e: &csv::Error) -> String {
 }
 
 fn parse_json(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
-    let value: serde_json::Value = serde_json::from_str(content)
-        .map_err(|e| format!("the file is not valid JSON (line {}, column {}): {e}", e.line(), e.column()))?;
+    let value: serde_json::Value = serde_json::from_str(content).map_err(|e| {
+        format!(
+            "the file is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(mut map) => match map.remove("cases") {
             Some(serde_json::Value::Array(items)) => items,
-            _ => return Err("expected an array of cases, or an object with a `cases` array".into()),
+            _ => {
+                return Err("expected an array of cases, or an object with a `cases` array".into())
+            }
         },
         _ => return Err("expected an array of cases, or an object with a `cases` array".into()),
     };
@@ -288,10 +303,11 @@ mod tests {
 
     #[test]
     fn a_bad_row_is_named_and_nothing_is_returned() {
-        let csv = "query,expected_answer\nq1,a\nq2,b\n  ,c\nq4,d\n";
+        let csv = "query,expected_answer\nq1,a\n\nq2,b\n  ,c\nq4,d\n";
         assert_eq!(
             parse_cases(Format::Csv, csv).unwrap_err(),
-            "row 4: column `query` is empty"
+            "row 5: column `query` is empty",
+            "the blank line 3 counts"
         );
         let ragged = "query,expected_answer\nq1,a\nq2,b,extra\n";
         assert_eq!(

@@ -1,10 +1,15 @@
 //! The engine: plain async Rust, no Leptos. Dify client, simulator, scoring, store, progress
 //! registry, runner, and the HTTP routes that are not server functions (SSE, health).
 
+pub mod demo;
 pub mod dify;
+pub mod headless;
+pub mod http;
+pub mod import;
+pub mod progress;
+pub mod runner;
 pub mod scoring;
 pub mod secret;
 pub mod simulator;
+pub mod sse;
 pub mod store;
-pub mod import;
-pub mod progress;

@@ -210,8 +210,16 @@ impl BatchState {
             total_tests: total,
             failed_tests: errored,
             passed_tests: passed,
-            current_version: if terminal { None } else { self.current_version.clone() },
-            current_test_case: if terminal { None } else { self.current_test_case.clone() },
+            current_version: if terminal {
+                None
+            } else {
+                self.current_version.clone()
+            },
+            current_test_case: if terminal {
+                None
+            } else {
+                self.current_test_case.clone()
+            },
             estimated_remaining_time: if terminal {
                 Some(0.0)
             } else {
@@ -219,7 +227,11 @@ impl BatchState {
             },
             elapsed_time: round1(((end - self.started_at_ms).max(0)) as f64 / 1000.0),
             error_message: self.error_message.clone(),
-            versions: self.versions.iter().map(VersionState::to_progress).collect(),
+            versions: self
+                .versions
+                .iter()
+                .map(VersionState::to_progress)
+                .collect(),
         }
     }
 }
@@ -250,8 +262,13 @@ impl Registry {
     /// Starts tracking a batch (replacing an earlier entry for the same id) and its publisher.
     /// Must be called inside a Tokio runtime.
     pub fn init_batch(self: &Arc<Self>, start: BatchStart) {
-        let versions: Vec<VersionState> = start.versions.into_iter().map(VersionState::from).collect();
-        let index = versions.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
+        let versions: Vec<VersionState> =
+            start.versions.into_iter().map(VersionState::from).collect();
+        let index = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.id, i))
+            .collect();
         let state = BatchState {
             batch_id: start.batch_id,
             name: start.name,
@@ -288,7 +305,9 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else { return };
+            let Some(&i) = s.index.get(&version) else {
+                return;
+            };
             s.versions[i].in_flight += 1;
             let name = s.versions[i].name.clone();
             s.current_version = Some(name);
@@ -302,7 +321,9 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else { return };
+            let Some(&i) = s.index.get(&version) else {
+                return;
+            };
             let v = &mut s.versions[i];
             v.in_flight = v.in_flight.saturating_sub(1);
             v.completed += 1;
@@ -556,7 +577,12 @@ mod tests {
         reg.test_finished(id, VersionId(2), done(ResultStatus::Error, None));
         let p = reg.get(id).unwrap();
         assert_eq!(
-            (p.completed_tests, p.total_tests, p.passed_tests, p.failed_tests),
+            (
+                p.completed_tests,
+                p.total_tests,
+                p.passed_tests,
+                p.failed_tests
+            ),
             (3, 4, 1, 1)
         );
         assert_eq!(p.progress, 75.0);
@@ -570,7 +596,10 @@ mod tests {
         assert_eq!(v2.pass_rate, Some(0.0));
         reg.test_started(id, VersionId(2), "case b");
         reg.test_finished(id, VersionId(2), done(ResultStatus::Error, None));
-        assert_eq!(reg.get(id).unwrap().versions[1].status, VersionRunStatus::Failed);
+        assert_eq!(
+            reg.get(id).unwrap().versions[1].status,
+            VersionRunStatus::Failed
+        );
     }
 
     #[tokio::test]
@@ -592,17 +621,31 @@ mod tests {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while seen.last().map(|e: &Arc<Event>| e.progress.completed_tests) != Some(500) {
-            tokio::time::timeout_at(deadline, rx.changed()).await.unwrap().unwrap();
+            tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .unwrap()
+                .unwrap();
             seen.push(rx.borrow_and_update().clone());
         }
         assert!(seen.len() <= 3, "burst published {} events", seen.len());
-        let seqs: Vec<u64> = std::iter::once(first.seq).chain(seen.iter().map(|e| e.seq)).collect();
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "ids increase: {seqs:?}");
+        let seqs: Vec<u64> = std::iter::once(first.seq)
+            .chain(seen.iter().map(|e| e.seq))
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "ids increase: {seqs:?}"
+        );
         reg.mark_finished(id, BatchStatus::Cancelled, None);
-        tokio::time::timeout(Duration::from_secs(1), rx.changed()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
         let last = rx.borrow_and_update().clone();
         assert!(last.is_terminal());
-        assert_eq!(last.progress.versions[0].status, VersionRunStatus::Cancelled);
+        assert_eq!(
+            last.progress.versions[0].status,
+            VersionRunStatus::Cancelled
+        );
         assert_eq!(last.progress.current_test_case, None);
         // The publisher has exited: the channel closes once the registry forgets the batch.
         reg.cleanup_batch(id);
@@ -623,7 +666,11 @@ mod tests {
                 let version = VersionId(w / 4 + 1);
                 for i in 0..1000 {
                     reg.test_started(batch, version, "x");
-                    let status = if i % 2 == 0 { ResultStatus::Passed } else { ResultStatus::Failed };
+                    let status = if i % 2 == 0 {
+                        ResultStatus::Passed
+                    } else {
+                        ResultStatus::Failed
+                    };
                     reg.test_finished(batch, version, done(status, Some(50.0)));
                 }
             }));
@@ -670,11 +717,16 @@ mod tests {
             recent: VecDeque::new(),
             finished_at: None,
         };
-        assert_eq!(s.estimate_remaining(10), None, "unknown before two completions");
+        assert_eq!(
+            s.estimate_remaining(10),
+            None,
+            "unknown before two completions"
+        );
         let now = Instant::now();
         // 5 completions over 2 s → 2 per second → 10 remaining take about 5 s.
         for i in 0..5u64 {
-            s.recent.push_back(now - Duration::from_millis(2000 - i * 500));
+            s.recent
+                .push_back(now - Duration::from_millis(2000 - i * 500));
         }
         let eta = s.estimate_remaining(10).unwrap();
         assert!((4.9..=5.0).contains(&eta), "eta {eta}");

@@ -1,0 +1,57 @@
+# dify-bench — the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+# One target dir outside the clone, so fresh clones (and CI) reuse the build cache.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/dify-bench/target
+# cargo-leptos compiles with these; plain `cargo test` gets the same, so neither rebuilds the
+# other's artefacts (leptos bakes them in at compile time).
+export LEPTOS_OUTPUT_NAME := dify-bench
+export LEPTOS_SITE_ROOT := target/site
+export LEPTOS_SITE_PKG_DIR := pkg
+export LEPTOS_SITE_ADDR := 127.0.0.1:3000
+export LEPTOS_RELOAD_PORT := 3001
+export LEPTOS_LIB_DIR := .
+export LEPTOS_BIN_DIR := .
+export LEPTOS_HASH_FILES := false
+TEST_RUSTFLAGS := --cfg erase_components
+SERVER_DEBUG := $(CARGO_TARGET_DIR)/debug/dify-bench
+SERVER_RELEASE := $(CARGO_TARGET_DIR)/release/dify-bench
+
+.PHONY: run build test setup setup-test unit integration e2e lint fmt bench soak clean-data
+
+## run: install what is missing, build (release), serve on 127.0.0.1:3000 with the demo
+run: build
+	$(SERVER_RELEASE) serve --demo
+
+build: setup
+	cargo leptos build --release
+
+setup:
+	scripts/setup.sh build
+
+setup-test:
+	scripts/setup.sh test
+
+## test: install what is missing, then unit + integration (SQLite and PostgreSQL) + browser tests
+test: setup-test lint
+	cargo leptos build
+	RUSTFLAGS="$(TEST_RUSTFLAGS)" DIFY_BENCH_REQUIRE_PG=1 scripts/with-postgres.sh \
+	  cargo test --features ssr --no-fail-fast
+	$(MAKE) e2e
+
+## e2e: browser tests in Debian's Chromium against the debug build
+e2e:
+	cd end2end && DIFY_BENCH_BIN=$(SERVER_DEBUG) npx playwright test
+
+## lint: formatting and clippy on both feature sets
+lint:
+	cargo fmt --check
+	RUSTFLAGS="$(TEST_RUSTFLAGS)" cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+fmt:
+	cargo fmt
+
+clean-data:
+	rm -rf data

@@ -1,0 +1,95 @@
+//! Batches: start, cancel, re-run failed tests, get, list, results.
+
+use super::ApiError;
+use crate::model::{Batch, BatchId, BatchReport, CaseId, ScoringConfig, VersionId};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[cfg(feature = "ssr")]
+use super::ssr::engine;
+
+/// Starts versions × cases in the background and returns the batch id at once. `case_ids`
+/// null means every enabled case; `concurrency` defaults to 4; scoring fields default to a pass
+/// threshold of 60 and equal keyword/similarity weights.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "start_batch", input = Json)]
+pub async fn start_batch(
+    name: Option<String>,
+    version_ids: Vec<VersionId>,
+    case_ids: Option<Vec<CaseId>>,
+    concurrency: Option<u32>,
+    per_version_cap: Option<u32>,
+    pass_threshold: Option<f64>,
+    keyword_weight: Option<f64>,
+    similarity_weight: Option<f64>,
+) -> Result<BatchId, ApiError> {
+    let defaults = ScoringConfig::default();
+    let scoring = ScoringConfig {
+        pass_threshold: pass_threshold.unwrap_or(defaults.pass_threshold),
+        keyword_weight: keyword_weight.unwrap_or(defaults.keyword_weight),
+        similarity_weight: similarity_weight.unwrap_or(defaults.similarity_weight),
+    };
+    let engine = engine()?;
+    let id = engine
+        .start_batch(crate::server::runner::StartBatch {
+            name: name.unwrap_or_default(),
+            version_ids,
+            case_ids,
+            concurrency,
+            per_version_cap,
+            scoring: Some(scoring),
+        })
+        .await?;
+    Ok(id)
+}
+
+/// Stops a running batch: in-flight calls are aborted and it ends `cancelled`.
+#[server(prefix = "/api", endpoint = "cancel_batch", input = Json)]
+pub async fn cancel_batch(id: BatchId) -> Result<(), ApiError> {
+    engine()?.cancel_batch(id).await?;
+    Ok(())
+}
+
+/// Runs again the tests of a finished batch that ended with an error; returns how many.
+#[server(prefix = "/api", endpoint = "rerun_failed", input = Json)]
+pub async fn rerun_failed(id: BatchId) -> Result<u64, ApiError> {
+    Ok(engine()?.rerun_failed(id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "get_batch", input = Json)]
+pub async fn get_batch(id: BatchId) -> Result<Batch, ApiError> {
+    engine()?
+        .store()
+        .get_batch(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("batch {id} does not exist")))
+}
+
+/// The newest batches first (at most `limit`, default 100).
+#[server(prefix = "/api", endpoint = "list_batches", input = Json)]
+pub async fn list_batches(limit: Option<i64>) -> Result<Vec<Batch>, ApiError> {
+    let limit = limit.unwrap_or(100).clamp(1, 1000);
+    Ok(engine()?.store().list_batches(limit).await?)
+}
+
+/// Ids of the batches running now (for the header's indicator).
+#[server(prefix = "/api", endpoint = "running_batches", input = Json)]
+pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
+    Ok(engine()?.running())
+}
+
+/// A batch with its case snapshots and every stored result.
+#[server(prefix = "/api", endpoint = "batch_results", input = Json)]
+pub async fn batch_results(id: BatchId) -> Result<BatchReport, ApiError> {
+    let engine = engine()?;
+    let store = engine.store();
+    let batch = store
+        .get_batch(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("batch {id} does not exist")))?;
+    Ok(BatchReport {
+        batch,
+        cases: store.batch_cases(id).await?,
+        results: store.list_results(id).await?,
+    })
+}

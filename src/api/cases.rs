@@ -1,0 +1,116 @@
+//! Test cases: list, save, enable/disable, delete, import (all-or-nothing), export.
+
+use super::ApiError;
+use crate::model::{Assertion, CaseDraft, CaseId, ImportReport, TestCase};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[cfg(feature = "ssr")]
+use super::ssr::engine;
+
+#[server(prefix = "/api", endpoint = "list_cases", input = Json)]
+pub async fn list_cases() -> Result<Vec<TestCase>, ApiError> {
+    Ok(engine()?.store().list_cases().await?)
+}
+
+/// Creates a case (no `id`) or updates one.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "save_case", input = Json)]
+pub async fn save_case(
+    id: Option<CaseId>,
+    query: String,
+    name: Option<String>,
+    expected_answer: Option<String>,
+    keywords: Option<Vec<String>>,
+    category: Option<String>,
+    tags: Option<Vec<String>>,
+    pass_threshold: Option<f64>,
+    assertions: Option<Vec<Assertion>>,
+    inputs: Option<serde_json::Value>,
+    enabled: Option<bool>,
+) -> Result<TestCase, ApiError> {
+    let draft = crate::server::import::check(CaseDraft {
+        name: name.unwrap_or_default(),
+        query,
+        expected_answer: expected_answer.unwrap_or_default(),
+        keywords: keywords.unwrap_or_default(),
+        category: category.unwrap_or_default(),
+        tags: tags.unwrap_or_default(),
+        pass_threshold,
+        assertions: assertions.unwrap_or_default(),
+        inputs,
+        enabled,
+    })
+    .map_err(ApiError::bad_request)?;
+    let engine = engine()?;
+    let store = engine.store();
+    let id = match id {
+        None => store.insert_case(&draft).await?,
+        Some(id) => {
+            if !store.update_case(id, &draft).await? {
+                return Err(ApiError::not_found(format!(
+                    "test case {id} does not exist"
+                )));
+            }
+            id
+        }
+    };
+    store
+        .get_case(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("test case {id} does not exist")))
+}
+
+#[server(prefix = "/api", endpoint = "set_case_enabled", input = Json)]
+pub async fn set_case_enabled(id: CaseId, enabled: bool) -> Result<(), ApiError> {
+    if !engine()?.store().set_case_enabled(id, enabled).await? {
+        return Err(ApiError::not_found(format!(
+            "test case {id} does not exist"
+        )));
+    }
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "delete_case", input = Json)]
+pub async fn delete_case(id: CaseId) -> Result<(), ApiError> {
+    if !engine()?.store().delete_case(id).await? {
+        return Err(ApiError::not_found(format!(
+            "test case {id} does not exist"
+        )));
+    }
+    Ok(())
+}
+
+/// Imports cases from CSV or JSON text. Every row is checked first; one bad row (named by its
+/// number) refuses the whole file. `dry_run` parses and returns the preview without storing.
+#[server(prefix = "/api", endpoint = "import_cases", input = Json)]
+pub async fn import_cases(
+    format: String,
+    content: String,
+    dry_run: Option<bool>,
+) -> Result<ImportReport, ApiError> {
+    use crate::server::import::{parse_cases, Format};
+    let format = Format::parse(&format).map_err(ApiError::bad_request)?;
+    let cases = parse_cases(format, &content).map_err(ApiError::bad_request)?;
+    let dry_run = dry_run.unwrap_or(false);
+    if !dry_run {
+        engine()?.store().insert_cases(&cases).await?;
+    }
+    Ok(ImportReport {
+        imported: if dry_run { 0 } else { cases.len() },
+        dry_run,
+        cases,
+    })
+}
+
+/// Every case as CSV or JSON text, in the shape `import_cases` reads.
+#[server(prefix = "/api", endpoint = "export_cases", input = Json)]
+pub async fn export_cases(format: String) -> Result<String, ApiError> {
+    use crate::server::import::{export_csv, export_json, Format};
+    let format = Format::parse(&format).map_err(ApiError::bad_request)?;
+    let cases = engine()?.store().list_cases().await?;
+    Ok(match format {
+        Format::Csv => export_csv(&cases),
+        Format::Json => export_json(&cases),
+    })
+}

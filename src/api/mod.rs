@@ -1,0 +1,135 @@
+//! Server functions: the JSON API under `/api/`, used by the UI and by scripts alike.
+//!
+//! Each is `POST /api/<name>` with a JSON object of its (flat) arguments, answering JSON. They stay
+//! thin: validate, call the engine or the store, return shared DTOs from [`crate::model`] — never a
+//! row with a key. Errors are [`ApiError`]: `{"error": kind, "message": text}` with a 4xx/5xx status.
+
+mod batches;
+mod cases;
+mod versions;
+
+pub use batches::*;
+pub use cases::*;
+pub use versions::*;
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure, which fixes the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// 400: the request cannot be carried out as given.
+    BadRequest,
+    /// 404
+    NotFound,
+    /// 409: the request conflicts with the current state (a name taken, a batch already ended).
+    Conflict,
+    /// 500: our fault; details are in the server log, not here.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub error: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        #[cfg(feature = "ssr")]
+        set_status(kind);
+        ApiError {
+            error: kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::NotFound, message)
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            // The request body did not fit the function's arguments: the caller's mistake.
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
+                ApiError::bad_request(format!("invalid arguments: {m}"))
+            }
+            // On the server the only thing deserialised is the request's arguments.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(m) => {
+                ApiError::bad_request(format!("invalid arguments: {m}"))
+            }
+            ServerFnErrorErr::Request(m) => ApiError {
+                error: ErrorKind::Internal,
+                message: format!("the server could not be reached: {m}"),
+            },
+            other => ApiError::new(ErrorKind::Internal, other.to_string()),
+        }
+    }
+}
+
+/// Sets the response status for the server function being answered.
+#[cfg(feature = "ssr")]
+fn set_status(kind: ErrorKind) {
+    use axum::http::StatusCode;
+    let status = match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(status);
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
+    //! Server-side helpers shared by the server functions.
+    use super::{ApiError, ErrorKind};
+    use crate::server::runner::{Engine, EngineError};
+    use crate::server::store::StoreError;
+    use std::sync::Arc;
+
+    pub fn engine() -> Result<Arc<Engine>, ApiError> {
+        leptos::prelude::use_context::<Arc<Engine>>()
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "the engine is not available"))
+    }
+
+    impl From<StoreError> for ApiError {
+        fn from(e: StoreError) -> ApiError {
+            match e {
+                StoreError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
+                other => {
+                    tracing::error!(error = %other, "store error in a server function");
+                    ApiError::new(
+                        ErrorKind::Internal,
+                        "a database error occurred; see the server log",
+                    )
+                }
+            }
+        }
+    }
+
+    impl From<EngineError> for ApiError {
+        fn from(e: EngineError) -> ApiError {
+            match e {
+                EngineError::Invalid(m) => ApiError::new(ErrorKind::BadRequest, m),
+                EngineError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m),
+                EngineError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
+                EngineError::Store(e) => e.into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Versions: list, save (create or update), enable/disable, delete, test the connection.
+
+use super::ApiError;
+use crate::model::{AppMode, ConnectionReport, ResponseMode, Version, VersionDraft, VersionId};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[cfg(feature = "ssr")]
+use super::ssr::engine;
+
+/// Every version, oldest first. Keys appear only as hints.
+#[server(prefix = "/api", endpoint = "list_versions", input = Json)]
+pub async fn list_versions() -> Result<Vec<Version>, ApiError> {
+    let engine = engine()?;
+    let records = engine.store().list_versions().await?;
+    Ok(records.into_iter().map(|r| r.version).collect())
+}
+
+/// Creates a version (no `id`) or updates one. `api_key` is write-only: required on create,
+/// and on update left out (or empty) to keep the stored key.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "save_version", input = Json)]
+pub async fn save_version(
+    id: Option<VersionId>,
+    name: String,
+    base_url: String,
+    api_key: Option<String>,
+    app_mode: Option<AppMode>,
+    response_mode: Option<ResponseMode>,
+    description: Option<String>,
+    answer_field: Option<String>,
+    inputs: Option<serde_json::Value>,
+    enabled: Option<bool>,
+) -> Result<Version, ApiError> {
+    let draft = VersionDraft {
+        name,
+        description: description.unwrap_or_default(),
+        base_url,
+        api_key,
+        app_mode: app_mode.unwrap_or_default(),
+        response_mode: response_mode.unwrap_or_default(),
+        answer_field,
+        inputs,
+        enabled,
+    }
+    .normalized()
+    .map_err(ApiError::bad_request)?;
+    let engine = engine()?;
+    let store = engine.store();
+    let id = match id {
+        None => {
+            if draft.api_key.is_none() {
+                return Err(ApiError::bad_request(
+                    "api_key is required for a new version",
+                ));
+            }
+            store.insert_version(&draft).await?
+        }
+        Some(id) => {
+            if !store.update_version(id, &draft).await? {
+                return Err(ApiError::not_found(format!("version {id} does not exist")));
+            }
+            id
+        }
+    };
+    let saved = store
+        .get_version(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("version {id} does not exist")))?;
+    Ok(saved.version)
+}
+
+#[server(prefix = "/api", endpoint = "set_version_enabled", input = Json)]
+pub async fn set_version_enabled(id: VersionId, enabled: bool) -> Result<(), ApiError> {
+    if !engine()?.store().set_version_enabled(id, enabled).await? {
+        return Err(ApiError::not_found(format!("version {id} does not exist")));
+    }
+    Ok(())
+}
+
+/// Deletes a version. Batches that ran it keep their snapshot and results.
+#[server(prefix = "/api", endpoint = "delete_version", input = Json)]
+pub async fn delete_version(id: VersionId) -> Result<(), ApiError> {
+    if !engine()?.store().delete_version(id).await? {
+        return Err(ApiError::not_found(format!("version {id} does not exist")));
+    }
+    Ok(())
+}
+
+/// Calls the version's Dify app (`GET /info`) through the server and reports what answered.
+#[server(prefix = "/api", endpoint = "test_connection", input = Json)]
+pub async fn test_connection(id: VersionId) -> Result<ConnectionReport, ApiError> {
+    let engine = engine()?;
+    let record = engine
+        .store()
+        .get_version(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("version {id} does not exist")))?;
+    let endpoint = crate::server::runner::endpoint_of(&record);
+    let started = std::time::Instant::now();
+    let outcome = engine.client().info(&endpoint).await;
+    let latency_ms = started.elapsed().as_millis() as i64;
+    Ok(match outcome {
+        Ok(info) => {
+            let expected = record.version.app_mode.as_str();
+            let message = info
+                .mode
+                .as_deref()
+                .filter(|m| *m != expected)
+                .map(|m| format!("the app's mode is `{m}`, the version says `{expected}`"));
+            ConnectionReport {
+                ok: message.is_none(),
+                app_name: info.name,
+                app_mode: info.mode,
+                message,
+                latency_ms,
+            }
+        }
+        Err(f) => ConnectionReport {
+            ok: false,
+            app_name: None,
+            app_mode: None,
+            message: Some(format!("{}: {}", f.code, f.message)),
+            latency_ms,
+        },
+    })
+}

@@ -1,0 +1,91 @@
+//! Demo mode (`serve --demo`, what `make run` uses): the simulator is mounted on the server's
+//! own port under [`MOUNT`], and an empty database gets the simulator's demo apps as versions (of
+//! different quality and app mode, one disabled) plus the simulator's knowledge base as test cases — so a newcomer can
+//! launch a batch at once.
+
+use crate::model::{CaseDraft, VersionDraft};
+use crate::server::simulator::{demo_apps, knowledge, FaultProfile, SimConfig};
+use crate::server::store::{Store, StoreResult};
+use std::net::SocketAddr;
+
+/// Where the simulator lives on the server's port.
+pub const MOUNT: &str = "/demo-dify";
+
+/// Slow enough to watch (the 80-test demo batch at thread count 4 takes about 20 s), flaky enough to show
+/// retries at work.
+pub fn simulator_config() -> SimConfig {
+    SimConfig {
+        latency_ms: 700,
+        jitter_ms: 400,
+        ttft_ms: None,
+        token_delay_ms: 25,
+        faults: FaultProfile::Flaky,
+        seed: 2025,
+    }
+}
+
+/// The demo app left disabled, to show that only enabled versions can be selected.
+const DISABLED_DEMO_KEY: &str = "app-agent-chat.q70.demo-agent";
+
+fn base_url(addr: SocketAddr) -> String {
+    format!("http://{addr}{MOUNT}/v1")
+}
+
+/// Seeds an empty database; in a seeded one, points the demo versions at this run's address
+/// (the port may differ from the last start).
+pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
+    let url = base_url(addr);
+    if store.count_versions().await? == 0 && store.count_cases().await? == 0 {
+        for app in demo_apps() {
+            let draft = VersionDraft {
+                name: app.name.into(),
+                description: app.description.into(),
+                base_url: url.clone(),
+                api_key: Some(app.api_key.into()),
+                app_mode: app.app_mode,
+                response_mode: app.response_mode,
+                answer_field: None,
+                inputs: None,
+                enabled: Some(app.api_key != DISABLED_DEMO_KEY),
+            };
+            store.insert_version(&draft).await?;
+        }
+        let cases: Vec<CaseDraft> = knowledge::entries()
+            .iter()
+            .map(|e| CaseDraft {
+                name: e.name.into(),
+                query: e.query.into(),
+                expected_answer: e.expected_answer.into(),
+                keywords: e.keywords.iter().map(|k| k.to_string()).collect(),
+                category: e.category.into(),
+                tags: e.tags.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            })
+            .collect();
+        store.insert_cases(&cases).await?;
+        tracing::info!(
+            versions = demo_apps().len(),
+            cases = cases.len(),
+            "demo data seeded"
+        );
+        return Ok(());
+    }
+    for record in store.list_versions().await? {
+        let v = &record.version;
+        if v.base_url.ends_with(&format!("{MOUNT}/v1")) && v.base_url != url {
+            let draft = VersionDraft {
+                name: v.name.clone(),
+                description: v.description.clone(),
+                base_url: url.clone(),
+                api_key: None,
+                app_mode: v.app_mode,
+                response_mode: v.response_mode,
+                answer_field: v.answer_field.clone(),
+                inputs: Some(v.inputs.clone()),
+                enabled: None,
+            };
+            store.update_version(v.id, &draft).await?;
+        }
+    }
+    Ok(())
+}

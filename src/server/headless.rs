@@ -1,0 +1,658 @@
+//! `dify-bench run --config FILE`: one batch without the web server, for CI.
+//!
+//! The same engine as the server runs it against an in-memory SQLite store. A progress bar on a
+//! TTY (plain lines otherwise), a per-version summary at the end, optional JSON and JUnit reports,
+//! and an exit code: 0 when the pass rate reaches the threshold, 1 below it (or when the batch
+//! could not finish), 2 for a configuration or usage error.
+
+use crate::model::{
+    AppMode, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ResultStatus,
+    ScoringConfig, TestResult, VersionDraft, VersionId,
+};
+use crate::server::import::{parse_cases, Format};
+use crate::server::runner::StartBatch;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The TOML file. Unknown keys are refused, so a typo is an error rather than a silent default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub name: String,
+    /// Path of a CSV or JSON cases file, relative to the config file.
+    pub cases: String,
+    pub concurrency: Option<u32>,
+    pub per_version_cap: Option<u32>,
+    /// Percent of tests that must pass (0–100); `--min-pass-rate` overrides it.
+    pub min_pass_rate: Option<f64>,
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+    pub versions: Vec<VersionConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionConfig {
+    pub name: String,
+    pub base_url: String,
+    /// The key itself, or `env:NAME` to read it from the environment (keep keys out of files).
+    pub api_key: String,
+    #[serde(default)]
+    pub app_mode: AppMode,
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+    pub answer_field: Option<String>,
+    pub inputs: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub config: PathBuf,
+    pub concurrency: Option<u32>,
+    pub min_pass_rate: Option<f64>,
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+}
+
+/// A run that could not be set up: exit code 2, with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Everything the config names, loaded and checked, before anything runs.
+pub struct Prepared {
+    pub config: RunConfig,
+    pub versions: Vec<VersionDraft>,
+    pub cases: Vec<CaseDraft>,
+    pub min_pass_rate: f64,
+}
+
+pub fn prepare(
+    args: &RunArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Prepared, ConfigError> {
+    let path = &args.config;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "{}: cannot read the config file: {e}",
+            path.display()
+        ))
+    })?;
+    // toml's message names the line, the column and the offending key.
+    let config: RunConfig =
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    if config.versions.is_empty() {
+        return Err(ConfigError(format!(
+            "{}: no [[versions]] to test",
+            path.display()
+        )));
+    }
+    config
+        .scoring
+        .validate()
+        .map_err(|e| ConfigError(format!("[scoring]: {e}")))?;
+    let min_pass_rate = args.min_pass_rate.or(config.min_pass_rate).unwrap_or(0.0);
+    if !(0.0..=100.0).contains(&min_pass_rate) {
+        return Err(ConfigError(format!(
+            "min_pass_rate must be between 0 and 100, got {min_pass_rate}"
+        )));
+    }
+    let mut versions = Vec::with_capacity(config.versions.len());
+    for (i, v) in config.versions.iter().enumerate() {
+        let label = format!("versions[{}] (`{}`)", i + 1, v.name);
+        let api_key = match v.api_key.strip_prefix("env:") {
+            Some(var) => env(var).filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+                ConfigError(format!("{label}: environment variable {var} is not set"))
+            })?,
+            None => v.api_key.clone(),
+        };
+        let inputs = match &v.inputs {
+            Some(t) => Some(
+                serde_json::to_value(t)
+                    .map_err(|e| ConfigError(format!("{label}: inputs: {e}")))?,
+            ),
+            None => None,
+        };
+        let draft = VersionDraft {
+            name: v.name.clone(),
+            description: String::new(),
+            base_url: v.base_url.clone(),
+            api_key: Some(api_key),
+            app_mode: v.app_mode,
+            response_mode: v.response_mode,
+            answer_field: v.answer_field.clone(),
+            inputs,
+            enabled: Some(true),
+        }
+        .normalized()
+        .map_err(|e| ConfigError(format!("{label}: {e}")))?;
+        if draft.api_key.is_none() {
+            return Err(ConfigError(format!("{label}: api_key is empty")));
+        }
+        if versions.iter().any(|d: &VersionDraft| d.name == draft.name) {
+            return Err(ConfigError(format!("{label}: the name is used twice")));
+        }
+        versions.push(draft);
+    }
+    let cases_path = resolve(path, &config.cases);
+    let format = Format::from_path(&config.cases).map_err(ConfigError)?;
+    let content = std::fs::read_to_string(&cases_path).map_err(|e| {
+        ConfigError(format!(
+            "{}: cannot read the cases file: {e}",
+            cases_path.display()
+        ))
+    })?;
+    let cases = parse_cases(format, &content)
+        .map_err(|e| ConfigError(format!("{}: {e}", cases_path.display())))?;
+    Ok(Prepared {
+        config,
+        versions,
+        cases,
+        min_pass_rate,
+    })
+}
+
+fn resolve(config: &Path, relative: &str) -> PathBuf {
+    let p = Path::new(relative);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    config.parent().unwrap_or(Path::new(".")).join(p)
+}
+
+/// Runs a prepared batch to its end and reports. Returns the process exit code.
+pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError> {
+    let engine = crate::server::http::engine_for("sqlite::memory:")
+        .await
+        .map_err(|e| ConfigError(format!("cannot start the engine: {e}")))?;
+    let store = engine.store();
+    let internal = |e: crate::server::store::StoreError| ConfigError(e.to_string());
+    let mut version_ids = Vec::new();
+    for v in &prepared.versions {
+        version_ids.push(store.insert_version(v).await.map_err(internal)?);
+    }
+    store
+        .insert_cases(&prepared.cases)
+        .await
+        .map_err(internal)?;
+    let id = engine
+        .start_batch(StartBatch {
+            name: prepared.config.name.clone(),
+            version_ids,
+            case_ids: None,
+            concurrency: args.concurrency.or(prepared.config.concurrency),
+            per_version_cap: prepared.config.per_version_cap,
+            scoring: Some(prepared.config.scoring.clone()),
+        })
+        .await
+        .map_err(|e| ConfigError(e.to_string()))?;
+
+    let mut rx = engine
+        .registry()
+        .subscribe(id)
+        .ok_or_else(|| ConfigError("the batch did not start".into()))?;
+    let mut display = Display::new(std::io::stderr().is_terminal());
+    loop {
+        let event = rx.borrow_and_update().clone();
+        display.show(&event.progress);
+        if event.is_terminal() {
+            break;
+        }
+        if rx.changed().await.is_err() {
+            break;
+        }
+    }
+    display.finish();
+
+    let results = BatchReport {
+        batch: store
+            .get_batch(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ConfigError("the batch vanished".into()))?,
+        cases: store.batch_cases(id).await.map_err(internal)?,
+        results: store.list_results(id).await.map_err(internal)?,
+    };
+    print_summary(&results);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+        std::fs::write(path, json)
+            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit(&results))
+            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    let batch = &results.batch;
+    let pass_rate = batch.pass_rate.unwrap_or(0.0);
+    if batch.status != BatchStatus::Completed {
+        eprintln!(
+            "batch ended {}: {}",
+            batch.status.as_str(),
+            batch.error_message.as_deref().unwrap_or("no message")
+        );
+        return Ok(1);
+    }
+    if pass_rate + 1e-9 < prepared.min_pass_rate {
+        eprintln!(
+            "FAIL: pass rate {pass_rate:.1}% is below the required {:.1}%",
+            prepared.min_pass_rate
+        );
+        return Ok(1);
+    }
+    eprintln!(
+        "OK: pass rate {pass_rate:.1}% (required {:.1}%)",
+        prepared.min_pass_rate
+    );
+    Ok(0)
+}
+
+/// A progress bar on a terminal; a line per 10 % (and the end) otherwise, so CI logs stay short.
+struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    last_decile: i64,
+}
+
+impl Display {
+    fn new(tty: bool) -> Display {
+        let bar = tty.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:40.cyan/blue}] {pos}/{len} ({percent}%) eta {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style.progress_chars("=> "));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Display {
+            bar,
+            last_decile: -1,
+        }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        let eta = p
+            .estimated_remaining_time
+            .map(|s| format!("{s:.0}s"))
+            .unwrap_or_else(|| "?".into());
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(p.total_tests);
+                bar.set_position(p.completed_tests);
+                bar.set_message(format!(
+                    "{eta} | passed {} errors {} | {}",
+                    p.passed_tests,
+                    p.failed_tests,
+                    p.current_version.as_deref().unwrap_or("")
+                ));
+            }
+            None => {
+                let decile = (p.progress / 10.0).floor() as i64;
+                if decile > self.last_decile || p.status.is_terminal() {
+                    self.last_decile = decile;
+                    eprintln!(
+                        "[{:>5.1}%] {}/{} done, {} passed, {} errors, eta {eta}",
+                        p.progress,
+                        p.completed_tests,
+                        p.total_tests,
+                        p.passed_tests,
+                        p.failed_tests
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    tests: u64,
+    passed: u64,
+    failed: u64,
+    errors: u64,
+    score_sum: f64,
+    scored: u64,
+    latency_sum: f64,
+    timed: u64,
+}
+
+fn tallies(results: &BatchReport) -> HashMap<VersionId, Tally> {
+    let mut by: HashMap<VersionId, Tally> = HashMap::new();
+    for r in &results.results {
+        let t = by.entry(r.version_id).or_default();
+        t.tests += 1;
+        match r.status {
+            ResultStatus::Passed => t.passed += 1,
+            ResultStatus::Failed => t.failed += 1,
+            ResultStatus::Error => t.errors += 1,
+        }
+        if let Some(s) = r.score {
+            t.score_sum += s;
+            t.scored += 1;
+        }
+        if let Some(ms) = r.latency_ms {
+            t.latency_sum += ms as f64;
+            t.timed += 1;
+        }
+    }
+    by
+}
+
+fn print_summary(results: &BatchReport) {
+    let by = tallies(results);
+    let width = results
+        .batch
+        .versions
+        .iter()
+        .map(|v| v.name.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    println!(
+        "{:<width$}  {:>6}  {:>6}  {:>6}  {:>6}  {:>9}  {:>9}  {:>11}",
+        "version", "tests", "passed", "failed", "errors", "pass rate", "avg score", "avg latency"
+    );
+    for v in &results.batch.versions {
+        let t = by.get(&v.version_id).map(|t| t as &Tally);
+        let empty = Tally::default();
+        let t = t.unwrap_or(&empty);
+        let rate = if t.tests > 0 {
+            format!("{:.1}%", t.passed as f64 * 100.0 / t.tests as f64)
+        } else {
+            "—".into()
+        };
+        let score = if t.scored > 0 {
+            format!("{:.1}", t.score_sum / t.scored as f64)
+        } else {
+            "—".into()
+        };
+        let latency = if t.timed > 0 {
+            format!("{:.0} ms", t.latency_sum / t.timed as f64)
+        } else {
+            "—".into()
+        };
+        let pad = width.saturating_sub(v.name.chars().count());
+        println!(
+            "{}{}  {:>6}  {:>6}  {:>6}  {:>6}  {:>9}  {:>9}  {:>11}",
+            v.name,
+            " ".repeat(pad),
+            t.tests,
+            t.passed,
+            t.failed,
+            t.errors,
+            rate,
+            score,
+            latency
+        );
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: a test suite per version, a test case per case; failures and errors with reasons.
+pub fn junit(results: &BatchReport) -> String {
+    let by = tallies(results);
+    let cases: HashMap<_, _> = results.cases.iter().map(|c| (c.id, c)).collect();
+    let mut per_version: HashMap<VersionId, Vec<&TestResult>> = HashMap::new();
+    for r in &results.results {
+        per_version.entry(r.version_id).or_default().push(r);
+    }
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"{}\" tests=\"{}\">\n",
+        xml_escape(&results.batch.name),
+        results.results.len()
+    ));
+    for v in &results.batch.versions {
+        let empty = Tally::default();
+        let t = by.get(&v.version_id).unwrap_or(&empty);
+        let time: f64 = t.latency_sum / 1000.0;
+        xml.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{time:.3}\">\n",
+            xml_escape(&v.name),
+            t.tests,
+            t.failed,
+            t.errors
+        ));
+        for r in per_version
+            .get(&v.version_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            let name = cases
+                .get(&r.case_id)
+                .map(|c| c.name.as_str())
+                .unwrap_or("unknown case");
+            let secs = r.latency_ms.unwrap_or(0) as f64 / 1000.0;
+            xml.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{secs:.3}\"",
+                xml_escape(&v.name),
+                xml_escape(name)
+            ));
+            match r.status {
+                ResultStatus::Passed => xml.push_str("/>\n"),
+                ResultStatus::Failed => {
+                    let mut why = format!("score {:.1}", r.score.unwrap_or(0.0));
+                    if !r.detail.keywords_missed.is_empty() {
+                        why.push_str(&format!(
+                            "; missed keywords: {}",
+                            r.detail.keywords_missed.join(", ")
+                        ));
+                    }
+                    for a in r.detail.assertions.iter().filter(|a| !a.passed) {
+                        if let Some(m) = &a.message {
+                            why.push_str(&format!("; {m}"));
+                        }
+                    }
+                    xml.push_str(&format!(
+                        ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
+                        xml_escape(&why)
+                    ));
+                }
+                ResultStatus::Error => xml.push_str(&format!(
+                    ">\n      <error type=\"{}\" message=\"{}\"/>\n    </testcase>\n",
+                    xml_escape(r.error_code.as_deref().unwrap_or("error")),
+                    xml_escape(r.error_message.as_deref().unwrap_or(""))
+                )),
+            }
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn args(config: PathBuf) -> RunArgs {
+        RunArgs {
+            config,
+            concurrency: None,
+            min_pass_rate: None,
+            json: None,
+            junit: None,
+        }
+    }
+
+    const CONFIG: &str = r#"
+name = "ci"
+cases = "cases.csv"
+[[versions]]
+name = "v1"
+base_url = "http://127.0.0.1:5001/v1"
+api_key = "env:TEST_KEY"
+"#;
+
+    #[test]
+    fn a_good_config_loads_with_the_key_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cases.csv", "query,keywords\nq1,a;b\n");
+        let cfg = write(dir.path(), "run.toml", CONFIG);
+        let p = prepare(&args(cfg), |v| {
+            (v == "TEST_KEY").then(|| "app-secret-123456".into())
+        })
+        .unwrap();
+        assert_eq!(p.versions[0].api_key.as_deref(), Some("app-secret-123456"));
+        assert_eq!(p.cases[0].keywords, vec!["a", "b"]);
+        assert_eq!(p.min_pass_rate, 0.0);
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cases.csv", "query\nq1\n");
+        let cfg = write(dir.path(), "run.toml", CONFIG);
+        let err = prepare(&args(cfg), |_| None)
+            .err()
+            .expect("should be refused")
+            .0;
+        assert_eq!(
+            err,
+            "versions[1] (`v1`): environment variable TEST_KEY is not set"
+        );
+
+        let typo = write(
+            dir.path(),
+            "typo.toml",
+            &CONFIG.replace("base_url", "base_ur1"),
+        );
+        let err = prepare(&args(typo), |_| Some("k".into()))
+            .err()
+            .expect("should be refused")
+            .0;
+        assert!(err.contains("base_ur1"), "{err}");
+
+        let url = write(
+            dir.path(),
+            "url.toml",
+            &CONFIG.replace("http://127.0.0.1:5001/v1", "localhost"),
+        );
+        let err = prepare(&args(url), |_| Some("k".into()))
+            .err()
+            .expect("should be refused")
+            .0;
+        assert!(err.contains("base_url"), "{err}");
+
+        write(dir.path(), "bad.csv", "query\n \n");
+        let cases = write(
+            dir.path(),
+            "cases.toml",
+            &CONFIG.replace("cases.csv", "bad.csv"),
+        );
+        let err = prepare(&args(cases), |_| Some("k".into()))
+            .err()
+            .expect("should be refused")
+            .0;
+        assert!(err.ends_with("row 2: column `query` is empty"), "{err}");
+
+        let rate = RunArgs {
+            min_pass_rate: Some(120.0),
+            ..args(dir.path().join("run.toml"))
+        };
+        assert!(prepare(&rate, |_| Some("k".into()))
+            .err()
+            .expect("should be refused")
+            .0
+            .contains("min_pass_rate"));
+    }
+
+    #[test]
+    fn junit_escapes_and_reports_failures_and_errors() {
+        use crate::model::*;
+        let batch = Batch {
+            id: BatchId(1),
+            name: "b <1>".into(),
+            status: BatchStatus::Completed,
+            concurrency: 1,
+            per_version_cap: None,
+            scoring: ScoringConfig::default(),
+            total_tests: 2,
+            completed_tests: 2,
+            passed_tests: 0,
+            failed_tests: 1,
+            average_score: None,
+            pass_rate: Some(0.0),
+            error_message: None,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            versions: vec![BatchVersion {
+                version_id: VersionId(1),
+                name: "v&1".into(),
+                app_mode: AppMode::Chat,
+                response_mode: ResponseMode::Streaming,
+                base_url: String::new(),
+                api_key_hint: String::new(),
+            }],
+        };
+        let result = |case: i64, status, code: Option<&str>| TestResult {
+            batch_id: BatchId(1),
+            version_id: VersionId(1),
+            case_id: CaseId(case),
+            status,
+            score: Some(10.0),
+            answer: None,
+            latency_ms: Some(1500),
+            ttft_ms: None,
+            usage: Usage::default(),
+            dify: DifyIds::default(),
+            error_code: code.map(str::to_string),
+            error_message: code.map(|_| "quota \"exceeded\"".to_string()),
+            attempts: 1,
+            detail: ScoreDetail {
+                keywords_missed: vec!["lane".into()],
+                ..Default::default()
+            },
+            finished_at: 0,
+        };
+        let xml = junit(&BatchReport {
+            batch,
+            cases: vec![],
+            results: vec![
+                result(1, ResultStatus::Failed, None),
+                result(2, ResultStatus::Error, Some("rate_limit_error")),
+            ],
+        });
+        assert!(xml.contains("<testsuites name=\"b &lt;1&gt;\" tests=\"2\">"));
+        assert!(xml.contains(
+            "testsuite name=\"v&amp;1\" tests=\"2\" failures=\"1\" errors=\"1\" time=\"3.000\""
+        ));
+        assert!(xml.contains("<failure message=\"score 10.0; missed keywords: lane\"/>"));
+        assert!(xml
+            .contains("<error type=\"rate_limit_error\" message=\"quota &quot;exceeded&quot;\"/>"));
+    }
+}

@@ -1,0 +1,122 @@
+//! `GET /api/batches/{id}/progress`: the progress stream (text/event-stream).
+//!
+//! On connect: the current snapshot at once, with `retry: 3000`. Then every event the registry
+//! publishes (coalesced there to ≤ 1 per 100 ms), the terminal one at once, after which the stream
+//! ends. A `: keep-alive` comment every 15 s. A batch the registry no longer tracks answers one
+//! snapshot built from the store and ends; an unknown id answers 404 with a JSON body.
+
+use crate::model::BatchId;
+use crate::server::progress::{render_stored, Event};
+use crate::server::runner::{batch_start, Engine};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::stream::{self, Stream, StreamExt};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const RETRY_PREFIX: &[u8] = b"retry: 3000\n";
+
+pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    let Ok(raw) = id.parse::<i64>() else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            &format!("`{id}` is not a batch id"),
+        );
+    };
+    let id = BatchId(raw);
+    if let Some(rx) = engine.registry().subscribe(id) {
+        return sse_response(live(rx));
+    }
+    let stored = async {
+        let Some(batch) = engine.store().get_batch(id).await? else {
+            return Ok(None);
+        };
+        let tallies = engine.store().version_tallies(id).await?;
+        let start = batch_start(
+            &batch,
+            &tallies,
+            batch.started_at.unwrap_or(batch.created_at),
+        );
+        let progress = render_stored(start, batch.status, batch.error_message, batch.finished_at);
+        let seq = batch.finished_at.unwrap_or(batch.created_at).max(0) as u64;
+        Ok::<_, crate::server::store::StoreError>(Some(Event::snapshot(progress, seq)))
+    };
+    match stored.await {
+        Ok(Some(event)) => {
+            let frame = with_retry(&event.frame);
+            sse_response(stream::iter([frame]))
+        }
+        Ok(None) => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("batch {id} does not exist"),
+        ),
+        Err(e) => {
+            tracing::error!(batch = %id, error = %e, "reading a stored batch for SSE");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the batch could not be read; see the server log",
+            )
+        }
+    }
+}
+
+/// The live stream of a tracked batch.
+fn live(mut rx: watch::Receiver<Arc<Event>>) -> impl Stream<Item = Bytes> + Send {
+    let first = rx.borrow_and_update().clone();
+    let first_frame = with_retry(&first.frame);
+    let ended = first.is_terminal();
+    // The keep-alive is due 15 s after whatever was sent last.
+    let rest = stream::unfold((rx, ended), |(mut rx, ended)| async move {
+        if ended {
+            return None;
+        }
+        tokio::select! {
+            changed = rx.changed() => {
+                changed.ok()?;
+                let event = rx.borrow_and_update().clone();
+                let terminal = event.is_terminal();
+                Some((event.frame.clone(), (rx, terminal)))
+            }
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                Some((Bytes::from_static(b": keep-alive\n\n"), (rx, false)))
+            }
+        }
+    });
+    stream::iter([first_frame]).chain(rest)
+}
+
+fn with_retry(frame: &Bytes) -> Bytes {
+    let mut out = Vec::with_capacity(RETRY_PREFIX.len() + frame.len());
+    out.extend_from_slice(RETRY_PREFIX);
+    out.extend_from_slice(frame);
+    Bytes::from(out)
+}
+
+fn sse_response(body: impl Stream<Item = Bytes> + Send + 'static) -> Response {
+    let mut res = Response::new(Body::from_stream(body.map(Ok::<_, Infallible>)));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx buffer responses unless told not to; a buffered stream is not live.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+/// `{"error": code, "message": text}` with a status: the shape every non-server-function error
+/// of the HTTP API has.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "message": message });
+    (status, axum::Json(body)).into_response()
+}

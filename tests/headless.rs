@@ -1,0 +1,141 @@
+//! `dify-bench run --config FILE`: the headless CI mode, run as a real process.
+
+mod common;
+
+use common::*;
+use dify_bench::server::simulator::FaultProfile;
+use std::process::Command;
+
+const KEY_GOOD: &str = "app-advanced-chat.q90.headless-good";
+const KEY_WEAK: &str = "app-chat.q30.headless-weak";
+
+fn config(dir: &std::path::Path, base_url: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("cases.json"),
+        serde_json::to_string(&ten_cases()).unwrap(),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+name = "headless"
+cases = "cases.json"
+concurrency = 4
+[[versions]]
+name = "good"
+base_url = "{base_url}"
+api_key = "env:HEADLESS_KEY_GOOD"
+app_mode = "advanced-chat"
+[[versions]]
+name = "weak"
+base_url = "{base_url}"
+api_key = "env:HEADLESS_KEY_WEAK"
+app_mode = "chat"
+response_mode = "blocking"
+"#
+    );
+    let path = dir.join("ci.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+        .arg("run")
+        .args(args)
+        .env("HEADLESS_KEY_GOOD", KEY_GOOD)
+        .env("HEADLESS_KEY_WEAK", KEY_WEAK)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run dify-bench");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_run_reports_and_sets_the_exit_code() {
+    let sim = simulator(10, FaultProfile::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &sim);
+    let cfg = cfg.to_str().unwrap();
+    let json_out = dir.path().join("report.json");
+    let junit_out = dir.path().join("report.xml");
+
+    let (code, stdout, stderr) = tokio::task::spawn_blocking({
+        let (cfg, j, x) = (cfg.to_string(), json_out.clone(), junit_out.clone());
+        move || {
+            run(&[
+                "--config",
+                &cfg,
+                "--min-pass-rate",
+                "0",
+                "--json",
+                j.to_str().unwrap(),
+                "--junit",
+                x.to_str().unwrap(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("version") && stdout.contains("pass rate"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("good ") && l.contains(" 10 ")),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("weak ")), "{stdout}");
+    assert!(stderr.contains("OK: pass rate"), "{stderr}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap()).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 20);
+    assert_eq!(report["batch"]["status"], "completed");
+    let junit = std::fs::read_to_string(&junit_out).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 2);
+    assert_eq!(junit.matches("<testcase ").count(), 20);
+    for out in [&stdout, &stderr, &junit, &report.to_string()] {
+        assert!(
+            !out.contains(KEY_GOOD) && !out.contains(KEY_WEAK),
+            "a key leaked"
+        );
+    }
+
+    // A q30 version cannot reach 100 %: exit 1.
+    let (code, _, stderr) = tokio::task::spawn_blocking({
+        let cfg = cfg.to_string();
+        move || run(&["--config", &cfg, "--min-pass-rate", "100"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("FAIL: pass rate"), "{stderr}");
+}
+
+#[test]
+fn configuration_errors_exit_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "http://127.0.0.1:9/v1");
+    let (code, _, stderr) = run(&["--config", "/nonexistent/ci.toml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read the config file"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("HEADLESS_KEY_GOOD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("HEADLESS_KEY_GOOD is not set"), "{stderr}");
+
+    let (code, _, _) = run(&["--config", cfg.to_str().unwrap(), "--min-pass-rate", "abc"]);
+    assert_eq!(code, 2, "usage errors exit 2");
+}

@@ -1,0 +1,367 @@
+//! Black-box tests of the HTTP surface: the real binary on a random port, the simulator as Dify.
+
+mod common;
+
+use common::*;
+use dify_bench::server::simulator::FaultProfile;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const KEY_A: &str = "app-chat.q90.http-test-alpha";
+const KEY_B: &str = "app-workflow.q40.http-test-bravo";
+
+/// The seed's small batch: 2 versions × 10 cases, watched over SSE to the end, every field of
+/// every event checked, and the terminal event checked against the stored results.
+async fn two_by_ten(database_url: &str, log: &std::path::Path) {
+    let sim = simulator(20, FaultProfile::None).await;
+    let server = Server::start(database_url, log, &[]);
+    let api = server.api();
+
+    let a = api
+        .create_version("v1.1 chat", &sim, KEY_A, "chat", "streaming")
+        .await;
+    let b = api
+        .create_version("v1.2 workflow", &sim, KEY_B, "workflow", "blocking")
+        .await;
+    let imported = api
+        .ok(
+            "import_cases",
+            json!({"format": "json", "content": ten_cases().to_string()}),
+        )
+        .await;
+    assert_eq!(imported["imported"], 10);
+
+    let id = api
+        .ok(
+            "start_batch",
+            json!({"name": "Batch test 2x10", "version_ids": [a, b], "case_ids": null, "concurrency": 4}),
+        )
+        .await
+        .as_i64()
+        .expect("a batch id");
+
+    let (events, raw) = api.read_progress(id, Duration::from_secs(60)).await;
+    assert!(
+        raw.starts_with("retry: 3000\nevent: progress\nid: "),
+        "first frame: {raw:.80}"
+    );
+    assert!(!events.is_empty());
+    let ids: Vec<u64> = events.iter().map(|(i, _)| *i).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let mut last_done = 0;
+    for (_, e) in &events {
+        for field in [
+            "batch_id",
+            "batch_name",
+            "status",
+            "progress",
+            "completed_tests",
+            "total_tests",
+            "failed_tests",
+            "passed_tests",
+            "current_version",
+            "current_test_case",
+            "estimated_remaining_time",
+            "elapsed_time",
+            "error_message",
+            "versions",
+        ] {
+            assert!(e.get(field).is_some(), "event lacks `{field}`: {e}");
+        }
+        assert_eq!(e["batch_id"], id);
+        assert_eq!(e["total_tests"], 20);
+        let done = e["completed_tests"].as_u64().unwrap();
+        assert!(done >= last_done, "completed never goes back");
+        last_done = done;
+        for v in e["versions"].as_array().unwrap() {
+            for field in [
+                "version_id",
+                "version_name",
+                "progress",
+                "status",
+                "completed_tests",
+                "total_tests",
+                "failed_tests",
+                "average_score",
+                "pass_rate",
+                "avg_latency_ms",
+            ] {
+                assert!(v.get(field).is_some(), "version lacks `{field}`: {v}");
+            }
+        }
+    }
+    let (_, last) = events.last().unwrap();
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(last["progress"], 100.0);
+    assert_eq!(last["completed_tests"], 20);
+    assert_eq!(last["estimated_remaining_time"], 0.0);
+    assert!(last["current_test_case"].is_null());
+
+    // The terminal event agrees with what is stored.
+    let report = api.ok("batch_results", json!({"id": id})).await;
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 20, "one result per test");
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count() as u64;
+    assert_eq!(last["passed_tests"].as_u64().unwrap(), count("passed"));
+    assert_eq!(last["failed_tests"].as_u64().unwrap(), count("error"));
+    let mut by_version: HashMap<i64, Vec<&Value>> = HashMap::new();
+    for r in results {
+        by_version
+            .entry(r["version_id"].as_i64().unwrap())
+            .or_default()
+            .push(r);
+    }
+    for v in last["versions"].as_array().unwrap() {
+        let vid = v["version_id"].as_i64().unwrap();
+        let rs = &by_version[&vid];
+        assert_eq!(v["completed_tests"], rs.len() as u64);
+        assert_eq!(v["total_tests"], 10);
+        assert_eq!(v["status"], "completed");
+        let scores: Vec<f64> = rs.iter().filter_map(|r| r["score"].as_f64()).collect();
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        assert!(
+            (v["average_score"].as_f64().unwrap() - mean).abs() < 0.01,
+            "{v} vs {mean}"
+        );
+        let passed = rs.iter().filter(|r| r["status"] == "passed").count() as f64;
+        let rate = passed * 100.0 / rs.len() as f64;
+        assert!((v["pass_rate"].as_f64().unwrap() - rate).abs() < 0.01);
+        let lat: Vec<f64> = rs.iter().filter_map(|r| r["latency_ms"].as_f64()).collect();
+        let lat_mean = lat.iter().sum::<f64>() / lat.len() as f64;
+        assert!((v["avg_latency_ms"].as_f64().unwrap() - lat_mean).abs() < 0.01);
+    }
+    // Quality shows: the q90 version outscores the q40 one.
+    let score_of = |vid: i64| {
+        last["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version_id"] == vid)
+            .unwrap()["average_score"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        score_of(a) > score_of(b),
+        "q90 {} vs q40 {}",
+        score_of(a),
+        score_of(b)
+    );
+    let batch = api.ok("get_batch", json!({"id": id})).await;
+    assert_eq!(batch["status"], "completed");
+    assert_eq!(batch["completed_tests"], 20);
+
+    // A finished batch answers one terminal snapshot and ends.
+    let (again, _) = api.read_progress(id, Duration::from_secs(5)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1["status"], "completed");
+    assert_eq!(again[0].1["passed_tests"], last["passed_tests"]);
+
+    // Keys never leave the server.
+    let everything = format!(
+        "{raw}{report}{batch}{}{}",
+        api.ok("list_versions", json!({})).await,
+        api.ok("list_batches", json!({})).await
+    );
+    for key in [KEY_A, KEY_B] {
+        assert!(!everything.contains(key), "a key leaked into a response");
+    }
+    drop(server);
+    let log_text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        !log_text.contains(KEY_A) && !log_text.contains(KEY_B),
+        "a key leaked into the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_versions_by_ten_cases_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    two_by_ten(&url, &dir.path().join("server.log")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_versions_by_ten_cases_on_postgres() {
+    let Some(url) = postgres_url("two_by_ten").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    two_by_ten(&url, &dir.path().join("server.log")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_message_and_nothing_changes() {
+    let sim = simulator(5, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let api = server.api();
+    let v = api
+        .create_version("ok", &sim, KEY_A, "chat", "blocking")
+        .await;
+    api.ok(
+        "import_cases",
+        json!({"format": "csv", "content": "query\nq1\nq2\n"}),
+    )
+    .await;
+
+    let refused = |status: u16, body: &Value, needle: &str| {
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"], "bad_request", "{body}");
+        let msg = body["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "`{msg}` should mention `{needle}`");
+    };
+    let (s, b) = api.call("start_batch", json!({"version_ids": []})).await;
+    refused(s, &b, "at least one version");
+    let (s, b) = api.call("start_batch", json!({"version_ids": [999]})).await;
+    refused(s, &b, "version 999 does not exist");
+    let (s, b) = api
+        .call("start_batch", json!({"version_ids": [v], "concurrency": 0}))
+        .await;
+    refused(s, &b, "concurrency");
+    let (s, b) = api
+        .call("start_batch", json!({"version_ids": [v], "case_ids": []}))
+        .await;
+    refused(s, &b, "at least one test case");
+    let (s, b) = api
+        .call(
+            "start_batch",
+            json!({"version_ids": [v], "pass_threshold": 101}),
+        )
+        .await;
+    refused(s, &b, "pass_threshold");
+    api.ok("set_version_enabled", json!({"id": v, "enabled": false}))
+        .await;
+    let (s, b) = api.call("start_batch", json!({"version_ids": [v]})).await;
+    refused(s, &b, "disabled");
+    let (s, b) = api.call("start_batch", json!({"version_ids": "one"})).await;
+    refused(s, &b, "invalid arguments");
+    let (s, b) = api
+        .call(
+            "save_version",
+            json!({"name": "x", "base_url": "localhost:5001", "api_key": "k"}),
+        )
+        .await;
+    refused(s, &b, "base_url");
+    let (s, b) = api
+        .call("save_version", json!({"name": "x", "base_url": &sim}))
+        .await;
+    refused(s, &b, "api_key is required");
+    let (s, b) = api
+        .call(
+            "save_version",
+            json!({"name": "ok", "base_url": &sim, "api_key": "app-xyz-123456789"}),
+        )
+        .await;
+    assert_eq!(s, 409, "duplicate names conflict: {b}");
+    let (s, b) = api
+        .call(
+            "import_cases",
+            json!({"format": "csv", "content": "query,keywords\nq3,a\n ,b\nq5,c\n"}),
+        )
+        .await;
+    refused(s, &b, "row 3: column `query` is empty");
+    assert_eq!(
+        api.ok("list_cases", json!({}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "nothing imported"
+    );
+    let (s, b) = api.call("delete_case", json!({"id": 4242})).await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("not_found")));
+    let (s, b) = api.call("cancel_batch", json!({"id": 4242})).await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("not_found")));
+
+    let big = "x".repeat(11 * 1024 * 1024);
+    let (s, _) = api
+        .call("import_cases", json!({"format": "csv", "content": big}))
+        .await;
+    assert_eq!(s, 413, "oversize bodies are refused");
+
+    let res = reqwest::get(format!("{}/api/batches/4242/progress", server.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    assert_eq!(body["message"], "batch 4242 does not exist");
+    let res = reqwest::get(format!("{}/api/batches/abc/progress", server.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = reqwest::get(format!("{}/api/nope", server.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let health: Value = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_batch_promptly_and_batches_run_side_by_side() {
+    let sim = simulator(150, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let api = server.api();
+    let v = api
+        .create_version("slow", &sim, KEY_A, "chat", "streaming")
+        .await;
+    api.ok(
+        "import_cases",
+        json!({"format": "json", "content": ten_cases().to_string()}),
+    )
+    .await;
+
+    let slow = api
+        .ok(
+            "start_batch",
+            json!({"name": "to cancel", "version_ids": [v], "concurrency": 1}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let other = api
+        .ok(
+            "start_batch",
+            json!({"name": "alongside", "version_ids": [v], "concurrency": 5}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let running = api.ok("running_batches", json!({})).await;
+    assert!(running.as_array().unwrap().contains(&json!(slow)));
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    api.ok("cancel_batch", json!({"id": slow})).await;
+    let (events, _) = api.read_progress(slow, Duration::from_secs(10)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cancel took {:?}",
+        started.elapsed()
+    );
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["status"], "cancelled");
+    assert_eq!(last["versions"][0]["status"], "cancelled");
+    let done = last["completed_tests"].as_u64().unwrap();
+    assert!(done < 10, "cancelled early, {done} done");
+    let stored = api.ok("batch_results", json!({"id": slow})).await;
+    assert_eq!(stored["results"].as_array().unwrap().len() as u64, done);
+    let (s, b) = api.call("cancel_batch", json!({"id": slow})).await;
+    assert_eq!(s, 409, "{b}");
+
+    // The other batch was not disturbed.
+    let (events, _) = api.read_progress(other, Duration::from_secs(30)).await;
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["completed_tests"], 10);
+    assert_eq!(last["batch_name"], "alongside");
+}
