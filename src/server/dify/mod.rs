@@ -1,1 +1,386 @@
-//! Dify client (being written).
+//! The Dify client: one call per test, against chat, agent, chatflow, completion and workflow apps,
+//! blocking or streaming, with timeouts and bounded retries. It turns whatever Dify (or a gateway in
+//! front of it) sends into an [`Answer`] or a [`Failure`] with Dify's `code`; it never panics on
+//! server output, and the API key leaves it only in the `Authorization` header.
+//!
+//! Files: `request.rs` what is sent; `attempt.rs` one HTTP attempt and its timeouts; `sse.rs` the
+//! stream framing; `outcome.rs` what a response means; `retry.rs` when to try again; `error.rs` the
+//! failure codes. It knows nothing of batches, scoring or storage (the runner's business).
+
+mod attempt;
+pub mod error;
+mod outcome;
+mod request;
+pub mod retry;
+pub mod sse;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::model::{AppMode, DifyIds, ResponseMode, Usage};
+use crate::server::secret::Secret;
+
+pub use error::{codes, ClientBuildError};
+pub use request::effective_response_mode;
+pub use retry::{classify, Decision};
+pub use sse::{SseFrame, SseParser};
+
+use error::AttemptError;
+
+/// One Dify app as a version calls it.
+#[derive(Debug, Clone)]
+pub struct AppEndpoint {
+    /// Service API base, e.g. `http://127.0.0.1:5001/v1` (a trailing slash is fine).
+    pub base_url: String,
+    pub api_key: Secret,
+    pub app_mode: AppMode,
+    /// Ignored for agent apps, which are always streamed (Dify refuses blocking for them).
+    pub response_mode: ResponseMode,
+    /// Workflow apps: the output that holds the answer. `None`: the only string output, else
+    /// `answer`, `text`, `result` in that order.
+    pub answer_field: Option<String>,
+    /// Version-level `inputs`; a case's inputs override them key by key.
+    pub inputs: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Whole attempt: send, response head and full body or stream.
+    pub request_timeout: Duration,
+    /// Longest silence between stream chunks. Dify pings every 10 s, so a stall is real well before.
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts per call, the first included (0 is taken as 1).
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Dify's `user`: scopes the conversations the tests create.
+    pub user: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            request_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(45),
+            connect_timeout: Duration::from_secs(10),
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(20),
+            user: "dify-bench".to_string(),
+        }
+    }
+}
+
+/// A usable answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub answer: String,
+    /// Send to end of the successful attempt (backoff sleeps and failed attempts excluded).
+    pub latency_ms: i64,
+    /// Send to the first answer text; streaming only.
+    pub ttft_ms: Option<i64>,
+    pub usage: Usage,
+    pub ids: DifyIds,
+    /// HTTP attempts made, the successful one included.
+    pub attempts: u32,
+}
+
+/// No usable answer after the retries the rules allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Dify's `code` when it sent one, else one of [`codes`].
+    pub code: String,
+    pub message: String,
+    /// The HTTP status, or the `status` of a mid-stream `error` event; `None` when no response came.
+    pub http_status: Option<u16>,
+    /// HTTP attempts made; 0 when the call could not even be built (bad URL, bad inputs).
+    pub attempts: u32,
+    /// Every id Dify gave across the attempts (the latest wins).
+    pub ids: DifyIds,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        if let Some(status) = self.http_status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if self.attempts > 1 {
+            write!(f, " after {} attempts", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// What "test connection" learns about an app.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppInfo {
+    pub name: Option<String>,
+    /// Dify's mode name (`chat`, `agent-chat`, `advanced-chat`, `completion`, `workflow`, …), as
+    /// sent; `None` from Dify releases without `GET /info` (or without `mode` in it).
+    pub mode: Option<String>,
+}
+
+/// Cheap to clone: all clones share one connection pool.
+#[derive(Clone)]
+pub struct DifyClient {
+    http: reqwest::Client,
+    cfg: Arc<ClientConfig>,
+}
+
+impl fmt::Debug for DifyClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DifyClient")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DifyClient {
+    /// Fails only if the TLS backend cannot initialise.
+    pub fn new(cfg: ClientConfig) -> Result<DifyClient, ClientBuildError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            // Long streams pass through NATs and load balancers that drop silent-looking flows.
+            .tcp_keepalive(Duration::from_secs(30))
+            .user_agent(concat!("dify-bench/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientBuildError)?;
+        Ok(DifyClient {
+            http,
+            cfg: Arc::new(cfg),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// One test: sends `query` (with the version's inputs merged with `case_inputs`, a JSON object
+    /// or null), retrying per [`classify`]. Cancel by dropping the future.
+    pub async fn call(
+        &self,
+        app: &AppEndpoint,
+        query: &str,
+        case_inputs: &Value,
+    ) -> Result<Answer, Failure> {
+        let call = request::prepare(app, query, case_inputs, &self.cfg.user)
+            .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        let max_attempts = self.cfg.max_attempts.max(1);
+        let mut ids = DifyIds::default();
+        let mut attempt = 1;
+        loop {
+            let err = match attempt::run(&self.http, &self.cfg, app, &call).await {
+                Ok(ok) => {
+                    return Ok(Answer {
+                        answer: ok.parsed.answer,
+                        latency_ms: millis(ok.latency),
+                        ttft_ms: ok.ttft.map(millis),
+                        usage: ok.parsed.usage,
+                        ids: ok.parsed.ids,
+                        attempts: attempt,
+                    })
+                }
+                Err(err) => err,
+            };
+            merge_ids(&mut ids, &err.ids);
+            let decision = classify(err.http_status, &err.code);
+            if decision == Decision::GiveUp || attempt >= max_attempts {
+                tracing::debug!(
+                    app = %app.api_key,
+                    attempt,
+                    code = %err.code,
+                    http_status = ?err.http_status,
+                    ?decision,
+                    "Dify call failed"
+                );
+                return Err(failure(app, err, attempt, ids));
+            }
+            let delay = retry::delay_before_retry(
+                attempt - 1,
+                err.retry_after,
+                self.cfg.backoff_base,
+                self.cfg.backoff_max,
+                &mut rand::thread_rng(),
+            );
+            tracing::debug!(
+                app = %app.api_key,
+                attempt,
+                max_attempts,
+                code = %err.code,
+                http_status = ?err.http_status,
+                delay_ms = millis(delay),
+                "Dify call failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// For a "test connection" button: `GET /info`, falling back to `GET /parameters` on a 404
+    /// (releases before `/info`), which proves the key works but names nothing. One attempt, no
+    /// retries: the person clicking wants to know now.
+    pub async fn info(&self, app: &AppEndpoint) -> Result<AppInfo, Failure> {
+        let fail = |e: AttemptError| failure(app, e, 1, DifyIds::default());
+        let info_url = request::endpoint_url(&app.base_url, "info")
+            .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        match attempt::get_json(&self.http, &self.cfg, app, info_url).await {
+            Ok(body) => Ok(AppInfo {
+                name: string_at(&body, "name"),
+                mode: string_at(&body, "mode"),
+            }),
+            Err(e) if e.http_status == Some(404) => {
+                let mut url = request::endpoint_url(&app.base_url, "parameters").map_err(fail)?;
+                // Old releases wanted `user` on this GET; newer ones ignore it.
+                url.query_pairs_mut().append_pair("user", &self.cfg.user);
+                let attempt = attempt::get_json(&self.http, &self.cfg, app, url).await;
+                attempt.map(|_| AppInfo::default()).map_err(fail)
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+}
+
+fn failure(app: &AppEndpoint, err: AttemptError, attempts: u32, ids: DifyIds) -> Failure {
+    Failure {
+        code: err.code,
+        message: scrub(&err.message, &app.api_key),
+        http_status: err.http_status,
+        attempts,
+        ids,
+    }
+}
+
+/// Messages quote server output; should a proxy ever echo the key back, it is replaced by its hint.
+fn scrub(message: &str, key: &Secret) -> String {
+    let raw = key.expose().trim();
+    if raw.len() >= 8 && message.contains(raw) {
+        message.replace(raw, &key.hint())
+    } else {
+        message.to_string()
+    }
+}
+
+fn merge_ids(acc: &mut DifyIds, new: &DifyIds) {
+    for (slot, value) in [
+        (&mut acc.task_id, &new.task_id),
+        (&mut acc.message_id, &new.message_id),
+        (&mut acc.conversation_id, &new.conversation_id),
+        (&mut acc.workflow_run_id, &new.workflow_run_id),
+    ] {
+        if value.is_some() {
+            slot.clone_from(value);
+        }
+    }
+}
+
+fn string_at(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> AppEndpoint {
+        AppEndpoint {
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Secret::new("app-SECRETSECRETSECRET1234"),
+            app_mode: AppMode::Chat,
+            response_mode: ResponseMode::Blocking,
+            answer_field: None,
+            inputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn key_never_shows_in_debug_or_messages() {
+        let a = app();
+        assert!(!format!("{a:?}").contains("SECRETSECRET"));
+        let f = failure(
+            &a,
+            AttemptError::new("x", "proxy said: Bearer app-SECRETSECRETSECRET1234"),
+            1,
+            DifyIds::default(),
+        );
+        assert_eq!(f.message, "proxy said: Bearer app-…1234");
+    }
+
+    #[test]
+    fn ids_merge_latest_wins_but_none_keeps() {
+        let mut acc = DifyIds {
+            task_id: Some("t1".into()),
+            message_id: Some("m1".into()),
+            ..Default::default()
+        };
+        merge_ids(
+            &mut acc,
+            &DifyIds {
+                task_id: Some("t2".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(acc.task_id.as_deref(), Some("t2"));
+        assert_eq!(acc.message_id.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn failure_displays_code_message_status_attempts() {
+        let f = Failure {
+            code: "too_many_requests".into(),
+            message: "Too many requests.".into(),
+            http_status: Some(429),
+            attempts: 4,
+            ids: DifyIds::default(),
+        };
+        assert_eq!(
+            f.to_string(),
+            "too_many_requests: Too many requests. (HTTP 429) after 4 attempts"
+        );
+    }
+
+    #[tokio::test]
+    async fn unbuildable_calls_fail_without_sending() {
+        let client = DifyClient::new(ClientConfig::default()).unwrap();
+        let mut a = app();
+        a.base_url = "nonsense".into();
+        let f = client.call(&a, "q", &Value::Null).await.unwrap_err();
+        assert_eq!((f.code.as_str(), f.attempts), (codes::INVALID_REQUEST, 0));
+        let f = client
+            .call(&app(), "q", &serde_json::json!("str"))
+            .await
+            .unwrap_err();
+        assert_eq!((f.code.as_str(), f.attempts), (codes::INVALID_REQUEST, 0));
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_retried_then_reported() {
+        let cfg = ClientConfig {
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+            ..Default::default()
+        };
+        let client = DifyClient::new(cfg).unwrap();
+        // Port 1 on loopback: nothing listens there.
+        let f = client.call(&app(), "q", &Value::Null).await.unwrap_err();
+        assert_eq!(f.code, codes::CONNECTION_ERROR);
+        assert_eq!(f.attempts, 3);
+        assert_eq!(f.http_status, None);
+        assert!(!f.message.contains("SECRET"));
+    }
+}

@@ -1,0 +1,368 @@
+//! One HTTP attempt against Dify, with its timeouts: send, check the status, then read a blocking
+//! body or a stream to EOF. Every way it can go wrong comes back as an `AttemptError`; whether to
+//! try again is `retry.rs`'s call, made by the loop in `mod.rs`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use tokio::time::{timeout_at, Instant};
+
+use super::error::{codes, from_http_error, AttemptError};
+use super::outcome::{decode_frame, not_json_error, Outcome, Parsed};
+use super::request::PreparedCall;
+use super::retry::parse_retry_after;
+use super::sse::SseParser;
+use super::{AppEndpoint, ClientConfig};
+
+/// A blocking body larger than this is not an answer anyone will score.
+const MAX_BODY_BYTES: usize = 16 << 20;
+/// Error bodies are summarised, so the first part is all that is read.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+/// A whole stream, TTS audio chunks included.
+const MAX_STREAM_BYTES: usize = 64 << 20;
+/// One SSE frame still being assembled.
+const MAX_FRAME_BYTES: usize = 16 << 20;
+
+pub(crate) struct Success {
+    pub parsed: Parsed,
+    pub latency: Duration,
+    pub ttft: Option<Duration>,
+}
+
+pub(crate) async fn run(
+    http: &reqwest::Client,
+    cfg: &ClientConfig,
+    app: &AppEndpoint,
+    call: &PreparedCall,
+) -> Result<Success, AttemptError> {
+    let started = Instant::now();
+    let deadline = after(started, cfg.request_timeout);
+    let accept = match call.response_mode {
+        crate::model::ResponseMode::Streaming => "text/event-stream, application/json",
+        crate::model::ResponseMode::Blocking => "application/json",
+    };
+    let request = http
+        .post(call.url.clone())
+        .bearer_auth(api_key(app)?)
+        .header(ACCEPT, accept)
+        .json(&call.body);
+    let response = match timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(timeout(cfg)),
+        Ok(Err(e)) => return Err(from_reqwest(&e, cfg)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status().as_u16();
+    let content_type = header(response.headers(), CONTENT_TYPE);
+    if !response.status().is_success() {
+        return Err(error_response(response, deadline).await);
+    }
+    // Decided by what came back, not what was asked: a proxy or an old Dify may answer either way.
+    let is_stream = content_type
+        .as_deref()
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
+    if is_stream {
+        read_stream(response, cfg, app, started, deadline).await
+    } else {
+        let body = read_capped(response, MAX_BODY_BYTES, deadline, cfg).await?;
+        let latency = started.elapsed();
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| not_json_error(content_type.as_deref(), &body, &e))?;
+        let parsed = Outcome::from_blocking(&value)?
+            .finish(app.app_mode, app.answer_field.as_deref())
+            .map_err(|e| {
+                let status = e.http_status.or(Some(status));
+                e.with_status(status)
+            })?;
+        Ok(Success {
+            parsed,
+            latency,
+            ttft: None,
+        })
+    }
+}
+
+/// A GET for the "test connection" button (`/info`, `/parameters`): the status and JSON body, or
+/// the error a non-2xx or non-JSON answer maps to.
+pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    cfg: &ClientConfig,
+    app: &AppEndpoint,
+    url: reqwest::Url,
+) -> Result<serde_json::Value, AttemptError> {
+    let deadline = after(Instant::now(), cfg.request_timeout);
+    let request = http
+        .get(url)
+        .bearer_auth(api_key(app)?)
+        .header(ACCEPT, "application/json");
+    let response = match timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(timeout(cfg)),
+        Ok(Err(e)) => return Err(from_reqwest(&e, cfg)),
+        Ok(Ok(r)) => r,
+    };
+    if !response.status().is_success() {
+        return Err(error_response(response, deadline).await);
+    }
+    let content_type = header(response.headers(), CONTENT_TYPE);
+    let body = read_capped(response, MAX_BODY_BYTES, deadline, cfg).await?;
+    serde_json::from_slice(&body).map_err(|e| not_json_error(content_type.as_deref(), &body, &e))
+}
+
+async fn read_stream(
+    response: reqwest::Response,
+    cfg: &ClientConfig,
+    app: &AppEndpoint,
+    started: Instant,
+    deadline: Instant,
+) -> Result<Success, AttemptError> {
+    let mut body = response.bytes_stream();
+    let mut parser = SseParser::new();
+    let mut outcome = Outcome::default();
+    let mut ttft = None;
+    let mut total = 0usize;
+    loop {
+        let idle_deadline = after(Instant::now(), cfg.idle_timeout).min(deadline);
+        let chunk = match timeout_at(idle_deadline, body.next()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => chunk,
+            // The call is settled once a terminal event is in; losing the tail (TTS chunks, the
+            // second of a chatflow's two end events) does not make the answer wrong.
+            _ if outcome.has_terminal() => break,
+            Err(_) if Instant::now() >= deadline => {
+                return Err(timeout(cfg).with_ids(outcome.ids().clone()))
+            }
+            Err(_) => {
+                return Err(AttemptError::new(
+                    codes::IDLE_TIMEOUT,
+                    format!(
+                        "the stream sent nothing for {} (idle_timeout; Dify pings every 10 s)",
+                        human(cfg.idle_timeout)
+                    ),
+                )
+                .with_status(Some(200))
+                .with_ids(outcome.ids().clone()))
+            }
+            Ok(Some(Err(e))) => {
+                return Err(AttemptError::new(
+                    codes::STREAM_INCOMPLETE,
+                    format!("the stream broke off: {}", error_chain(&e)),
+                )
+                .with_status(Some(200))
+                .with_ids(outcome.ids().clone()))
+            }
+        };
+        total += chunk.len();
+        for frame in parser.push(&chunk) {
+            let event = decode_frame(&frame)
+                .map_err(|e| e.with_status(Some(200)).with_ids(outcome.ids().clone()))?;
+            if let Some(event) = event {
+                if outcome.apply(&event) && ttft.is_none() {
+                    ttft = Some(started.elapsed());
+                }
+            }
+        }
+        if total > MAX_STREAM_BYTES || parser.buffered_len() > MAX_FRAME_BYTES {
+            return Err(AttemptError::new(
+                codes::INVALID_RESPONSE,
+                "the stream grew past dify-bench's size limit (64 MiB, or 16 MiB in one event)",
+            )
+            .with_status(Some(200))
+            .with_ids(outcome.ids().clone()));
+        }
+    }
+    // Whatever was left unterminated: a complete last event missing its blank line is used; half
+    // an event from a cut connection is not, and the missing terminal event will say so.
+    if let Some(frame) = parser.finish() {
+        if let Ok(Some(event)) = decode_frame(&frame) {
+            if outcome.apply(&event) && ttft.is_none() {
+                ttft = Some(started.elapsed());
+            }
+        }
+    }
+    let latency = started.elapsed();
+    let parsed = outcome.finish(app.app_mode, app.answer_field.as_deref())?;
+    Ok(Success {
+        parsed,
+        latency,
+        ttft,
+    })
+}
+
+async fn error_response(response: reqwest::Response, deadline: Instant) -> AttemptError {
+    let status = response.status().as_u16();
+    let content_type = header(response.headers(), CONTENT_TYPE);
+    let retry_after = header(response.headers(), RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+    // The status alone decides retrying; a body that cannot be read only makes the message poorer.
+    let body = read_prefix(response, MAX_ERROR_BODY_BYTES, deadline).await;
+    from_http_error(status, content_type.as_deref(), &body, retry_after)
+}
+
+/// The whole body, or an error if it is too large, too slow or broken.
+async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+    deadline: Instant,
+    cfg: &ClientConfig,
+) -> Result<Vec<u8>, AttemptError> {
+    let mut body = response.bytes_stream();
+    let mut buf = Vec::new();
+    loop {
+        match timeout_at(deadline, body.next()).await {
+            Err(_) => return Err(timeout(cfg)),
+            Ok(None) => return Ok(buf),
+            Ok(Some(Err(e))) => {
+                return Err(AttemptError::new(
+                    codes::CONNECTION_ERROR,
+                    format!(
+                        "the connection broke while reading the response: {}",
+                        error_chain(&e)
+                    ),
+                ))
+            }
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > cap {
+                    return Err(AttemptError::new(
+                        codes::INVALID_RESPONSE,
+                        format!("the response is larger than {} MiB", cap >> 20),
+                    )
+                    .with_status(Some(200)));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Up to `cap` bytes of the body, whatever happens while reading it.
+async fn read_prefix(response: reqwest::Response, cap: usize, deadline: Instant) -> Vec<u8> {
+    let mut body = response.bytes_stream();
+    let mut buf = Vec::new();
+    while buf.len() < cap {
+        match timeout_at(deadline, body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                let take = chunk.len().min(cap - buf.len());
+                buf.extend_from_slice(&chunk[..take]);
+            }
+            _ => break,
+        }
+    }
+    buf
+}
+
+/// The key as sent. Pasted keys often carry a trailing newline; a key with other characters a
+/// header cannot hold is refused here with a message that does not quote it.
+fn api_key(app: &AppEndpoint) -> Result<&str, AttemptError> {
+    let key = app.api_key.expose().trim();
+    if key.is_empty() {
+        return Err(AttemptError::new(
+            codes::INVALID_REQUEST,
+            "the version has no API key",
+        ));
+    }
+    if key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+        return Err(AttemptError::new(
+            codes::INVALID_REQUEST,
+            format!(
+                "the API key {} contains characters an HTTP header cannot carry",
+                app.api_key.hint()
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+fn timeout(cfg: &ClientConfig) -> AttemptError {
+    AttemptError::new(
+        codes::TIMEOUT,
+        format!(
+            "no complete response within {} (request_timeout)",
+            human(cfg.request_timeout)
+        ),
+    )
+}
+
+fn from_reqwest(e: &reqwest::Error, cfg: &ClientConfig) -> AttemptError {
+    if e.is_connect() {
+        let what = if e.is_timeout() {
+            format!(
+                "no connection within {} (connect_timeout)",
+                human(cfg.connect_timeout)
+            )
+        } else {
+            error_chain(e)
+        };
+        return AttemptError::new(
+            codes::CONNECTION_ERROR,
+            format!("could not connect to Dify: {what}"),
+        );
+    }
+    if e.is_timeout() {
+        return timeout(cfg);
+    }
+    if e.is_builder() {
+        return AttemptError::new(
+            codes::INVALID_REQUEST,
+            format!("the request could not be built: {}", error_chain(e)),
+        );
+    }
+    AttemptError::new(
+        codes::CONNECTION_ERROR,
+        format!("the request to Dify failed: {}", error_chain(e)),
+    )
+}
+
+/// reqwest's top-level message is generic ("error sending request"); the cause is in the sources.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `start + d`, saturating far in the future instead of panicking on an absurd configured timeout.
+fn after(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .unwrap_or_else(|| start + Duration::from_secs(10 * 365 * 86_400))
+}
+
+fn human(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human(Duration::from_secs(45)), "45 s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn absurd_timeouts_do_not_overflow() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+    }
+}
