@@ -13,6 +13,7 @@ export LEPTOS_SITE_ADDR := 127.0.0.1:3000
 export LEPTOS_RELOAD_PORT := 3001
 export LEPTOS_LIB_DIR := .
 export LEPTOS_BIN_DIR := .
+export LEPTOS_JS_MINIFY := false
 export LEPTOS_HASH_FILES := false
 TEST_RUSTFLAGS := --cfg erase_components
 SERVER_DEBUG := $(CARGO_TARGET_DIR)/debug/dify-bench
@@ -55,3 +56,19 @@ fmt:
 
 clean-data:
 	rm -rf data
+
+## bench: the benchmarks of BENCHMARKS.md (release build; installs Node 22 + promptfoo under
+## ~/.cache/dify-bench/bench-tools if missing; a throwaway PostgreSQL for the store figures)
+bench: setup-test
+	scripts/bench.sh
+
+## soak: the long forms of the reliability suite (10,000-test fault storm, 10 kill -9 restarts,
+## 10,000 SSE connect/disconnect cycles); the short forms run in `make test`
+soak: setup-test
+	RUSTFLAGS="$(TEST_RUSTFLAGS)" DIFY_BENCH_SOAK=1 cargo test --release --features ssr \
+	  --test reliability -- --nocapture --test-threads 1
+
+.PHONY: fuzz
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS (default 60) each; 0 crashes expected
+fuzz:
+	scripts/fuzz.sh
