@@ -89,7 +89,9 @@ struct RunCli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A headless run's output is its progress and summary; routine server logs would drown them.
+    let quiet = matches!(cli.command, Some(Command::Run(_)));
+    init_tracing(if quiet { "warn" } else { "info,sqlx=warn,hyper=warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -189,10 +191,9 @@ fn env_flag(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok("1" | "true" | "yes"))
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Logs go to stderr; stdout carries the listening line and the run summary.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
