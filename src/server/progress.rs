@@ -348,16 +348,6 @@ impl Registry {
         t.changed.notify_one();
     }
 
-    /// A test was aborted before it ended (cancel): it leaves the in-flight count, nothing else.
-    pub fn test_aborted(&self, id: BatchId, version: VersionId) {
-        let Some(t) = self.tracked(id) else { return };
-        let mut s = t.state.lock();
-        if let Some(&i) = s.index.get(&version) {
-            let v = &mut s.versions[i];
-            v.in_flight = v.in_flight.saturating_sub(1);
-        }
-    }
-
     /// Ends a batch: the terminal event goes out at once and the stream closes after it.
     pub fn mark_finished(&self, id: BatchId, status: BatchStatus, error_message: Option<String>) {
         let Some(t) = self.tracked(id) else { return };
@@ -367,6 +357,7 @@ impl Registry {
             s.error_message = error_message;
             s.finished_at_ms = Some(unix_ms());
             s.finished_at = Some(Instant::now());
+            // Aborted tests never report an end: nothing is in flight once a batch is over.
             if status == BatchStatus::Cancelled {
                 for v in &mut s.versions {
                     v.cancelled = true;

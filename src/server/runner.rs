@@ -410,15 +410,6 @@ impl Engine {
                 }
             }
         }
-        if cancelled {
-            // Aborted tests never reported an end; clear them from the in-flight counts.
-            for (vi, n) in in_flight.iter().enumerate() {
-                for _ in 0..*n {
-                    self.registry
-                        .test_aborted(batch.id, plan.versions[vi].version_id);
-                }
-            }
-        }
         drop(tx);
         let written = writer
             .await
