@@ -134,8 +134,13 @@ impl CasePlan {
                 }
             }
         }
+        let available: Vec<f64> = [keyword_score, similarity_score].into_iter().flatten().collect();
         let score = if weights > 0.0 {
             round2(sum / weights)
+        } else if !available.is_empty() {
+            // The batch weighted to zero the only components this case has: an answer must still
+            // earn its score, so they count equally rather than not at all.
+            round2(available.iter().sum::<f64>() / available.len() as f64)
         } else if all_hold {
             100.0
         } else {
@@ -856,6 +861,12 @@ mod tests {
         assert_eq!(s.score, 85.71);
         assert_eq!(s.detail.keyword_score, Some(50.0)); // still reported
         assert_eq!(p.score(ANSWER, 0, &cfg(1.0, 0.0)).score, 50.0);
+        // A keywords-only case in a similarity-only batch still has to earn its score:
+        // its one component counts rather than nothing (which would give 100).
+        let keywords_only = plan(&case("", &KEYWORDS, vec![]));
+        let s = keywords_only.score(ANSWER, 0, &cfg(0.0, 1.0));
+        assert_eq!(s.score, 50.0);
+        assert!(!s.passed);
     }
 
     #[test]
