@@ -1,1 +1,255 @@
-//! Dify simulator (being written).
+//! A Dify-compatible simulator: the Service API (`/v1/...`) as Dify really speaks it — paths,
+//! bearer auth and its exact 401/403 bodies, blocking bodies, SSE framing with bare `event: ping`
+//! and no `[DONE]`, the error envelope — serving answers from a built-in knowledge base. It is
+//! what `mock-dify` serves, what `serve --demo` runs in-process, and what every test and
+//! benchmark of the Dify client and the batch runner talks to over real HTTP.
+//!
+//! It owns nothing outside Dify's side of the wire: scoring, the client and the runner live
+//! elsewhere.
+//!
+//! # Apps are API keys
+//! `app-<mode>.q<NN>[.<token>][.<anything>]`, e.g. `app-chat.q90`, `app-workflow.q50`,
+//! `app-advanced-chat.q70.endorder.x1` (see [`keys`] for the tokens). Quality NN (0–100) is the
+//! chance that each keyword and each sentence of the expected answer makes it into the answer
+//! (see `answer`), so a q90 app scores clearly above a q40 one. `app-disabled.q0` is a key whose
+//! app has its API disabled (403); any other key is unknown (401).
+//!
+//! # Timing
+//! Blocking: the whole response takes `latency_ms` ± `jitter_ms`. Streaming: headers and a
+//! `ping` go out at once (workflow/agent preamble events too), the first answer chunk after
+//! `ttft_ms` (default: `latency_ms`) ± `jitter_ms`, then one chunk every `token_delay_ms`.
+//! Jitter is uniform and never takes a delay below zero.
+//!
+//! # Faults
+//! Profiles and their exact rates are documented in `faults`; under `hostile` each key also
+//! admits at most 8 requests in flight (429 `too_many_requests` beyond). Error faults render as
+//! Dify does: 429s at once (with or without `Retry-After: 1`), 500 after the latency, the HTML
+//! 504 after twice the configured latency, mid-stream `error` events with HTTP 200, cut streams
+//! as an aborted connection, a malformed frame inserted before a third of the answer chunks
+//! (the stream then goes on normally). In blocking mode a mid-stream error becomes the
+//! matching JSON error, a cut a truncated body, malformed JSON the first half of the body.
+//!
+//! # Repeatability
+//! Answers are seeded by hash(seed, key, question); faults, timing and ids by that plus the
+//! attempt number for the (key, question) pair, counted here. So one `--seed` gives the same
+//! run whatever order requests arrive in, and a retry sees a fresh draw. Only the concurrency
+//! ceiling depends on timing.
+
+mod answer;
+mod faults;
+mod generate;
+mod handlers;
+pub mod keys;
+pub mod knowledge;
+mod rng;
+mod stream;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::Router;
+
+use crate::model::{AppMode, ResponseMode};
+
+/// Request bodies above this get 413 `request_entity_too_large`.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Blocking: total response time. Streaming: time to first token unless `ttft_ms` is set.
+    pub latency_ms: u64,
+    /// Uniform ± jitter added to latency and time to first token (never below 0).
+    pub jitter_ms: u64,
+    /// Streaming: time to first token (None: `latency_ms`).
+    pub ttft_ms: Option<u64>,
+    /// Streaming: delay between answer chunks.
+    pub token_delay_ms: u64,
+    pub faults: FaultProfile,
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            latency_ms: 300,
+            jitter_ms: 100,
+            ttft_ms: None,
+            token_delay_ms: 10,
+            faults: FaultProfile::None,
+            seed: 0,
+        }
+    }
+}
+
+/// How often the simulator misbehaves on keys without a fault token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FaultProfile {
+    /// No faults.
+    #[default]
+    None,
+    /// About 10% of requests fail in ways a client should retry.
+    Flaky,
+    /// About 45% of requests fail in every way Dify and its proxies do, plus a concurrency
+    /// ceiling of 8 per app.
+    Hostile,
+}
+
+/// A demo app for `serve --demo` to seed as a version: distinct qualities so a demo batch shows
+/// a spread of scores, and one app of each interesting mode.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoApp {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub api_key: &'static str,
+    pub app_mode: AppMode,
+    /// What to call the app with (agent apps refuse blocking).
+    pub response_mode: ResponseMode,
+}
+
+/// The API keys of the demo apps (see the key grammar above), with the settings to call them with.
+pub fn demo_apps() -> &'static [DemoApp] {
+    &[
+        DemoApp {
+            name: "Two-stage search v1.1",
+            description: "Chatbot: keyword retrieval, then generation.",
+            api_key: "app-chat.q55.demo-v11",
+            app_mode: AppMode::Chat,
+            response_mode: ResponseMode::Streaming,
+        },
+        DemoApp {
+            name: "Two-stage search v1.2 + reranker",
+            description: "Chatbot: hybrid retrieval with a reranker.",
+            api_key: "app-chat.q80.demo-v12",
+            app_mode: AppMode::Chat,
+            response_mode: ResponseMode::Streaming,
+        },
+        DemoApp {
+            name: "Spec chatflow v2.0",
+            description: "Chatflow: query rewrite, retrieval, answer node.",
+            api_key: "app-advanced-chat.q92.demo-v20",
+            app_mode: AppMode::AdvancedChat,
+            response_mode: ResponseMode::Streaming,
+        },
+        DemoApp {
+            name: "Datasheet agent",
+            description: "Agent with a dataset-retrieval tool (streaming only).",
+            api_key: "app-agent-chat.q70.demo-agent",
+            app_mode: AppMode::AgentChat,
+            response_mode: ResponseMode::Streaming,
+        },
+        DemoApp {
+            name: "Workflow baseline",
+            description: "Workflow: a single LLM node without retrieval tuning.",
+            api_key: "app-workflow.q40.demo-wf",
+            app_mode: AppMode::Workflow,
+            response_mode: ResponseMode::Blocking,
+        },
+    ]
+}
+
+/// Shared by every request; every lock in here is held for a map operation only.
+struct Sim {
+    cfg: SimConfig,
+    attempts: faults::AttemptLedger,
+    ceiling: faults::ConcurrencyCeiling,
+    tasks: stream::TaskRegistry,
+}
+
+type SimState = Arc<Sim>;
+
+/// The simulator's routes, all under `/v1`.
+pub fn router(cfg: SimConfig) -> Router {
+    let sim = Arc::new(Sim {
+        cfg,
+        attempts: faults::AttemptLedger::default(),
+        ceiling: faults::ConcurrencyCeiling::default(),
+        tasks: stream::TaskRegistry::default(),
+    });
+    Router::new()
+        .route("/v1/chat-messages", post(handlers::chat_messages))
+        .route(
+            "/v1/chat-messages/{task_id}/stop",
+            post(handlers::stop_chat),
+        )
+        .route(
+            "/v1/completion-messages",
+            post(handlers::completion_messages),
+        )
+        .route(
+            "/v1/completion-messages/{task_id}/stop",
+            post(handlers::stop_completion),
+        )
+        .route("/v1/workflows/run", post(handlers::workflows_run))
+        .route(
+            "/v1/workflows/{workflow_id}/run",
+            post(handlers::workflows_run_pinned),
+        )
+        .route(
+            "/v1/workflows/tasks/{task_id}/stop",
+            post(handlers::stop_workflow),
+        )
+        .route("/v1/info", get(handlers::info))
+        .route("/v1/parameters", get(handlers::parameters))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(sim)
+}
+
+/// Binds `addr` (port 0 allowed), serves in a spawned task, returns the bound address.
+pub async fn spawn(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    // Without TCP_NODELAY, Nagle holds back small SSE frames and the token timing is a lie.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("simulator: could not set TCP_NODELAY: {e}");
+        }
+    });
+    let app = router(cfg);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("simulator on {bound} stopped: {e}");
+        }
+    });
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys::{lookup, KeyLookup};
+    use super::*;
+
+    #[test]
+    fn demo_keys_parse_to_their_modes() {
+        for app in demo_apps() {
+            match lookup(app.api_key) {
+                KeyLookup::App(key) => {
+                    assert_eq!(key.mode, app.app_mode, "{}", app.name);
+                    assert_eq!(key.token, None, "{}", app.name);
+                }
+                other => panic!("{}: {other:?}", app.api_key),
+            }
+        }
+    }
+
+    #[test]
+    fn default_config_matches_the_documented_values() {
+        let c = SimConfig::default();
+        assert_eq!(
+            (
+                c.latency_ms,
+                c.jitter_ms,
+                c.ttft_ms,
+                c.token_delay_ms,
+                c.seed
+            ),
+            (300, 100, None, 10, 0)
+        );
+        assert_eq!(c.faults, FaultProfile::None);
+    }
+}

@@ -1,0 +1,541 @@
+//! The simulator's HTTP endpoints: authentication and request validation in the order Dify
+//! applies them (auth → 403 → JSON → `user` → app mode → payload), the concurrency ceiling and
+//! fault rendering, then the blocking body or the timed stream; plus stop, info and parameters.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use super::faults::{self, Fault, APP_MAX_ACTIVE_REQUESTS};
+use super::generate::{Ask, Family, Generation, Quirks, Timing};
+use super::keys::{self, AppKey, KeyLookup, KeyToken};
+use super::rng::{is_uuid, stable_uuid, StableHash};
+use super::stream::{self, Playback};
+use super::wire::{gateway_timeout_html, ApiError};
+use super::{answer, knowledge, FaultProfile, SimConfig, SimState};
+use crate::model::AppMode;
+
+/// A validated generation request.
+struct Prepared {
+    key: String,
+    app: AppKey,
+    user: String,
+    question: String,
+    inputs: Value,
+    streaming: bool,
+    conversation_id: Option<String>,
+}
+
+type Payload = Result<Bytes, BytesRejection>;
+
+pub(super) async fn chat_messages(
+    State(sim): State<SimState>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    generate(sim, &headers, body, Family::Chat).await
+}
+
+pub(super) async fn completion_messages(
+    State(sim): State<SimState>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    generate(sim, &headers, body, Family::Completion).await
+}
+
+pub(super) async fn workflows_run(
+    State(sim): State<SimState>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    generate(sim, &headers, body, Family::Workflow).await
+}
+
+/// `POST /workflows/{workflow_id}/run`: every id counts as the published version.
+pub(super) async fn workflows_run_pinned(
+    State(sim): State<SimState>,
+    Path(_workflow_id): Path<String>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    generate(sim, &headers, body, Family::Workflow).await
+}
+
+pub(super) async fn stop_chat(
+    State(sim): State<SimState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    stop(&sim, &task_id, &headers, body, Family::Chat)
+}
+
+pub(super) async fn stop_completion(
+    State(sim): State<SimState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    stop(&sim, &task_id, &headers, body, Family::Completion)
+}
+
+pub(super) async fn stop_workflow(
+    State(sim): State<SimState>,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    body: Payload,
+) -> Response {
+    stop(&sim, &task_id, &headers, body, Family::Workflow)
+}
+
+pub(super) async fn info(headers: HeaderMap) -> Response {
+    match authenticate(&headers) {
+        Err(e) => e.into_response(),
+        Ok((_, app)) => Json(json!({
+            "name": format!("Demo {} app (quality {})", app.mode, app.quality),
+            "description": "A simulated Dify app served by dify-bench; it answers from the built-in hardware-spec knowledge base.",
+            "tags": ["dify-bench", "simulator"],
+            "mode": app.mode.as_str(),
+            "author_name": "dify-bench",
+        }))
+        .into_response(),
+    }
+}
+
+pub(super) async fn parameters(headers: HeaderMap) -> Response {
+    let app = match authenticate(&headers) {
+        Err(e) => return e.into_response(),
+        Ok((_, app)) => app,
+    };
+    let user_input_form = if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
+        json!([{"text-input": {
+            "label": "Query", "variable": "query", "required": true, "max_length": 4000, "default": ""
+        }}])
+    } else {
+        json!([])
+    };
+    Json(json!({
+        "opening_statement": "Ask me about interface, memory and wireless specifications.",
+        "suggested_questions": knowledge::entries().iter().take(3).map(|e| e.query).collect::<Vec<_>>(),
+        "suggested_questions_after_answer": {"enabled": false},
+        "speech_to_text": {"enabled": false},
+        "text_to_speech": {"enabled": false, "voice": "", "language": "", "autoPlay": "disabled"},
+        "retriever_resource": {"enabled": true},
+        "annotation_reply": {"enabled": false},
+        "more_like_this": {"enabled": false},
+        "sensitive_word_avoidance": {"enabled": false},
+        "user_input_form": user_input_form,
+        "file_upload": {"image": {
+            "enabled": false, "number_limits": 3, "detail": "high", "transfer_methods": ["remote_url", "local_file"]
+        }},
+        "system_parameters": {
+            "file_size_limit": 15, "image_file_size_limit": 10, "audio_file_size_limit": 50,
+            "video_file_size_limit": 100, "workflow_file_upload_limit": 10
+        },
+    }))
+    .into_response()
+}
+
+pub(super) async fn not_found() -> Response {
+    ApiError::not_found().into_response()
+}
+
+pub(super) async fn method_not_allowed() -> Response {
+    ApiError::method_not_allowed().into_response()
+}
+
+/// Dify's `validate_app_token`: the exact 401 messages, then the key lookup.
+fn authenticate(headers: &HeaderMap) -> Result<(String, AppKey), ApiError> {
+    let missing =
+        || ApiError::unauthorized("Authorization header must be provided and start with 'Bearer'");
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    if !header.contains(' ') {
+        return Err(missing());
+    }
+    let header = header.trim_start();
+    let (scheme, token) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized(
+            "Authorization scheme must be 'Bearer'",
+        ));
+    }
+    let token = token.trim();
+    match keys::lookup(token) {
+        KeyLookup::App(app) => Ok((token.to_string(), app)),
+        KeyLookup::Disabled => Err(ApiError::disabled()),
+        KeyLookup::Unknown => Err(ApiError::unauthorized("Access token is invalid")),
+    }
+}
+
+fn json_object(body: Payload) -> Result<Map<String, Value>, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large()
+        } else {
+            ApiError::bad_json()
+        }
+    })?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::bad_json()),
+    }
+}
+
+fn require_user(body: &Map<String, Value>) -> Result<String, ApiError> {
+    match body.get("user") {
+        Some(Value::String(user)) if !user.trim().is_empty() => Ok(user.clone()),
+        _ => Err(ApiError::invalid_param("Arg user must be provided.")),
+    }
+}
+
+fn check_family(family: Family, mode: AppMode) -> Result<(), ApiError> {
+    if Family::of(mode) == family {
+        return Ok(());
+    }
+    Err(ApiError::mode_mismatch(match family {
+        Family::Chat => "not_chat_app",
+        // Current Dify raises app_unavailable here; not_completion_app exists but is not used.
+        Family::Completion => "app_unavailable",
+        Family::Workflow => "not_workflow_app",
+    }))
+}
+
+fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepared, ApiError> {
+    let (key, app) = authenticate(headers)?;
+    let body = json_object(body)?;
+    let user = require_user(&body)?;
+    check_family(family, app.mode)?;
+
+    let inputs = match body.get("inputs") {
+        Some(inputs @ Value::Object(_)) => inputs.clone(),
+        _ => {
+            return Err(ApiError::invalid_param(
+                "inputs is required and must be an object",
+            ))
+        }
+    };
+    let streaming = match body.get("response_mode") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(m)) if m == "blocking" => false,
+        Some(Value::String(m)) if m == "streaming" => true,
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "response_mode must be 'blocking' or 'streaming'",
+            ))
+        }
+    };
+
+    let question = question(family, &body, &inputs)?;
+
+    let conversation_id = if family == Family::Chat {
+        match body.get("conversation_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if id.is_empty() => None,
+            Some(Value::String(id)) if is_uuid(id) => Some(id.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    "conversation_id must be a valid UUID",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+
+    if app.mode == AppMode::AgentChat && !streaming {
+        return Err(ApiError::invalid_param(
+            "Agent Chat App does not support blocking mode",
+        ));
+    }
+    Ok(Prepared {
+        key,
+        app,
+        user,
+        question: question.trim().to_string(),
+        inputs,
+        streaming,
+        conversation_id,
+    })
+}
+
+/// Chat apps ask `query`; workflow apps their `query` form input; completion apps the form
+/// input, else the legacy `query` field. The form input is declared required in `/parameters`,
+/// so an empty one is refused as Dify refuses a missing required variable.
+fn question(family: Family, body: &Map<String, Value>, inputs: &Value) -> Result<String, ApiError> {
+    let text = |v: Option<&Value>, what: &str| match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(q)) => Ok(Some(q.clone())),
+        Some(_) => Err(ApiError::invalid_param(format!("{what} must be a string"))),
+    };
+    let required = || ApiError::invalid_param("query is required in input form");
+    match family {
+        Family::Chat => text(body.get("query"), "query")?
+            .ok_or_else(|| ApiError::invalid_param("query is required")),
+        Family::Completion => {
+            let form = text(inputs.get("query"), "query in input form")?.filter(|q| !q.is_empty());
+            match form {
+                Some(q) => Ok(q),
+                None => text(body.get("query"), "query")?
+                    .filter(|q| !q.is_empty())
+                    .ok_or_else(required),
+            }
+        }
+        Family::Workflow => text(inputs.get("query"), "query in input form")?
+            .filter(|q| !q.is_empty())
+            .ok_or_else(required),
+    }
+}
+
+async fn generate(sim: SimState, headers: &HeaderMap, body: Payload, family: Family) -> Response {
+    match prepare(headers, body, family) {
+        Err(e) => e.into_response(),
+        Ok(request) => run(sim, request).await,
+    }
+}
+
+fn app_hash(key: &str) -> u64 {
+    StableHash::new("app").str(key).finish()
+}
+
+async fn run(sim: SimState, p: Prepared) -> Response {
+    let cfg = &sim.cfg;
+    let app = app_hash(&p.key);
+
+    // Dify counts a request against the ceiling before generating; keys with a token are for
+    // deterministic tests and never meet it.
+    let slot = if cfg.faults == FaultProfile::Hostile && p.app.token.is_none() {
+        match sim.ceiling.try_acquire(app, APP_MAX_ACTIVE_REQUESTS) {
+            Some(slot) => Some(slot),
+            None => {
+                let app_id = stable_uuid(StableHash::new("app-id").str(&p.key));
+                return ApiError::concurrency_ceiling(&app_id, APP_MAX_ACTIVE_REQUESTS)
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
+
+    let attempt = sim.attempts.next(
+        StableHash::new("pair")
+            .str(&p.key)
+            .str(&p.question)
+            .finish(),
+    );
+    let request = StableHash::new("request")
+        .u64(cfg.seed)
+        .str(&p.key)
+        .str(&p.question);
+    let this_attempt = request.u64(u64::from(attempt));
+    let fault = match p.app.token {
+        Some(token) => faults::forced(token, attempt),
+        None => faults::draw(
+            cfg.faults,
+            Duration::from_millis(cfg.latency_ms),
+            &mut this_attempt.str("fault").rng(),
+        ),
+    };
+    let timing = draw_timing(cfg, &mut this_attempt.str("timing").rng());
+    if fault.is_some() {
+        tracing::debug!(mode = %p.app.mode, attempt, ?fault, "simulated fault");
+    }
+
+    let mut slow = Duration::ZERO;
+    match fault {
+        Some(Fault::TooManyRequests { retry_after }) => {
+            return ApiError::too_many_requests(retry_after).into_response()
+        }
+        Some(Fault::Quota) => return ApiError::quota().into_response(),
+        Some(Fault::GatewayTimeoutHtml { after }) => {
+            tokio::time::sleep(after).await;
+            return gateway_timeout_html();
+        }
+        Some(Fault::Internal) => {
+            tokio::time::sleep(timing.latency).await;
+            return ApiError::internal().into_response();
+        }
+        Some(Fault::SlowFirstByte(delay)) => {
+            tokio::time::sleep(delay).await;
+            slow = delay;
+        }
+        _ => {}
+    }
+
+    let entry = knowledge::find(&p.question);
+    let answer = answer::compose(entry, p.app.quality, &mut request.str("answer").rng());
+    let ask = Ask {
+        mode: p.app.mode,
+        quality: p.app.quality,
+        question: p.question,
+        inputs: p.inputs,
+        conversation_id: p.conversation_id,
+        entry,
+        answer,
+        workflow_id: stable_uuid(StableHash::new("workflow").str(&p.key)),
+        quirks: Quirks {
+            message_end_first: p.app.token == Some(KeyToken::EndOrder),
+            unknown_events: p.app.token == Some(KeyToken::UnknownEvents),
+        },
+    };
+    let generation = Generation::new(ask, this_attempt.str("ids").rng());
+
+    if p.streaming {
+        streaming_response(&sim, generation, &timing, fault, slot, app, &p.user)
+    } else {
+        let response = blocking_response(generation, &timing, fault, slow).await;
+        drop(slot);
+        response
+    }
+}
+
+/// Latency and time to first token get uniform ± jitter (never below zero); the per-chunk
+/// delay is exact.
+fn draw_timing(cfg: &SimConfig, rng: &mut impl Rng) -> Timing {
+    let spread = i64::try_from(cfg.jitter_ms).unwrap_or(i64::MAX);
+    let mut jittered = |base: u64| {
+        let delta = if spread > 0 {
+            rng.gen_range(-spread..=spread)
+        } else {
+            0
+        };
+        Duration::from_millis(base.saturating_add_signed(delta))
+    };
+    let latency = jittered(cfg.latency_ms);
+    let ttft = jittered(cfg.ttft_ms.unwrap_or(cfg.latency_ms));
+    Timing {
+        latency,
+        ttft,
+        token_delay: Duration::from_millis(cfg.token_delay_ms),
+    }
+}
+
+async fn blocking_response(
+    mut generation: Generation,
+    t: &Timing,
+    fault: Option<Fault>,
+    slow: Duration,
+) -> Response {
+    tokio::time::sleep(t.latency).await;
+    let elapsed = t.latency.saturating_add(slow);
+    match fault {
+        Some(Fault::MidStream(e)) => {
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            ApiError::new(status, e.code, e.message).into_response()
+        }
+        Some(Fault::BadJson) => {
+            let body = truncated_json(&generation.blocking_body(elapsed));
+            json_200(Body::from(body))
+        }
+        Some(Fault::Cut) => {
+            let head = truncated_json(&generation.blocking_body(elapsed));
+            let cut = std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "simulated cut response",
+            );
+            json_200(Body::from_stream(futures::stream::iter([
+                Ok(Bytes::from(head)),
+                Err(cut),
+            ])))
+        }
+        _ => Json(generation.blocking_body(elapsed)).into_response(),
+    }
+}
+
+fn json_200(body: Body) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The first half of the serialised body, cut on a UTF-8 boundary.
+fn truncated_json(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut at = bytes.len() / 2;
+    while at > 0 && bytes.get(at).is_some_and(|b| b & 0xc0 == 0x80) {
+        at -= 1;
+    }
+    bytes.truncate(at);
+    bytes
+}
+
+fn streaming_response(
+    sim: &SimState,
+    mut generation: Generation,
+    t: &Timing,
+    fault: Option<Fault>,
+    slot: Option<faults::Slot>,
+    app: u64,
+    user: &str,
+) -> Response {
+    let (steps, stopped_tail) = generation.stream_plan(t, fault);
+    let (stop, task) = sim.tasks.register(generation.task_id(), app, user);
+    let body = Body::from_stream(stream::play(Playback {
+        steps,
+        stopped_tail,
+        stop,
+        task,
+        slot,
+    }));
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Keeps nginx (and similar proxies) from buffering the stream into one late write.
+            (
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn stop(
+    sim: &SimState,
+    task_id: &str,
+    headers: &HeaderMap,
+    body: Payload,
+    family: Family,
+) -> Response {
+    let checked = authenticate(headers).and_then(|(key, app)| {
+        let body = json_object(body)?;
+        let user = require_user(&body)?;
+        check_family(family, app.mode)?;
+        Ok((key, user))
+    });
+    match checked {
+        Err(e) => e.into_response(),
+        Ok((key, user)) => {
+            // Workflow stop ignores `user`; the chat and completion stops only match their own.
+            let user = (family != Family::Workflow).then_some(user.as_str());
+            sim.tasks.stop(task_id, app_hash(&key), user);
+            Json(json!({"result": "success"})).into_response()
+        }
+    }
+}

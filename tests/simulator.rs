@@ -1,0 +1,917 @@
+//! Black-box tests of the Dify simulator over real HTTP: auth and validation bodies, the blocking
+//! shapes, SSE framing, fault tokens and the Hostile concurrency ceiling, as a client sees them.
+#![cfg(feature = "ssr")]
+
+use std::time::{Duration, Instant};
+
+use dify_bench::server::simulator::{self, knowledge, FaultProfile, SimConfig};
+use futures::future::join_all;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+fn fast(faults: FaultProfile) -> SimConfig {
+    SimConfig {
+        latency_ms: 5,
+        jitter_ms: 0,
+        ttft_ms: Some(5),
+        token_delay_ms: 1,
+        faults,
+        seed: 11,
+    }
+}
+
+async fn start(cfg: SimConfig) -> String {
+    let addr = simulator::spawn("127.0.0.1:0".parse().expect("literal address"), cfg)
+        .await
+        .expect("the simulator binds a free port");
+    format!("http://{addr}/v1")
+}
+
+fn question() -> &'static str {
+    knowledge::entries()[7].query
+}
+
+fn chat_body(mode: &str) -> Value {
+    json!({"inputs": {}, "query": question(), "response_mode": mode, "user": "tester"})
+}
+
+async fn post(client: &Client, url: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = client.post(url).json(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request.send().await.expect("the simulator answers")
+}
+
+async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json::<Value>().await.expect("a JSON body");
+    (status, body)
+}
+
+fn keys_of(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}
+
+/// The frames of an SSE body: `ping` for a bare ping, else the parsed `data:` JSON.
+fn frames(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            if f == "event: ping" {
+                json!({"event": "ping"})
+            } else {
+                let data = f
+                    .strip_prefix("data: ")
+                    .unwrap_or_else(|| panic!("unexpected frame {f:?}"));
+                serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON in {f:?}: {e}"))
+            }
+        })
+        .collect()
+}
+
+fn event_names(frames: &[Value]) -> Vec<&str> {
+    frames.iter().filter_map(|f| f["event"].as_str()).collect()
+}
+
+#[tokio::test]
+async fn auth_failures_answer_like_dify() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let url = format!("{base}/chat-messages");
+    let body = chat_body("blocking");
+
+    let cases: [(Option<&str>, &str); 4] = [
+        (
+            None,
+            "Authorization header must be provided and start with 'Bearer'",
+        ),
+        (
+            Some("Bearer"),
+            "Authorization header must be provided and start with 'Bearer'",
+        ),
+        (
+            Some("Basic app-chat.q90"),
+            "Authorization scheme must be 'Bearer'",
+        ),
+        (Some("Bearer app-nonsense"), "Access token is invalid"),
+    ];
+    for (header, message) in cases {
+        let mut request = client.post(&url).json(&body);
+        if let Some(h) = header {
+            request = request.header("Authorization", h);
+        }
+        let response = request.send().await.expect("answers");
+        assert_eq!(
+            response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer realm=\"api\"")
+        );
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body,
+            json!({"code": "unauthorized", "message": message, "status": 401}),
+            "{header:?}"
+        );
+    }
+
+    let (status, body) = json_of(post(&client, &url, Some("app-disabled.q0"), &body).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body,
+        json!({"code": "forbidden", "message": "The app's API service has been disabled.", "status": 403})
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_error_envelope() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let chat = format!("{base}/chat-messages");
+    let key = Some("app-chat.q90");
+    let expect = |code: &str, message: &str, status: u16| json!({"code": code, "message": message, "status": status});
+
+    let no_user = json!({"inputs": {}, "query": "x"});
+    let (s, b) = json_of(post(&client, &chat, key, &no_user).await).await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            400,
+            expect("invalid_param", "Arg user must be provided.", 400)
+        )
+    );
+
+    let raw = client
+        .post(&chat)
+        .bearer_auth("app-chat.q90")
+        .body("{not json")
+        .send()
+        .await
+        .expect("answers");
+    let (s, b) = json_of(raw).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["code"], "bad_request");
+
+    let no_inputs = json!({"query": "x", "user": "u"});
+    let (s, b) = json_of(post(&client, &chat, key, &no_inputs).await).await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (400, Some("invalid_param"))
+    );
+
+    let bad_mode = json!({"inputs": {}, "query": "x", "user": "u", "response_mode": "fast"});
+    let (s, b) = json_of(post(&client, &chat, key, &bad_mode).await).await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (400, Some("invalid_param"))
+    );
+
+    let bad_conversation =
+        json!({"inputs": {}, "query": "x", "user": "u", "conversation_id": "nope"});
+    let (s, b) = json_of(post(&client, &chat, key, &bad_conversation).await).await;
+    assert_eq!(
+        (s.as_u16(), b["message"].as_str()),
+        (400, Some("conversation_id must be a valid UUID"))
+    );
+
+    let (s, b) = json_of(
+        post(
+            &client,
+            &chat,
+            Some("app-agent-chat.q90"),
+            &chat_body("blocking"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b),
+        (
+            400,
+            expect(
+                "invalid_param",
+                "Agent Chat App does not support blocking mode",
+                400
+            )
+        )
+    );
+
+    for (path, key, code) in [
+        ("chat-messages", "app-workflow.q90", "not_chat_app"),
+        ("workflows/run", "app-chat.q90", "not_workflow_app"),
+        ("completion-messages", "app-chat.q90", "app_unavailable"),
+    ] {
+        let body = json!({"inputs": {"query": "x"}, "query": "x", "user": "u"});
+        let (s, b) =
+            json_of(post(&client, &format!("{base}/{path}"), Some(key), &body).await).await;
+        assert_eq!(
+            (s.as_u16(), b["code"].as_str()),
+            (400, Some(code)),
+            "{path}"
+        );
+    }
+
+    let huge = json!({"inputs": {}, "query": "x".repeat(1_100_000), "user": "u"});
+    let (s, b) = json_of(post(&client, &chat, key, &huge).await).await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (413, Some("request_entity_too_large"))
+    );
+
+    let (s, b) = json_of(
+        client
+            .get(format!("{base}/nowhere"))
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!((s.as_u16(), b["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn blocking_chat_and_completion_have_exactly_dify_keys() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let (s, chat) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q90"),
+            &chat_body("blocking"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        keys_of(&chat),
+        [
+            "answer",
+            "conversation_id",
+            "created_at",
+            "event",
+            "id",
+            "message_id",
+            "metadata",
+            "mode",
+            "task_id"
+        ]
+    );
+    assert_eq!(
+        (chat["event"].as_str(), chat["mode"].as_str()),
+        (Some("message"), Some("chat"))
+    );
+    let usage = &chat["metadata"]["usage"];
+    for price in [
+        "prompt_price",
+        "completion_price",
+        "total_price",
+        "prompt_unit_price",
+    ] {
+        assert!(
+            usage[price].is_string(),
+            "{price} must be a decimal string: {usage}"
+        );
+    }
+    assert!(usage["latency"].is_f64());
+    assert!(chat["metadata"]["retriever_resources"].is_array());
+    assert!(
+        chat["answer"].as_str().is_some_and(|a| a.contains("Gbps")),
+        "{chat}"
+    );
+
+    let body = json!({"inputs": {"query": question()}, "user": "tester"});
+    let (s, completion) = json_of(
+        post(
+            &client,
+            &format!("{base}/completion-messages"),
+            Some("app-completion.q90"),
+            &body,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        keys_of(&completion),
+        [
+            "answer",
+            "created_at",
+            "event",
+            "id",
+            "message_id",
+            "metadata",
+            "mode",
+            "task_id"
+        ]
+    );
+    assert_eq!(completion["mode"], "completion");
+}
+
+#[tokio::test]
+async fn blocking_workflow_has_no_event_and_a_data_object() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let body = json!({"inputs": {"query": question()}, "user": "tester"});
+    let (s, run) = json_of(
+        post(
+            &client,
+            &format!("{base}/workflows/run"),
+            Some("app-workflow.q50"),
+            &body,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(keys_of(&run), ["data", "task_id", "workflow_run_id"]);
+    let data = &run["data"];
+    assert_eq!(
+        keys_of(data),
+        [
+            "created_at",
+            "elapsed_time",
+            "error",
+            "finished_at",
+            "id",
+            "outputs",
+            "status",
+            "total_steps",
+            "total_tokens",
+            "workflow_id"
+        ]
+    );
+    assert_eq!(data["status"], "succeeded");
+    assert_eq!(data["id"], run["workflow_run_id"]);
+    assert!(data["outputs"]["answer"]
+        .as_str()
+        .is_some_and(|a| !a.is_empty()));
+
+    let missing = json!({"inputs": {}, "user": "tester"});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/workflows/run"),
+            Some("app-workflow.q50"),
+            &missing,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (400, Some("invalid_param"))
+    );
+}
+
+#[tokio::test]
+async fn streaming_chat_is_framed_like_dify() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let response = post(
+        &client,
+        &format!("{base}/chat-messages"),
+        Some("app-chat.q90"),
+        &chat_body("streaming"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let text = response.text().await.expect("the stream ends cleanly");
+    assert!(text.starts_with("event: ping\n\n"), "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert!(!text
+        .lines()
+        .any(|l| l.starts_with("id:") || l.starts_with("retry:")));
+
+    let frames = frames(&text);
+    let names = event_names(&frames);
+    assert!(
+        names.iter().filter(|n| **n == "ping").count() >= 2,
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"message_end"));
+    let data: Vec<&Value> = frames.iter().filter(|f| f["event"] != "ping").collect();
+    for f in &data {
+        for field in ["task_id", "conversation_id", "message_id", "created_at"] {
+            assert!(!f[field].is_null(), "{field} missing in {f}");
+        }
+    }
+    let answer: String = data
+        .iter()
+        .filter(|f| f["event"] == "message")
+        .filter_map(|f| f["answer"].as_str())
+        .collect();
+
+    // The same question in blocking mode gets the same answer (seeded by key and question).
+    let (_, blocking) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q90"),
+            &chat_body("blocking"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(blocking["answer"].as_str(), Some(answer.as_str()));
+}
+
+#[tokio::test]
+async fn streaming_modes_end_with_their_terminal_events() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let wf_body =
+        json!({"inputs": {"query": question()}, "response_mode": "streaming", "user": "u"});
+    for (path, key, body, tail) in [
+        (
+            "chat-messages",
+            "app-agent-chat.q80",
+            chat_body("streaming"),
+            vec!["agent_thought", "message_end"],
+        ),
+        (
+            "chat-messages",
+            "app-advanced-chat.q80",
+            chat_body("streaming"),
+            vec!["workflow_finished", "message_end"],
+        ),
+        (
+            "chat-messages",
+            "app-advanced-chat.q80.endorder",
+            chat_body("streaming"),
+            vec!["message_end", "workflow_finished"],
+        ),
+        (
+            "workflows/run",
+            "app-workflow.q80",
+            wf_body.clone(),
+            vec!["node_finished", "workflow_finished"],
+        ),
+    ] {
+        let text = post(&client, &format!("{base}/{path}"), Some(key), &body)
+            .await
+            .text()
+            .await
+            .expect("ends");
+        let frames = frames(&text);
+        let names: Vec<&str> = event_names(&frames)
+            .into_iter()
+            .filter(|n| *n != "ping")
+            .collect();
+        assert_eq!(
+            &names[names.len() - 2..],
+            tail.as_slice(),
+            "{key}: {names:?}"
+        );
+        if key.starts_with("app-workflow") {
+            let streamed: String = frames
+                .iter()
+                .filter_map(|f| f["data"]["text"].as_str())
+                .collect();
+            let last = frames.last().expect("frames");
+            assert_eq!(
+                last["data"]["outputs"]["answer"].as_str(),
+                Some(streamed.as_str())
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn fault_tokens_force_their_fault() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let chat = format!("{base}/chat-messages");
+
+    let response = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.429"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert_eq!(
+        response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let (s, b) = json_of(response).await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (429, Some("too_many_requests"))
+    );
+
+    let response = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.429noretry"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert!(response.headers().get(RETRY_AFTER).is_none());
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    let (s, b) = json_of(
+        post(
+            &client,
+            &chat,
+            Some("app-chat.q80.quota"),
+            &chat_body("blocking"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s.as_u16(), b["code"].as_str()),
+        (429, Some("rate_limit_error"))
+    );
+
+    let started = Instant::now();
+    let response = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.504html"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/html")));
+    assert!(response
+        .text()
+        .await
+        .expect("a body")
+        .contains("504 Gateway Time-out"));
+
+    // flaky1: the first attempt at a question fails, the retry succeeds.
+    let first = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.flaky1"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let second = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.flaky1"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert_eq!(second.status(), StatusCode::OK);
+
+    // Mid-stream error: HTTP 200, an `error` event without task_id ends the stream.
+    let text = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.midstream_error"),
+        &chat_body("streaming"),
+    )
+    .await
+    .text()
+    .await
+    .expect("ends");
+    let frames = frames(&text);
+    let last = frames.last().expect("frames");
+    assert_eq!(
+        (last["event"].as_str(), last["status"].as_u64()),
+        (Some("error"), Some(500))
+    );
+    assert!(last["task_id"].is_null());
+
+    let text = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.stream_error400"),
+        &chat_body("streaming"),
+    )
+    .await
+    .text()
+    .await
+    .expect("ends");
+    let frames = self::frames(&text);
+    assert_eq!(
+        frames.last().and_then(|f| f["code"].as_str()),
+        Some("completion_request_error")
+    );
+
+    // Cut: the body ends without a terminal event (the client sees an error or a short body).
+    let cut = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.cut"),
+        &chat_body("streaming"),
+    )
+    .await;
+    assert_eq!(cut.status(), StatusCode::OK);
+    match cut.text().await {
+        Err(_) => {}
+        Ok(text) => assert!(!text.contains("message_end"), "{text}"),
+    }
+
+    // Malformed JSON: blocking gives a 200 that does not parse.
+    let bad = post(
+        &client,
+        &chat,
+        Some("app-chat.q80.badjson"),
+        &chat_body("blocking"),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::OK);
+    let text = bad.text().await.expect("a body");
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+}
+
+#[tokio::test]
+async fn stop_ends_a_running_stream_with_its_terminal_event() {
+    let cfg = SimConfig {
+        token_delay_ms: 200,
+        ..fast(FaultProfile::None)
+    };
+    let base = start(cfg).await;
+    let client = Client::new();
+    let mut response = post(
+        &client,
+        &format!("{base}/chat-messages"),
+        Some("app-chat.q90"),
+        &chat_body("streaming"),
+    )
+    .await;
+    let mut text = String::new();
+    let task_id = loop {
+        let chunk = response
+            .chunk()
+            .await
+            .expect("reads")
+            .expect("a first chunk");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(f) = frames(text.trim_end_matches(|c| c != '\n'))
+            .iter()
+            .find(|f| f["task_id"].is_string())
+        {
+            break f["task_id"].as_str().unwrap_or_default().to_string();
+        }
+    };
+    let started = Instant::now();
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages/{task_id}/stop"),
+            Some("app-chat.q90"),
+            &json!({"user": "tester"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"result": "success"})));
+    while let Some(chunk) = response.chunk().await.expect("reads") {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the stop cut the stream short"
+    );
+    assert_eq!(event_names(&frames(&text)).last(), Some(&"message_end"));
+}
+
+#[tokio::test]
+async fn malformed_input_gets_a_4xx_envelope_never_a_crash() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    // Bad for every endpoint, stop included.
+    let everywhere: Vec<&[u8]> = vec![
+        b"",
+        b"null",
+        b"[]",
+        b"\"text\"",
+        b"{\"user\": 5, \"inputs\": {}}",
+        b"{\"user\": \"u\", \"inputs\": {}, \"query\": \"\xff\xfe\"}",
+        deep.as_bytes(),
+    ];
+    let generation: Vec<&[u8]> = vec![
+        b"{\"user\": \"u\", \"inputs\": []}",
+        b"{\"user\": \"u\", \"inputs\": {\"query\": \"x\"}, \"query\": \"x\", \"response_mode\": 1}",
+    ];
+    let chat_only: Vec<&[u8]> = vec![
+        b"{\"user\": \"u\", \"inputs\": {}, \"query\": 7}",
+        b"{\"user\": \"u\", \"inputs\": {}, \"query\": \"x\", \"conversation_id\": 5}",
+    ];
+    let form_only: Vec<&[u8]> = vec![
+        b"{\"user\": \"u\", \"inputs\": {\"query\": {}}}",
+        b"{\"user\": \"u\", \"inputs\": {\"query\": \"\"}}",
+    ];
+    let with = |extra: &[&Vec<&'static [u8]>]| -> Vec<Vec<u8>> {
+        let mut all: Vec<Vec<u8>> = everywhere.iter().map(|b| b.to_vec()).collect();
+        all.extend(
+            extra
+                .iter()
+                .flat_map(|list| list.iter().map(|b| b.to_vec())),
+        );
+        all
+    };
+    for (path, key, bodies) in [
+        (
+            "chat-messages",
+            "app-chat.q50",
+            with(&[&generation, &chat_only]),
+        ),
+        (
+            "completion-messages",
+            "app-completion.q50",
+            with(&[&generation, &form_only]),
+        ),
+        (
+            "workflows/run",
+            "app-workflow.q50",
+            with(&[&generation, &form_only]),
+        ),
+        ("chat-messages/some-task/stop", "app-chat.q50", with(&[])),
+    ] {
+        for body in &bodies {
+            let response = client
+                .post(format!("{base}/{path}"))
+                .bearer_auth(key)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("the simulator answers");
+            let (status, envelope) = json_of(response).await;
+            let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path} {shown}: {envelope}"
+            );
+            assert_eq!(envelope["status"], 400, "{path} {shown}");
+            assert!(envelope["code"].is_string() && envelope["message"].is_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_same_seed_replays_the_same_run() {
+    async fn run(seed: u64) -> Vec<(u16, String)> {
+        let base = start(SimConfig {
+            seed,
+            ..fast(FaultProfile::Flaky)
+        })
+        .await;
+        let client = Client::new();
+        let mut seen = Vec::new();
+        for entry in knowledge::entries() {
+            for _attempt in 0..2 {
+                let body = json!({"inputs": {}, "query": entry.query, "user": "u"});
+                let response = post(
+                    &client,
+                    &format!("{base}/chat-messages"),
+                    Some("app-chat.q60"),
+                    &body,
+                )
+                .await;
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                let answer = body["answer"].as_str().unwrap_or_default().to_string();
+                seen.push((status, answer));
+            }
+        }
+        seen
+    }
+    let first = run(42).await;
+    assert_eq!(first, run(42).await);
+    assert_ne!(first, run(43).await);
+}
+
+#[tokio::test]
+async fn info_and_parameters_describe_the_app() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("{base}/{path}"))
+            .bearer_auth("app-workflow.q70")
+            .send()
+    };
+    let (s, info) = json_of(get("info").await.expect("answers")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        keys_of(&info),
+        ["author_name", "description", "mode", "name", "tags"]
+    );
+    assert_eq!(info["mode"], "workflow");
+    let (_, params) = json_of(get("parameters").await.expect("answers")).await;
+    assert_eq!(
+        params["user_input_form"][0]["text-input"]["variable"],
+        "query"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_caps_concurrent_requests_per_app() {
+    let cfg = SimConfig {
+        latency_ms: 500,
+        ttft_ms: Some(500),
+        ..fast(FaultProfile::Hostile)
+    };
+    let base = start(cfg).await;
+    let client = Client::new();
+    let url = format!("{base}/chat-messages");
+    let requests = (0..12).map(|i| {
+        let body = json!({"inputs": {}, "query": format!("ceiling probe {i}"), "response_mode": "streaming", "user": "u"});
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let response = post(&client, &url, Some("app-chat.q80.ceiling"), &body).await;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            (status, text)
+        }
+    });
+    let results = join_all(requests).await;
+    let ceiling_hits = results
+        .iter()
+        .filter(|(status, text)| {
+            *status == StatusCode::TOO_MANY_REQUESTS
+                && text.contains("\"too_many_requests\"")
+                && text.contains("maximum concurrent requests allowed for")
+                && text.contains(" is 8.")
+        })
+        .count();
+    assert!(ceiling_hits >= 1, "{results:?}");
+
+    // Slots free when the streams end.
+    let body = json!({"inputs": {}, "query": "after the burst", "response_mode": "streaming", "user": "u"});
+    let text = post(&client, &url, Some("app-chat.q80.ceiling"), &body)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(!text.contains("maximum concurrent requests"), "{text}");
+}
+
+/// The load the runner benchmark puts on the simulator; run with
+/// `cargo test --release --features ssr --test simulator -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a load check, not a behaviour test"]
+async fn serves_ten_thousand_requests_at_concurrency_400() {
+    use futures::StreamExt;
+    let cfg = SimConfig {
+        latency_ms: 20,
+        jitter_ms: 5,
+        ttft_ms: None,
+        token_delay_ms: 1,
+        faults: FaultProfile::None,
+        seed: 1,
+    };
+    let base = start(cfg).await;
+    let client = Client::builder()
+        .pool_max_idle_per_host(400)
+        .build()
+        .expect("a client");
+    let url = format!("{base}/chat-messages");
+    let started = Instant::now();
+    let statuses: Vec<StatusCode> = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let entry = &knowledge::entries()[i % knowledge::entries().len()];
+                let mode = if i % 2 == 0 { "streaming" } else { "blocking" };
+                let body = json!({"inputs": {}, "query": entry.query, "response_mode": mode, "user": format!("u{i}")});
+                let response = post(&client, &url, Some("app-chat.q80"), &body).await;
+                let status = response.status();
+                let _ = response.bytes().await;
+                status
+            }
+        })
+        .buffer_unordered(400)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    println!("10,000 requests at concurrency 400 in {elapsed:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+}
