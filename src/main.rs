@@ -91,7 +91,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A headless run's output is its progress and summary; routine server logs would drown them.
     let quiet = matches!(cli.command, Some(Command::Run(_)));
-    init_tracing(if quiet { "warn" } else { "info,sqlx=warn,hyper=warn" });
+    init_tracing(if quiet {
+        "warn"
+    } else {
+        "info,sqlx=warn,hyper=warn"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -134,7 +134,10 @@ impl CasePlan {
                 }
             }
         }
-        let available: Vec<f64> = [keyword_score, similarity_score].into_iter().flatten().collect();
+        let available: Vec<f64> = [keyword_score, similarity_score]
+            .into_iter()
+            .flatten()
+            .collect();
         let score = if weights > 0.0 {
             round2(sum / weights)
         } else if !available.is_empty() {
