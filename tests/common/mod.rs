@@ -40,19 +40,24 @@ impl Server {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("start dify-bench");
-        let stdout = child.stdout.take().expect("stdout");
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server's stdout was not captured");
+        };
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);
         loop {
             line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .expect("read the server's stdout");
-            assert!(
-                n > 0,
-                "the server exited before listening; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
+            let n = reader.read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the server exited before listening; log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
             if let Some(url) = line.trim().strip_prefix("dify-bench listening on ") {
                 let base = url.to_string();
                 // Keep draining stdout so the server never blocks on a full pipe.
