@@ -1,10 +1,17 @@
-//! The HTML shell and the Leptos application: routes and the page chrome.
+//! The HTML shell and the Leptos application: app-wide state (language, toasts, confirmation,
+//! the batch monitor), the header, the routes, and the overlays that outlive page changes.
 
+use crate::model::BatchId;
+use crate::ui::components::{provide_confirm, provide_toasts, ConfirmHost, ToastHost};
+use crate::ui::i18n::{provide_i18n, LangSwitch};
+use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
+use crate::ui::progress_modal::ProgressModalHost;
 use crate::ui::{BatchPage, BatchesPage, CasesPage, VersionsPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
+    hooks::use_query_map,
     path,
 };
 
@@ -31,6 +38,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let i18n = provide_i18n();
+    provide_toasts();
+    provide_confirm();
+    provide_monitor();
     // Browser tests wait for this marker before clicking: server HTML is clickable before the
     // WASM has attached any handler.
     Effect::new(|_| {
@@ -44,20 +55,45 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <A href="/" attr:class="brand">"dify-bench"</A>
-                <nav>
-                    <A href="/">"Versions"</A>
-                    <A href="/cases">"Test cases"</A>
-                    <A href="/batches">"Batches"</A>
+                <nav aria-label="main">
+                    <A href="/" exact=true>{move || i18n.t().nav_versions}</A>
+                    <A href="/cases">{move || i18n.t().nav_cases}</A>
+                    <A href="/batches">{move || i18n.t().nav_batches}</A>
                 </nav>
+                <div class="topbar-right">
+                    <RunningIndicator/>
+                    <LangSwitch/>
+                </div>
             </header>
             <main>
-                <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
+                <Routes fallback=move || view! { <p class="empty">{move || i18n.t().page_not_found}</p> }>
                     <Route path=path!("/") view=VersionsPage/>
                     <Route path=path!("/cases") view=CasesPage/>
                     <Route path=path!("/batches") view=BatchesPage/>
                     <Route path=path!("/batches/:id") view=BatchPage/>
                 </Routes>
             </main>
+            <OpenFromQuery/>
+            <ProgressModalHost/>
+            <ConfirmHost/>
+            <ToastHost/>
         </Router>
     }
+}
+
+/// `?progress=<batch id>` on any page opens that batch's progress modal (a shareable way back
+/// to a running batch).
+#[component]
+fn OpenFromQuery() -> impl IntoView {
+    let query = use_query_map();
+    let monitor = use_monitor();
+    Effect::new(move |_| {
+        if let Some(id) = query
+            .read_untracked()
+            .get("progress")
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            monitor.open(BatchId(id));
+        }
+    });
 }

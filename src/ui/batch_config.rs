@@ -1,0 +1,229 @@
+//! The batch configuration modal: name (default "Batch test YYYY-MM-DD HH:mm"), thread count,
+//! per-version cap, which cases (all enabled, or by category / tag), pass threshold. Start calls
+//! `start_batch`; on success the progress modal opens, on failure the error stays here.
+
+use crate::api::{list_cases, start_batch};
+use crate::model::{CaseId, TestCase, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
+use crate::ui::browser;
+use crate::ui::components::Modal;
+use crate::ui::i18n::use_i18n;
+use crate::ui::monitor::use_monitor;
+use leptos::prelude::*;
+use std::collections::BTreeSet;
+
+/// Which enabled cases a choice of categories and tags selects (`None`: every enabled case).
+pub fn choose_cases(
+    cases: &[TestCase],
+    filter: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
+) -> Vec<CaseId> {
+    cases
+        .iter()
+        .filter(|c| c.enabled)
+        .filter(|c| match filter {
+            None => true,
+            Some((cats, tags)) => {
+                cats.contains(&c.category) || c.tags.iter().any(|t| tags.contains(t))
+            }
+        })
+        .map(|c| c.id)
+        .collect()
+}
+
+#[component]
+pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> impl IntoView {
+    let i18n = use_i18n();
+    let monitor = use_monitor();
+    let cases = LocalResource::new(list_cases);
+    let n_versions = version_ids.len();
+    let version_ids = StoredValue::new(version_ids);
+
+    let name = RwSignal::new(format!(
+        "{} {}",
+        i18n.t_untracked().default_batch_name,
+        browser::local_datetime(browser::now_ms())
+    ));
+    let concurrency = RwSignal::new(DEFAULT_CONCURRENCY.to_string());
+    let cap = RwSignal::new(String::new());
+    let threshold = RwSignal::new("60".to_string());
+    let by_filter = RwSignal::new(false);
+    let categories = RwSignal::new(BTreeSet::<String>::new());
+    let tags = RwSignal::new(BTreeSet::<String>::new());
+    let error = RwSignal::new(None::<String>);
+    let starting = RwSignal::new(false);
+
+    let all_cases = move || cases.get().and_then(Result::ok).unwrap_or_default();
+    let chosen = Memo::new(move |_| {
+        let list = all_cases();
+        if by_filter.get() {
+            categories.with(|c| tags.with(|t| choose_cases(&list, Some((c, t)))))
+        } else {
+            choose_cases(&list, None)
+        }
+    });
+    let enabled_count = move || choose_cases(&all_cases(), None).len();
+    let facet = move |f: fn(&TestCase) -> Vec<String>| {
+        let mut set = BTreeSet::new();
+        for c in all_cases().iter().filter(|c| c.enabled) {
+            set.extend(f(c).into_iter().filter(|s| !s.is_empty()));
+        }
+        set.into_iter().collect::<Vec<_>>()
+    };
+
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        // Asked here because browsers only allow it from a user action.
+        browser::ask_notification_permission_once();
+        let parse_num = |s: String, field: &str| -> Result<Option<f64>, String> {
+            let s = s.trim().to_string();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("{field}: `{s}` is not a number"))
+        };
+        let t = i18n.t_untracked();
+        let parsed = (|| {
+            let conc = parse_num(concurrency.get_untracked(), t.f_concurrency)?;
+            let cap = parse_num(cap.get_untracked(), t.f_per_version_cap)?;
+            let thr = parse_num(threshold.get_untracked(), t.f_pass_threshold)?;
+            if let Some(c) = conc {
+                if c < 1.0 || c > f64::from(MAX_CONCURRENCY) || c.fract() != 0.0 {
+                    return Err(format!("{}: 1–{MAX_CONCURRENCY}", t.f_concurrency));
+                }
+            }
+            if let Some(c) = cap {
+                if c < 1.0 || c.fract() != 0.0 {
+                    return Err(format!("{}: ≥ 1", t.f_per_version_cap));
+                }
+            }
+            Ok((conc.map(|c| c as u32), cap.map(|c| c as u32), thr))
+        })();
+        let (conc, cap, thr) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        let case_ids = if by_filter.get_untracked() {
+            let ids = chosen.get_untracked();
+            if ids.is_empty() {
+                error.set(Some(t.no_cases_selected.to_string()));
+                return;
+            }
+            Some(ids)
+        } else {
+            None
+        };
+        starting.set(true);
+        let name = name.get_untracked();
+        leptos::task::spawn_local(async move {
+            let result = start_batch(
+                Some(name),
+                version_ids.get_value(),
+                case_ids,
+                conc,
+                cap,
+                thr,
+                None,
+                None,
+            )
+            .await;
+            starting.set(false);
+            match result {
+                Ok(id) => {
+                    on_close.run(());
+                    monitor.started(id);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let chip = move |value: String, set: RwSignal<BTreeSet<String>>| {
+        let v = value.clone();
+        let v2 = value.clone();
+        view! {
+            <label class="chip">
+                <input
+                    type="checkbox"
+                    prop:checked=move || set.with(|s| s.contains(&v))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        set.update(|s| {
+                            if on { s.insert(v2.clone()); } else { s.remove(&v2); }
+                        });
+                    }
+                />
+                <span>{value}</span>
+            </label>
+        }
+    };
+
+    view! {
+        <Modal
+            title=Signal::derive(move || i18n.t().config_title.to_string())
+            dismissible=Signal::derive(move || !starting.get())
+            on_dismiss=on_close
+            test_id="batch-config"
+        >
+            <form class="form" on:submit=start>
+                <label>
+                    <span>{move || i18n.t().batch_name}</span>
+                    <input type="text" name="batch-name" data-autofocus bind:value=name/>
+                </label>
+                <div class="form-row">
+                    <label>
+                        <span>{move || i18n.t().f_concurrency}</span>
+                        <input type="number" name="concurrency" min="1" max=MAX_CONCURRENCY step="1" bind:value=concurrency/>
+                        <small>{move || i18n.t().f_concurrency_help}</small>
+                    </label>
+                    <label>
+                        <span>{move || i18n.t().f_per_version_cap}</span>
+                        <input type="number" name="per-version-cap" min="1" step="1" bind:value=cap/>
+                        <small>{move || i18n.t().f_per_version_cap_help}</small>
+                    </label>
+                    <label>
+                        <span>{move || i18n.t().f_pass_threshold}</span>
+                        <input type="number" name="pass-threshold" min="0" max="100" step="any" bind:value=threshold/>
+                    </label>
+                </div>
+                <fieldset>
+                    <legend>{move || i18n.t().f_cases}</legend>
+                    <label class="inline">
+                        <input type="radio" name="case-choice" prop:checked=move || !by_filter.get() on:change=move |_| by_filter.set(false)/>
+                        <span>{move || (i18n.t().cases_all_enabled)(enabled_count())}</span>
+                    </label>
+                    <label class="inline">
+                        <input type="radio" name="case-choice" prop:checked=move || by_filter.get() on:change=move |_| by_filter.set(true)/>
+                        <span>{move || i18n.t().cases_by_filter}</span>
+                    </label>
+                    <Show when=move || by_filter.get()>
+                        <div class="facets">
+                            <span class="label">{move || i18n.t().categories}</span>
+                            <div class="chips">
+                                {move || facet(|c| vec![c.category.clone()]).into_iter().map(|v| chip(v, categories)).collect_view()}
+                            </div>
+                            <span class="label">{move || i18n.t().tags}</span>
+                            <div class="chips">
+                                {move || facet(|c| c.tags.clone()).into_iter().map(|v| chip(v, tags)).collect_view()}
+                            </div>
+                        </div>
+                    </Show>
+                </fieldset>
+                <p class="muted" data-testid="tests-planned">
+                    {move || (i18n.t().tests_planned)(n_versions, chosen.with(Vec::len))}
+                </p>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <div class="modal-foot">
+                    <button type="button" on:click=move |_| on_close.run(())>{move || i18n.t().cancel}</button>
+                    <button type="submit" class="primary" disabled=move || starting.get()>
+                        {move || if starting.get() { i18n.t().starting } else { i18n.t().start }}
+                    </button>
+                </div>
+            </form>
+        </Modal>
+    }
+}

@@ -1,0 +1,131 @@
+//! Thin wrappers over the browser APIs the pages need (local storage, downloads, notifications,
+//! the clock, files). In the WASM build they call `web-sys`; on the server they do nothing, so
+//! components can call them from event handlers and effects without `cfg` noise.
+
+#[cfg(feature = "hydrate")]
+mod imp {
+    use wasm_bindgen::JsCast;
+    use web_sys::js_sys;
+
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok().flatten()
+    }
+
+    pub fn local_get(key: &str) -> Option<String> {
+        storage()?.get_item(key).ok().flatten()
+    }
+
+    pub fn local_set(key: &str, value: &str) {
+        if let Some(s) = storage() {
+            let _ = s.set_item(key, value);
+        }
+    }
+
+    pub fn download(filename: &str, mime: &str, content: &str) {
+        let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(content));
+        let opts = web_sys::BlobPropertyBag::new();
+        opts.set_type(mime);
+        let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
+            return;
+        };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+            return;
+        };
+        let doc = leptos::prelude::document();
+        if let Some(a) = doc
+            .create_element("a")
+            .ok()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+        {
+            a.set_href(&url);
+            a.set_download(filename);
+            a.click();
+        }
+        let _ = web_sys::Url::revoke_object_url(&url);
+    }
+
+    pub fn document_hidden() -> bool {
+        leptos::prelude::document().hidden()
+    }
+
+    pub fn notify(title: &str, body: &str) {
+        if web_sys::Notification::permission() != web_sys::NotificationPermission::Granted {
+            return;
+        }
+        let opts = web_sys::NotificationOptions::new();
+        opts.set_body(body);
+        let _ = web_sys::Notification::new_with_options(title, &opts);
+    }
+
+    /// Asks once per browser (remembered in local storage); must be called from a user action.
+    pub fn ask_notification_permission_once() {
+        const ASKED: &str = "dify-bench.notifications-asked";
+        if local_get(ASKED).is_some()
+            || web_sys::Notification::permission() != web_sys::NotificationPermission::Default
+        {
+            return;
+        }
+        local_set(ASKED, "1");
+        if let Ok(promise) = web_sys::Notification::request_permission() {
+            leptos::task::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+            });
+        }
+    }
+
+    pub fn random() -> f64 {
+        js_sys::Math::random()
+    }
+
+    /// `YYYY-MM-DD HH:mm` in the browser's time zone.
+    pub fn local_datetime(ms: f64) -> String {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date(),
+            d.get_hours(),
+            d.get_minutes()
+        )
+    }
+
+    pub fn now_ms() -> f64 {
+        js_sys::Date::now()
+    }
+
+    /// The text of the first file chosen in an `<input type=file>`.
+    pub async fn read_first_file(input: &web_sys::HtmlInputElement) -> Option<(String, String)> {
+        let file = input.files()?.get(0)?;
+        let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?;
+        Some((file.name(), text.as_string()?))
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+mod imp {
+    pub fn local_get(_key: &str) -> Option<String> {
+        None
+    }
+    pub fn local_set(_key: &str, _value: &str) {}
+    pub fn download(_filename: &str, _mime: &str, _content: &str) {}
+    pub fn document_hidden() -> bool {
+        false
+    }
+    pub fn notify(_title: &str, _body: &str) {}
+    pub fn ask_notification_permission_once() {}
+    pub fn random() -> f64 {
+        0.5
+    }
+    pub fn local_datetime(ms: f64) -> String {
+        super::super::format::utc_datetime(ms as i64)
+    }
+    pub fn now_ms() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as f64)
+            .unwrap_or(0.0)
+    }
+}
+
+pub use imp::*;

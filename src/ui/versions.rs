@@ -1,0 +1,409 @@
+//! The versions page (`/`): the table of versions with selection (enabled ones only), the
+//! "Batch test (N)" button, add / edit / delete, the enabled switch, test connection, and each
+//! version's latest batch result.
+
+use crate::api::{
+    delete_version, latest_version_results, list_versions, save_version, set_version_enabled,
+    test_connection,
+};
+use crate::model::{AppMode, ResponseMode, Version, VersionId, VersionLatestResult};
+use crate::ui::batch_config::BatchConfigModal;
+use crate::ui::components::{use_confirm, use_toasts, BatchStatusTag, Modal};
+use crate::ui::format;
+use crate::ui::i18n::use_i18n;
+use crate::ui::monitor::use_monitor;
+use leptos::prelude::*;
+use std::collections::BTreeSet;
+
+#[component]
+pub fn VersionsPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let monitor = use_monitor();
+    let reload = RwSignal::new(0u64);
+    let versions = Resource::new(
+        move || (reload.get(), monitor.finished.get()),
+        |_| list_versions(),
+    );
+    let latest = Resource::new(
+        move || (reload.get(), monitor.finished.get()),
+        |_| latest_version_results(),
+    );
+    let selected = RwSignal::new(BTreeSet::<VersionId>::new());
+    // A finished batch clears the selection (the original's "clear the row selection").
+    Effect::new(move |prev: Option<u64>| {
+        let n = monitor.finished.get();
+        if prev.is_some_and(|p| p != n) {
+            selected.set(BTreeSet::new());
+        }
+        n
+    });
+    let editing = RwSignal::new(None::<Option<Version>>);
+    let configuring = RwSignal::new(false);
+
+    let enabled_ids = move || {
+        versions
+            .get()
+            .and_then(Result::ok)
+            .map(|l| l.iter().filter(|v| v.enabled).map(|v| v.id).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+
+    view! {
+        <div class="page-head">
+            <h1>{move || i18n.t().versions_title}</h1>
+            <div class="actions">
+                <button type="button" on:click=move |_| editing.set(Some(None))>
+                    {move || i18n.t().add_version}
+                </button>
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="batch-test-button"
+                    disabled=move || selected.with(BTreeSet::is_empty)
+                    on:click=move |_| configuring.set(true)
+                >
+                    {move || (i18n.t().batch_test_n)(selected.with(BTreeSet::len))}
+                </button>
+            </div>
+        </div>
+        <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
+            {move || {
+                let list = match versions.get()? {
+                    Err(e) => return Some(view! { <p class="error" role="alert">{e.message}</p> }.into_any()),
+                    Ok(list) => list,
+                };
+                if list.is_empty() {
+                    return Some(view! { <p class="empty">{move || i18n.t().no_versions}</p> }.into_any());
+                }
+                let latest_list = latest.get().and_then(Result::ok).unwrap_or_default();
+                let all_enabled = list.iter().filter(|v| v.enabled).map(|v| v.id).collect::<BTreeSet<_>>();
+                let rows = list
+                    .into_iter()
+                    .map(|v| {
+                        let latest = latest_list.iter().find(|l| l.version_id == v.id).cloned();
+                        view! { <VersionRow v latest selected reload editing/> }
+                    })
+                    .collect_view();
+                Some(view! {
+                    <div class="table-wrap">
+                        <table class="grid versions-table">
+                            <thead>
+                                <tr>
+                                    <th class="col-check">
+                                        <input
+                                            type="checkbox"
+                                            aria-label=move || i18n.t().select_all_enabled
+                                            prop:checked={
+                                                let all = all_enabled.clone();
+                                                move || !all.is_empty() && selected.with(|s| all.iter().all(|id| s.contains(id)))
+                                            }
+                                            on:change=move |ev| {
+                                                if event_target_checked(&ev) {
+                                                    selected.set(enabled_ids().into_iter().collect());
+                                                } else {
+                                                    selected.set(BTreeSet::new());
+                                                }
+                                            }
+                                        />
+                                    </th>
+                                    <th>{move || i18n.t().col_name}</th>
+                                    <th>{move || i18n.t().col_mode}</th>
+                                    <th class="col-url">{move || i18n.t().col_base_url}</th>
+                                    <th>{move || i18n.t().col_key}</th>
+                                    <th>{move || i18n.t().col_enabled}</th>
+                                    <th>{move || i18n.t().col_latest}</th>
+                                    <th>{move || i18n.t().col_actions}</th>
+                                </tr>
+                            </thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    </div>
+                }.into_any())
+            }}
+        </Transition>
+        {move || editing.get().map(|v| view! { <VersionForm version=v editing reload/> })}
+        <Show when=move || configuring.get()>
+            <BatchConfigModal
+                version_ids=selected.get_untracked().into_iter().collect()
+                on_close=Callback::new(move |()| configuring.set(false))
+            />
+        </Show>
+    }
+}
+
+#[component]
+fn VersionRow(
+    v: Version,
+    latest: Option<VersionLatestResult>,
+    selected: RwSignal<BTreeSet<VersionId>>,
+    reload: RwSignal<u64>,
+    editing: RwSignal<Option<Option<Version>>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let toasts = use_toasts();
+    let confirm = use_confirm();
+    let id = v.id;
+    let enabled = v.enabled;
+    let name = v.name.clone();
+    let testing = RwSignal::new(false);
+
+    let toggle_enabled = move |ev| {
+        let on = event_target_checked(&ev);
+        leptos::task::spawn_local(async move {
+            match set_version_enabled(id, on).await {
+                Ok(()) => {
+                    if !on {
+                        selected.update(|s| {
+                            s.remove(&id);
+                        });
+                    }
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => toasts.error(e.message),
+            }
+        });
+    };
+    let test = move |_| {
+        testing.set(true);
+        leptos::task::spawn_local(async move {
+            let t = i18n.t_untracked();
+            match test_connection(id).await {
+                Ok(r) if r.ok => toasts.success((t.connection_ok)(
+                    r.app_name.as_deref().unwrap_or("?"),
+                    r.app_mode.as_deref().unwrap_or("?"),
+                    r.latency_ms,
+                )),
+                Ok(r) => toasts.error((t.connection_failed)(r.message.as_deref().unwrap_or(""))),
+                Err(e) => toasts.error((t.connection_failed)(&e.message)),
+            }
+            testing.set(false);
+        });
+    };
+    let delete = {
+        let name = name.clone();
+        move |_| {
+            let t = i18n.t_untracked();
+            confirm.ask((t.delete_version_confirm)(&name), t.delete, true, move || {
+                leptos::task::spawn_local(async move {
+                    match delete_version(id).await {
+                        Ok(()) => {
+                            selected.update(|s| {
+                                s.remove(&id);
+                            });
+                            toasts.info(i18n.t_untracked().deleted);
+                            reload.update(|n| *n += 1);
+                        }
+                        Err(e) => toasts.error(e.message),
+                    }
+                });
+            });
+        }
+    };
+    let for_edit = v.clone();
+    let label_name = name.clone();
+    let switch_name = name.clone();
+    view! {
+        <tr data-version-id=id.0 class:row-disabled=!enabled class:row-selected=move || selected.with(|s| s.contains(&id))>
+            <td class="col-check">
+                <input
+                    type="checkbox"
+                    data-testid="select-version"
+                    disabled=!enabled
+                    title=move || (!enabled).then(|| i18n.t().disabled_not_selectable)
+                    aria-label=move || (i18n.t().select_version)(&label_name)
+                    prop:checked=move || selected.with(|s| s.contains(&id))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| {
+                            if on && enabled {
+                                s.insert(id);
+                            } else {
+                                s.remove(&id);
+                            }
+                        });
+                    }
+                />
+            </td>
+            <td>{v.name}</td>
+            <td><span class="mono">{v.app_mode.as_str()}</span>" · "{v.response_mode.as_str()}</td>
+            <td class="col-url"><span class="url">{v.base_url}</span></td>
+            <td><code>{v.api_key_hint}</code></td>
+            <td>
+                <label class="switch">
+                    <input
+                        type="checkbox"
+                        role="switch"
+                        data-testid="enable-version"
+                        aria-label=move || (i18n.t().enable_version)(&switch_name)
+                        prop:checked=enabled
+                        on:change=toggle_enabled
+                    />
+                    <span class="slider" aria-hidden="true"></span>
+                </label>
+            </td>
+            <td>
+                {match latest {
+                    None => view! { <span class="muted">{move || i18n.t().never_run}</span> }.into_any(),
+                    Some(l) => view! {
+                        <a class="latest" href=format!("/batches/{}", l.batch_id)>
+                            <BatchStatusTag status=l.batch_status/>
+                            " "<b>{format::score(l.average_score)}</b>
+                            " · "{format::percent(l.pass_rate)}
+                        </a>
+                    }.into_any(),
+                }}
+            </td>
+            <td class="row-actions">
+                <button type="button" on:click=move |_| editing.set(Some(Some(for_edit.clone())))>
+                    {move || i18n.t().edit}
+                </button>
+                <button type="button" disabled=move || testing.get() on:click=test>
+                    {move || if testing.get() { i18n.t().testing } else { i18n.t().test_connection }}
+                </button>
+                <button type="button" class="danger-text" on:click=delete>{move || i18n.t().delete}</button>
+            </td>
+        </tr>
+    }
+}
+
+/// Add or edit a version. The API key is write-only: the form never holds the stored one.
+#[component]
+fn VersionForm(
+    version: Option<Version>,
+    editing: RwSignal<Option<Option<Version>>>,
+    reload: RwSignal<u64>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let toasts = use_toasts();
+    let id = version.as_ref().map(|v| v.id);
+    let hint = version.as_ref().map(|v| v.api_key_hint.clone());
+    let v = version.clone();
+    let name = RwSignal::new(v.as_ref().map(|v| v.name.clone()).unwrap_or_default());
+    let description = RwSignal::new(v.as_ref().map(|v| v.description.clone()).unwrap_or_default());
+    let base_url = RwSignal::new(v.as_ref().map(|v| v.base_url.clone()).unwrap_or_default());
+    let api_key = RwSignal::new(String::new());
+    let app_mode = RwSignal::new(v.as_ref().map(|v| v.app_mode).unwrap_or_default());
+    let response_mode = RwSignal::new(v.as_ref().map(|v| v.response_mode).unwrap_or_default());
+    let answer_field = RwSignal::new(v.as_ref().and_then(|v| v.answer_field.clone()).unwrap_or_default());
+    let enabled = RwSignal::new(v.as_ref().is_none_or(|v| v.enabled));
+    let error = RwSignal::new(None::<String>);
+    let saving = RwSignal::new(false);
+    let close = Callback::new(move |()| editing.set(None));
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saving.set(true);
+        error.set(None);
+        let key = api_key.get_untracked();
+        let answer = answer_field.get_untracked();
+        leptos::task::spawn_local(async move {
+            let result = save_version(
+                id,
+                name.get_untracked(),
+                base_url.get_untracked(),
+                (!key.trim().is_empty()).then_some(key),
+                Some(app_mode.get_untracked()),
+                Some(response_mode.get_untracked()),
+                Some(description.get_untracked()),
+                (!answer.trim().is_empty()).then_some(answer),
+                None,
+                Some(enabled.get_untracked()),
+            )
+            .await;
+            saving.set(false);
+            match result {
+                Ok(_) => {
+                    toasts.success(i18n.t_untracked().saved);
+                    reload.update(|n| *n += 1);
+                    editing.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+
+    view! {
+        <Modal
+            title=Signal::derive(move || {
+                let t = i18n.t();
+                if id.is_some() { t.edit_version_title } else { t.new_version_title }.to_string()
+            })
+            dismissible=true
+            on_dismiss=close
+            test_id="version-form"
+        >
+            <form class="form" on:submit=submit>
+                <label>
+                    <span>{move || i18n.t().f_name}</span>
+                    <input type="text" required data-autofocus bind:value=name/>
+                </label>
+                <label>
+                    <span>{move || i18n.t().f_base_url}</span>
+                    <input type="url" required placeholder="https://api.dify.ai/v1" bind:value=base_url/>
+                </label>
+                <label>
+                    <span>{move || i18n.t().f_api_key}</span>
+                    <input
+                        type="password"
+                        autocomplete="off"
+                        required=id.is_none()
+                        placeholder="app-…"
+                        bind:value=api_key
+                    />
+                    <small>
+                        {move || match &hint {
+                            Some(h) => (i18n.t().f_api_key_keep)(h),
+                            None => i18n.t().f_api_key_new.to_string(),
+                        }}
+                    </small>
+                </label>
+                <div class="form-row">
+                    <label>
+                        <span>{move || i18n.t().f_app_mode}</span>
+                        <select on:change=move |ev| {
+                            if let Some(m) = AppMode::parse(&event_target_value(&ev)) {
+                                app_mode.set(m);
+                            }
+                        }>
+                            {AppMode::ALL
+                                .into_iter()
+                                .map(|m| view! { <option value=m.as_str() selected=move || app_mode.get() == m>{m.as_str()}</option> })
+                                .collect_view()}
+                        </select>
+                    </label>
+                    <label>
+                        <span>{move || i18n.t().f_response_mode}</span>
+                        <select on:change=move |ev| {
+                            if let Some(m) = ResponseMode::parse(&event_target_value(&ev)) {
+                                response_mode.set(m);
+                            }
+                        }>
+                            {[ResponseMode::Streaming, ResponseMode::Blocking]
+                                .into_iter()
+                                .map(|m| view! { <option value=m.as_str() selected=move || response_mode.get() == m>{m.as_str()}</option> })
+                                .collect_view()}
+                        </select>
+                    </label>
+                </div>
+                <label>
+                    <span>{move || i18n.t().f_answer_field}</span>
+                    <input type="text" bind:value=answer_field/>
+                    <small>{move || i18n.t().f_answer_field_help}</small>
+                </label>
+                <label>
+                    <span>{move || i18n.t().f_description}</span>
+                    <textarea rows="2" bind:value=description></textarea>
+                </label>
+                <label class="inline">
+                    <input type="checkbox" bind:checked=enabled/>
+                    <span>{move || i18n.t().f_enabled}</span>
+                </label>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <div class="modal-foot">
+                    <button type="button" on:click=move |_| close.run(())>{move || i18n.t().cancel}</button>
+                    <button type="submit" class="primary" disabled=move || saving.get()>{move || i18n.t().save}</button>
+                </div>
+            </form>
+        </Modal>
+    }
+}
