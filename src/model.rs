@@ -594,6 +594,23 @@ pub struct ConnectionReport {
     pub latency_ms: i64,
 }
 
+/// A version's result in the newest batch that ran it (the versions table's "latest result").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionLatestResult {
+    pub version_id: VersionId,
+    pub batch_id: BatchId,
+    pub batch_name: String,
+    pub batch_status: BatchStatus,
+    /// Tests of this version finished in that batch, in any way.
+    pub completed_tests: i64,
+    /// Tests of this version in that batch.
+    pub total_tests: i64,
+    /// Mean score over answered tests; None before the first.
+    pub average_score: Option<f64>,
+    /// passed / completed × 100; None before the first.
+    pub pass_rate: Option<f64>,
+}
+
 /// Concurrency when `start_batch` is not told (the original's "thread count").
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// Upper bound on concurrency: beyond it, Dify's own limits refuse most calls anyway.

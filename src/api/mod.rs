@@ -6,10 +6,12 @@
 
 mod batches;
 mod cases;
+mod overview;
 mod versions;
 
 pub use batches::*;
 pub use cases::*;
+pub use overview::*;
 pub use versions::*;
 
 use leptos::server_fn::codec::JsonEncoding;
