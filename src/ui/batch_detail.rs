@@ -4,9 +4,7 @@
 //! export of every result as CSV or JSON.
 
 use crate::api::{batch_results, cancel_batch, rerun_failed, ErrorKind};
-use crate::model::{
-    BatchId, BatchReport, CaseId, ResultStatus, TestResult, VersionId,
-};
+use crate::model::{BatchId, BatchReport, CaseId, ResultStatus, TestResult, VersionId};
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::browser;
 use crate::ui::components::{
@@ -15,6 +13,7 @@ use crate::ui::components::{
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
+use crate::ui::progress_modal::FlameIcon;
 use crate::ui::use_batch_progress::use_batch_progress;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -40,14 +39,24 @@ pub fn summarize(results: &[TestResult], version: VersionId) -> VersionSummary {
     let mine: Vec<&TestResult> = results.iter().filter(|r| r.version_id == version).collect();
     let mean = |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
     let completed = mine.len();
-    let passed = mine.iter().filter(|r| r.status == ResultStatus::Passed).count();
+    let passed = mine
+        .iter()
+        .filter(|r| r.status == ResultStatus::Passed)
+        .count();
     VersionSummary {
         completed,
         passed,
-        errors: mine.iter().filter(|r| r.status == ResultStatus::Error).count(),
+        errors: mine
+            .iter()
+            .filter(|r| r.status == ResultStatus::Error)
+            .count(),
         average_score: mean(mine.iter().filter_map(|r| r.score).collect()),
         pass_rate: (completed > 0).then(|| passed as f64 * 100.0 / completed as f64),
-        avg_latency_ms: mean(mine.iter().filter_map(|r| r.latency_ms.map(|l| l as f64)).collect()),
+        avg_latency_ms: mean(
+            mine.iter()
+                .filter_map(|r| r.latency_ms.map(|l| l as f64))
+                .collect(),
+        ),
     }
 }
 
@@ -59,8 +68,11 @@ pub fn results_csv(report: &BatchReport) -> String {
         .iter()
         .map(|v| (v.version_id, v.name.as_str()))
         .collect();
-    let case_name: HashMap<CaseId, &str> =
-        report.cases.iter().map(|c| (c.id, c.name.as_str())).collect();
+    let case_name: HashMap<CaseId, &str> = report
+        .cases
+        .iter()
+        .map(|c| (c.id, c.name.as_str()))
+        .collect();
     let mut out = String::from(
         "batch_id,version_id,version,case_id,case,status,score,latency_ms,ttft_ms,prompt_tokens,\
          completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer\n",
@@ -70,7 +82,11 @@ pub fn results_csv(report: &BatchReport) -> String {
         let fields = [
             r.batch_id.to_string(),
             r.version_id.to_string(),
-            version_name.get(&r.version_id).copied().unwrap_or("").to_string(),
+            version_name
+                .get(&r.version_id)
+                .copied()
+                .unwrap_or("")
+                .to_string(),
             r.case_id.to_string(),
             case_name.get(&r.case_id).copied().unwrap_or("").to_string(),
             r.status.as_str().to_string(),
@@ -135,7 +151,8 @@ pub fn BatchPage() -> impl IntoView {
             if live_id.get_untracked() != Some(running) {
                 live_id.set(Some(running));
             }
-        } else if live_id.get_untracked().is_some() && live_id.get_untracked() != id.get_untracked() {
+        } else if live_id.get_untracked().is_some() && live_id.get_untracked() != id.get_untracked()
+        {
             live_id.set(None);
         }
     });
@@ -174,7 +191,10 @@ fn BatchView(
     let id = b.id;
     let status = b.status;
     let running = !status.is_terminal();
-    let has_errors = report.results.iter().any(|r| r.status == ResultStatus::Error);
+    let has_errors = report
+        .results
+        .iter()
+        .any(|r| r.status == ResultStatus::Error);
     let report = StoredValue::new(report);
     let selected = RwSignal::new(None::<(VersionId, CaseId)>);
     let page = RwSignal::new(0usize);
@@ -217,7 +237,12 @@ fn BatchView(
         })
     };
     let duration = b.finished_at.and_then(|_| batch_duration_secs(&b, 0.0));
-    let live = move || running && progress.data.with(|d| d.as_ref().is_some_and(|p| !p.status.is_terminal()));
+    let live = move || {
+        running
+            && progress
+                .data
+                .with(|d| d.as_ref().is_some_and(|p| !p.status.is_terminal()))
+    };
 
     view! {
         <div class="page-head">
@@ -248,9 +273,10 @@ fn BatchView(
                 <div class="live-panel-head">
                     <strong>{move || i18n.t().live}</strong>
                     <ConnectionTag state=progress.connection/>
-                    <span class="muted">
+                    <span class="muted current-inline">
+                        <FlameIcon/>
                         {move || progress.data.with(|d| d.as_ref().and_then(|p| {
-                            p.current_version.clone().map(|v| format!("🔥 {v} — {}", p.current_test_case.clone().unwrap_or_default()))
+                            p.current_version.clone().map(|v| format!("{v} — {}", p.current_test_case.clone().unwrap_or_default()))
                         }))}
                     </span>
                 </div>
@@ -416,7 +442,10 @@ fn ResultDetail(
         )
     });
     let cname = tc.as_ref().map(|c| c.name.clone()).unwrap_or_default();
-    let expected = tc.as_ref().map(|c| c.expected_answer.clone()).unwrap_or_default();
+    let expected = tc
+        .as_ref()
+        .map(|c| c.expected_answer.clone())
+        .unwrap_or_default();
     let query = tc.as_ref().map(|c| c.query.clone()).unwrap_or_default();
     let title = Signal::derive({
         let (c, v) = (cname.clone(), vname.clone());

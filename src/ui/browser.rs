@@ -97,7 +97,9 @@ mod imp {
     /// The text of the first file chosen in an `<input type=file>`.
     pub async fn read_first_file(input: &web_sys::HtmlInputElement) -> Option<(String, String)> {
         let file = input.files()?.get(0)?;
-        let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok()?;
+        let text = wasm_bindgen_futures::JsFuture::from(file.text())
+            .await
+            .ok()?;
         Some((file.name(), text.as_string()?))
     }
 }

@@ -2,7 +2,9 @@
 //! import CSV or JSON with a dry-run preview (row-numbered errors, nothing stored if any row is
 //! bad); export.
 
-use crate::api::{delete_case, export_cases, import_cases, list_cases, save_case, set_case_enabled};
+use crate::api::{
+    delete_case, export_cases, import_cases, list_cases, save_case, set_case_enabled,
+};
 use crate::model::{ImportReport, TestCase};
 use crate::ui::browser;
 use crate::ui::components::{use_confirm, use_toasts, Modal};
@@ -41,7 +43,11 @@ pub fn CasesPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match export_cases(format.to_string()).await {
                 Ok(text) => {
-                    let mime = if format == "csv" { "text/csv" } else { "application/json" };
+                    let mime = if format == "csv" {
+                        "text/csv"
+                    } else {
+                        "application/json"
+                    };
                     browser::download(&format!("test-cases.{format}"), mime, &text);
                 }
                 Err(e) => toasts.error(e.message),
@@ -229,8 +235,16 @@ fn CaseForm(
     let c = case.clone();
     let name = RwSignal::new(c.as_ref().map(|c| c.name.clone()).unwrap_or_default());
     let query = RwSignal::new(c.as_ref().map(|c| c.query.clone()).unwrap_or_default());
-    let expected = RwSignal::new(c.as_ref().map(|c| c.expected_answer.clone()).unwrap_or_default());
-    let keywords = RwSignal::new(c.as_ref().map(|c| c.keywords.join("; ")).unwrap_or_default());
+    let expected = RwSignal::new(
+        c.as_ref()
+            .map(|c| c.expected_answer.clone())
+            .unwrap_or_default(),
+    );
+    let keywords = RwSignal::new(
+        c.as_ref()
+            .map(|c| c.keywords.join("; "))
+            .unwrap_or_default(),
+    );
     let category = RwSignal::new(c.as_ref().map(|c| c.category.clone()).unwrap_or_default());
     let tags = RwSignal::new(c.as_ref().map(|c| c.tags.join("; ")).unwrap_or_default());
     let threshold = RwSignal::new(
@@ -254,7 +268,10 @@ fn CaseForm(
             s => match s.parse::<f64>() {
                 Ok(v) => Some(v),
                 Err(_) => {
-                    error.set(Some(format!("{}: `{s}`", i18n.t_untracked().f_case_threshold)));
+                    error.set(Some(format!(
+                        "{}: `{s}`",
+                        i18n.t_untracked().f_case_threshold
+                    )));
                     return;
                 }
             },
@@ -401,7 +418,11 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
                 }
                 Err(e) => {
                     preview.set(None);
-                    error.set(Some(format!("{} {}", e.message, i18n.t_untracked().nothing_imported)));
+                    error.set(Some(format!(
+                        "{} {}",
+                        e.message,
+                        i18n.t_untracked().nothing_imported
+                    )));
                 }
             }
         });

@@ -53,7 +53,10 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                 .map(|d| (d.completed_tests, d.total_tests, d.failed_tests))
         })
     });
-    let eta = Memo::new(move |_| p.data.with(|d| d.as_ref().and_then(|d| d.estimated_remaining_time)));
+    let eta = Memo::new(move |_| {
+        p.data
+            .with(|d| d.as_ref().and_then(|d| d.estimated_remaining_time))
+    });
     let current = Memo::new(move |_| {
         p.data.with(|d| {
             d.as_ref().and_then(|d| {
@@ -151,7 +154,7 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
 
             <Show when=move || running.get() && current.with(Option::is_some)>
                 <div class="current-hint" data-testid="current-hint">
-                    <span class="flame" aria-hidden="true">"🔥"</span>
+                    <FlameIcon/>
                     <span>
                         {move || i18n.t().now_running}" "
                         <strong>{move || current.get().map(|c| c.0).unwrap_or_default()}</strong>
@@ -183,6 +186,19 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                 </button>
             </div>
         </Modal>
+    }
+}
+
+/// The current-execution hint's flame (inline SVG: no icon font, no emoji font needed).
+#[component]
+pub fn FlameIcon() -> impl IntoView {
+    view! {
+        <svg class="flame" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+            <path
+                fill="currentColor"
+                d="M12 2c.6 3.1-.9 5-2.4 6.8C8.2 10.4 7 11.9 7 14.2 7 17.4 9.3 20 12 20s5-2.4 5-5.6c0-1.7-.7-3.1-1.6-4.2-.2 1.3-.9 2.3-1.9 2.8.3-2.9-.6-6.9-1.5-11zM12 22c-4 0-7-3.4-7-7.6 0-3.3 1.8-5.4 3.2-7C9.6 5.8 10.6 4.6 10.4 2 14 3.2 19 7.9 19 14.4 19 18.6 16 22 12 22z"
+            />
+        </svg>
     }
 }
 

@@ -223,8 +223,9 @@ mod client {
             let progress: Progress = match serde_json::from_str(&text) {
                 Ok(p) => p,
                 Err(e) => {
-                    set.error
-                        .set(Some(ProgressError::BadData(format!("unreadable event: {e}"))));
+                    set.error.set(Some(ProgressError::BadData(format!(
+                        "unreadable event: {e}"
+                    ))));
                     return;
                 }
             };
@@ -291,13 +292,11 @@ mod client {
             });
         });
 
-        let _ = source
-            .add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
         // Named events reach only listeners registered for their name (not `onmessage`).
         let _ = source
             .add_event_listener_with_callback("progress", on_progress.as_ref().unchecked_ref());
-        let _ = source
-            .add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
         state.update_value(|s| {
             s.stream = Some(Stream {
                 source,
@@ -313,11 +312,12 @@ mod client {
         }) else {
             return;
         };
-        set.connection.set(if failures > FAILURES_BEFORE_DISCONNECTED {
-            ConnectionState::Disconnected
-        } else {
-            ConnectionState::Reconnecting
-        });
+        set.connection
+            .set(if failures > FAILURES_BEFORE_DISCONNECTED {
+                ConnectionState::Disconnected
+            } else {
+                ConnectionState::Reconnecting
+            });
         // Full jitter over the upper half: never a storm, never a zero wait.
         let ceiling = backoff_ms(failures);
         let delay = ceiling / 2.0 + crate::ui::browser::random() * ceiling / 2.0;

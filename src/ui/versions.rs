@@ -44,7 +44,12 @@ pub fn VersionsPage() -> impl IntoView {
         versions
             .get()
             .and_then(Result::ok)
-            .map(|l| l.iter().filter(|v| v.enabled).map(|v| v.id).collect::<Vec<_>>())
+            .map(|l| {
+                l.iter()
+                    .filter(|v| v.enabled)
+                    .map(|v| v.id)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
     };
 
@@ -183,20 +188,25 @@ fn VersionRow(
         let name = name.clone();
         move |_| {
             let t = i18n.t_untracked();
-            confirm.ask((t.delete_version_confirm)(&name), t.delete, true, move || {
-                leptos::task::spawn_local(async move {
-                    match delete_version(id).await {
-                        Ok(()) => {
-                            selected.update(|s| {
-                                s.remove(&id);
-                            });
-                            toasts.info(i18n.t_untracked().deleted);
-                            reload.update(|n| *n += 1);
+            confirm.ask(
+                (t.delete_version_confirm)(&name),
+                t.delete,
+                true,
+                move || {
+                    leptos::task::spawn_local(async move {
+                        match delete_version(id).await {
+                            Ok(()) => {
+                                selected.update(|s| {
+                                    s.remove(&id);
+                                });
+                                toasts.info(i18n.t_untracked().deleted);
+                                reload.update(|n| *n += 1);
+                            }
+                            Err(e) => toasts.error(e.message),
                         }
-                        Err(e) => toasts.error(e.message),
-                    }
-                });
-            });
+                    });
+                },
+            );
         }
     };
     let for_edit = v.clone();
@@ -279,12 +289,20 @@ fn VersionForm(
     let hint = version.as_ref().map(|v| v.api_key_hint.clone());
     let v = version.clone();
     let name = RwSignal::new(v.as_ref().map(|v| v.name.clone()).unwrap_or_default());
-    let description = RwSignal::new(v.as_ref().map(|v| v.description.clone()).unwrap_or_default());
+    let description = RwSignal::new(
+        v.as_ref()
+            .map(|v| v.description.clone())
+            .unwrap_or_default(),
+    );
     let base_url = RwSignal::new(v.as_ref().map(|v| v.base_url.clone()).unwrap_or_default());
     let api_key = RwSignal::new(String::new());
     let app_mode = RwSignal::new(v.as_ref().map(|v| v.app_mode).unwrap_or_default());
     let response_mode = RwSignal::new(v.as_ref().map(|v| v.response_mode).unwrap_or_default());
-    let answer_field = RwSignal::new(v.as_ref().and_then(|v| v.answer_field.clone()).unwrap_or_default());
+    let answer_field = RwSignal::new(
+        v.as_ref()
+            .and_then(|v| v.answer_field.clone())
+            .unwrap_or_default(),
+    );
     let enabled = RwSignal::new(v.as_ref().is_none_or(|v| v.enabled));
     let error = RwSignal::new(None::<String>);
     let saving = RwSignal::new(false);

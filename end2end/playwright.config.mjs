@@ -1,0 +1,40 @@
+// Browser tests run Debian's Chromium (never a downloaded browser) against the real server in
+// demo mode, on its own port and a throwaway database.
+import { defineConfig } from "@playwright/test";
+import os from "node:os";
+import path from "node:path";
+import fs from "node:fs";
+
+const port = Number(process.env.E2E_PORT || 3107);
+const bin = process.env.DIFY_BENCH_BIN || path.resolve("../target/debug/dify-bench");
+const siteRoot = process.env.DIFY_BENCH_SITE_ROOT || path.resolve("../target/site");
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dify-bench-e2e-"));
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 90_000,
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    },
+  },
+  webServer: {
+    command: `${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/e2e.db --site-root ${siteRoot}`,
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore",
+    stderr: "pipe",
+  },
+});

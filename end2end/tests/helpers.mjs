@@ -1,0 +1,79 @@
+// Shared helpers for the browser tests.
+import { expect } from "@playwright/test";
+
+export const PORT = Number(process.env.E2E_PORT || 3107);
+export const SIM = `http://127.0.0.1:${PORT}/demo-dify/v1`;
+
+// Collects console errors and page errors. `allow` lists regexes for errors a test expects
+// (e.g. the browser logging a 404 for an unknown batch, or refused connections while the server
+// is down); anything else fails the test.
+export function watchConsole(page, allow = []) {
+  const errors = [];
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const text = msg.text();
+    if (!allow.some((re) => re.test(text))) errors.push(text);
+  });
+  page.on("pageerror", (err) => errors.push(String(err)));
+  return errors;
+}
+
+// Loads a page and waits for the WASM to have hydrated it (server HTML is clickable earlier).
+export async function open(page, path) {
+  await page.goto(path);
+  await page.waitForSelector("html[data-hydrated]");
+}
+
+export async function api(request, name, body = {}, base = "") {
+  const res = await request.post(`${base}/api/${name}`, { data: body });
+  const text = await res.text();
+  return { status: res.status(), body: text ? JSON.parse(text) : null };
+}
+
+// Adds a version through the versions page's form.
+export async function addVersion(page, { name, key, mode }) {
+  await page.getByRole("button", { name: "Add version" }).click();
+  const form = page.getByTestId("version-form");
+  await form.getByLabel("Name").fill(name);
+  await form.getByLabel("Base URL").fill(SIM);
+  await form.getByLabel("API key").fill(key);
+  await form.getByLabel("App mode").selectOption(mode);
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toBeHidden();
+  await expect(page.getByRole("cell", { name, exact: true })).toBeVisible();
+}
+
+export function versionRow(page, name) {
+  return page.locator("tr", { has: page.getByRole("cell", { name, exact: true }) });
+}
+
+// Watches the overall bar's aria-valuenow until it reaches 100 (or the modal goes away), and
+// returns every distinct value seen, in order.
+export async function recordProgress(page, timeoutMs = 60_000) {
+  return await page.evaluate(async (timeoutMs) => {
+    const seen = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      const bar = document.querySelector('[data-testid="progress-modal"] [data-testid="overall-progress"]');
+      if (bar) {
+        const v = Number(bar.getAttribute("aria-valuenow"));
+        if (seen.length === 0 || seen[seen.length - 1] !== v) seen.push(v);
+        if (v >= 100) break;
+      } else if (seen.length > 0) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return seen;
+  }, timeoutMs);
+}
+
+// Ten cases as CSV (header = row 1): copies of the first ten demo cases (so the simulator knows
+// their answers), in their own category.
+export function tenCasesCsv(demoCases, category) {
+  const q = (s) => `"${String(s).replace(/"/g, '""')}"`;
+  const rows = demoCases.slice(0, 10).map((c) =>
+    [`${c.name} (e2e)`, c.query, c.expected_answer, c.keywords.join(";"), category].map(q).join(","),
+  );
+  return "name,query,expected_answer,keywords,category\n" + rows.join("\n") + "\n";
+}

@@ -1,0 +1,225 @@
+// The web UI against the real server in demo mode (its Dify simulator on the same port).
+// Numbers in test names refer to the "Done when" list of issue #3.
+import { test, expect } from "@playwright/test";
+import {
+  watchConsole, open, api, addVersion, versionRow, recordProgress, tenCasesCsv,
+} from "./helpers.mjs";
+
+test("pages hydrate, list the demo versions without their keys, and navigate", async ({ page }) => {
+  const errors = watchConsole(page);
+  await open(page, "/");
+  await expect(page.getByRole("cell", { name: "Two-stage search v1.2 + reranker", exact: true })).toBeVisible();
+  const html = await page.content();
+  expect(html).not.toContain("app-chat.q80.demo-v12");
+  expect(html).toContain("app-…-v12");
+  await page.getByRole("link", { name: "Test cases" }).click();
+  await expect(page.getByRole("heading", { name: "Test cases" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "MIPI D-PHY 基本參數查詢" }).first()).toBeVisible();
+  await page.getByRole("link", { name: "Batches" }).click();
+  await expect(page.getByRole("heading", { name: "Batches" })).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test("1. the seed's flow: two versions, ten imported cases, a live batch to 100 %", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await open(page, "/");
+  await addVersion(page, { name: "E2E chat q90", key: "app-chat.q90.e2e-a", mode: "chat" });
+  await addVersion(page, { name: "E2E workflow q40", key: "app-workflow.q40.e2e-b", mode: "workflow" });
+
+  // Import ten cases in their own category, with a preview first.
+  await page.getByRole("link", { name: "Test cases" }).click();
+  await page.getByRole("button", { name: "Import" }).click();
+  const imp = page.getByTestId("import-modal");
+  const demoCases = (await api(request, "list_cases")).body;
+  await imp.getByLabel("Content").fill(tenCasesCsv(demoCases, "e2e-flow"));
+  await imp.getByRole("button", { name: "Preview" }).click();
+  await expect(imp.getByTestId("import-preview")).toContainText("10 cases ready to import");
+  await imp.getByRole("button", { name: "Import 10 cases" }).click();
+  await expect(imp).toBeHidden();
+  await expect(page.getByText("10 cases imported")).toBeVisible();
+
+  // Select both versions and configure the batch: thread count 4, the ten cases by category.
+  await page.getByRole("link", { name: "Versions" }).click();
+  await versionRow(page, "E2E chat q90").getByTestId("select-version").check();
+  await versionRow(page, "E2E workflow q40").getByTestId("select-version").check();
+  const start = page.getByTestId("batch-test-button");
+  await expect(start).toHaveText("Batch test (2)");
+  await page.screenshot({ path: "../docs/versions-page.png" });
+  await start.click();
+  const config = page.getByTestId("batch-config");
+  await expect(config.getByLabel("Batch name")).toHaveValue(/^Batch test \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+  await config.getByLabel("Thread count").fill("4");
+  await config.getByLabel("By category or tag").check();
+  await config.locator(".chip", { hasText: "e2e-flow" }).locator("input").check();
+  await expect(config.getByTestId("tests-planned")).toContainText("= 20 tests");
+  await config.getByRole("button", { name: "Start" }).click();
+
+  // The modal, live.
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal).toBeVisible();
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+  await expect(modal.getByRole("heading", { name: "Batch test progress" })).toBeVisible();
+  await expect(modal.getByTestId("version-row")).toHaveCount(2);
+  await expect(modal.getByTestId("current-hint")).toBeVisible();
+  await expect(modal.getByTestId("current-hint")).toContainText(/E2E (chat|workflow)/);
+  const rowCounts = modal.getByTestId("version-row").locator(".count");
+  await expect(rowCounts.first()).not.toHaveText("0 / 10", { timeout: 30_000 });
+  await page.screenshot({ path: "../docs/progress-modal.png" });
+  // Esc does not dismiss a running batch's modal.
+  await page.keyboard.press("Escape");
+  await expect(modal).toBeVisible();
+
+  const values = await recordProgress(page);
+  expect(values.length).toBeGreaterThan(2);
+  for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThanOrEqual(values[i - 1]);
+  expect(values[values.length - 1]).toBe(100);
+
+  const toast = page.locator(".toast", { hasText: "Batch test completed — 20 tests executed" });
+  await expect(toast).toBeVisible();
+  const shownAt = Date.now();
+  await expect(modal.getByTestId("notice")).toContainText("Batch test completed");
+  await expect(modal).toBeHidden({ timeout: 10_000 });
+  const closedAfter = Date.now() - shownAt;
+  expect(closedAfter).toBeGreaterThan(1500);
+  expect(closedAfter).toBeLessThan(5000);
+
+  // The list is refreshed (latest results) and the selection cleared.
+  await expect(start).toHaveText("Batch test (0)");
+  await expect(start).toBeDisabled();
+  await expect(versionRow(page, "E2E chat q90").locator("a.latest")).toBeVisible();
+  await expect(versionRow(page, "E2E chat q90").getByTestId("select-version")).not.toBeChecked();
+
+  // The batch's matrix, and one cell's details.
+  const batches = (await api(request, "list_batches", { limit: 1 })).body;
+  await open(page, `/batches/${batches[0].id}`);
+  await expect(page.getByTestId("version-card")).toHaveCount(2);
+  const matrix = page.getByTestId("matrix");
+  await expect(matrix.locator("td.cell")).toHaveCount(20);
+  await page.screenshot({ path: "../docs/batch-matrix.png", fullPage: true });
+  await matrix.locator("td.cell button").first().click();
+  const detail = page.getByTestId("result-detail");
+  await expect(detail.getByText("Keywords hit")).toBeVisible();
+  await expect(detail.getByText("Time to first token")).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(detail).toBeHidden();
+  expect(errors).toEqual([]);
+});
+
+test("2 + 4. close while running, reopen from the header, live; cancel shows cancelled", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await open(page, "/");
+  await versionRow(page, "Two-stage search v1.1").getByTestId("select-version").check();
+  await versionRow(page, "Two-stage search v1.2 + reranker").getByTestId("select-version").check();
+  await page.getByTestId("batch-test-button").click();
+  const config = page.getByTestId("batch-config");
+  await config.getByLabel("Batch name").fill("E2E background batch");
+  await config.getByLabel("Thread count").fill("1");
+  await config.getByRole("button", { name: "Start" }).click();
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+
+  // Close: a confirmation that says the batch goes on.
+  await modal.getByRole("button", { name: "Close", exact: true }).click();
+  const confirm = page.getByTestId("confirm-dialog");
+  await expect(confirm).toContainText("continues in the background");
+  await confirm.getByRole("button", { name: "Close, keep running" }).click();
+  await expect(modal).toBeHidden();
+  const id = Number((await api(request, "running_batches")).body.at(-1));
+  expect((await api(request, "get_batch", { id })).body.status).toMatch(/running|queued/);
+
+  // After a refresh the header still shows it; reopen from there.
+  await open(page, "/cases");
+  const toggle = page.getByTestId("running-indicator").getByRole("button", { name: /running/ });
+  await expect(toggle).toBeVisible();
+  await toggle.click();
+  await page.getByTestId("running-indicator").locator(`button[data-batch-id="${id}"]`).click();
+  await expect(modal).toBeVisible();
+  await expect(modal.getByTestId("batch-name")).toHaveText("E2E background batch");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+  const bar = modal.getByTestId("overall-progress");
+  const before = Number(await bar.getAttribute("aria-valuenow"));
+  await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow")), { timeout: 20_000 })
+    .toBeGreaterThan(before);
+
+  // Focus stays inside the modal.
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => !!document.activeElement.closest('[data-testid="progress-modal"]'))).toBe(true);
+  }
+
+  // Cancel, with confirmation.
+  await modal.getByRole("button", { name: "Cancel batch" }).click();
+  await expect(confirm).toBeVisible();
+  await confirm.getByRole("button", { name: "Cancel batch" }).click();
+  await expect(modal.getByTestId("notice")).toContainText("cancelled");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "closed");
+  expect((await api(request, "get_batch", { id })).body.status).toBe("cancelled");
+  // A finished batch's modal may be dismissed with Esc.
+  await page.keyboard.press("Escape");
+  await expect(modal).toBeHidden();
+  expect(errors).toEqual([]);
+});
+
+test("4. unknown batch, disabled versions, bad import row", async ({ page, request }) => {
+  // The browser logs the 404 of the unknown batch's stream and of get_batch: expected here.
+  const errors = watchConsole(page, [/status of 404/, /status of 400/]);
+  await open(page, "/batches/999999");
+  await expect(page.getByTestId("notice")).toHaveText("Batch not found.");
+
+  await open(page, "/?progress=999999");
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal.getByTestId("notice")).toHaveText("Batch not found.");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "disconnected");
+  await modal.getByRole("button", { name: "Close", exact: true }).click();
+  await expect(modal).toBeHidden();
+
+  // The demo's disabled version cannot be selected, not even by "select all".
+  const disabled = versionRow(page, "Datasheet agent");
+  const box = disabled.getByTestId("select-version");
+  await expect(box).toBeDisabled();
+  await page.getByLabel("Select all enabled versions").check();
+  await expect(box).not.toBeChecked();
+  const enabled = (await api(request, "list_versions")).body.filter((v) => v.enabled).length;
+  await expect(page.getByTestId("batch-test-button")).toHaveText(`Batch test (${enabled})`);
+
+  // A bad row is named and nothing is imported.
+  const before = (await api(request, "list_cases")).body.length;
+  await open(page, "/cases");
+  await page.getByRole("button", { name: "Import" }).click();
+  const imp = page.getByTestId("import-modal");
+  await imp.getByLabel("Content").fill("name,query\nok one,What is MIPI?\nok two,What is I2C?\nbad,\n");
+  await imp.getByRole("button", { name: "Preview" }).click();
+  await expect(imp.getByTestId("import-error")).toContainText("row 4");
+  await expect(imp.getByTestId("import-error")).toContainText("Nothing was imported");
+  await expect(imp.getByRole("button", { name: /^Import \d+ cases$/ })).toBeDisabled();
+  expect((await api(request, "list_cases")).body.length).toBe(before);
+  expect(errors).toEqual([]);
+});
+
+test("5. the zh-TW switch renders the modal in Traditional Chinese, and is remembered", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await open(page, "/");
+  await page.getByRole("button", { name: "繁體中文" }).click();
+  await expect(page.getByRole("heading", { name: "版本" })).toBeVisible();
+  await open(page, "/");
+  await expect(page.getByRole("link", { name: "測試案例" })).toBeVisible();
+  await expect(page.locator("html")).toHaveAttribute("lang", "zh-TW");
+
+  await versionRow(page, "Two-stage search v1.1").getByTestId("select-version").check();
+  await page.getByTestId("batch-test-button").click();
+  const config = page.getByTestId("batch-config");
+  await expect(config.getByRole("heading", { name: "批次測試設定" })).toBeVisible();
+  await expect(config.getByLabel("批次名稱")).toHaveValue(/^批次測試 /);
+  await config.getByRole("button", { name: "開始" }).click();
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal.getByRole("heading", { name: "批次測試進度" })).toBeVisible();
+  await expect(modal.getByTestId("connection-tag")).toHaveText("已連線");
+  await expect(modal.getByText("已完成 / 總數")).toBeVisible();
+  await expect(modal.getByText("預估剩餘時間")).toBeVisible();
+  await expect(modal.getByRole("button", { name: "取消批次" })).toBeVisible();
+  const id = (await api(request, "running_batches")).body.at(-1);
+  await api(request, "cancel_batch", { id });
+  await expect(modal.getByTestId("notice")).toHaveText("批次已取消。");
+  expect(errors).toEqual([]);
+});
