@@ -10,8 +10,9 @@ export const SIM = `http://127.0.0.1:${PORT}/demo-dify/v1`;
 export function watchConsole(page, allow = []) {
   const errors = [];
   page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
     const text = msg.text();
+    // Leptos reports hydration mismatches as warnings: they count as errors here.
+    if (msg.type() !== "error" && !(msg.type() === "warning" && /hydrat/i.test(text))) return;
     if (!allow.some((re) => re.test(text))) errors.push(text);
   });
   page.on("pageerror", (err) => errors.push(String(err)));

@@ -183,6 +183,20 @@ test("4. unknown batch, disabled versions, bad import row", async ({ page, reque
   const enabled = (await api(request, "list_versions")).body.filter((v) => v.enabled).length;
   await expect(page.getByTestId("batch-test-button")).toHaveText(`Batch test (${enabled})`);
 
+  // A start the server refuses (the version was disabled meanwhile) shows the error, no modal.
+  await page.getByLabel("Select all enabled versions").uncheck();
+  const wf = versionRow(page, "Workflow baseline");
+  await wf.getByTestId("select-version").check();
+  const wfId = (await api(request, "list_versions")).body.find((v) => v.name === "Workflow baseline").id;
+  await page.getByTestId("batch-test-button").click();
+  await api(request, "set_version_enabled", { id: wfId, enabled: false });
+  const config = page.getByTestId("batch-config");
+  await config.getByRole("button", { name: "Start" }).click();
+  await expect(config.getByRole("alert")).toBeVisible();
+  await expect(page.getByTestId("progress-modal")).toHaveCount(0);
+  await config.getByRole("button", { name: "Cancel" }).click();
+  await api(request, "set_version_enabled", { id: wfId, enabled: true });
+
   // A bad row is named and nothing is imported.
   const before = (await api(request, "list_cases")).body.length;
   await open(page, "/cases");
@@ -221,5 +235,29 @@ test("5. the zh-TW switch renders the modal in Traditional Chinese, and is remem
   const id = (await api(request, "running_batches")).body.at(-1);
   await api(request, "cancel_batch", { id });
   await expect(modal.getByTestId("notice")).toHaveText("批次已取消。");
+  expect(errors).toEqual([]);
+});
+
+test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", async ({ page }) => {
+  const errors = watchConsole(page);
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const path of ["/", "/cases", "/batches"]) {
+    await open(page, path);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `horizontal overflow on ${path}`).toBeLessThanOrEqual(0);
+  }
+  await open(page, "/");
+  await versionRow(page, "Spec chatflow v2.0").getByTestId("select-version").check();
+  await page.getByTestId("batch-test-button").click();
+  await page.getByTestId("batch-config").getByRole("button", { name: "Start" }).click();
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+  const box = await modal.boundingBox();
+  expect(box.x).toBeGreaterThanOrEqual(0);
+  expect(box.x + box.width).toBeLessThanOrEqual(360);
+  await page.screenshot({ path: "../docs/progress-modal-360.png" });
+  await modal.getByRole("button", { name: "Cancel batch" }).click();
+  await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
+  await expect(modal.getByTestId("notice")).toContainText("cancelled");
   expect(errors).toEqual([]);
 });
