@@ -1,12 +1,14 @@
 //! Batches: start, cancel, re-run failed tests, get, list, results.
 
 use super::ApiError;
-use crate::model::{Batch, BatchId, BatchReport, CaseId, ScoringConfig, VersionId};
+use crate::model::{Batch, BatchId, BatchReport, CaseId, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::ssr::engine;
+#[cfg(feature = "ssr")]
+use crate::model::ScoringConfig;
 
 /// Starts versions × cases in the background and returns the batch id at once. `case_ids`
 /// null means every enabled case; `concurrency` defaults to 4; scoring fields default to a pass

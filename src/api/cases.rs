@@ -1,12 +1,14 @@
 //! Test cases: list, save, enable/disable, delete, import (all-or-nothing), export.
 
 use super::ApiError;
-use crate::model::{Assertion, CaseDraft, CaseId, ImportReport, TestCase};
+use crate::model::{Assertion, CaseId, ImportReport, TestCase};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::ssr::engine;
+#[cfg(feature = "ssr")]
+use crate::model::CaseDraft;
 
 #[server(prefix = "/api", endpoint = "list_cases", input = Json)]
 pub async fn list_cases() -> Result<Vec<TestCase>, ApiError> {

@@ -1,12 +1,14 @@
 //! Versions: list, save (create or update), enable/disable, delete, test the connection.
 
 use super::ApiError;
-use crate::model::{AppMode, ConnectionReport, ResponseMode, Version, VersionDraft, VersionId};
+use crate::model::{AppMode, ConnectionReport, ResponseMode, Version, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::ssr::engine;
+#[cfg(feature = "ssr")]
+use crate::model::VersionDraft;
 
 /// Every version, oldest first. Keys appear only as hints.
 #[server(prefix = "/api", endpoint = "list_versions", input = Json)]
