@@ -49,7 +49,8 @@ e2e:
 lint:
 	cargo fmt --check
 	RUSTFLAGS="$(TEST_RUSTFLAGS)" cargo clippy --features ssr --all-targets -- -D warnings
-	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	RUSTFLAGS="$(TEST_RUSTFLAGS)" cargo clippy --lib --no-default-features --features hydrate \
+	  --target wasm32-unknown-unknown --target-dir $(CARGO_TARGET_DIR)/front -- -D warnings
 
 fmt:
 	cargo fmt
