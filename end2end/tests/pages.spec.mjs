@@ -1,6 +1,7 @@
 // The web UI against the real server in demo mode (its Dify simulator on the same port).
 // Numbers in test names refer to the "Done when" list of issue #3.
 import { test, expect } from "@playwright/test";
+import fs from "node:fs";
 import {
   watchConsole, open, api, addVersion, versionRow, recordProgress, tenCasesCsv,
 } from "./helpers.mjs";
@@ -259,5 +260,32 @@ test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", 
   await modal.getByRole("button", { name: "Cancel batch" }).click();
   await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
   await expect(modal.getByTestId("notice")).toContainText("cancelled");
+  expect(errors).toEqual([]);
+});
+
+test("a batch's page is live while it runs, cancels, and exports its results", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const versions = (await api(request, "list_versions")).body.filter((v) => v.enabled).slice(0, 2);
+  const id = (await api(request, "start_batch", {
+    name: "E2E detail page", version_ids: versions.map((v) => v.id), concurrency: 2,
+  })).body;
+  await open(page, `/batches/${id}`);
+  await expect(page.getByRole("heading", { name: "E2E detail page" })).toBeVisible();
+  await expect(page.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+  const done = page.locator("td.cell-passed, td.cell-failed, td.cell-error");
+  await expect.poll(() => done.count(), { timeout: 30_000 }).toBeGreaterThan(0);
+  const first = await done.count();
+  await expect.poll(() => done.count(), { timeout: 30_000 }).toBeGreaterThan(first);
+
+  const csv = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Export CSV" }).click();
+  const file = await csv;
+  expect(file.suggestedFilename()).toBe(`batch-${id}.csv`);
+  const text = fs.readFileSync(await file.path(), "utf8");
+  expect(text.split("\n")[0]).toContain("batch_id,version_id,version,case_id,case,status,score");
+
+  await page.getByRole("button", { name: "Cancel batch" }).click();
+  await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
+  await expect(page.locator(".meta [data-status]").first()).toHaveAttribute("data-status", "cancelled");
   expect(errors).toEqual([]);
 });

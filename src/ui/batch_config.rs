@@ -227,3 +227,50 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
         </Modal>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CaseId;
+
+    fn case(id: i64, category: &str, tags: &[&str], enabled: bool) -> TestCase {
+        TestCase {
+            id: CaseId(id),
+            name: format!("c{id}"),
+            query: "q".into(),
+            expected_answer: String::new(),
+            keywords: vec![],
+            category: category.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            pass_threshold: None,
+            assertions: vec![],
+            inputs: serde_json::Value::Null,
+            enabled,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn only_enabled_cases_are_chosen_by_category_or_tag() {
+        let cases = [
+            case(1, "phy", &["mipi"], true),
+            case(2, "phy", &[], false),
+            case(3, "memory", &["ddr"], true),
+            case(4, "bus", &["mipi"], true),
+        ];
+        assert_eq!(
+            choose_cases(&cases, None),
+            vec![CaseId(1), CaseId(3), CaseId(4)]
+        );
+        let cats: BTreeSet<String> = ["phy".to_string()].into();
+        let tags: BTreeSet<String> = ["mipi".to_string()].into();
+        let none = BTreeSet::new();
+        assert_eq!(choose_cases(&cases, Some((&cats, &none))), vec![CaseId(1)]);
+        assert_eq!(
+            choose_cases(&cases, Some((&none, &tags))),
+            vec![CaseId(1), CaseId(4)]
+        );
+        assert!(choose_cases(&cases, Some((&none, &none))).is_empty());
+    }
+}
