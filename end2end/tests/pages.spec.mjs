@@ -6,6 +6,11 @@ import {
   watchConsole, open, api, addVersion, versionRow, recordProgress, tenCasesCsv,
 } from "./helpers.mjs";
 
+// The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1 make e2e), so an
+// ordinary test run leaves the tree clean.
+const shot = (page, file, options = {}) =>
+  process.env.UPDATE_SCREENSHOTS ? page.screenshot({ path: `../docs/${file}`, ...options }) : null;
+
 test("pages hydrate, list the demo versions without their keys, and navigate", async ({ page }) => {
   const errors = watchConsole(page);
   await open(page, "/");
@@ -46,7 +51,7 @@ test("1. the seed's flow: two versions, ten imported cases, a live batch to 100 
   await versionRow(page, "E2E workflow q40").getByTestId("select-version").check();
   const start = page.getByTestId("batch-test-button");
   await expect(start).toHaveText("Batch test (2)");
-  await page.screenshot({ path: "../docs/versions-page.png" });
+  await shot(page, "versions-page.png");
   await start.click();
   const config = page.getByTestId("batch-config");
   await expect(config.getByLabel("Batch name")).toHaveValue(/^Batch test \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
@@ -66,7 +71,7 @@ test("1. the seed's flow: two versions, ten imported cases, a live batch to 100 
   await expect(modal.getByTestId("current-hint")).toContainText(/E2E (chat|workflow)/);
   const rowCounts = modal.getByTestId("version-row").locator(".count");
   await expect(rowCounts.first()).not.toHaveText("0 / 10", { timeout: 30_000 });
-  await page.screenshot({ path: "../docs/progress-modal.png" });
+  await shot(page, "progress-modal.png");
   // Esc does not dismiss a running batch's modal.
   await page.keyboard.press("Escape");
   await expect(modal).toBeVisible();
@@ -97,7 +102,7 @@ test("1. the seed's flow: two versions, ten imported cases, a live batch to 100 
   await expect(page.getByTestId("version-card")).toHaveCount(2);
   const matrix = page.getByTestId("matrix");
   await expect(matrix.locator("td.cell")).toHaveCount(20);
-  await page.screenshot({ path: "../docs/batch-matrix.png", fullPage: true });
+  await shot(page, "batch-matrix.png", { fullPage: true });
   await matrix.locator("td.cell button").first().click();
   const detail = page.getByTestId("result-detail");
   await expect(detail.getByText("Keywords hit")).toBeVisible();
@@ -256,7 +261,7 @@ test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", 
   const box = await modal.boundingBox();
   expect(box.x).toBeGreaterThanOrEqual(0);
   expect(box.x + box.width).toBeLessThanOrEqual(360);
-  await page.screenshot({ path: "../docs/progress-modal-360.png" });
+  await shot(page, "progress-modal-360.png");
   await modal.getByRole("button", { name: "Cancel batch" }).click();
   await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
   await expect(modal.getByTestId("notice")).toContainText("cancelled");
