@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -75,6 +76,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    // Without TCP_NODELAY, Nagle holds back the small writes of a streamed page or SSE frame
+    // until the client's delayed ACK: ~40 ms on every keep-alive request (BENCHMARKS.md, f).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
 
     let mut app = router(engine.clone(), leptos_options(&opts, addr));
     if opts.demo {
