@@ -503,8 +503,14 @@ async fn phase_fanout(args: &[String]) -> Value {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    // Exactly what `serve` mounts (serve adds only signal handling around it).
+    // Exactly what `serve` mounts, on a listener set up as `serve` sets it up (TCP_NODELAY).
     let app = http::router(engine.clone(), options);
+    let listener = {
+        use axum::serve::ListenerExt;
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        })
+    };
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let base = format!("http://{addr}");
     let start = |c: u32, name: &str| {
