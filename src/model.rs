@@ -521,7 +521,9 @@ impl CaseDraft {
             return Err("column `query` is empty".into());
         }
         if self.name.is_empty() {
-            self.name = self.query.chars().take(80).collect();
+            // Trimmed again: a cut at a space would otherwise change the name on the next save.
+            let cut: String = self.query.chars().take(80).collect();
+            self.name = cut.trim_end().to_string();
         }
         self.keywords = clean_list(self.keywords);
         self.tags = clean_list(self.tags);
@@ -685,6 +687,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.name, "q");
         assert_eq!(c.keywords, vec!["a", "b"]);
+        // Found by the import fuzzer: a name cut from the query at a space must be stable.
+        let long = CaseDraft {
+            query: format!("{} tail", "a".repeat(79)),
+            ..Default::default()
+        }
+        .normalized()
+        .unwrap();
+        assert_eq!(long.name, "a".repeat(79));
+        assert_eq!(long.clone().normalized().unwrap(), long);
         assert_eq!(
             CaseDraft::default().normalized().unwrap_err(),
             "column `query` is empty"
