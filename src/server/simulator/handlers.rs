@@ -2,7 +2,7 @@
 //! applies them (auth → 403 → JSON → `user` → app mode → payload), the concurrency ceiling and
 //! fault rendering, then the blocking body or the timed stream; plus stop, info and parameters.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::clock;
 use super::faults::{self, Fault, APP_MAX_ACTIVE_REQUESTS};
 use super::generate::{Ask, Family, Generation, Quirks, Timing};
 use super::keys::{self, AppKey, KeyLookup, KeyToken};
@@ -312,6 +313,8 @@ fn app_hash(key: &str) -> u64 {
 }
 
 async fn run(sim: SimState, p: Prepared) -> Response {
+    // Delays count from here, so the work of answering is inside the latency, not added to it.
+    let arrived = Instant::now();
     let cfg = &sim.cfg;
     let app = app_hash(&p.key);
 
@@ -361,15 +364,15 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         }
         Some(Fault::Quota) => return ApiError::quota().into_response(),
         Some(Fault::GatewayTimeoutHtml { after }) => {
-            tokio::time::sleep(after).await;
+            clock::sleep_until(arrived + after).await;
             return gateway_timeout_html();
         }
         Some(Fault::Internal) => {
-            tokio::time::sleep(timing.latency).await;
+            clock::sleep_until(arrived + timing.latency).await;
             return ApiError::internal().into_response();
         }
         Some(Fault::SlowFirstByte(delay)) => {
-            tokio::time::sleep(delay).await;
+            clock::sleep(delay).await;
             slow = delay;
         }
         _ => {}
@@ -396,7 +399,8 @@ async fn run(sim: SimState, p: Prepared) -> Response {
     if p.streaming {
         streaming_response(&sim, generation, &timing, fault, slot, app, &p.user)
     } else {
-        let response = blocking_response(generation, &timing, fault, slow).await;
+        let deadline = arrived + slow + timing.latency;
+        let response = blocking_response(generation, &timing, fault, slow, deadline).await;
         drop(slot);
         response
     }
@@ -428,8 +432,9 @@ async fn blocking_response(
     t: &Timing,
     fault: Option<Fault>,
     slow: Duration,
+    deadline: Instant,
 ) -> Response {
-    tokio::time::sleep(t.latency).await;
+    clock::sleep_until(deadline).await;
     let elapsed = t.latency.saturating_add(slow);
     match fault {
         Some(Fault::MidStream(e)) => {

@@ -18,7 +18,8 @@
 //! Blocking: the whole response takes `latency_ms` ± `jitter_ms`. Streaming: headers and a
 //! `ping` go out at once (workflow/agent preamble events too), the first answer chunk after
 //! `ttft_ms` (default: `latency_ms`) ± `jitter_ms`, then one chunk every `token_delay_ms`.
-//! Jitter is uniform and never takes a delay below zero.
+//! Jitter is uniform and never takes a delay below zero. Delays are kept to about 0.1 ms by the
+//! simulator's own timer (`clock`), not rounded up to tokio's 1 ms tick.
 //!
 //! # Faults
 //! Profiles and their exact rates are documented in `faults`; under `hostile` each key also
@@ -36,6 +37,7 @@
 //! ceiling depends on timing.
 
 mod answer;
+mod clock;
 mod faults;
 mod generate;
 mod handlers;

@@ -184,7 +184,7 @@ pub(super) fn play(p: Playback) -> impl Stream<Item = io::Result<Bytes>> + Send 
                 }
                 Step::Wait(d) => {
                     tokio::select! {
-                        () = tokio::time::sleep(d) => {}
+                        () = super::clock::sleep(d) => {}
                         () = st.stop.wake.notified() => {}
                     }
                     if st.stop.stopped.load(Ordering::Acquire) {
