@@ -540,7 +540,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
     // The publisher may run between the start and the finish (another worker thread), so the
     // event that carries the finish can be the second one: wait for it.
     for w in &mut watchers {
-        while w.borrow_and_update().progress.completed_tests < 1 {
+        while w.borrow_and_update().progress().completed_tests < 1 {
             tokio::time::timeout(Duration::from_secs(10), w.changed())
                 .await
                 .expect("an event within the coalescing window")
@@ -548,7 +548,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
         }
     }
     let first = watchers[0].borrow().clone();
-    assert_eq!(first.progress.completed_tests, 1);
+    assert_eq!(first.progress().completed_tests, 1);
     for w in &watchers {
         let e = w.borrow().clone();
         assert!(

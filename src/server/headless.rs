@@ -198,7 +198,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     let mut display = Display::new(std::io::stderr().is_terminal());
     loop {
         let event = rx.borrow_and_update().clone();
-        display.show(&event.progress);
+        display.show(&event.progress());
         if event.is_terminal() {
             break;
         }

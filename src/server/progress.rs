@@ -13,7 +13,7 @@ use crate::model::{
 };
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -21,36 +21,50 @@ use tokio::sync::{watch, Notify};
 /// The longest a change waits before watchers see it (the original polled every 500 ms).
 pub const COALESCE: Duration = Duration::from_millis(100);
 /// How many recent completions the remaining-time estimate looks at.
-const RATE_WINDOW: usize = 32;
+const RATE_WINDOW: u32 = 32;
 
 /// One published state of a batch, ready to send.
 #[derive(Debug)]
 pub struct Event {
     /// Increases with every event of a batch, across restarts too (it is clock-based).
     pub seq: u64,
-    pub progress: Progress,
-    /// `event: progress\nid: …\ndata: {json}\n\n`, serialised once for every watcher.
+    /// The batch had ended: the stream closes after this event.
+    terminal: bool,
+    /// `event: progress\nid: …\ndata: {json}\n\n`, serialised once for every watcher. It is
+    /// the only copy of the progress an event keeps: the registry's memory per batch is the live
+    /// state plus this frame.
     pub frame: Bytes,
 }
 
 impl Event {
-    fn new(seq: u64, progress: Progress) -> Event {
-        let json = serde_json::to_string(&progress).unwrap_or_else(|_| "{}".into());
+    fn new(seq: u64, progress: &Progress) -> Event {
+        let json = serde_json::to_string(progress).unwrap_or_else(|_| "{}".into());
         let frame = format!("event: progress\nid: {seq}\ndata: {json}\n\n");
         Event {
             seq,
-            progress,
+            terminal: progress.status.is_terminal(),
             frame: Bytes::from(frame),
         }
     }
 
     /// A one-off event for a batch the registry no longer tracks (finished earlier).
     pub fn snapshot(progress: Progress, seq: u64) -> Event {
-        Event::new(seq, progress)
+        Event::new(seq, &progress)
     }
 
     pub fn is_terminal(&self) -> bool {
-        self.progress.status.is_terminal()
+        self.terminal
+    }
+
+    /// The progress this event carries, decoded from its frame (for in-process readers such as
+    /// the headless runner; watchers get the frame as it is).
+    pub fn progress(&self) -> Progress {
+        let data = self
+            .frame
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"data: "))
+            .expect("every frame has a data line");
+        serde_json::from_slice(data).expect("a frame holds the JSON it was made from")
     }
 }
 
@@ -165,8 +179,8 @@ struct BatchState {
     current_test_case: Option<String>,
     versions: Vec<VersionState>,
     index: HashMap<VersionId, usize>,
-    /// Completion instants of the last few tests, for the rate behind the estimate.
-    recent: VecDeque<Instant>,
+    /// The completion rate behind the remaining-time estimate.
+    rate: Rate,
     finished_at: Option<Instant>,
 }
 
@@ -186,15 +200,13 @@ impl BatchState {
         if remaining == 0 {
             return Some(0.0);
         }
-        let (first, last) = (self.recent.front()?, self.recent.back()?);
-        let span = last.duration_since(*first).as_secs_f64();
-        if self.recent.len() < 2 || span <= 0.0 {
+        let (last, gap) = (self.rate.last?, self.rate.mean_gap?);
+        if gap <= 0.0 {
             return None;
         }
-        let rate = (self.recent.len() - 1) as f64 / span;
         // Time since the last completion counts too, so a stalled batch's estimate does not freeze.
         let since_last = last.elapsed().as_secs_f64();
-        Some(round1((remaining as f64 / rate - since_last).max(0.0)))
+        Some(round1((remaining as f64 * gap - since_last).max(0.0)))
     }
 
     fn to_progress(&self, now_ms: i64) -> Progress {
@@ -233,6 +245,28 @@ impl BatchState {
                 .map(VersionState::to_progress)
                 .collect(),
         }
+    }
+}
+
+/// The completion rate: the mean gap between completions, weighted towards the last
+/// [`RATE_WINDOW`] (a plain mean until there are that many), so the estimate follows a batch
+/// that speeds up or slows down, in a few bytes instead of a window of instants.
+#[derive(Debug, Default)]
+struct Rate {
+    last: Option<Instant>,
+    mean_gap: Option<f64>,
+    gaps: u32,
+}
+
+impl Rate {
+    fn record(&mut self, at: Instant) {
+        if let Some(prev) = self.last {
+            let gap = at.saturating_duration_since(prev).as_secs_f64();
+            self.gaps = (self.gaps + 1).min(RATE_WINDOW);
+            let mean = self.mean_gap.unwrap_or(gap);
+            self.mean_gap = Some(mean + (gap - mean) / f64::from(self.gaps));
+        }
+        self.last = Some(at);
     }
 }
 
@@ -280,11 +314,11 @@ impl Registry {
             current_test_case: None,
             versions,
             index,
-            recent: VecDeque::with_capacity(RATE_WINDOW),
+            rate: Rate::default(),
             finished_at: None,
         };
         let now = unix_ms();
-        let first = Arc::new(Event::new(next_seq(0, now), state.to_progress(now)));
+        let first = Arc::new(Event::new(next_seq(0, now), &state.to_progress(now)));
         let (tx, _) = watch::channel(first);
         let tracked = Arc::new(Tracked {
             state: Mutex::new(state),
@@ -340,10 +374,7 @@ impl Registry {
                 v.latency_sum += ms as f64;
                 v.timed += 1;
             }
-            if s.recent.len() == RATE_WINDOW {
-                s.recent.pop_front();
-            }
-            s.recent.push_back(Instant::now());
+            s.rate.record(Instant::now());
         }
         t.changed.notify_one();
     }
@@ -463,7 +494,7 @@ pub fn render_stored(
         current_test_case: None,
         versions,
         index: HashMap::new(),
-        recent: VecDeque::new(),
+        rate: Rate::default(),
         finished_at: None,
     };
     state.to_progress(unix_ms())
@@ -478,7 +509,7 @@ async fn publish(t: Arc<Tracked>) {
             let s = t.state.lock();
             let now = unix_ms();
             let seq = next_seq(t.tx.borrow().seq, now);
-            Event::new(seq, s.to_progress(now))
+            Event::new(seq, &s.to_progress(now))
         };
         let terminal = event.is_terminal();
         t.tx.send_replace(Arc::new(event));
@@ -600,7 +631,7 @@ mod tests {
         let id = BatchId(7);
         let mut rx = reg.subscribe(id).unwrap();
         let first = rx.borrow_and_update().clone();
-        assert_eq!(first.progress.completed_tests, 0);
+        assert_eq!(first.progress().completed_tests, 0);
         assert!(std::str::from_utf8(&first.frame)
             .unwrap()
             .starts_with(&format!("event: progress\nid: {}\ndata: {{", first.seq)));
@@ -611,7 +642,11 @@ mod tests {
         }
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while seen.last().map(|e: &Arc<Event>| e.progress.completed_tests) != Some(500) {
+        while seen
+            .last()
+            .map(|e: &Arc<Event>| e.progress().completed_tests)
+            != Some(500)
+        {
             tokio::time::timeout_at(deadline, rx.changed())
                 .await
                 .unwrap()
@@ -634,10 +669,10 @@ mod tests {
         let last = rx.borrow_and_update().clone();
         assert!(last.is_terminal());
         assert_eq!(
-            last.progress.versions[0].status,
+            last.progress().versions[0].status,
             VersionRunStatus::Cancelled
         );
-        assert_eq!(last.progress.current_test_case, None);
+        assert_eq!(last.progress().current_test_case, None);
         // The publisher has exited: the channel closes once the registry forgets the batch.
         reg.cleanup_batch(id);
         assert!(rx.changed().await.is_err());
@@ -693,6 +728,23 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_follows_a_change_of_pace() {
+        let mut r = Rate::default();
+        let t0 = Instant::now();
+        // 40 gaps of 1 s, then 100 of 0.1 s: the mean moves to the new pace.
+        for i in 0..=40u64 {
+            r.record(t0 + Duration::from_secs(i));
+        }
+        assert!((r.mean_gap.unwrap() - 1.0).abs() < 1e-9);
+        let t1 = t0 + Duration::from_secs(40);
+        for i in 1..=100u64 {
+            r.record(t1 + Duration::from_millis(100 * i));
+        }
+        let gap = r.mean_gap.unwrap();
+        assert!((0.1..0.15).contains(&gap), "mean gap {gap}");
+    }
+
+    #[test]
     fn the_estimate_uses_the_recent_rate() {
         let mut s = BatchState {
             batch_id: BatchId(1),
@@ -705,7 +757,7 @@ mod tests {
             current_test_case: None,
             versions: Vec::new(),
             index: HashMap::new(),
-            recent: VecDeque::new(),
+            rate: Rate::default(),
             finished_at: None,
         };
         assert_eq!(
@@ -716,8 +768,7 @@ mod tests {
         let now = Instant::now();
         // 5 completions over 2 s → 2 per second → 10 remaining take about 5 s.
         for i in 0..5u64 {
-            s.recent
-                .push_back(now - Duration::from_millis(2000 - i * 500));
+            s.rate.record(now - Duration::from_millis(2000 - i * 500));
         }
         let eta = s.estimate_remaining(10).unwrap();
         assert!((4.9..=5.0).contains(&eta), "eta {eta}");
