@@ -16,8 +16,10 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const RETRY_PREFIX: &[u8] = b"retry: 3000\n";
@@ -49,10 +51,10 @@ pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>)
         Ok::<_, crate::server::store::StoreError>(Some(Event::snapshot(progress, seq)))
     };
     match stored.await {
-        Ok(Some(event)) => {
-            let frame = with_retry(&event.frame);
-            sse_response(stream::iter([frame]))
-        }
+        Ok(Some(event)) => sse_response(stream::iter([
+            Bytes::from_static(RETRY_PREFIX),
+            event.frame,
+        ])),
         Ok(None) => json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -69,36 +71,53 @@ pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>)
     }
 }
 
-/// The live stream of a tracked batch.
+/// The live stream of a tracked batch. Every frame goes out as the registry's shared buffer:
+/// the `retry:` line is a static chunk of its own, so nothing is copied per watcher.
 fn live(mut rx: watch::Receiver<Arc<Event>>) -> impl Stream<Item = Bytes> + Send {
     let first = rx.borrow_and_update().clone();
-    let first_frame = with_retry(&first.frame);
-    let ended = first.is_terminal();
-    // The keep-alive is due 15 s after whatever was sent last.
-    let rest = stream::unfold((rx, ended), |(mut rx, ended)| async move {
-        if ended {
+    let state = Live {
+        rx,
+        ended: first.is_terminal(),
+        keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+        last_sent: Instant::now(),
+    };
+    let rest = stream::unfold(state, |mut st| async move {
+        if st.ended {
             return None;
         }
-        tokio::select! {
-            changed = rx.changed() => {
-                changed.ok()?;
-                let event = rx.borrow_and_update().clone();
-                let terminal = event.is_terminal();
-                Some((event.frame.clone(), (rx, terminal)))
-            }
-            _ = tokio::time::sleep(KEEP_ALIVE) => {
-                Some((Bytes::from_static(b": keep-alive\n\n"), (rx, false)))
+        loop {
+            tokio::select! {
+                changed = st.rx.changed() => {
+                    changed.ok()?;
+                    let event = st.rx.borrow_and_update().clone();
+                    st.ended = event.is_terminal();
+                    st.last_sent = Instant::now();
+                    return Some((event.frame.clone(), st));
+                }
+                () = &mut st.keep_alive => {
+                    // The timer is re-armed here, once per 15 s, not on every event: the
+                    // comment is due 15 s after whatever was sent last.
+                    let due = st.last_sent + KEEP_ALIVE;
+                    let now = Instant::now();
+                    if due > now {
+                        st.keep_alive.as_mut().reset(due);
+                        continue;
+                    }
+                    st.keep_alive.as_mut().reset(now + KEEP_ALIVE);
+                    st.last_sent = now;
+                    return Some((Bytes::from_static(b": keep-alive\n\n"), st));
+                }
             }
         }
     });
-    stream::iter([first_frame]).chain(rest)
+    stream::iter([Bytes::from_static(RETRY_PREFIX), first.frame.clone()]).chain(rest)
 }
 
-fn with_retry(frame: &Bytes) -> Bytes {
-    let mut out = Vec::with_capacity(RETRY_PREFIX.len() + frame.len());
-    out.extend_from_slice(RETRY_PREFIX);
-    out.extend_from_slice(frame);
-    Bytes::from(out)
+struct Live {
+    rx: watch::Receiver<Arc<Event>>,
+    ended: bool,
+    keep_alive: Pin<Box<Sleep>>,
+    last_sent: Instant,
 }
 
 fn sse_response(body: impl Stream<Item = Bytes> + Send + 'static) -> Response {
