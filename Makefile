@@ -15,7 +15,10 @@ export LEPTOS_LIB_DIR := .
 export LEPTOS_BIN_DIR := .
 export LEPTOS_JS_MINIFY := false
 export LEPTOS_HASH_FILES := false
-TEST_RUSTFLAGS := --cfg erase_components
+# Every build erases component types, release included: a release WASM built with the full
+# view types is 40% larger (BENCHMARKS.md, f), and one set of flags lets `make build`, `make test`
+# and `make bench` share their artefacts.
+export RUSTFLAGS := --cfg erase_components
 SERVER_DEBUG := $(CARGO_TARGET_DIR)/debug/dify-bench
 SERVER_RELEASE := $(CARGO_TARGET_DIR)/release/dify-bench
 
@@ -37,7 +40,7 @@ setup-test:
 ## test: install what is missing, then unit + integration (SQLite and PostgreSQL) + browser tests
 test: setup-test lint
 	cargo leptos build
-	RUSTFLAGS="$(TEST_RUSTFLAGS)" DIFY_BENCH_REQUIRE_PG=1 scripts/with-postgres.sh \
+	DIFY_BENCH_REQUIRE_PG=1 scripts/with-postgres.sh \
 	  cargo test --features ssr --no-fail-fast
 	$(MAKE) e2e
 
@@ -48,8 +51,8 @@ e2e:
 ## lint: formatting and clippy on both feature sets
 lint:
 	cargo fmt --check
-	RUSTFLAGS="$(TEST_RUSTFLAGS)" cargo clippy --features ssr --all-targets -- -D warnings
-	RUSTFLAGS="$(TEST_RUSTFLAGS)" cargo clippy --lib --no-default-features --features hydrate \
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --no-default-features --features hydrate \
 	  --target wasm32-unknown-unknown --target-dir $(CARGO_TARGET_DIR)/front -- -D warnings
 
 fmt:
@@ -66,7 +69,7 @@ bench: setup-test
 ## soak: the long forms of the reliability suite (10,000-test fault storm, 10 kill -9 restarts,
 ## 10,000 SSE connect/disconnect cycles); the short forms run in `make test`
 soak: setup-test
-	RUSTFLAGS="$(TEST_RUSTFLAGS)" DIFY_BENCH_SOAK=1 cargo test --release --features ssr \
+	DIFY_BENCH_SOAK=1 cargo test --release --features ssr \
 	  --test reliability -- --nocapture --test-threads 1
 
 .PHONY: fuzz

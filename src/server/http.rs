@@ -7,7 +7,7 @@ use crate::server::progress::Registry;
 use crate::server::runner::Engine;
 use crate::server::sse::{self, json_error};
 use crate::server::store::{redact_url, Store};
-use crate::server::{demo, simulator};
+use crate::server::{assets, demo, simulator};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -134,7 +134,8 @@ pub fn router(engine: Arc<Engine>, options: LeptosOptions) -> Router {
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(options);
+        .with_state(options)
+        .layer(assets::compression());
     let rest = Router::new()
         .route("/api/batches/{id}/progress", get(sse::progress))
         .route("/api/{*rest}", any(unknown_api))
