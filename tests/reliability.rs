@@ -434,10 +434,17 @@ async fn secrets_never_leave_the_server() {
             .send()
             .await
             .unwrap();
-        // Read what arrives even if a page's stream breaks off (the UI is not under test here).
+        // Read what arrives even if a page's stream breaks off (the UI is not under test here;
+        // one such cut was seen once and not reproduced in 1,800 loads, so name the page).
         let mut body = res.bytes_stream();
-        while let Some(Ok(chunk)) = body.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(e) => {
+                    eprintln!("warning: the page {path} broke off: {e:?}");
+                    break;
+                }
+            }
         }
     }
     seen.push_str(&server_log(&server));
