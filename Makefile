@@ -19,7 +19,6 @@ export LEPTOS_HASH_FILES := false
 # view types is 40% larger (BENCHMARKS.md, f), and one set of flags lets `make build`, `make test`
 # and `make bench` share their artefacts.
 export RUSTFLAGS := --cfg erase_components
-SERVER_DEBUG := $(CARGO_TARGET_DIR)/debug/dify-bench
 SERVER_RELEASE := $(CARGO_TARGET_DIR)/release/dify-bench
 
 .PHONY: run build test setup setup-test unit integration e2e lint fmt bench soak clean-data
@@ -37,16 +36,17 @@ setup:
 setup-test:
 	scripts/setup.sh test
 
-## test: install what is missing, then unit + integration (SQLite and PostgreSQL) + browser tests
+## test: install what is missing, then unit + integration (SQLite and PostgreSQL) + browser tests.
+## The browser tests run against the release build: what `make run` serves is what is tested.
 test: setup-test lint
-	cargo leptos build
+	cargo leptos build --release
 	DIFY_BENCH_REQUIRE_PG=1 scripts/with-postgres.sh \
 	  cargo test --features ssr --no-fail-fast
 	$(MAKE) e2e
 
-## e2e: browser tests in Debian's Chromium against the debug build
+## e2e: browser tests in Debian's Chromium against the release build (`make build` first)
 e2e:
-	cd end2end && DIFY_BENCH_BIN=$(SERVER_DEBUG) npx playwright test
+	cd end2end && DIFY_BENCH_BIN=$(SERVER_RELEASE) npx playwright test
 
 ## lint: formatting and clippy on both feature sets
 lint:
