@@ -22,6 +22,9 @@ use tokio::sync::{watch, Notify};
 pub const COALESCE: Duration = Duration::from_millis(100);
 /// How many recent completions the remaining-time estimate looks at.
 const RATE_WINDOW: u32 = 32;
+/// A first guess at a frame's size (a 10-version frame is about 2.4 KB), so that serialising
+/// rarely reallocates.
+const FRAME_CAPACITY_HINT: usize = 1024;
 
 /// One published state of a batch, ready to send.
 #[derive(Debug)]
@@ -38,8 +41,15 @@ pub struct Event {
 
 impl Event {
     fn new(seq: u64, progress: &Progress) -> Event {
-        let json = serde_json::to_string(progress).unwrap_or_else(|_| "{}".into());
-        let frame = format!("event: progress\nid: {seq}\ndata: {json}\n\n");
+        use std::io::Write;
+        let mut frame = Vec::with_capacity(FRAME_CAPACITY_HINT);
+        let _ = write!(frame, "event: progress\nid: {seq}\ndata: ");
+        if serde_json::to_writer(&mut frame, progress).is_err() {
+            frame.extend_from_slice(b"{}");
+        }
+        frame.extend_from_slice(b"\n\n");
+        // The frame lives until the next event: keep its length, not the doubling's slack.
+        frame.shrink_to_fit();
         Event {
             seq,
             terminal: progress.status.is_terminal(),
