@@ -9,6 +9,7 @@
 //! | registry  | registry updates/s with 8 writers; memory per 10-version batch               |
 //! | store     | result writes/s, SQLite (and PostgreSQL when TEST_POSTGRES_URL is set)       |
 //! | scale     | one batch of 100 versions × 1,000 cases = 100,000 tests: peak RSS            |
+//! | bigpage   | that batch's page: server function, SSR, exports, and Chromium load times    |
 //! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
 //!
@@ -36,6 +37,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The system allocator, counting live heap bytes while `COUNTING` is on (only the registry
+/// phase turns it on: RSS per batch includes malloc's slack and fragmentation, the count does
+/// not). Off, it costs one relaxed load per allocation.
+struct Counting;
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) };
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        let q = unsafe { std::alloc::System.realloc(ptr, layout, new) };
+        if !q.is_null() && COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_add(new as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
 const SIM_ADDR: &str = "127.0.0.1:5077";
@@ -54,6 +88,7 @@ fn main() {
             "__fanout" => rt().block_on(phase_fanout(rest)),
             "__registry" => phase_registry(),
             "__store" => rt().block_on(phase_store(rest)),
+            "__bigdb" => rt().block_on(phase_bigdb(rest)),
             "__watchers" => {
                 rt().block_on(watchers(rest));
                 return;
@@ -73,6 +108,7 @@ fn main() {
         "registry",
         "store",
         "scale",
+        "bigpage",
         "promptfoo",
         "frontend",
     ];
@@ -99,6 +135,7 @@ fn main() {
             "registry" => section_registry(),
             "store" => section_store(),
             "scale" => section_scale(&sim),
+            "bigpage" => section_bigpage(&sim),
             "promptfoo" => section_promptfoo(&sim),
             "frontend" => section_frontend(),
             _ => unreachable!(),
@@ -141,6 +178,165 @@ fn section_scale(sim: &MockDify) {
     let rs = phase_runs("__wall", &[&sim.base, "100", "1000", &c.to_string()]);
     let ideal = (100_000f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
     print_wall_row(c, ideal, &rs);
+    println!();
+}
+
+/// The UI and API over a finished 100,000-test batch: the batch page's server function, its
+/// server-rendered HTML, both exports (and the server's peak RSS while they stream), and the page
+/// loaded in Chromium until the matrix shows and the page is hydrated.
+fn section_bigpage(sim: &MockDify) {
+    println!("## d2. the batch page of a 100,000-test batch (100 versions x 1,000 cases)");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/big.db", dir.path().display());
+    let made = phase_runs_n("__bigdb", &[&sim.base, &db], 1);
+    let id = made[0]["batch_id"].as_i64().unwrap();
+    println!(
+        "batch {id}: {} results, made in {:.1} s",
+        made[0]["completed"],
+        made[0]["wall_s"].as_f64().unwrap_or(0.0)
+    );
+    let root = repo_root();
+    let mut child = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &db])
+        .args(["--site-root"])
+        .arg(root.join("target/site"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start dify-bench serve");
+    let pid = child.id();
+    let base = read_line_with(&mut child, "dify-bench listening on ");
+    let hwm = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    println!("| request | median ms | runs | bytes |");
+    println!("|---|---|---|---|");
+    rt().block_on(async {
+        let http = reqwest::Client::new();
+        let timed = |method: &'static str, path: String, body: Option<Value>, n: usize| {
+            let http = http.clone();
+            let url = format!("{base}{path}");
+            async move {
+                let mut times = Vec::new();
+                let mut bytes = 0;
+                for i in 0..n + 2 {
+                    let t = Instant::now();
+                    let req = match method {
+                        "POST" => http.post(&url).json(body.as_ref().unwrap()),
+                        _ => http.get(&url),
+                    };
+                    let res = req.send().await.unwrap();
+                    assert!(res.status().is_success(), "{url}: {}", res.status());
+                    bytes = res.bytes().await.unwrap().len();
+                    if i >= 2 {
+                        times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                (times, bytes)
+            }
+        };
+        let row = |label: &str, (times, bytes): (Vec<f64>, usize)| {
+            let shown: Vec<String> = times.iter().take(5).map(|t| format!("{t:.1}")).collect();
+            println!(
+                "| {label} | {:.1} | {}{} | {bytes} |",
+                pct(&times, 50.0),
+                shown.join(" "),
+                if times.len() > 5 { " …" } else { "" }
+            );
+        };
+        row(
+            "`POST /api/batch_page` page 1",
+            timed(
+                "POST",
+                "/api/batch_page".into(),
+                Some(json!({"id": id, "page": 0})),
+                20,
+            )
+            .await,
+        );
+        row(
+            "`POST /api/batch_page` page 20",
+            timed(
+                "POST",
+                "/api/batch_page".into(),
+                Some(json!({"id": id, "page": 19})),
+                20,
+            )
+            .await,
+        );
+        row(
+            "`GET /batches/{id}` (SSR)",
+            timed("GET", format!("/batches/{id}"), None, 10).await,
+        );
+        let before = hwm();
+        row(
+            "`GET /api/batches/{id}/results.csv`",
+            timed("GET", format!("/api/batches/{id}/results.csv"), None, 3).await,
+        );
+        row(
+            "`GET /api/batches/{id}/results.json`",
+            timed("GET", format!("/api/batches/{id}/results.json"), None, 3).await,
+        );
+        println!(
+            "\nserver peak RSS: {before:.1} MiB before the exports, {:.1} MiB after 5 of each",
+            hwm()
+        );
+    });
+    // The browser: needs Node and the end-to-end packages (`make test` installs them).
+    let script = root.join("bench/batch-page.mjs");
+    let node = Command::new("node")
+        .arg(&script)
+        .args([&base, &id.to_string(), &runs().to_string()])
+        .stderr(Stdio::inherit())
+        .output();
+    match node {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .unwrap_or("[]");
+            let loads: Vec<Value> = serde_json::from_str(line).unwrap_or_default();
+            println!("\nChromium, `/batches/{id}` in a fresh context each time (after one warm-up load):\n");
+            println!("| load | matrix shown ms | hydrated ms | matrix rows × columns | bytes transferred (HTML) |");
+            println!("|---|---|---|---|---|");
+            for (i, l) in loads.iter().enumerate() {
+                println!(
+                    "| {} | {} | {} | {} × {} | {} ({}) |",
+                    i + 1,
+                    l["matrix_ms"],
+                    l["hydrated_ms"],
+                    l["rows"],
+                    l["columns"],
+                    l["bytes"],
+                    l["html_bytes"]
+                );
+            }
+            if !loads.is_empty() {
+                println!(
+                    "median: matrix {:.0} ms, hydrated {:.0} ms",
+                    median(loads.iter().map(|l| f(l, "matrix_ms"))),
+                    median(loads.iter().map(|l| f(l, "hydrated_ms")))
+                );
+            }
+        }
+        Ok(out) => println!(
+            "the browser load failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(e) => println!("node is not available ({e}): browser load not measured"),
+    }
+    let _ = child.kill();
+    let _ = child.wait();
     println!();
 }
 
@@ -240,7 +436,11 @@ fn section_registry() {
         ("updates_per_s_1", "updates/s, 1 writer"),
         (
             "bytes_per_batch",
-            "memory per tracked 10-version batch (bytes)",
+            "memory per tracked 10-version batch, VmRSS (bytes)",
+        ),
+        (
+            "heap_bytes_per_batch",
+            "memory per tracked 10-version batch, live heap (bytes)",
         ),
     ] {
         let runs: Vec<String> = rs.iter().map(|r| format!("{:.0}", f(r, k))).collect();
@@ -439,6 +639,36 @@ fn section_frontend() {
             times
         })
     };
+    // What a browser downloads: the server gzips the static assets on the fly.
+    let served = rt().block_on(async {
+        let http = reqwest::Client::new();
+        let mut out = Vec::new();
+        for file in ["dify-bench.wasm", "dify-bench.js", "dify-bench.css"] {
+            let t = Instant::now();
+            let res = http
+                .get(format!("{base}/pkg/{file}"))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            let encoding = res
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap_or("").to_string())
+                .unwrap_or_else(|| "identity".into());
+            let n = res.bytes().await.map(|b| b.len()).unwrap_or(0);
+            out.push(format!(
+                "{file} {:.1} KiB {encoding} in {:.0} ms",
+                n as f64 / 1024.0,
+                t.elapsed().as_secs_f64() * 1000.0
+            ));
+        }
+        out
+    });
+    println!(
+        "served to a browser (Accept-Encoding: gzip): {}",
+        served.join("; ")
+    );
     for (keep_alive, label) in [(true, "keep-alive"), (false, "new connection each")] {
         let times = ssr(keep_alive);
         println!(
@@ -486,6 +716,26 @@ async fn phase_wall(args: &[String]) -> Value {
         "completed": batch.completed_tests, "errors": batch.failed_tests,
         "total": batch.total_tests, "events": events, "status": batch.status.as_str(),
     })
+}
+
+/// Makes a finished 100 × 1,000 batch in the database at `args[1]` (for `bigpage`).
+async fn phase_bigdb(args: &[String]) -> Value {
+    let engine = http::engine_for(&args[1]).await.unwrap();
+    let version_ids = setup(&engine, &args[0], 100, 1000).await;
+    let t0 = Instant::now();
+    let id = engine
+        .start_batch(StartBatch {
+            name: "100,000 tests".into(),
+            version_ids,
+            concurrency: Some(400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_end(&engine, id).await;
+    let batch = engine.store().get_batch(id).await.unwrap().unwrap();
+    engine.store().close().await;
+    json!({"batch_id": id.0, "completed": batch.completed_tests, "wall_s": t0.elapsed().as_secs_f64()})
 }
 
 async fn phase_fanout(args: &[String]) -> Value {
@@ -851,16 +1101,19 @@ fn phase_registry() -> Value {
     // Memory: 1,000 tracked batches, each with one published event after an update.
     rt.block_on(tokio::time::sleep(Duration::from_millis(300)));
     let rss0 = status_kb("VmRSS");
+    COUNTING.store(true, Ordering::SeqCst);
     let n = 1000;
     for b in 100..100 + n {
         registry.init_batch(start(b));
         registry.test_started(BatchId(b), VersionId(1), "MIPI D-PHY 基本參數查詢");
     }
     rt.block_on(tokio::time::sleep(Duration::from_millis(500)));
+    COUNTING.store(false, Ordering::SeqCst);
     let rss1 = status_kb("VmRSS");
     json!({
         "updates_per_s_1": one, "updates_per_s_8": eight, "updates_per_s_8x8": spread,
         "bytes_per_batch": (rss1 as f64 - rss0 as f64) * 1024.0 / n as f64,
+        "heap_bytes_per_batch": LIVE_BYTES.load(Ordering::SeqCst) as f64 / n as f64,
         "tracked": registry.len(),
     })
 }
@@ -1155,7 +1408,11 @@ thread_local! {
 
 /// Runs phase `name` BENCH_RUNS times, each in a fresh process; returns each run's result.
 fn phase_runs(name: &str, args: &[&str]) -> Vec<Value> {
-    (0..runs())
+    phase_runs_n(name, args, runs())
+}
+
+fn phase_runs_n(name: &str, args: &[&str], n: usize) -> Vec<Value> {
+    (0..n)
         .map(|i| {
             let out = Command::new(std::env::current_exe().unwrap())
                 .arg(name)
