@@ -568,12 +568,70 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One batch with everything its page shows: the case snapshots and every stored result.
+/// One batch with its case snapshots and every stored result (`batch_results`, the headless
+/// report). Its size grows with the batch: the batch page loads a [`BatchView`] instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchReport {
     pub batch: Batch,
     pub cases: Vec<TestCase>,
     pub results: Vec<TestResult>,
+}
+
+/// Cases per page of the batch page's matrix (`batch_page`): what a page weighs does not grow
+/// with the number of cases.
+pub const CASES_PER_PAGE: u64 = 50;
+
+/// One version's tallies within a batch, from its stored results (same meanings as the progress
+/// stream's `versions[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionSummary {
+    pub version_id: VersionId,
+    /// Tests of this version finished in any way.
+    pub completed: i64,
+    /// Tests scored at or above the pass threshold.
+    pub passed: i64,
+    /// Tests with no usable answer after retries.
+    pub errors: i64,
+    /// Mean score over answered tests; None before the first.
+    pub average_score: Option<f64>,
+    /// passed / completed × 100; None before the first.
+    pub pass_rate: Option<f64>,
+    /// Mean latency over timed tests; None before the first.
+    pub avg_latency_ms: Option<f64>,
+}
+
+/// One cell of the batch page's matrix: how one (version, case) test ended, without its answer
+/// and details (`batch_result` has those), so a page of 50 cases × 100 versions is ~350 kB.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResultCell {
+    pub version_id: VersionId,
+    pub case_id: CaseId,
+    pub status: ResultStatus,
+    pub score: Option<f64>,
+}
+
+/// What the batch page (`/batches/{id}`) shows for one page of cases: the batch, its per-version
+/// summaries, and the page's cases with the outcome of each in every version. Every result in
+/// full is exported by `GET /api/batches/{id}/results.csv` / `.json`, never loaded by the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub batch: Batch,
+    /// One per version, in the batch's version order.
+    pub summaries: Vec<VersionSummary>,
+    /// Cases in the batch (each version runs every one).
+    pub total_cases: u64,
+    /// The page served, 0-based (a page past the end is clamped to the last one).
+    pub page: u64,
+    pub page_size: u64,
+    /// Pages in all; at least 1.
+    pub pages: u64,
+    /// This page's case snapshots, in launch order.
+    pub cases: Vec<TestCase>,
+    /// The stored outcomes of this page's cases, every version, ordered by (version, case);
+    /// a test with no result yet has no cell.
+    pub cells: Vec<ResultCell>,
+    /// Whether any result of the batch (not only this page's) is an error: re-run failed applies.
+    pub has_errors: bool,
 }
 
 /// What an import did (or, with `dry_run`, would do).

@@ -383,3 +383,235 @@ async fn cancel_stops_a_batch_promptly_and_batches_run_side_by_side() {
     assert_eq!(last["completed_tests"], 10);
     assert_eq!(last["batch_name"], "alongside");
 }
+
+const KEY_QUOTA: &str = "app-chat.q80.quota.http-page-charlie";
+
+/// The batch page and the exports against the full report of a finished batch: 3 versions (one
+/// failing every test) × 60 cases, so 2 pages.
+async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
+    let sim = simulator(5, FaultProfile::None).await;
+    let server = Server::start(database_url, log, &[]);
+    let api = server.api();
+    let a = api
+        .create_version("page chat", &sim, KEY_A, "chat", "streaming")
+        .await;
+    let b = api
+        .create_version("page workflow, q40", &sim, KEY_B, "workflow", "blocking")
+        .await;
+    let c = api
+        .create_version("page quota", &sim, KEY_QUOTA, "chat", "blocking")
+        .await;
+    let kb = dify_bench::server::simulator::knowledge::entries();
+    let drafts: Vec<Value> = (0..60)
+        .map(|i| {
+            let e = &kb[i % kb.len()];
+            json!({"name": format!("case {i:02}, {}", e.name), "query": e.query,
+                   "expected_answer": e.expected_answer, "keywords": e.keywords})
+        })
+        .collect();
+    let imported = api
+        .ok(
+            "import_cases",
+            json!({"format": "json", "content": Value::Array(drafts).to_string()}),
+        )
+        .await;
+    assert_eq!(imported["imported"], 60);
+    let id = api
+        .ok(
+            "start_batch",
+            json!({"name": "paged", "version_ids": [a, b, c], "concurrency": 8}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let (events, _) = api.read_progress(id, Duration::from_secs(120)).await;
+    assert_eq!(events.last().unwrap().1["status"], "completed");
+
+    let report = api.ok("batch_results", json!({"id": id})).await;
+    let cases = report["cases"].as_array().unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!((cases.len(), results.len()), (60, 180));
+
+    // Page 0 (the default) and page 1 hold the cases in launch order, with every outcome.
+    let first = api.ok("batch_page", json!({"id": id})).await;
+    assert_eq!(
+        first,
+        api.ok("batch_page", json!({"id": id, "page": 0})).await
+    );
+    let second = api.ok("batch_page", json!({"id": id, "page": 1})).await;
+    for (view, page, range) in [(&first, 0, 0..50), (&second, 1, 50..60)] {
+        assert_eq!(view["page"], page);
+        assert_eq!(view["pages"], 2);
+        assert_eq!(view["page_size"], 50);
+        assert_eq!(view["total_cases"], 60);
+        assert_eq!(view["batch"], report["batch"]);
+        assert_eq!(view["cases"].as_array().unwrap(), &cases[range.clone()]);
+        let ids: Vec<&Value> = cases[range].iter().map(|c| &c["id"]).collect();
+        let expected: Vec<Value> = results
+            .iter()
+            .filter(|r| ids.contains(&&r["case_id"]))
+            .map(|r| {
+                json!({"version_id": r["version_id"], "case_id": r["case_id"],
+                       "status": r["status"], "score": r["score"]})
+            })
+            .collect();
+        assert_eq!(view["cells"].as_array().unwrap(), &expected, "page {page}");
+        assert_eq!(view["has_errors"], true);
+    }
+    // Past the end: the last page, saying so.
+    let clamped = api.ok("batch_page", json!({"id": id, "page": 99})).await;
+    assert_eq!(clamped, second);
+
+    // The summaries agree with the full report.
+    let summaries = first["summaries"].as_array().unwrap();
+    assert_eq!(summaries.len(), 3);
+    for (s, vid) in summaries.iter().zip([a, b, c]) {
+        assert_eq!(s["version_id"], vid, "in the batch's version order");
+        let rs: Vec<&Value> = results.iter().filter(|r| r["version_id"] == vid).collect();
+        let count = |st: &str| rs.iter().filter(|r| r["status"] == st).count() as u64;
+        assert_eq!(s["completed"], rs.len() as u64);
+        assert_eq!(s["passed"], count("passed"));
+        assert_eq!(s["errors"], count("error"));
+        let mean =
+            |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+        let close = |got: &Value, want: Option<f64>| match want {
+            None => assert!(got.is_null(), "{got} should be null"),
+            Some(w) => assert!((got.as_f64().unwrap() - w).abs() < 0.01, "{got} vs {w}"),
+        };
+        close(
+            &s["average_score"],
+            mean(rs.iter().filter_map(|r| r["score"].as_f64()).collect()),
+        );
+        close(
+            &s["pass_rate"],
+            Some(count("passed") as f64 * 100.0 / rs.len() as f64),
+        );
+        close(
+            &s["avg_latency_ms"],
+            mean(rs.iter().filter_map(|r| r["latency_ms"].as_f64()).collect()),
+        );
+    }
+    assert_eq!(
+        summaries[2]["errors"], 60,
+        "the quota version failed every test"
+    );
+    assert!(summaries[2]["average_score"].is_null());
+
+    // One cell's details, in full.
+    let one = &results[0];
+    let detail = api
+        .ok(
+            "batch_result",
+            json!({"id": id, "version_id": one["version_id"], "case_id": one["case_id"]}),
+        )
+        .await;
+    assert_eq!(&detail, one);
+    let none = api
+        .ok(
+            "batch_result",
+            json!({"id": id, "version_id": a, "case_id": 424242}),
+        )
+        .await;
+    assert!(none.is_null(), "no such test: null");
+
+    // Unknown batches and bad arguments.
+    for (name, body) in [
+        ("batch_page", json!({"id": 4242})),
+        (
+            "batch_result",
+            json!({"id": 4242, "version_id": a, "case_id": 1}),
+        ),
+    ] {
+        let (s, b) = api.call(name, body).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (404, Some("not_found")),
+            "{name}: {b}"
+        );
+        assert_eq!(b["message"], "batch 4242 does not exist");
+    }
+    let (s, b) = api.call("batch_page", json!({"id": id, "page": -1})).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("bad_request")), "{b}");
+    let (s, _) = api.call("batch_page", json!({"id": "five"})).await;
+    assert_eq!(s, 400);
+
+    // The exports: every result, as downloads.
+    let get = |path: String| {
+        let http = api.http.clone();
+        let url = format!("{}{path}", server.base);
+        async move { http.get(url).send().await.expect("GET an export") }
+    };
+    let res = get(format!("/api/batches/{id}/results.csv")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"batch-{id}.csv\"").as_str()
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.starts_with(
+        "batch_id,version_id,version,case_id,case,status,score,latency_ms,ttft_ms,prompt_tokens,\
+         completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer\n"
+    ));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), results.len(), "one row per result");
+    for (row, r) in rows.iter().zip(results) {
+        assert_eq!(row[0], id.to_string());
+        assert_eq!(row[1], r["version_id"].to_string());
+        assert_eq!(row[3], r["case_id"].to_string());
+        assert_eq!(&row[5], r["status"].as_str().unwrap());
+        assert_eq!(&row[16], r["answer"].as_str().unwrap_or(""));
+        let case = cases.iter().find(|c| c["id"] == r["case_id"]).unwrap();
+        assert_eq!(&row[4], case["name"].as_str().unwrap());
+    }
+    assert!(rows.iter().any(|r| &r[2] == "page workflow, q40"));
+    assert!(rows.iter().any(|r| &r[14] == "rate_limit_error"));
+
+    let res = get(format!("/api/batches/{id}/results.json")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"batch-{id}.json\"").as_str()
+    );
+    let exported: Value = res.json().await.unwrap();
+    assert_eq!(
+        exported, report,
+        "the JSON export is batch_results' document"
+    );
+
+    for (path, status, error) in [
+        ("/api/batches/4242/results.csv", 404, "not_found"),
+        ("/api/batches/4242/results.json", 404, "not_found"),
+        ("/api/batches/abc/results.csv", 400, "invalid_id"),
+        ("/api/batches/abc/results.json", 400, "invalid_id"),
+    ] {
+        let res = get(path.to_string()).await;
+        assert_eq!(res.status(), status, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], error, "{path}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    // Keys never leave the server.
+    let everything = format!("{first}{second}{detail}{text}{exported}");
+    for key in [KEY_A, KEY_B, KEY_QUOTA] {
+        assert!(!everything.contains(key), "a key leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_page_and_exports_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    batch_page_and_exports(&url, &dir.path().join("server.log")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_page_and_exports_on_postgres() {
+    let Some(url) = postgres_url("batch_page").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    batch_page_and_exports(&url, &dir.path().join("server.log")).await;
+}

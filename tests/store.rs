@@ -225,7 +225,189 @@ async fn suite(url: &str) {
     assert_eq!(list[0].versions.len(), 2);
     assert_eq!(list[0].versions[1].api_key_hint, "app-…2222");
     assert!(store.get_batch(BatchId(999)).await.unwrap().is_none());
+
+    paging(&store, &versions).await;
     store.close().await;
+}
+
+/// The batch page's and the exports' reads: case pages in launch order, one page's results, and
+/// keyset pages that together are exactly `list_results`.
+async fn paging(store: &Store, versions: &[dify_bench::server::store::VersionRecord]) {
+    let ids = store
+        .insert_cases(
+            &(0..7)
+                .map(|i| case(&format!("page q{i}")))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    // Launched in an order that is not the ids' order.
+    let mut cases: Vec<TestCase> = Vec::new();
+    for id in ids.iter().rev() {
+        cases.push(store.get_case(*id).await.unwrap().unwrap());
+    }
+    let scoring = ScoringConfig::default();
+    let batch = store
+        .create_batch(&NewBatch {
+            name: "paged",
+            concurrency: 2,
+            per_version_cap: None,
+            scoring: &scoring,
+            versions,
+            cases: &cases,
+        })
+        .await
+        .unwrap();
+    let (a, b) = (versions[0].version.id, versions[1].version.id);
+
+    assert_eq!(store.batch_case_count(batch).await.unwrap(), 7);
+    assert_eq!(store.batch_case_count(BatchId(999)).await.unwrap(), 0);
+    let all = store.batch_cases(batch).await.unwrap();
+    assert_eq!(all, cases, "launch order");
+    let mut paged = Vec::new();
+    for offset in [0, 3, 6] {
+        paged.extend(store.batch_cases_page(batch, offset, 3).await.unwrap());
+    }
+    assert_eq!(paged, all, "pages of 3 are the whole snapshot, in order");
+    assert!(store
+        .batch_cases_page(batch, 7, 3)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.batch_cases_page(batch, 5, 100).await.unwrap().len(),
+        2
+    );
+
+    // Every case of version a, the odd-positioned ones of version b; one error.
+    let mut results = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let status = if i == 2 {
+            ResultStatus::Error
+        } else {
+            ResultStatus::Passed
+        };
+        let score = (i != 2).then_some(50.0 + i as f64);
+        results.push(result(batch, a, c.id, status, score));
+        if i % 2 == 1 {
+            results.push(result(batch, b, c.id, ResultStatus::Failed, Some(10.0)));
+        }
+    }
+    store.insert_results(&results).await.unwrap();
+    let listed = store.list_results(batch).await.unwrap();
+    assert_eq!(listed.len(), 10);
+
+    let page: Vec<CaseId> = all[..3].iter().map(|c| c.id).collect();
+    let got = store.results_for_cases(batch, &page).await.unwrap();
+    let expected: Vec<&TestResult> = listed
+        .iter()
+        .filter(|r| page.contains(&r.case_id))
+        .collect();
+    assert_eq!(got.len(), 4, "3 of version a, 1 of version b");
+    assert_eq!(
+        got.iter().collect::<Vec<_>>(),
+        expected,
+        "ordered by (version, case)"
+    );
+    let cells = store.result_cells_for_cases(batch, &page).await.unwrap();
+    let outcomes: Vec<(VersionId, CaseId, ResultStatus, Option<f64>)> = expected
+        .iter()
+        .map(|r| (r.version_id, r.case_id, r.status, r.score))
+        .collect();
+    assert_eq!(
+        cells
+            .iter()
+            .map(|c| (c.version_id, c.case_id, c.status, c.score))
+            .collect::<Vec<_>>(),
+        outcomes,
+        "cells are the results' outcomes, in the same order"
+    );
+    assert!(store
+        .result_cells_for_cases(batch, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.get_result(batch, a, page[0]).await.unwrap().as_ref(),
+        listed
+            .iter()
+            .find(|r| r.version_id == a && r.case_id == page[0])
+    );
+    assert!(
+        store.get_result(batch, b, page[0]).await.unwrap().is_none(),
+        "not run"
+    );
+    assert!(store.batch_exists(batch).await.unwrap());
+    assert!(!store.batch_exists(BatchId(999)).await.unwrap());
+    assert!(store
+        .results_for_cases(batch, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .results_for_cases(batch, &[CaseId(424242)])
+        .await
+        .unwrap()
+        .is_empty());
+
+    for limit in [1, 3, 4, 10, 11] {
+        let mut streamed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.results_page(batch, after, limit).await.unwrap();
+            assert!(page.len() as u64 <= limit);
+            let Some(last) = page.last() else { break };
+            after = Some((last.version_id, last.case_id));
+            streamed.extend(page);
+        }
+        assert_eq!(streamed, listed, "keyset pages of {limit}");
+    }
+    assert!(store
+        .results_page(BatchId(999), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Summary cards from the tallies, with the progress stream's meanings and rounding.
+    let tallies = store.version_tallies(batch).await.unwrap();
+    let sa = tallies
+        .iter()
+        .find(|t| t.version_id == a.0)
+        .unwrap()
+        .summary();
+    assert_eq!(sa.version_id, a);
+    assert_eq!((sa.completed, sa.passed, sa.errors), (7, 6, 1));
+    // Scores 50, 51, 53, 54, 55, 56 (the error has none): 319 / 6.
+    assert_eq!(sa.average_score, Some(53.17));
+    assert_eq!(sa.pass_rate, Some(85.71));
+    assert_eq!(sa.avg_latency_ms, Some(120.0));
+    let sb = tallies
+        .iter()
+        .find(|t| t.version_id == b.0)
+        .unwrap()
+        .summary();
+    assert_eq!((sb.completed, sb.passed, sb.errors), (3, 0, 0));
+    assert_eq!((sb.average_score, sb.pass_rate), (Some(10.0), Some(0.0)));
+    // The batch's counts are the tallies' sums.
+    let (got, with) = store.batch_with_tallies(batch).await.unwrap().unwrap();
+    assert_eq!(with, tallies);
+    assert_eq!(
+        (got.completed_tests, got.passed_tests, got.failed_tests),
+        (10, 6, 1)
+    );
+    assert_eq!(got.average_score, Some(38.78), "(319 + 3 × 10) / 9");
+    assert_eq!(got.pass_rate, Some(60.0));
+    assert_eq!(Some(got), store.get_batch(batch).await.unwrap());
+    assert!(store
+        .batch_with_tallies(BatchId(999))
+        .await
+        .unwrap()
+        .is_none());
+    let none = dify_bench::server::store::VersionTally::default().summary();
+    assert_eq!(
+        (none.average_score, none.pass_rate, none.avg_latency_ms),
+        (None, None, None)
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
-//! Batches: start, cancel, re-run failed tests, get, list, results.
+//! Batches: start, cancel, re-run failed tests, get, list, the batch page, one result, every
+//! result.
 
 use super::ApiError;
-use crate::model::{Batch, BatchId, BatchReport, CaseId, VersionId};
+use crate::model::{Batch, BatchId, BatchReport, BatchView, CaseId, TestResult, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -80,7 +81,63 @@ pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
     Ok(engine()?.running())
 }
 
-/// A batch with its case snapshots and every stored result.
+/// What the batch page shows, one page of cases at a time: the batch, per-version summaries
+/// (computed by the database), and page `page` (0-based; default 0; past the end → the last
+/// page) of its cases with each one's outcome in every version. Its size does not grow with the
+/// number of cases; `batch_result` has a cell's answer and details.
+#[server(prefix = "/api", endpoint = "batch_page", input = Json)]
+pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, ApiError> {
+    use crate::model::CASES_PER_PAGE;
+    use crate::server::store::VersionTally;
+    let engine = engine()?;
+    let store = engine.store();
+    let (batch, tallies) = store
+        .batch_with_tallies(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("batch {id} does not exist")))?;
+    let total_cases = store.batch_case_count(id).await?;
+    let pages = total_cases.div_ceil(CASES_PER_PAGE).max(1);
+    let page = page.unwrap_or(0).min(pages - 1);
+    let cases = store
+        .batch_cases_page(id, page * CASES_PER_PAGE, CASES_PER_PAGE)
+        .await?;
+    let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let cells = store.result_cells_for_cases(id, &case_ids).await?;
+    let summaries = VersionTally::summaries(&batch.versions, &tallies);
+    Ok(BatchView {
+        has_errors: batch.failed_tests > 0,
+        batch,
+        summaries,
+        total_cases,
+        page,
+        page_size: CASES_PER_PAGE,
+        pages,
+        cases,
+        cells,
+    })
+}
+
+/// One test's stored result in full (answer, keywords, latency, tokens, error), or null when
+/// it has not run yet. An unknown batch is a 404.
+#[server(prefix = "/api", endpoint = "batch_result", input = Json)]
+pub async fn batch_result(
+    id: BatchId,
+    version_id: VersionId,
+    case_id: CaseId,
+) -> Result<Option<TestResult>, ApiError> {
+    let engine = engine()?;
+    let store = engine.store();
+    match store.get_result(id, version_id, case_id).await? {
+        Some(result) => Ok(Some(result)),
+        None if store.batch_exists(id).await? => Ok(None),
+        None => Err(ApiError::not_found(format!("batch {id} does not exist"))),
+    }
+}
+
+/// A batch with its case snapshots and **every** stored result, in one JSON body: fine for
+/// small batches and scripts. It grows with the batch (a 100,000-test batch is tens of MB):
+/// page through `batch_page`, or stream `GET /api/batches/{id}/results.json` (the same document)
+/// or `results.csv` instead.
 #[server(prefix = "/api", endpoint = "batch_results", input = Json)]
 pub async fn batch_results(id: BatchId) -> Result<BatchReport, ApiError> {
     let engine = engine()?;

@@ -7,7 +7,7 @@ use crate::server::progress::Registry;
 use crate::server::runner::Engine;
 use crate::server::sse::{self, json_error};
 use crate::server::store::{redact_url, Store};
-use crate::server::{assets, demo, simulator};
+use crate::server::{assets, demo, export, simulator};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -138,6 +138,8 @@ pub fn router(engine: Arc<Engine>, options: LeptosOptions) -> Router {
         .layer(assets::compression());
     let rest = Router::new()
         .route("/api/batches/{id}/progress", get(sse::progress))
+        .route("/api/batches/{id}/results.csv", get(export::results_csv))
+        .route("/api/batches/{id}/results.json", get(export::results_json))
         .route("/api/{*rest}", any(unknown_api))
         .route("/healthz", get(healthz))
         .with_state(engine);

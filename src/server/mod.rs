@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod demo;
 pub mod dify;
+pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;

@@ -1,7 +1,10 @@
 //! The `batches`, `batch_versions` and `batch_cases` tables: a batch, and the versions and cases it
 //! was launched with, snapshotted so that later edits never rewrite history.
 
-use super::{now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord};
+use super::{
+    now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord,
+    VersionTally,
+};
 use crate::model::{
     AppMode, Batch, BatchId, BatchStatus, BatchVersion, CaseId, ResponseMode, ScoringConfig,
     TestCase, VersionId,
@@ -102,6 +105,13 @@ const BATCH_SELECT: &str = "SELECT b.id, b.name, b.status, b.concurrency, b.per_
         COUNT(*) FILTER (WHERE status = 'error') AS errored, \
         AVG(score) AS average_score FROM results GROUP BY batch_id) r ON r.batch_id = b.id";
 
+/// One batch's columns, its counts left for [`Store::batch_with_tallies`] to fill from the
+/// per-version tallies: one pass over the batch's results instead of one over every batch's.
+const ONE_BATCH_SELECT: &str = "SELECT id, name, status, concurrency, per_version_cap, scoring, \
+     total_tests, error_message, created_at, started_at, finished_at, \
+     CAST(0 AS BIGINT) AS completed, CAST(0 AS BIGINT) AS passed, CAST(0 AS BIGINT) AS errored, \
+     CAST(NULL AS DOUBLE PRECISION) AS average_score FROM batches WHERE id = $1";
+
 impl BatchRow {
     fn into_batch(self, versions: Vec<BatchVersion>) -> StoreResult<Batch> {
         let status = BatchStatus::parse(&self.status)
@@ -127,6 +137,11 @@ impl BatchRow {
             versions,
         })
     }
+}
+
+/// A row count for LIMIT / OFFSET: both backends take a signed 64-bit integer.
+pub(crate) fn sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn round2(x: f64) -> f64 {
@@ -244,14 +259,39 @@ impl Store {
     }
 
     pub async fn get_batch(&self, id: BatchId) -> StoreResult<Option<Batch>> {
-        let sql = format!("{BATCH_SELECT} WHERE b.id = $1");
-        let row: Option<BatchRow> =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
-        let Some(row) = row else { return Ok(None) };
+        Ok(self.batch_with_tallies(id).await?.map(|(batch, _)| batch))
+    }
+
+    /// A batch and its per-version tallies (its counts are their sums), from one pass over
+    /// its results.
+    pub async fn batch_with_tallies(
+        &self,
+        id: BatchId,
+    ) -> StoreResult<Option<(Batch, Vec<VersionTally>)>> {
+        let row: Option<BatchRow> = on_pool!(self, pool => sqlx::query_as(ONE_BATCH_SELECT)
+            .bind(id.0).fetch_optional(pool).await)?;
+        let Some(mut row) = row else { return Ok(None) };
+        let tallies = self.version_tallies(id).await?;
+        let (mut score_sum, mut scored) = (0.0, 0);
+        for t in &tallies {
+            row.completed += t.completed;
+            row.passed += t.passed;
+            row.errored += t.errored;
+            score_sum += t.score_sum.unwrap_or(0.0);
+            scored += t.scored;
+        }
+        row.average_score = (scored > 0).then(|| score_sum / scored as f64);
         let versions = self.planned_versions(id).await?;
-        Ok(Some(row.into_batch(
-            versions.iter().map(PlannedVersion::summary).collect(),
-        )?))
+        let batch = row.into_batch(versions.iter().map(PlannedVersion::summary).collect())?;
+        Ok(Some((batch, tallies)))
+    }
+
+    /// Whether a batch with this id exists (a cheap check, no counts).
+    pub async fn batch_exists(&self, id: BatchId) -> StoreResult<bool> {
+        let found: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM batches WHERE id = $1")
+            .bind(id.0).fetch_optional(pool).await)?;
+        Ok(found.is_some())
     }
 
     /// The newest batches first, at most `limit`.
@@ -295,6 +335,33 @@ impl Store {
         let snaps: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
             "SELECT snapshot FROM batch_cases WHERE batch_id = $1 ORDER BY position")
             .bind(id.0).fetch_all(pool).await)?;
+        snaps
+            .iter()
+            .map(|s| parse_json("batch case snapshot", s))
+            .collect()
+    }
+
+    /// How many cases the batch was launched with.
+    pub async fn batch_case_count(&self, id: BatchId) -> StoreResult<u64> {
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM batch_cases WHERE batch_id = $1")
+            .bind(id.0).fetch_one(pool).await)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// At most `limit` of the batch's case snapshots from the `offset`-th on, in launch order
+    /// (the order of [`Store::batch_cases`]).
+    pub async fn batch_cases_page(
+        &self,
+        id: BatchId,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<TestCase>> {
+        let (offset, limit) = (sql_count(offset), sql_count(limit));
+        let snaps: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT snapshot FROM batch_cases WHERE batch_id = $1 ORDER BY position \
+             LIMIT $2 OFFSET $3")
+            .bind(id.0).bind(limit).bind(offset).fetch_all(pool).await)?;
         snaps
             .iter()
             .map(|s| parse_json("batch case snapshot", s))

@@ -1,11 +1,17 @@
 //! The `results` table: one row per finished test, keyed by (batch, version, case).
 
+use super::batches::{round2, sql_count};
 use super::{on_pool, parse_json, to_json, Store, StoreError, StoreResult};
-use crate::model::{BatchId, CaseId, DifyIds, ResultStatus, TestResult, Usage, VersionId};
+use crate::model::{
+    BatchId, BatchVersion, CaseId, DifyIds, ResultCell, ResultStatus, TestResult, Usage, VersionId,
+    VersionSummary,
+};
 use std::collections::HashSet;
 
 /// SQLite allows 32,766 bound values per statement; 22 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
+/// Case ids bound in one `IN (…)` list by [`Store::results_for_cases`]; larger lists are split.
+const CASES_PER_SELECT: usize = 1000;
 
 const COLUMNS: &str = "batch_id, version_id, case_id, status, score, answer, latency_ms, ttft_ms, \
      prompt_tokens, completion_tokens, total_tokens, total_price, currency, task_id, message_id, \
@@ -84,6 +90,68 @@ pub struct VersionTally {
     pub timed: i64,
 }
 
+/// `SELECT {columns}` of a batch's results for some cases, ordered by (version, case).
+fn for_cases<'a, DB: sqlx::Database>(
+    columns: &str,
+    batch: BatchId,
+    cases: &[CaseId],
+) -> sqlx::QueryBuilder<'a, DB>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    // The primary key is (batch, version, case): naming the batch's versions lets both backends
+    // seek versions × cases in the index instead of reading every result of the batch.
+    let mut q = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM results WHERE batch_id = "));
+    q.push_bind(batch.0);
+    q.push(" AND version_id IN (SELECT version_id FROM batch_versions WHERE batch_id = ");
+    q.push_bind(batch.0);
+    q.push(") AND case_id IN (");
+    let mut ids = q.separated(", ");
+    for case in cases {
+        ids.push_bind(case.0);
+    }
+    q.push(") ORDER BY version_id, case_id");
+    q
+}
+
+impl VersionTally {
+    /// One summary per version of a batch, in the batch's version order; a version with no
+    /// result yet gets an empty one.
+    pub fn summaries(versions: &[BatchVersion], tallies: &[VersionTally]) -> Vec<VersionSummary> {
+        versions
+            .iter()
+            .map(
+                |v| match tallies.iter().find(|t| t.version_id == v.version_id.0) {
+                    Some(t) => t.summary(),
+                    None => VersionTally {
+                        version_id: v.version_id.0,
+                        ..Default::default()
+                    }
+                    .summary(),
+                },
+            )
+            .collect()
+    }
+
+    /// The version's summary card, rounded as the progress stream rounds.
+    pub fn summary(&self) -> VersionSummary {
+        let mean = |sum: Option<f64>, n: i64| match sum {
+            Some(sum) if n > 0 => Some(round2(sum / n as f64)),
+            _ => None,
+        };
+        VersionSummary {
+            version_id: VersionId(self.version_id),
+            completed: self.completed,
+            passed: self.passed,
+            errors: self.errored,
+            average_score: mean(self.score_sum, self.scored),
+            pass_rate: (self.completed > 0)
+                .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
+            avg_latency_ms: mean(self.latency_sum, self.timed),
+        }
+    }
+}
+
 macro_rules! push_result_values {
     ($builder:expr, $rows:expr) => {
         $builder.push_values($rows, |mut b, r: &TestResult| {
@@ -143,6 +211,103 @@ impl Store {
         rows.into_iter().map(ResultRow::into_result).collect()
     }
 
+    /// The results of some of a batch's cases, every version, ordered by (version, case).
+    pub async fn results_for_cases(
+        &self,
+        batch: BatchId,
+        cases: &[CaseId],
+    ) -> StoreResult<Vec<TestResult>> {
+        let mut out = Vec::new();
+        for chunk in cases.chunks(CASES_PER_SELECT) {
+            let rows: Vec<ResultRow> = on_pool!(self, pool => {
+                for_cases(COLUMNS, batch, chunk).build_query_as().fetch_all(pool).await
+            })?;
+            for row in rows {
+                out.push(row.into_result()?);
+            }
+        }
+        if cases.len() > CASES_PER_SELECT {
+            out.sort_by_key(|r| (r.version_id, r.case_id));
+        }
+        Ok(out)
+    }
+
+    /// The outcomes of some of a batch's cases (a page of the batch page), every version,
+    /// ordered by (version, case): [`Store::results_for_cases`] without answers and details.
+    pub async fn result_cells_for_cases(
+        &self,
+        batch: BatchId,
+        cases: &[CaseId],
+    ) -> StoreResult<Vec<ResultCell>> {
+        let mut out = Vec::new();
+        for chunk in cases.chunks(CASES_PER_SELECT) {
+            let rows: Vec<(i64, i64, String, Option<f64>)> = on_pool!(self, pool => {
+                for_cases("version_id, case_id, status, score", batch, chunk)
+                    .build_query_as().fetch_all(pool).await
+            })?;
+            for (version_id, case_id, status, score) in rows {
+                out.push(ResultCell {
+                    version_id: VersionId(version_id),
+                    case_id: CaseId(case_id),
+                    status: ResultStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("result status `{status}`")))?,
+                    score,
+                });
+            }
+        }
+        if cases.len() > CASES_PER_SELECT {
+            out.sort_by_key(|c| (c.version_id, c.case_id));
+        }
+        Ok(out)
+    }
+
+    /// One test's result, if it has one.
+    pub async fn get_result(
+        &self,
+        batch: BatchId,
+        version: VersionId,
+        case: CaseId,
+    ) -> StoreResult<Option<TestResult>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 AND version_id = $2 AND case_id = $3"
+        );
+        let row: Option<ResultRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(batch.0).bind(version.0).bind(case.0).fetch_optional(pool).await)?;
+        row.map(ResultRow::into_result).transpose()
+    }
+
+    /// At most `limit` of a batch's results ordered by (version, case), starting after `after`
+    /// (None: from the first). Keyset paging: each page is an index range, however deep, so an
+    /// export streams a batch of any size in constant memory.
+    pub async fn results_page(
+        &self,
+        batch: BatchId,
+        after: Option<(VersionId, CaseId)>,
+        limit: u64,
+    ) -> StoreResult<Vec<TestResult>> {
+        let limit = sql_count(limit);
+        let rows: Vec<ResultRow> = match after {
+            None => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM results WHERE batch_id = $1 \
+                     ORDER BY version_id, case_id LIMIT $2"
+                );
+                on_pool!(self, pool => sqlx::query_as(&sql)
+                    .bind(batch.0).bind(limit).fetch_all(pool).await)?
+            }
+            Some((version, case)) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM results WHERE batch_id = $1 \
+                     AND (version_id, case_id) > ($2, $3) ORDER BY version_id, case_id LIMIT $4"
+                );
+                on_pool!(self, pool => sqlx::query_as(&sql)
+                    .bind(batch.0).bind(version.0).bind(case.0).bind(limit)
+                    .fetch_all(pool).await)?
+            }
+        };
+        rows.into_iter().map(ResultRow::into_result).collect()
+    }
+
     /// (version, case) pairs that already have a result.
     pub async fn result_keys(&self, batch: BatchId) -> StoreResult<HashSet<(VersionId, CaseId)>> {
         let rows: Vec<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(
@@ -162,7 +327,7 @@ impl Store {
              SUM(score) AS score_sum, COUNT(score) AS scored, \
              SUM(CAST(latency_ms AS DOUBLE PRECISION)) AS latency_sum, \
              COUNT(latency_ms) AS timed \
-             FROM results WHERE batch_id = $1 GROUP BY version_id")
+             FROM results WHERE batch_id = $1 GROUP BY version_id ORDER BY version_id")
             .bind(batch.0).fetch_all(pool).await)?;
         Ok(rows)
     }

@@ -1,0 +1,434 @@
+//! `GET /api/batches/{id}/results.csv` and `GET /api/batches/{id}/results.json`: every result of
+//! a batch as a download, streamed from the store in keyset pages so that a 100,000-test batch is
+//! never held in memory (nor built in the browser).
+//!
+//! - CSV: one row per (version, case), ordered by version then case, with the columns of
+//!   [`CSV_HEADER`].
+//! - JSON: one document of the same shape as the `batch_results` server function,
+//!   `{"batch": {…}, "cases": [ … ], "results": [ … ]}`, written as it is read.
+//!
+//! A bad id answers 400, an unknown batch 404, both with the usual `{error, message}` body. A
+//! database failure after the first byte can no longer change the status: the connection is cut,
+//! so a client sees a truncated download rather than a short file that looks complete. Results of
+//! a batch still running are those stored when each page is read. Neither format carries a key:
+//! [`Batch`] and [`TestResult`] hold only key hints.
+
+use crate::model::{Batch, BatchId, CaseId, TestCase, TestResult, VersionId};
+use crate::server::runner::Engine;
+use crate::server::sse::json_error;
+use crate::server::store::{Store, StoreError};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Rows read from the store per page (and written per chunk).
+const ROWS_PER_PAGE: u64 = 2000;
+
+/// The CSV export's header line.
+pub const CSV_HEADER: &str = "batch_id,version_id,version,case_id,case,status,score,latency_ms,\
+    ttft_ms,prompt_tokens,completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,\
+    error_message,answer\n";
+
+pub async fn results_csv(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    match open(&engine, &id).await {
+        Ok(batch) => {
+            let filename = format!("batch-{}.csv", batch.id);
+            download(
+                "text/csv; charset=utf-8",
+                &filename,
+                csv_stream(engine.store().clone(), batch, ROWS_PER_PAGE),
+            )
+        }
+        Err(refused) => refused,
+    }
+}
+
+pub async fn results_json(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    match open(&engine, &id).await {
+        Ok(batch) => {
+            let filename = format!("batch-{}.json", batch.id);
+            match json_stream(engine.store().clone(), batch, ROWS_PER_PAGE) {
+                Ok(body) => download("application/json", &filename, body),
+                Err(e) => internal(e),
+            }
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// The batch behind `{id}`, or the error response to send instead.
+async fn open(engine: &Engine, id: &str) -> Result<Batch, Response> {
+    let Ok(raw) = id.parse::<i64>() else {
+        return Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            &format!("`{id}` is not a batch id"),
+        ));
+    };
+    let id = BatchId(raw);
+    match engine.store().get_batch(id).await {
+        Ok(Some(batch)) => Ok(batch),
+        Ok(None) => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("batch {id} does not exist"),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+fn internal(e: StoreError) -> Response {
+    tracing::error!(error = %e, "reading a batch for export");
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the batch could not be read; see the server log",
+    )
+}
+
+fn download(
+    content_type: &'static str,
+    filename: &str,
+    body: impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static,
+) -> Response {
+    let body = body.map(|chunk| {
+        chunk.map_err(|e| {
+            tracing::error!(error = %e, "export cut short by a database error");
+            std::io::Error::other("the export was cut short by a database error")
+        })
+    });
+    let mut res = Body::from_stream(body).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The file name is built from a number, so it is always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    // A running batch's export changes from one request to the next.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Every result in (version, case) order, one page of the store at a time.
+fn result_pages(
+    store: Store,
+    batch: BatchId,
+    per_page: u64,
+) -> impl Stream<Item = Result<Vec<TestResult>, StoreError>> + Send + 'static {
+    // None: the first page is still to be read; Some(None): the last one was read.
+    stream::try_unfold(Some(None::<(VersionId, CaseId)>), move |cursor| {
+        let store = store.clone();
+        async move {
+            let Some(after) = cursor else {
+                return Ok(None);
+            };
+            let page = store.results_page(batch, after, per_page).await?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            let next = (page.len() as u64 == per_page)
+                .then(|| page.last().map(|r| (r.version_id, r.case_id)));
+            Ok(Some((page, next)))
+        }
+    })
+}
+
+/// The batch's case snapshots, one page of the store at a time.
+fn case_pages(
+    store: Store,
+    batch: BatchId,
+    per_page: u64,
+) -> impl Stream<Item = Result<Vec<TestCase>, StoreError>> + Send + 'static {
+    stream::try_unfold(Some(0u64), move |offset| {
+        let store = store.clone();
+        async move {
+            let Some(offset) = offset else {
+                return Ok(None);
+            };
+            let page = store.batch_cases_page(batch, offset, per_page).await?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            let read = page.len() as u64;
+            let next = (read == per_page).then_some(offset + read);
+            Ok(Some((page, next)))
+        }
+    })
+}
+
+fn csv_stream(
+    store: Store,
+    batch: Batch,
+    per_page: u64,
+) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
+    let id = batch.id;
+    let versions: HashMap<VersionId, String> = batch
+        .versions
+        .into_iter()
+        .map(|v| (v.version_id, v.name))
+        .collect();
+    let header = stream::once(async { Ok(Bytes::from_static(CSV_HEADER.as_bytes())) });
+    let rows = stream::once(case_names(store.clone(), id, per_page))
+        .map_ok(move |cases| {
+            let versions = versions.clone();
+            result_pages(store.clone(), id, per_page)
+                .map(move |page| page.map(|rs| csv_rows(&rs, &versions, &cases)))
+        })
+        .try_flatten();
+    header.chain(rows)
+}
+
+/// Case names by id, for the CSV's `case` column: only the names are kept, not the snapshots.
+async fn case_names(
+    store: Store,
+    batch: BatchId,
+    per_page: u64,
+) -> Result<HashMap<CaseId, String>, StoreError> {
+    let mut names = HashMap::new();
+    let mut pages = std::pin::pin!(case_pages(store, batch, per_page));
+    while let Some(page) = pages.next().await {
+        names.extend(page?.into_iter().map(|c| (c.id, c.name)));
+    }
+    Ok(names)
+}
+
+/// CSV lines for some results (quoted where a field needs it).
+pub fn csv_rows(
+    results: &[TestResult],
+    versions: &HashMap<VersionId, String>,
+    cases: &HashMap<CaseId, String>,
+) -> Bytes {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(results.len() * 256));
+    let opt = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
+    for r in results {
+        let record = [
+            r.batch_id.to_string(),
+            r.version_id.to_string(),
+            versions.get(&r.version_id).cloned().unwrap_or_default(),
+            r.case_id.to_string(),
+            cases.get(&r.case_id).cloned().unwrap_or_default(),
+            r.status.as_str().to_string(),
+            r.score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+            opt(r.latency_ms),
+            opt(r.ttft_ms),
+            opt(r.usage.prompt_tokens),
+            opt(r.usage.completion_tokens),
+            opt(r.usage.total_tokens),
+            r.detail.keywords_hit.join(";"),
+            r.detail.keywords_missed.join(";"),
+            r.error_code.clone().unwrap_or_default(),
+            r.error_message.clone().unwrap_or_default(),
+            r.answer.clone().unwrap_or_default(),
+        ];
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(&record);
+    }
+    Bytes::from(w.into_inner().unwrap_or_default())
+}
+
+/// `{"batch": …, "cases": […], "results": […]}`, written piece by piece.
+fn json_stream(
+    store: Store,
+    batch: Batch,
+    per_page: u64,
+) -> Result<impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static, StoreError> {
+    let id = batch.id;
+    let head =
+        serde_json::to_vec(&batch).map_err(|e| StoreError::Corrupt(format!("batch {id}: {e}")))?;
+    let mut open = b"{\"batch\":".to_vec();
+    open.extend_from_slice(&head);
+    open.extend_from_slice(b",\"cases\":[");
+    let cases = json_items(case_pages(store.clone(), id, per_page));
+    let results = json_items(result_pages(store, id, per_page));
+    Ok(stream::iter([Ok(Bytes::from(open))])
+        .chain(cases)
+        .chain(stream::iter([Ok(Bytes::from_static(b"],\"results\":["))]))
+        .chain(results)
+        .chain(stream::iter([Ok(Bytes::from_static(b"]}"))])))
+}
+
+/// The items of every page as the inside of a JSON array: comma-separated across pages.
+fn json_items<T: serde::Serialize>(
+    pages: impl Stream<Item = Result<Vec<T>, StoreError>> + Send + 'static,
+) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
+    pages.enumerate().map(|(n, page)| {
+        let page = page?;
+        let mut out = Vec::with_capacity(page.len() * 512);
+        for (i, item) in page.iter().enumerate() {
+            if n > 0 || i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, item)
+                .map_err(|e| StoreError::Corrupt(format!("export: {e}")))?;
+        }
+        Ok(Bytes::from(out))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        BatchReport, CaseDraft, DifyIds, ResultStatus, ScoreDetail, ScoringConfig, Usage,
+        VersionDraft,
+    };
+    use crate::server::store::NewBatch;
+
+    /// A stored batch of 2 versions × 7 cases with 11 results (a key in the version).
+    async fn stored_batch() -> (Store, Batch) {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let mut versions = Vec::new();
+        for name in ["v1", "v2, with a comma"] {
+            let id = store
+                .insert_version(&VersionDraft {
+                    name: name.into(),
+                    base_url: "http://127.0.0.1:5001/v1".into(),
+                    api_key: Some("app-secret-key-0123456789".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            versions.push(store.get_version(id).await.unwrap().unwrap());
+        }
+        let drafts: Vec<CaseDraft> = (0..7)
+            .map(|i| CaseDraft {
+                query: format!("question {i}"),
+                ..Default::default()
+            })
+            .collect();
+        let mut cases = Vec::new();
+        for id in store.insert_cases(&drafts).await.unwrap() {
+            cases.push(store.get_case(id).await.unwrap().unwrap());
+        }
+        let scoring = ScoringConfig::default();
+        let batch = store
+            .create_batch(&NewBatch {
+                name: "export",
+                concurrency: 1,
+                per_version_cap: None,
+                scoring: &scoring,
+                versions: &versions,
+                cases: &cases,
+            })
+            .await
+            .unwrap();
+        let mut results = Vec::new();
+        for (i, v) in versions.iter().enumerate() {
+            for c in cases.iter().skip(i * 3) {
+                results.push(TestResult {
+                    batch_id: batch,
+                    version_id: v.version.id,
+                    case_id: c.id,
+                    status: ResultStatus::Passed,
+                    score: Some(75.0),
+                    answer: Some(format!("answer to {}, \"quoted\"", c.query)),
+                    latency_ms: Some(100),
+                    ttft_ms: None,
+                    usage: Usage::default(),
+                    dify: DifyIds::default(),
+                    error_code: None,
+                    error_message: None,
+                    attempts: 1,
+                    detail: ScoreDetail::default(),
+                    finished_at: 1,
+                });
+            }
+        }
+        store.insert_results(&results).await.unwrap();
+        let batch = store.get_batch(batch).await.unwrap().unwrap();
+        (store, batch)
+    }
+
+    async fn collect(body: impl Stream<Item = Result<Bytes, StoreError>>) -> String {
+        let chunks: Vec<Bytes> = body.try_collect().await.unwrap();
+        String::from_utf8(chunks.concat()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn exports_are_every_result_whatever_the_page_size() {
+        let (store, batch) = stored_batch().await;
+        let report = BatchReport {
+            batch: batch.clone(),
+            cases: store.batch_cases(batch.id).await.unwrap(),
+            results: store.list_results(batch.id).await.unwrap(),
+        };
+        assert_eq!(report.results.len(), 11);
+        // Pages that divide the rows exactly, that do not, and one page for everything.
+        for per_page in [1, 2, 3, 7, 11, 2000] {
+            let json = collect(json_stream(store.clone(), batch.clone(), per_page).unwrap()).await;
+            let parsed: BatchReport = serde_json::from_str(&json).unwrap();
+            assert_eq!(parsed, report, "JSON with pages of {per_page}");
+            assert!(
+                !json.contains("app-secret-key"),
+                "no key in the JSON export"
+            );
+
+            let csv = collect(csv_stream(store.clone(), batch.clone(), per_page)).await;
+            assert!(csv.starts_with(CSV_HEADER));
+            assert!(!csv.contains("app-secret-key"), "no key in the CSV export");
+            let mut reader = csv::Reader::from_reader(csv.as_bytes());
+            let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+            assert_eq!(rows.len(), 11, "CSV with pages of {per_page}");
+            for (row, r) in rows.iter().zip(&report.results) {
+                assert_eq!(&row[1], r.version_id.to_string());
+                assert_eq!(&row[3], r.case_id.to_string());
+                let case = report.cases.iter().find(|c| c.id == r.case_id).unwrap();
+                assert_eq!(&row[4], case.name);
+                assert_eq!(&row[16], r.answer.as_deref().unwrap());
+            }
+            assert_eq!(&rows[10][2], "v2, with a comma");
+        }
+    }
+
+    #[test]
+    fn csv_rows_follow_the_header_and_quote_what_needs_it() {
+        let r = TestResult {
+            batch_id: BatchId(3),
+            version_id: VersionId(1),
+            case_id: CaseId(7),
+            status: ResultStatus::Failed,
+            score: Some(42.5),
+            answer: Some("line one\nsaid \"hi\", then left".into()),
+            latency_ms: Some(812),
+            ttft_ms: None,
+            usage: Usage {
+                prompt_tokens: Some(10),
+                completion_tokens: Some(20),
+                total_tokens: Some(30),
+                ..Default::default()
+            },
+            dify: DifyIds::default(),
+            error_code: None,
+            error_message: None,
+            attempts: 1,
+            detail: ScoreDetail {
+                keywords_hit: vec!["a".into(), "b".into()],
+                keywords_missed: vec!["c".into()],
+                ..Default::default()
+            },
+            finished_at: 0,
+        };
+        let versions = HashMap::from([(VersionId(1), "v1, chat".to_string())]);
+        let cases = HashMap::from([(CaseId(7), "MIPI D-PHY".to_string())]);
+        let text = String::from_utf8(csv_rows(&[r], &versions, &cases).to_vec()).unwrap();
+        assert_eq!(
+            text,
+            "3,1,\"v1, chat\",7,MIPI D-PHY,failed,42.50,812,,10,20,30,a;b,c,,,\
+             \"line one\nsaid \"\"hi\"\", then left\"\n"
+        );
+        let file = format!("{CSV_HEADER}{text}");
+        let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(headers.len(), 17);
+        assert_eq!(row.len(), 17);
+        assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
+    }
+}
