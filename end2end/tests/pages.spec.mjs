@@ -283,7 +283,7 @@ test("a batch's page is live while it runs, cancels, and exports its results", a
   await expect.poll(() => done.count(), { timeout: 30_000 }).toBeGreaterThan(first);
 
   const csv = page.waitForEvent("download");
-  await page.getByRole("button", { name: "Export CSV" }).click();
+  await page.getByRole("link", { name: "Export CSV" }).click();
   const file = await csv;
   expect(file.suggestedFilename()).toBe(`batch-${id}.csv`);
   const text = fs.readFileSync(await file.path(), "utf8");
@@ -292,5 +292,51 @@ test("a batch's page is live while it runs, cancels, and exports its results", a
   await page.getByRole("button", { name: "Cancel batch" }).click();
   await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
   await expect(page.locator(".meta [data-status]").first()).toHaveAttribute("data-status", "cancelled");
+  expect(errors).toEqual([]);
+});
+
+test("a large batch's page loads one page of cases at a time, with the page in the URL", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const rows = Array.from({ length: 55 }, (_, i) => `Pager case ${String(i + 1).padStart(2, "0")},Pager question ${i + 1}?`);
+  const imported = (await api(request, "import_cases", { format: "csv", content: `name,query\n${rows.join("\n")}\n` })).body;
+  expect(imported.imported).toBe(55);
+  const cases = (await api(request, "list_cases")).body.filter((c) => c.name.startsWith("Pager case "));
+  const version = (await api(request, "list_versions")).body.find((v) => v.enabled);
+  const id = (await api(request, "start_batch", {
+    name: "E2E pager", version_ids: [version.id], case_ids: cases.map((c) => c.id), concurrency: 20,
+  })).body;
+  // The batch keeps its snapshot of the cases: the other tests see the demo set again.
+  for (const c of cases) await api(request, "delete_case", { id: c.id });
+
+  await open(page, `/batches/${id}`);
+  const matrix = page.getByTestId("matrix");
+  await expect(matrix.locator("tbody tr")).toHaveCount(50);
+  await expect(page.getByText("Page 1 of 2")).toBeVisible();
+  await page.getByRole("button", { name: "Next" }).click();
+  await expect(page).toHaveURL(new RegExp(`/batches/${id}\\?page=2$`));
+  await expect(matrix.locator("tbody tr")).toHaveCount(5);
+  await expect(matrix.locator("th.case-name").first()).toHaveText("Pager case 51");
+  await expect(page.getByText("Page 2 of 2")).toBeVisible();
+
+  // Served as page 2 by the server too, and live until the batch ends.
+  await open(page, `/batches/${id}?page=2`);
+  await expect(matrix.locator("th.case-name").first()).toHaveText("Pager case 51");
+  await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 60_000 })
+    .toBe("completed");
+  await expect(matrix.locator("td.cell-pending")).toHaveCount(0, { timeout: 15_000 });
+  await expect(page.getByTestId("version-card")).toContainText("55 / 55");
+
+  // A cell's details are fetched when it is opened.
+  await matrix.locator("td.cell button").first().click();
+  const detail = page.getByTestId("result-detail");
+  await expect(detail.getByText("Keywords hit")).toBeVisible();
+  await expect(detail.getByRole("heading")).toContainText("Pager case 51");
+  await page.keyboard.press("Escape");
+  await expect(detail).toBeHidden();
+
+  await page.getByRole("button", { name: "Previous" }).click();
+  await expect(page).toHaveURL(new RegExp(`/batches/${id}$`));
+  await expect(matrix.locator("tbody tr")).toHaveCount(50);
+  await expect(matrix.locator("th.case-name").first()).toHaveText("Pager case 01");
   expect(errors).toEqual([]);
 });
