@@ -394,6 +394,7 @@ fn section_fanout(sim: &MockDify) {
         ("stale_p50_ms", "staleness p50 (ms)"),
         ("stale_p99_ms", "staleness p99 (ms)"),
         ("rss_per_watcher_kb", "server RSS per watcher (KiB)"),
+        ("heap_per_watcher_kb", "server live heap per watcher (KiB)"),
         (
             "rss_after_disconnect_kb",
             "RSS left after all disconnect (KiB)",
@@ -785,9 +786,14 @@ async fn phase_fanout(args: &[String]) -> Value {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss0 = status_kb("VmRSS");
     let fds0 = count_fds();
+    let heap0 = LIVE_BYTES.load(Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
     let mut client = spawn_watchers(&base, slow, WATCHERS, "hold", None);
     read_line_with(&mut client, "connected");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    COUNTING.store(false, Ordering::SeqCst);
+    // The batch runs meanwhile (c = 1): its own allocations are in this count too, a few KB.
+    let heap1 = LIVE_BYTES.load(Ordering::SeqCst);
     let rss1 = status_kb("VmRSS");
     let fds1 = count_fds();
     drop(client.stdin.take()); // the client closes every stream on EOF
@@ -866,6 +872,7 @@ async fn phase_fanout(args: &[String]) -> Value {
         "stale_p50_ms": pct(&stale, 50.0), "stale_p99_ms": pct(&stale, 99.0),
         "stale_samples": stale.len(),
         "rss_per_watcher_kb": (rss1 as f64 - rss0 as f64) / WATCHERS as f64,
+        "heap_per_watcher_kb": (heap1 - heap0) as f64 / 1024.0 / WATCHERS as f64,
         "rss_after_disconnect_kb": rss2 as f64 - rss0 as f64,
         "fds_before": fds0, "fds_connected": fds1, "fds_after": fds2,
         "bytes_per_event": sizes.iter().sum::<f64>() / sizes.len().max(1) as f64,
