@@ -222,6 +222,16 @@ async fn suite(url: &str) {
 
     let list = store.list_batches(10).await.unwrap();
     assert_eq!(list.len(), 1);
+    assert_eq!(
+        (
+            list[0].completed_tests,
+            list[0].passed_tests,
+            list[0].failed_tests
+        ),
+        (2, 1, 0),
+        "the list counts the batch's results (the errored one was deleted)"
+    );
+    assert!(store.list_batches(0).await.unwrap().is_empty());
     assert_eq!(list[0].versions.len(), 2);
     assert_eq!(list[0].versions[1].api_key_hint, "app-…2222");
     assert!(store.get_batch(BatchId(999)).await.unwrap().is_none());

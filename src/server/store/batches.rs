@@ -95,15 +95,20 @@ struct SnapshotRow {
     config: String,
 }
 
-/// Batch columns plus its result counts, one row per batch.
-const BATCH_SELECT: &str = "SELECT b.id, b.name, b.status, b.concurrency, b.per_version_cap, \
+/// The newest `$1` batches with their result counts, newest first. Only those batches' results
+/// are counted (not the whole results table, which holds every batch ever run).
+const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id DESC LIMIT $1) \
+     SELECT b.id, b.name, b.status, b.concurrency, b.per_version_cap, \
      b.scoring, b.total_tests, b.error_message, b.created_at, b.started_at, b.finished_at, \
      COALESCE(r.completed, 0) AS completed, COALESCE(r.passed, 0) AS passed, \
      COALESCE(r.errored, 0) AS errored, r.average_score \
-     FROM batches b LEFT JOIN (SELECT batch_id, COUNT(*) AS completed, \
+     FROM batches b JOIN listed ON listed.id = b.id \
+     LEFT JOIN (SELECT batch_id, COUNT(*) AS completed, \
         COUNT(*) FILTER (WHERE status = 'passed') AS passed, \
         COUNT(*) FILTER (WHERE status = 'error') AS errored, \
-        AVG(score) AS average_score FROM results GROUP BY batch_id) r ON r.batch_id = b.id";
+        AVG(score) AS average_score FROM results \
+        WHERE batch_id IN (SELECT id FROM listed) GROUP BY batch_id) r ON r.batch_id = b.id \
+     ORDER BY b.id DESC";
 
 /// One batch's columns, its counts left for [`Store::batch_with_tallies`] to fill from the
 /// per-version tallies: one pass over the batch's results instead of one over every batch's.
@@ -296,9 +301,8 @@ impl Store {
 
     /// The newest batches first, at most `limit`.
     pub async fn list_batches(&self, limit: i64) -> StoreResult<Vec<Batch>> {
-        let sql = format!("{BATCH_SELECT} ORDER BY b.id DESC LIMIT $1");
         let rows: Vec<BatchRow> =
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await)?;
+            on_pool!(self, pool => sqlx::query_as(LIST_BATCHES).bind(limit).fetch_all(pool).await)?;
         let Some(oldest) = rows.last().map(|r| r.id) else {
             return Ok(Vec::new());
         };
