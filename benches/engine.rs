@@ -207,17 +207,7 @@ fn section_bigpage(sim: &MockDify) {
         .expect("start dify-bench serve");
     let pid = child.id();
     let base = read_line_with(&mut child, "dify-bench listening on ");
-    let hwm = || {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-            })
-            .unwrap_or(0.0)
-            / 1024.0
-    };
+    let hwm = || proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
     println!("| request | median ms | runs | bytes |");
     println!("|---|---|---|---|");
     rt().block_on(async {
@@ -236,7 +226,13 @@ fn section_bigpage(sim: &MockDify) {
                     };
                     let res = req.send().await.unwrap();
                     assert!(res.status().is_success(), "{url}: {}", res.status());
-                    bytes = res.bytes().await.unwrap().len();
+                    use futures::StreamExt;
+                    // Counted as it arrives: the exports are ~100 MB, not for this process to hold.
+                    bytes = 0;
+                    let mut body = res.bytes_stream();
+                    while let Some(chunk) = body.next().await {
+                        bytes += chunk.unwrap().len();
+                    }
                     if i >= 2 {
                         times.push(t.elapsed().as_secs_f64() * 1000.0);
                     }
@@ -1447,16 +1443,38 @@ struct Measured {
     maxrss_kb: i64,
 }
 
-/// Runs a command to its end; wall time, CPU (user + sys) and peak RSS from wait4.
+/// Runs a command to its end: wall time, CPU (user + sys) from wait4, and peak RSS as the
+/// child's own VmHWM, read every 5 ms while it runs (it only grows, so the last read before the
+/// exit is the peak, give or take the last 5 ms).
+///
+/// Not wait4's ru_maxrss: Linux records the forking process's high-water mark into it at exec,
+/// so a child of a large parent reports the parent's peak (the bench parent reaches ~230 MiB in
+/// `bigpage`, and a 10 MiB child then "peaks" at 230 MiB).
 fn measure(cmd: &mut Command) -> Measured {
     let t0 = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak_kb = 0i64;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(kb) = proc_status_kb(pid as u32, "VmHWM") {
+                    peak_kb = peak_kb.max(kb);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak_kb
+        })
+    };
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     assert_eq!(r, pid, "wait4");
     let wall_s = t0.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let peak_kb = sampler.join().unwrap_or(0);
     std::mem::forget(child);
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Measured {
@@ -1467,8 +1485,16 @@ fn measure(cmd: &mut Command) -> Measured {
         },
         wall_s,
         cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
-        maxrss_kb: ru.ru_maxrss,
+        maxrss_kb: peak_kb,
     }
+}
+
+/// A field of /proc/PID/status in kB; None once the process has exited.
+fn proc_status_kb(pid: u32, field: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn cpu_s() -> f64 {
