@@ -758,7 +758,11 @@ async fn phase_fanout(args: &[String]) -> Value {
             let _ = tcp.set_nodelay(true);
         })
     };
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service())
+            .await
+            .unwrap()
+    });
     let base = format!("http://{addr}");
     let start = |c: u32, name: &str| {
         let engine = engine.clone();

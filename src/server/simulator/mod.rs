@@ -214,7 +214,7 @@ pub async fn spawn(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<SocketAd
     });
     let app = router(cfg);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(listener, app.into_make_service()).await {
             tracing::error!("simulator on {bound} stopped: {e}");
         }
     });
