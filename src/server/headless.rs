@@ -6,11 +6,12 @@
 //! could not finish), 2 for a configuration or usage error.
 
 use crate::model::{
-    AppMode, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ResultStatus,
-    ScoringConfig, TestResult, VersionDraft, VersionId,
+    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ResultStatus,
+    ScoringConfig, TestResult, VersionDraft, VersionId, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
+use crate::server::store::VersionTally;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -217,7 +218,11 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
         cases: store.batch_cases(id).await.map_err(internal)?,
         results: store.list_results(id).await.map_err(internal)?,
     };
-    print_summary(&results);
+    let tallies = store.version_tallies(id).await.map_err(internal)?;
+    print_summary(
+        &results.batch,
+        &VersionTally::summaries(&results.batch.versions, &tallies),
+    );
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&results).unwrap_or_default();
         std::fs::write(path, json)
@@ -315,44 +320,9 @@ impl Display {
     }
 }
 
-#[derive(Default)]
-struct Tally {
-    tests: u64,
-    passed: u64,
-    failed: u64,
-    errors: u64,
-    score_sum: f64,
-    scored: u64,
-    latency_sum: f64,
-    timed: u64,
-}
-
-fn tallies(results: &BatchReport) -> HashMap<VersionId, Tally> {
-    let mut by: HashMap<VersionId, Tally> = HashMap::new();
-    for r in &results.results {
-        let t = by.entry(r.version_id).or_default();
-        t.tests += 1;
-        match r.status {
-            ResultStatus::Passed => t.passed += 1,
-            ResultStatus::Failed => t.failed += 1,
-            ResultStatus::Error => t.errors += 1,
-        }
-        if let Some(s) = r.score {
-            t.score_sum += s;
-            t.scored += 1;
-        }
-        if let Some(ms) = r.latency_ms {
-            t.latency_sum += ms as f64;
-            t.timed += 1;
-        }
-    }
-    by
-}
-
-fn print_summary(results: &BatchReport) {
-    let by = tallies(results);
-    let width = results
-        .batch
+/// The per-version table, from the same tallies the batch page shows (`VersionTally`).
+fn print_summary(batch: &Batch, summaries: &[VersionSummary]) {
+    let width = batch
         .versions
         .iter()
         .map(|v| v.name.chars().count())
@@ -363,33 +333,20 @@ fn print_summary(results: &BatchReport) {
         "{:<width$}  {:>6}  {:>6}  {:>6}  {:>6}  {:>9}  {:>9}  {:>11}",
         "version", "tests", "passed", "failed", "errors", "pass rate", "avg score", "avg latency"
     );
-    for v in &results.batch.versions {
-        let t = by.get(&v.version_id).map(|t| t as &Tally);
-        let empty = Tally::default();
-        let t = t.unwrap_or(&empty);
-        let rate = if t.tests > 0 {
-            format!("{:.1}%", t.passed as f64 * 100.0 / t.tests as f64)
-        } else {
-            "—".into()
-        };
-        let score = if t.scored > 0 {
-            format!("{:.1}", t.score_sum / t.scored as f64)
-        } else {
-            "—".into()
-        };
-        let latency = if t.timed > 0 {
-            format!("{:.0} ms", t.latency_sum / t.timed as f64)
-        } else {
-            "—".into()
-        };
+    let dash = || "—".to_string();
+    for (v, t) in batch.versions.iter().zip(summaries) {
+        let failed = t.completed - t.passed - t.errors;
+        let rate = t.pass_rate.map_or_else(dash, |r| format!("{r:.1}%"));
+        let score = t.average_score.map_or_else(dash, |s| format!("{s:.1}"));
+        let latency = t.avg_latency_ms.map_or_else(dash, |l| format!("{l:.0} ms"));
         let pad = width.saturating_sub(v.name.chars().count());
         println!(
             "{}{}  {:>6}  {:>6}  {:>6}  {:>6}  {:>9}  {:>9}  {:>11}",
             v.name,
             " ".repeat(pad),
-            t.tests,
+            t.completed,
             t.passed,
-            t.failed,
+            failed,
             t.errors,
             rate,
             score,
@@ -417,7 +374,6 @@ fn xml_escape(s: &str) -> String {
 
 /// JUnit XML: a test suite per version, a test case per case; failures and errors with reasons.
 pub fn junit(results: &BatchReport) -> String {
-    let by = tallies(results);
     let cases: HashMap<_, _> = results.cases.iter().map(|c| (c.id, c)).collect();
     let mut per_version: HashMap<VersionId, Vec<&TestResult>> = HashMap::new();
     for r in &results.results {
@@ -430,21 +386,21 @@ pub fn junit(results: &BatchReport) -> String {
         results.results.len()
     ));
     for v in &results.batch.versions {
-        let empty = Tally::default();
-        let t = by.get(&v.version_id).unwrap_or(&empty);
-        let time: f64 = t.latency_sum / 1000.0;
-        xml.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{time:.3}\">\n",
-            xml_escape(&v.name),
-            t.tests,
-            t.failed,
-            t.errors
-        ));
-        for r in per_version
+        let mine = per_version
             .get(&v.version_id)
             .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
+            .unwrap_or(&[]);
+        let count = |status| mine.iter().filter(|r| r.status == status).count();
+        let time: i64 = mine.iter().filter_map(|r| r.latency_ms).sum();
+        xml.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
+            xml_escape(&v.name),
+            mine.len(),
+            count(ResultStatus::Failed),
+            count(ResultStatus::Error),
+            time as f64 / 1000.0
+        ));
+        for r in mine {
             let name = cases
                 .get(&r.case_id)
                 .map(|c| c.name.as_str())
