@@ -1050,17 +1050,12 @@ fn phase_registry() -> Value {
         name: format!("Batch test 2026-11-28 16:{:02}", id % 60),
         started_at_ms: 0,
         versions: (1..=10)
-            .map(|v| VersionStart {
-                version_id: VersionId(v),
-                name: format!("Two-stage search v1.{v} + reranker"),
-                total: 1_000_000,
-                completed: 0,
-                passed: 0,
-                errored: 0,
-                score_sum: 0.0,
-                scored: 0,
-                latency_sum: 0.0,
-                timed: 0,
+            .map(|v| {
+                VersionStart::fresh(
+                    VersionId(v),
+                    format!("Two-stage search v1.{v} + reranker"),
+                    1_000_000,
+                )
             })
             .collect(),
     };

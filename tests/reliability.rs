@@ -514,18 +514,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
         name: "once".into(),
         started_at_ms: 0,
         versions: (1..=10)
-            .map(|v| VersionStart {
-                version_id: VersionId(v),
-                name: format!("v{v}"),
-                total: 100,
-                completed: 0,
-                passed: 0,
-                errored: 0,
-                score_sum: 0.0,
-                scored: 0,
-                latency_sum: 0.0,
-                timed: 0,
-            })
+            .map(|v| VersionStart::fresh(VersionId(v), format!("v{v}"), 100))
             .collect(),
     });
     let mut watchers: Vec<_> = (0..100)

@@ -100,6 +100,24 @@ pub struct VersionStart {
     pub timed: u64,
 }
 
+impl VersionStart {
+    /// A version none of whose tests has run yet.
+    pub fn fresh(version_id: VersionId, name: String, total: u64) -> VersionStart {
+        VersionStart {
+            version_id,
+            name,
+            total,
+            completed: 0,
+            passed: 0,
+            errored: 0,
+            score_sum: 0.0,
+            scored: 0,
+            latency_sum: 0.0,
+            timed: 0,
+        }
+    }
+}
+
 /// How one test ended, as the registry needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Finished {
@@ -568,18 +586,7 @@ mod tests {
             started_at_ms: unix_ms(),
             versions: versions
                 .iter()
-                .map(|&(v, total)| VersionStart {
-                    version_id: VersionId(v),
-                    name: format!("v{v}"),
-                    total,
-                    completed: 0,
-                    passed: 0,
-                    errored: 0,
-                    score_sum: 0.0,
-                    scored: 0,
-                    latency_sum: 0.0,
-                    timed: 0,
-                })
+                .map(|&(v, total)| VersionStart::fresh(VersionId(v), format!("v{v}"), total))
                 .collect(),
         }
     }
