@@ -16,7 +16,6 @@ use dify_bench::server::dify::ClientConfig;
 use dify_bench::server::simulator::{self, FaultProfile};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::time::Duration;
 
 fn soak() -> bool {
@@ -217,18 +216,7 @@ async fn kill_9_loop_the_batch_completes_with_every_result_once() {
     assert_eq!(last["status"], "completed", "{last}");
     assert_eq!(last["completed_tests"], total);
     let report = server.api().ok("batch_results", json!({"id": id})).await;
-    let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len() as u64, total, "results = total");
-    let keys: HashSet<(i64, i64)> = results
-        .iter()
-        .map(|r| {
-            (
-                r["version_id"].as_i64().unwrap(),
-                r["case_id"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(keys.len() as u64, total, "no duplicates");
+    assert_one_result_per_test(&report, total as usize);
     assert!(!server_log(&server).contains("panicked"));
 }
 

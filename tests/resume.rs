@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use dify_bench::server::simulator::FaultProfile;
 use serde_json::json;
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 async fn resume_after_kill(database_url: &str, dir: &std::path::Path) {
@@ -66,18 +65,7 @@ async fn resume_after_kill(database_url: &str, dir: &std::path::Path) {
     assert_eq!(last["completed_tests"], 20);
 
     let report = api.ok("batch_results", json!({"id": id})).await;
-    let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 20, "exactly one result per test");
-    let keys: HashSet<(i64, i64)> = results
-        .iter()
-        .map(|r| {
-            (
-                r["version_id"].as_i64().unwrap(),
-                r["case_id"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(keys.len(), 20, "no duplicates");
+    assert_one_result_per_test(&report, 20);
     assert_eq!(report["batch"]["status"], "completed");
 }
 
