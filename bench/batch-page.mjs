@@ -3,23 +3,14 @@
 // crossed the wire. Usage: node bench/batch-page.mjs BASE_URL BATCH_ID [RUNS]
 // The first load warms the server and the browser's compile cache and is not counted.
 import { createRequire } from "node:module";
+import { chromiumLaunchOptions } from "../end2end/chromium.mjs";
 
 const require = createRequire(new URL("../end2end/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
 
 const [base, id, runsArg = "3"] = process.argv.slice(2);
 const runs = Number(runsArg);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await chromium.launch(chromiumLaunchOptions);
 const out = [];
 try {
   for (let i = 0; i <= runs; i++) {

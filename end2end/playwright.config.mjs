@@ -4,9 +4,12 @@ import { defineConfig } from "@playwright/test";
 import os from "node:os";
 import path from "node:path";
 import fs from "node:fs";
+import { chromiumLaunchOptions } from "./chromium.mjs";
 
 const port = Number(process.env.E2E_PORT || 3107);
-const bin = process.env.DIFY_BENCH_BIN || path.resolve("../target/debug/dify-bench");
+const bin =
+  process.env.DIFY_BENCH_BIN ||
+  path.join(os.homedir(), ".cache/dify-bench/target/release/dify-bench"); // as `make e2e`
 const siteRoot = process.env.DIFY_BENCH_SITE_ROOT || path.resolve("../target/site");
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "dify-bench-e2e-"));
 
@@ -17,17 +20,7 @@ export default defineConfig({
   reporter: [["list"]],
   use: {
     baseURL: `http://127.0.0.1:${port}`,
-    launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    },
+    launchOptions: chromiumLaunchOptions,
   },
   webServer: {
     command: `${bin} serve --demo --addr 127.0.0.1:${port} --database-url sqlite://${dataDir}/e2e.db --site-root ${siteRoot}`,
