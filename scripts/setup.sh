@@ -51,9 +51,6 @@ setup_build() {
 
 setup_test() {
   setup_build
-  if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
-    : # nextest is optional; plain cargo test is used
-  fi
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql
   fi
