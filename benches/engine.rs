@@ -1505,11 +1505,7 @@ fn cpu_s() -> f64 {
 
 /// A field of /proc/self/status in kB (VmHWM, VmRSS).
 fn status_kb(field: &str) -> i64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_status_kb(std::process::id(), field).unwrap_or(0)
 }
 
 fn count_fds() -> usize {
