@@ -1,6 +1,7 @@
 // `make bench` (section bigpage): loads a batch's page in Debian's Chromium and reports how long
 // it takes until the matrix shows and until the page is hydrated (clickable), and how many bytes
-// crossed the wire. Usage: node bench/batch-page.mjs BASE_URL BATCH_ID [RUNS]
+// crossed the wire. Usage: node bench/batch-page.mjs BASE_URL BATCH_ID RUNS USER PASSWORD
+// Each load is a fresh browser context that signs in through the login page first (not timed).
 // The first load warms the server and the browser's compile cache and is not counted.
 import { createRequire } from "node:module";
 import { chromiumLaunchOptions } from "../end2end/chromium.mjs";
@@ -8,7 +9,7 @@ import { chromiumLaunchOptions } from "../end2end/chromium.mjs";
 const require = createRequire(new URL("../end2end/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
 
-const [base, id, runsArg = "3"] = process.argv.slice(2);
+const [base, id, runsArg = "3", user, password] = process.argv.slice(2);
 const runs = Number(runsArg);
 const browser = await chromium.launch(chromiumLaunchOptions);
 const out = [];
@@ -18,6 +19,12 @@ try {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`${base}/login`);
+    await page.waitForSelector("html[data-hydrated]", { timeout: 120_000 });
+    await page.getByLabel("Username").fill(user);
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/`, { timeout: 120_000 });
     const t0 = Date.now();
     await page.goto(`${base}/batches/${id}`, { waitUntil: "commit", timeout: 120_000 });
     await page.waitForSelector('[data-testid="matrix"] tbody tr', { timeout: 120_000 });

@@ -196,6 +196,7 @@ fn section_bigpage(sim: &MockDify) {
         made[0]["wall_s"].as_f64().unwrap_or(0.0)
     );
     let root = repo_root();
+    let token = cli_token(&db);
     let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &db])
         .args(["--site-root"])
@@ -211,7 +212,7 @@ fn section_bigpage(sim: &MockDify) {
     println!("| request | median ms | runs | bytes |");
     println!("|---|---|---|---|");
     rt().block_on(async {
-        let http = reqwest::Client::new();
+        let http = bearer_client(&token, true);
         let timed = |method: &'static str, path: String, body: Option<Value>, n: usize| {
             let http = http.clone();
             let url = format!("{base}{path}");
@@ -289,9 +290,36 @@ fn section_bigpage(sim: &MockDify) {
     });
     // The browser: needs Node and the end-to-end packages (`make test` installs them).
     let script = root.join("bench/batch-page.mjs");
+    // A browser signs in as a person does: a viewer made with `dify-bench user add`.
+    let password = "bench-viewer-password";
+    let mut add = Command::new(bin())
+        .args([
+            "user",
+            "add",
+            "bench",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ])
+        .args(["--database-url", &db])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run dify-bench user add");
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().unwrap();
+        writeln!(stdin, "{password}").unwrap();
+    }
+    assert!(add.wait().unwrap().success(), "user add failed");
     let node = Command::new("node")
         .arg(&script)
-        .args([&base, &id.to_string(), &runs().to_string()])
+        .args([
+            &base,
+            &id.to_string(),
+            &runs().to_string(),
+            "bench",
+            password,
+        ])
         .stderr(Stdio::inherit())
         .output();
     match node {
@@ -604,9 +632,11 @@ fn section_frontend() {
     }
     // SSR of `/`: the bench build of the server, an empty SQLite database.
     let dir = tempfile::tempdir().unwrap();
+    let fe_db = format!("sqlite://{}/fe.db", dir.path().display());
+    let token = cli_token(&fe_db);
     let mut child = Command::new(bin())
         .args(["serve", "--addr", "127.0.0.1:0", "--database-url"])
-        .arg(format!("sqlite://{}/fe.db", dir.path().display()))
+        .arg(&fe_db)
         .args(["--site-root"])
         .arg(root.join("target/site"))
         .env("RUST_LOG", "warn")
@@ -618,11 +648,7 @@ fn section_frontend() {
     // Keep-alive (as a browser navigates) and a new connection per request (a first visit).
     let ssr = |keep_alive: bool| {
         rt().block_on(async {
-            let mut builder = reqwest::Client::builder();
-            if !keep_alive {
-                builder = builder.pool_max_idle_per_host(0);
-            }
-            let http = builder.build().unwrap();
+            let http = bearer_client(&token, keep_alive);
             let mut times = Vec::new();
             for i in 0..220 {
                 let t = Instant::now();
@@ -750,8 +776,20 @@ async fn phase_fanout(args: &[String]) -> Value {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    // Exactly what `serve` mounts, on a listener set up as `serve` sets it up (TCP_NODELAY).
-    let app = http::router(engine.clone(), options);
+    // Exactly what `serve` mounts, on a listener set up as `serve` sets it up (TCP_NODELAY),
+    // behind the same access layer: the watchers send a viewer's API token.
+    let auth = dify_bench::server::auth::Auth::new(engine.store().clone(), Default::default());
+    auth.spawn_watcher();
+    let token = dify_bench::server::auth::issue_token(
+        engine.store(),
+        "bench-watchers",
+        dify_bench::model::Role::Viewer,
+        "bench",
+    )
+    .await
+    .unwrap()
+    .secret;
+    let app = http::router(engine.clone(), auth, options);
     let listener = {
         use axum::serve::ListenerExt;
         listener.tap_io(|tcp| {
@@ -788,7 +826,7 @@ async fn phase_fanout(args: &[String]) -> Value {
     let fds0 = count_fds();
     let heap0 = LIVE_BYTES.load(Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
-    let mut client = spawn_watchers(&base, slow, WATCHERS, "hold", None);
+    let mut client = spawn_watchers(&base, &token, slow, WATCHERS, "hold", None);
     read_line_with(&mut client, "connected");
     tokio::time::sleep(Duration::from_secs(1)).await;
     COUNTING.store(false, Ordering::SeqCst);
@@ -820,7 +858,7 @@ async fn phase_fanout(args: &[String]) -> Value {
         let registry = engine.registry().clone();
         std::thread::spawn(move || sample_completions(&registry, watched))
     };
-    let mut client = spawn_watchers(&base, watched, WATCHERS, "record", Some(&out));
+    let mut client = spawn_watchers(&base, &token, watched, WATCHERS, "record", Some(&out));
     wait_end(&engine, watched).await;
     let cpu_watched = cpu_s() - cpu0;
     read_line_with(&mut client, "done");
@@ -907,8 +945,16 @@ fn sample_completions(registry: &Registry, id: BatchId) -> Vec<u64> {
     at
 }
 
-fn spawn_watchers(base: &str, id: BatchId, n: usize, mode: &str, out: Option<&Path>) -> Child {
+fn spawn_watchers(
+    base: &str,
+    token: &str,
+    id: BatchId,
+    n: usize,
+    mode: &str,
+    out: Option<&Path>,
+) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env("DIFY_BENCH_TOKEN", token);
     cmd.args(["__watchers", base, &id.0.to_string(), &n.to_string(), mode]);
     if let Some(o) = out {
         cmd.arg(o);
@@ -931,10 +977,8 @@ async fn watchers(args: &[String]) {
         &args[3],
     );
     let url = format!("{base}/api/batches/{id}/progress");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let token = std::env::var("DIFY_BENCH_TOKEN").expect("DIFY_BENCH_TOKEN from the bench");
+    let http = bearer_client(&token, false);
     let connected = Arc::new(AtomicUsize::new(0));
     let all = Arc::new(tokio::sync::Notify::new());
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
@@ -1534,6 +1578,36 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dify-bench")
+}
+
+/// An admin API token for a database, made by `dify-bench token create` as a CI job would.
+fn cli_token(database_url: &str) -> String {
+    let out = Command::new(bin())
+        .args(["token", "create", "--name", "bench", "--role", "admin"])
+        .args(["--database-url", database_url])
+        .output()
+        .expect("run dify-bench token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A client sending `Authorization: Bearer <token>`; `keep_alive: false` opens a new
+/// connection per request.
+fn bearer_client(token: &str, keep_alive: bool) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let mut builder = reqwest::Client::builder().default_headers(headers);
+    if !keep_alive {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder.build().unwrap()
 }
 
 fn repo_root() -> PathBuf {

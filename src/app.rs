@@ -6,7 +6,8 @@ use crate::ui::components::{provide_confirm, provide_toasts, ConfirmHost, ToastH
 use crate::ui::i18n::{provide_i18n, LangSwitch};
 use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
-use crate::ui::{BatchPage, BatchesPage, CasesPage, VersionsPage};
+use crate::ui::session::{provide_session, SessionWatch, UserMenu};
+use crate::ui::{AdminPage, BatchPage, BatchesPage, CasesPage, LoginPage, SetupPage, VersionsPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -15,8 +16,19 @@ use leptos_router::{
     path,
 };
 
-/// The document around the app: server-rendered, then hydrated.
+/// The document around the app: server-rendered, then hydrated. The page's
+/// Content-Security-Policy carries the nonce Leptos put on its hydration script.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        let csp = crate::server::auth::layer::page_csp(&nonce);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -42,6 +54,7 @@ pub fn App() -> impl IntoView {
     provide_toasts();
     provide_confirm();
     provide_monitor();
+    provide_session();
     // Browser tests wait for this marker before clicking: server HTML is clickable before the
     // WASM has attached any handler.
     Effect::new(|_| {
@@ -63,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <div class="topbar-right">
                     <RunningIndicator/>
                     <LangSwitch/>
+                    <UserMenu/>
                 </div>
             </header>
             <main>
@@ -71,9 +85,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cases") view=CasesPage/>
                     <Route path=path!("/batches") view=BatchesPage/>
                     <Route path=path!("/batches/:id") view=BatchPage/>
+                    <Route path=path!("/admin") view=AdminPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/setup") view=SetupPage/>
                 </Routes>
             </main>
             <OpenFromQuery/>
+            <SessionWatch/>
             <ProgressModalHost/>
             <ConfirmHost/>
             <ToastHost/>

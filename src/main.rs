@@ -1,6 +1,9 @@
-//! The `dify-bench` command: `serve` (the default), `mock-dify`, `run`.
+//! The `dify-bench` command: `serve` (the default), `mock-dify`, `run`, and the account commands
+//! `user` and `token`.
 
 use clap::{Args, Parser, Subcommand};
+use dify_bench::model::Role;
+use dify_bench::server::auth::AuthConfig;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
@@ -26,6 +29,84 @@ enum Command {
     /// Run one batch headless, for CI; exit 0 when the pass rate is reached, 1 below it, 2 on a
     /// configuration error.
     Run(RunCli),
+    /// Manage users: add, list, remove, passwd.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage API tokens for scripts and CI: create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// The database `serve` uses.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/dify-bench.db"
+    )]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user (asks for the password, or reads it from stdin with --password-stdin).
+    Add {
+        username: String,
+        #[arg(long, value_parser = parse_role, default_value = "viewer")]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Remove a user; their sessions end at once.
+    Remove {
+        username: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set a user's password; their sessions end.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; prints its secret (once) on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role, default_value = "viewer")]
+        role: Role,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a token by id: requests with it get 401 at once.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("`{s}` is not a role: viewer, editor or admin"))
 }
 
 #[derive(Args, Default)]
@@ -45,6 +126,16 @@ struct ServeArgs {
     /// Folder with the compiled front end (pkg/, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     site_root: Option<String>,
+    /// The URL people reach this server at through a proxy (e.g. https://bench.example.com):
+    /// its host is accepted in `Host`, and https makes the session cookie Secure.
+    #[arg(long, env = "DIFY_BENCH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Other origins whose pages may call the API with an API token (comma-separated).
+    #[arg(long, env = "DIFY_BENCH_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// How long a browser session lasts, in hours.
+    #[arg(long, env = "DIFY_BENCH_SESSION_HOURS", default_value_t = 168)]
+    session_hours: u64,
 }
 
 #[derive(Args)]
@@ -90,7 +181,10 @@ struct RunCli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A headless run's output is its progress and summary; routine server logs would drown them.
-    let quiet = matches!(cli.command, Some(Command::Run(_)));
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Run(_) | Command::User(_) | Command::Token(_))
+    );
     init_tracing(if quiet {
         "warn"
     } else {
@@ -111,13 +205,23 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::MockDify(args) => mock_dify(args).await,
             Command::Run(args) => run(args).await,
+            Command::User(cmd) => user(cmd).await,
+            Command::Token(cmd) => token(cmd).await,
         }
     })
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
     // `serve` given implicitly gets no clap defaults, so the defaults are repeated here.
+    let auth = match auth_config(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = ServeOptions {
+        auth,
         addr: args
             .addr
             .or_else(|| env_parse("DIFY_BENCH_ADDR"))
@@ -180,6 +284,113 @@ async fn run(args: RunCli) -> ExitCode {
     };
     match headless::run(&args, prepared).await {
         Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn auth_config(args: &ServeArgs) -> Result<AuthConfig, String> {
+    use dify_bench::server::auth::{normalize_origin, PublicUrl};
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| std::env::var("DIFY_BENCH_PUBLIC_URL").ok())
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| PublicUrl::parse(&u))
+        .transpose()?;
+    let mut origins = args.cors_origins.clone();
+    if origins.is_empty() {
+        if let Ok(v) = std::env::var("DIFY_BENCH_CORS_ORIGINS") {
+            origins = v.split(',').map(str::to_string).collect();
+        }
+    }
+    let cors_origins = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            normalize_origin(o.trim_end_matches('/')).ok_or_else(|| {
+                format!("--cors-origins: `{o}` is not an http(s)://host[:port] origin")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let hours = if args.session_hours == 0 {
+        env_parse("DIFY_BENCH_SESSION_HOURS").unwrap_or(168)
+    } else {
+        args.session_hours
+    };
+    if hours == 0 || hours > 24 * 365 {
+        return Err("--session-hours must be between 1 and 8760".into());
+    }
+    Ok(AuthConfig {
+        session_ttl: std::time::Duration::from_secs(hours * 3600),
+        public_url,
+        cors_origins,
+    })
+}
+
+/// A password from stdin (one line) or, on a terminal, asked twice without echo.
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .map_err(|e| format!("cannot read the password (use --password-stdin): {e}"))?;
+    let again = rpassword::prompt_password("Again: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    if first != again {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+async fn user(cmd: UserCmd) -> ExitCode {
+    use dify_bench::server::auth::cli;
+    let result = match cmd {
+        UserCmd::Add {
+            username,
+            role,
+            password_stdin,
+            db,
+        } => match read_password(password_stdin) {
+            Ok(pw) => cli::user_add(&db.database_url, &username, &pw, role).await,
+            Err(e) => Err(e),
+        },
+        UserCmd::List { db } => cli::user_list(&db.database_url).await,
+        UserCmd::Remove { username, db } => cli::user_remove(&db.database_url, &username).await,
+        UserCmd::Passwd {
+            username,
+            password_stdin,
+            db,
+        } => match read_password(password_stdin) {
+            Ok(pw) => cli::user_passwd(&db.database_url, &username, &pw).await,
+            Err(e) => Err(e),
+        },
+    };
+    finish(result)
+}
+
+async fn token(cmd: TokenCmd) -> ExitCode {
+    use dify_bench::server::auth::cli;
+    let result = match cmd {
+        TokenCmd::Create { name, role, db } => {
+            cli::token_create(&db.database_url, &name, role).await
+        }
+        TokenCmd::List { db } => cli::token_list(&db.database_url).await,
+        TokenCmd::Revoke { id, db } => cli::token_revoke(&db.database_url, id).await,
+    };
+    finish(result)
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -18,7 +18,7 @@ async fn assets_are_gzipped_and_streams_are_not() {
     });
     let (dir, url) = sqlite_url();
     let server = Server::start(&url, &dir.path().join("server.log"), &[]);
-    let http = reqwest::Client::new();
+    let http = common::bearer_client(&server.token);
     let get = |path: &str, gzip: bool| {
         let mut req = http.get(format!("{}{path}", server.base));
         if gzip {

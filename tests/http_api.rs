@@ -283,7 +283,9 @@ async fn bad_input_is_refused_with_a_message_and_nothing_changes() {
         let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
         let head = format!(
             "POST /api/import_cases HTTP/1.1\r\nHost: {host}\r\n\
+             Authorization: Bearer {}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            server.token,
             11 * 1024 * 1024
         );
         tcp.write_all(head.as_bytes()).await.unwrap();
@@ -299,18 +301,27 @@ async fn bad_input_is_refused_with_a_message_and_nothing_changes() {
         );
     }
 
-    let res = reqwest::get(format!("{}/api/batches/4242/progress", server.base))
+    let res = api
+        .http
+        .get(format!("{}/api/batches/4242/progress", server.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
     assert_eq!(body["message"], "batch 4242 does not exist");
-    let res = reqwest::get(format!("{}/api/batches/abc/progress", server.base))
+    let res = api
+        .http
+        .get(format!("{}/api/batches/abc/progress", server.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    let res = reqwest::get(format!("{}/api/nope", server.base))
+    let res = api
+        .http
+        .get(format!("{}/api/nope", server.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 404);

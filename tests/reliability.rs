@@ -282,6 +282,14 @@ async fn sse_churn_leaves_fds_and_memory_at_baseline() {
     // A fresh connection per cycle, so every cycle opens and closes a socket on the server.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", server.token).parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
         .build()
         .unwrap();
     let url = format!("{}/api/batches/{id}/progress", server.base);

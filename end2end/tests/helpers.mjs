@@ -3,6 +3,21 @@ import { expect } from "@playwright/test";
 
 export const PORT = Number(process.env.E2E_PORT || 3107);
 export const SIM = `http://127.0.0.1:${PORT}/demo-dify/v1`;
+// The demo admin the servers under test create (`serve --demo` with DIFY_BENCH_DEMO_PASSWORD).
+export const DEMO_USER = "demo";
+export const DEMO_PASSWORD = process.env.DIFY_BENCH_DEMO_PASSWORD || "e2e-demo-password";
+export const STORAGE_STATE = process.env.E2E_STORAGE_STATE || "/tmp/dify-bench-e2e-state.json";
+
+// Signs in through the login page (base: another server's origin, default the baseURL).
+export async function signIn(page, user, password, base = "") {
+  await page.goto(`${base}/login`);
+  await page.waitForSelector("html[data-hydrated]");
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((url) => url.pathname === "/");
+  await page.waitForSelector("html[data-hydrated]");
+}
 
 // Collects console errors and page errors. `allow` lists regexes for errors a test expects
 // (e.g. the browser logging a 404 for an unknown batch, or refused connections while the server

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { watchConsole } from "./helpers.mjs";
+import { watchConsole, signIn, DEMO_USER, DEMO_PASSWORD } from "./helpers.mjs";
 
 const port = Number(process.env.E2E_RESTART_PORT || 3117);
 const base = `http://127.0.0.1:${port}`;
@@ -18,7 +18,10 @@ function startServer() {
   const child = spawn(bin, [
     "serve", "--demo", "--addr", `127.0.0.1:${port}`,
     "--database-url", `sqlite://${dir}/restart.db`, "--site-root", siteRoot,
-  ], { stdio: ["ignore", "ignore", "ignore"] });
+  ], {
+    stdio: ["ignore", "ignore", "ignore"],
+    env: { ...process.env, DIFY_BENCH_DEMO_PASSWORD: DEMO_PASSWORD },
+  });
   return child;
 }
 
@@ -33,10 +36,9 @@ async function waitHealthy() {
   throw new Error("the server did not become healthy");
 }
 
-async function call(name, body = {}) {
-  const res = await fetch(`${base}/api/${name}`, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  });
+// Calls the API with the page's session (signed in through this server's login page).
+async function call(page, name, body = {}) {
+  const res = await page.request.post(`${base}/api/${name}`, { data: body });
   return res.json();
 }
 
@@ -47,8 +49,9 @@ test("3. a server restart mid-batch: reconnecting, then connected, and the batch
   let server = startServer();
   try {
     await waitHealthy();
-    const versions = (await call("list_versions")).filter((v) => v.enabled).slice(0, 2);
-    const id = await call("start_batch", {
+    await signIn(page, DEMO_USER, DEMO_PASSWORD, base);
+    const versions = (await call(page, "list_versions")).filter((v) => v.enabled).slice(0, 2);
+    const id = await call(page, "start_batch", {
       name: "E2E restart", version_ids: versions.map((v) => v.id), concurrency: 2,
     });
     expect(typeof id).toBe("number");
@@ -75,7 +78,7 @@ test("3. a server restart mid-batch: reconnecting, then connected, and the batch
     expect(Number(await bar.getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(before);
 
     await expect(page.locator(".toast", { hasText: "Batch test completed" })).toBeVisible({ timeout: 120_000 });
-    const batch = await call("get_batch", { id });
+    const batch = await call(page, "get_batch", { id });
     expect(batch.status).toBe("completed");
     expect(batch.completed_tests).toBe(batch.total_tests);
     expect(errors).toEqual([]);

@@ -6,6 +6,7 @@
 
 // Server functions take flat JSON arguments, so some take many; `#[server]` copies a function's
 // signature into the client stub without its `#[allow]`, hence the allowance at module level.
+mod auth;
 #[allow(clippy::too_many_arguments)]
 mod batches;
 #[allow(clippy::too_many_arguments)]
@@ -14,6 +15,7 @@ mod overview;
 #[allow(clippy::too_many_arguments)]
 mod versions;
 
+pub use auth::*;
 pub use batches::*;
 pub use cases::*;
 pub use overview::*;
@@ -29,10 +31,16 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorKind {
     /// 400: the request cannot be carried out as given.
     BadRequest,
+    /// 401: no credentials, or ones that do not hold (a wrong password, a revoked token).
+    Unauthorized,
+    /// 403: signed in, but the role is too low.
+    Forbidden,
     /// 404
     NotFound,
     /// 409: the request conflicts with the current state (a name taken, a batch already ended).
     Conflict,
+    /// 429: too many attempts (sign-in throttling); the message says when to try again.
+    TooManyRequests,
     /// 500: our fault; details are in the server log, not here.
     Internal,
 }
@@ -92,6 +100,9 @@ fn set_status(kind: ErrorKind) {
     use axum::http::StatusCode;
     let status = match kind {
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,6 +116,8 @@ fn set_status(kind: ErrorKind) {
 pub(crate) mod ssr {
     //! Server-side helpers shared by the server functions.
     use super::{ApiError, ErrorKind};
+    use crate::server::auth::layer::ClientAddr;
+    use crate::server::auth::{Auth, Principal};
     use crate::server::runner::{Engine, EngineError};
     use crate::server::store::StoreError;
     use std::sync::Arc;
@@ -112,6 +125,41 @@ pub(crate) mod ssr {
     pub fn engine() -> Result<Arc<Engine>, ApiError> {
         leptos::prelude::use_context::<Arc<Engine>>()
             .ok_or_else(|| ApiError::new(ErrorKind::Internal, "the engine is not available"))
+    }
+
+    pub fn auth() -> Result<Arc<Auth>, ApiError> {
+        leptos::prelude::use_context::<Arc<Auth>>()
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "accounts are not available"))
+    }
+
+    /// Who is calling, as the access layer established it (None on a public route called
+    /// without credentials). Access itself was decided by the layer; this is for recording
+    /// who did what and for the few functions that act on the caller's own session.
+    pub fn caller() -> Option<Principal> {
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+    }
+
+    /// The caller's label for `created_by` columns: `alice`, `token:ci`.
+    pub fn caller_label() -> Option<String> {
+        caller().map(|p| p.label())
+    }
+
+    /// The client's address, for sign-in throttling.
+    pub fn client_addr() -> Option<std::net::IpAddr> {
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
+            .and_then(|a| a.0)
+    }
+
+    /// Adds a response header to the server function's answer.
+    pub fn set_header(name: axum::http::HeaderName, value: &str) {
+        if let (Some(res), Ok(v)) = (
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+            axum::http::HeaderValue::from_str(value),
+        ) {
+            res.append_header(name, v);
+        }
     }
 
     impl From<StoreError> for ApiError {

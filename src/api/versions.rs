@@ -59,6 +59,20 @@ pub async fn save_version(
             store.insert_version(&draft).await?
         }
         Some(id) => {
+            let stored = store
+                .get_version(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("version {id} does not exist")))?;
+            // The stored key goes only where it went before: a new scheme, host or port needs
+            // the key given again (else anyone able to edit the URL could send it anywhere).
+            if draft.api_key.is_none()
+                && origin_of(&stored.version.base_url) != origin_of(&draft.base_url)
+            {
+                return Err(ApiError::bad_request(
+                    "base_url moves to another scheme, host or port: enter the API key again \
+                     (the stored key is only ever sent where it was first meant to go)",
+                ));
+            }
             if !store.update_version(id, &draft).await? {
                 return Err(ApiError::not_found(format!("version {id} does not exist")));
             }
@@ -70,6 +84,18 @@ pub async fn save_version(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("version {id} does not exist")))?;
     Ok(saved.version)
+}
+
+/// `scheme://host:port` of an http(s) URL, lower case, with the default port made explicit.
+#[cfg(feature = "ssr")]
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    Some(format!(
+        "{}://{}:{}",
+        parsed.scheme(),
+        parsed.host_str()?.to_ascii_lowercase(),
+        parsed.port_or_known_default()?
+    ))
 }
 
 #[server(prefix = "/api", endpoint = "set_version_enabled", input = Json)]

@@ -89,3 +89,27 @@ pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
     }
     Ok(())
 }
+
+/// The demo admin's username.
+pub const ADMIN: &str = "demo";
+
+/// Creates the demo admin when the database has no user at all; returns the password to print
+/// (from `DIFY_BENCH_DEMO_PASSWORD`, else a fresh random one). None when users exist already:
+/// demo mode never adds an account beside real ones.
+pub async fn seed_admin(store: &Store) -> Result<Option<String>, crate::server::store::StoreError> {
+    use crate::server::auth::{add_user, credential, AccountError};
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let password = std::env::var("DIFY_BENCH_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| credential::new_link_secret()[..20].to_string());
+    match add_user(store, ADMIN, &password, crate::model::Role::Admin).await {
+        Ok(_) => Ok(Some(password)),
+        Err(AccountError::Store(e)) => Err(e),
+        Err(AccountError::Invalid(m)) => Err(crate::server::store::StoreError::Conflict(format!(
+            "the demo admin could not be created: {m} (DIFY_BENCH_DEMO_PASSWORD)"
+        ))),
+    }
+}

@@ -2,6 +2,8 @@
 //! Leptos pages and server functions, the SSE route, health — and serves it until a signal.
 
 use crate::app::{shell, App};
+use crate::server::auth::links::LinkPurpose;
+use crate::server::auth::{self, Auth, AuthConfig};
 use crate::server::dify::{ClientConfig, DifyClient};
 use crate::server::progress::Registry;
 use crate::server::runner::Engine;
@@ -33,6 +35,7 @@ pub struct ServeOptions {
     pub demo: bool,
     /// Where the compiled site (`pkg/`, CSS) is; relative to the working directory.
     pub site_root: String,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,14 @@ pub enum ServeError {
     Engine(#[from] crate::server::runner::EngineError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "refusing to serve {addr} with no user: anyone who reached it first could make \
+         themselves admin. Add an admin first (`dify-bench user add NAME --role admin`), or \
+         bind 127.0.0.1 and use the setup link printed at start"
+    )]
+    NoUsers { addr: SocketAddr },
+    #[error("{0}")]
+    Unprotected(String),
 }
 
 /// Builds the engine for a database: the piece `serve` and the headless `run` share.
@@ -63,12 +74,19 @@ pub async fn engine_for(database_url: &str) -> Result<Arc<Engine>, ServeError> {
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    check_every_function_is_listed()?;
     let engine = engine_for(&opts.database_url).await?;
     tracing::info!(
         database = %redact_url(&opts.database_url),
         backend = engine.store().backend(),
         "store ready"
     );
+    let users = engine.store().count_users().await?;
+    if users == 0 && !opts.demo && !opts.addr.ip().is_loopback() {
+        return Err(ServeError::NoUsers { addr: opts.addr });
+    }
+    let auth = Auth::new(engine.store().clone(), opts.auth.clone());
+    auth.spawn_watcher();
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -82,11 +100,35 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         let _ = tcp.set_nodelay(true);
     });
 
-    let mut app = router(engine.clone(), leptos_options(&opts, addr));
+    let mut app = router(engine.clone(), auth.clone(), leptos_options(&opts, addr));
     if opts.demo {
-        // The simulator shares the port, so demo versions keep working across restarts.
+        // The simulator shares the port, so demo versions keep working across restarts. It is
+        // nested outside the access layer: it stands in for Dify, which has its own keys.
         app = app.nest(demo::MOUNT, simulator::router(demo::simulator_config()));
         demo::seed(engine.store(), addr).await?;
+        if let Some(password) = demo::seed_admin(engine.store()).await? {
+            println!(
+                "demo admin: sign in as `{}` with the password {password}",
+                demo::ADMIN
+            );
+        }
+        if engine
+            .store()
+            .get_user_by_name(demo::ADMIN)
+            .await?
+            .is_some()
+        {
+            let link = auth.links.issue(LinkPurpose::SignIn {
+                username: demo::ADMIN.to_string(),
+            });
+            println!("sign in to the demo: http://{addr}/login?link={link}");
+        }
+    } else if engine.store().count_users().await? == 0 {
+        let link = auth.links.issue(LinkPurpose::Setup);
+        println!(
+            "no user yet: create the first admin at http://{addr}/setup?link={link} \
+             (valid for one hour, once)"
+        );
     }
     let resumed = engine.resume_unfinished().await?;
     if !resumed.is_empty() {
@@ -98,7 +140,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let stop = Arc::new(tokio::sync::Notify::new());
     // into_make_service specialises the router once. Handed the Router itself, axum rebuilds
     // its route table (`with_state`) for every connection: ~40 KB per held SSE connection.
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown({
+    // With connect info: the access layer throttles sign-ins per client address.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown({
         let stop = stop.clone();
         async move { stop.notified().await }
     });
@@ -123,16 +170,38 @@ fn leptos_options(opts: &ServeOptions, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// The whole HTTP surface for one engine.
-pub fn router(engine: Arc<Engine>, options: LeptosOptions) -> Router {
+/// Every server function must be listed in the access table: one that is not would need
+/// `admin` (the table fails closed), but a missing entry is a mistake to fix, not to run with.
+fn check_every_function_is_listed() -> Result<(), ServeError> {
+    let missing: Vec<String> = leptos::server_fn::axum::server_fn_paths()
+        .filter_map(|(path, _)| path.strip_prefix("/api/"))
+        .filter(|name| !auth::policy::SERVER_FNS.iter().any(|(n, _)| n == name))
+        .map(str::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::Unprotected(format!(
+            "server functions missing from the access table (server/auth/policy.rs): {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The whole HTTP surface for one engine, behind the access layer.
+pub fn router(engine: Arc<Engine>, auth: Arc<Auth>, options: LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let context_engine = engine.clone();
+    let context_auth = auth.clone();
     let shell_options = options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(
             &options,
             routes,
-            move || provide_context(context_engine.clone()),
+            move || {
+                provide_context(context_engine.clone());
+                provide_context(context_auth.clone());
+            },
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
@@ -151,6 +220,10 @@ pub fn router(engine: Arc<Engine>, options: LeptosOptions) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::layer::guard,
         ))
 }
 

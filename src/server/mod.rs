@@ -2,6 +2,7 @@
 //! registry, runner, and the HTTP routes that are not server functions (SSE, health).
 
 pub mod assets;
+pub mod auth;
 pub mod demo;
 pub mod dify;
 pub mod export;

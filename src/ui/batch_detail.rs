@@ -9,6 +9,7 @@
 //! small one. Exports are streamed by the server (`/api/batches/{id}/results.csv|json`).
 
 use crate::api::{batch_page, batch_result, cancel_batch, rerun_failed, ErrorKind};
+use crate::model::Role;
 use crate::model::{BatchId, BatchView, CaseId, ResultCell, ResultStatus, TestCase, VersionId};
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::components::{
@@ -18,6 +19,7 @@ use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
+use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -218,12 +220,14 @@ fn BatchBody(
         <div class="page-head">
             <h1>{b.name.clone()}</h1>
             <div class="actions">
-                {running.then(|| view! {
-                    <button type="button" class="danger" on:click=cancel>{move || i18n.t().cancel_batch}</button>
-                })}
-                {(!running && has_errors).then(|| view! {
-                    <button type="button" on:click=rerun>{move || i18n.t().rerun_failed}</button>
-                })}
+                <IfRole min=Role::Editor>
+                    {running.then(|| view! {
+                        <button type="button" class="danger" on:click=cancel>{move || i18n.t().cancel_batch}</button>
+                    })}
+                    {(!running && has_errors).then(|| view! {
+                        <button type="button" on:click=rerun>{move || i18n.t().rerun_failed}</button>
+                    })}
+                </IfRole>
                 // Plain downloads: the server streams every result; the router leaves `download`
                 // links to the browser.
                 <a class="button-link" href=format!("/api/batches/{id}/results.csv") download=format!("batch-{id}.csv")>

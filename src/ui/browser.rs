@@ -21,6 +21,24 @@ mod imp {
         }
     }
 
+    /// A full page load of `href` (the server then decides: a signed-out visitor meets the
+    /// sign-in page).
+    pub fn go_to(href: &str) {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_href(href);
+        }
+    }
+
+    /// The current path and query, e.g. `/batches/3?page=2`.
+    pub fn current_path() -> String {
+        web_sys::window()
+            .and_then(|w| {
+                let l = w.location();
+                Some(format!("{}{}", l.pathname().ok()?, l.search().ok()?))
+            })
+            .unwrap_or_else(|| "/".into())
+    }
+
     pub fn download(filename: &str, mime: &str, content: &str) {
         let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(content));
         let opts = web_sys::BlobPropertyBag::new();
@@ -110,6 +128,10 @@ mod imp {
         None
     }
     pub fn local_set(_key: &str, _value: &str) {}
+    pub fn go_to(_href: &str) {}
+    pub fn current_path() -> String {
+        "/".into()
+    }
     pub fn download(_filename: &str, _mime: &str, _content: &str) {}
     pub fn document_hidden() -> bool {
         false

@@ -5,11 +5,13 @@
 use crate::api::{
     delete_case, export_cases, import_cases, list_cases, save_case, set_case_enabled,
 };
+use crate::model::Role;
 use crate::model::{ImportReport, TestCase};
 use crate::ui::browser;
 use crate::ui::components::{use_confirm, use_toasts, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
+use crate::ui::session::IfRole;
 use leptos::prelude::*;
 
 /// Does a case match the search text (name, query, expected answer, keywords, tags)?
@@ -59,10 +61,12 @@ pub fn CasesPage() -> impl IntoView {
         <div class="page-head">
             <h1>{move || i18n.t().cases_title}</h1>
             <div class="actions">
+                <IfRole min=Role::Editor>
                 <button type="button" class="primary" on:click=move |_| editing.set(Some(None))>
                     {move || i18n.t().add_case}
                 </button>
                 <button type="button" on:click=move |_| importing.set(true)>{move || i18n.t().import}</button>
+                </IfRole>
                 <button type="button" on:click=move |_| export("csv")>{move || i18n.t().export_csv}</button>
                 <button type="button" on:click=move |_| export("json")>{move || i18n.t().export_json}</button>
             </div>
@@ -169,6 +173,7 @@ fn CaseRow(
     let toasts = use_toasts();
     let confirm = use_confirm();
     let id = c.id;
+    let enabled = c.enabled;
     let name = c.name.clone();
     let switch_name = c.name.clone();
     let for_edit = c.clone();
@@ -198,16 +203,23 @@ fn CaseRow(
     view! {
         <tr data-case-id=id.0 class:row-disabled=!c.enabled>
             <td>
-                <label class="switch">
-                    <input
-                        type="checkbox"
-                        role="switch"
-                        aria-label=move || (i18n.t().enable_case)(&switch_name)
-                        prop:checked=c.enabled
-                        on:change=toggle
-                    />
-                    <span class="slider" aria-hidden="true"></span>
-                </label>
+                <IfRole min=Role::Editor otherwise=move || view! {
+                    <span class="muted">{move || if enabled { i18n.t().acc.on } else { i18n.t().acc.off }}</span>
+                }>
+                    <label class="switch">
+                        <input
+                            type="checkbox"
+                            role="switch"
+                            aria-label={
+                                let switch_name = switch_name.clone();
+                                move || (i18n.t().enable_case)(&switch_name)
+                            }
+                            prop:checked=enabled
+                            on:change=toggle
+                        />
+                        <span class="slider" aria-hidden="true"></span>
+                    </label>
+                </IfRole>
             </td>
             <td>{c.name}</td>
             <td><div class="clip">{c.query}</div></td>
@@ -216,8 +228,13 @@ fn CaseRow(
             <td>{c.category}</td>
             <td>{c.tags.join(", ")}</td>
             <td class="row-actions">
-                <button type="button" on:click=move |_| editing.set(Some(Some(for_edit.clone())))>{move || i18n.t().edit}</button>
-                <button type="button" class="danger-text" on:click=delete>{move || i18n.t().delete}</button>
+                <IfRole min=Role::Editor>
+                    <button type="button" on:click={
+                        let for_edit = for_edit.clone();
+                        move |_| editing.set(Some(Some(for_edit.clone())))
+                    }>{move || i18n.t().edit}</button>
+                    <button type="button" class="danger-text" on:click=delete.clone()>{move || i18n.t().delete}</button>
+                </IfRole>
             </td>
         </tr>
     }

@@ -9,6 +9,9 @@ use crate::ui::browser;
 use crate::ui::use_batch_progress::ConnectionState;
 use leptos::prelude::*;
 
+mod accounts;
+pub use accounts::AccountStrings;
+
 const STORAGE_KEY: &str = "dify-bench.lang";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,8 @@ pub fn LangSwitch() -> impl IntoView {
 
 /// One language's strings.
 pub struct Strings {
+    /// Signing in, setup, the user menu, the admin page.
+    pub acc: &'static AccountStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -359,6 +364,7 @@ fn hms(secs: f64) -> (u64, u64, u64) {
 }
 
 pub static EN: Strings = Strings {
+    acc: &accounts::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -549,6 +555,7 @@ pub static EN: Strings = Strings {
 };
 
 pub static ZH_TW: Strings = Strings {
+    acc: &accounts::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -1,11 +1,13 @@
 //! The browser UI: pages and the components they share. Pages render shared DTOs from server
 //! functions ([`crate::api`]); they never see the engine or an API key.
 //!
-//! - `versions`, `cases`, `batches`, `batch_detail`: one file per page;
+//! - `versions`, `cases`, `batches`, `batch_detail`, `admin`, `login`: one file per page;
+//! - `session`: who is signed in, the user menu, role-gated controls;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
 //! - `components`, `i18n`, `format`, `browser`: building blocks, strings, formatting, browser APIs.
 
+pub mod admin;
 pub mod batch_config;
 pub mod batch_detail;
 pub mod batches;
@@ -14,12 +16,16 @@ pub mod cases;
 pub mod components;
 pub mod format;
 pub mod i18n;
+pub mod login;
 pub mod monitor;
 pub mod progress_modal;
+pub mod session;
 pub mod use_batch_progress;
 pub mod versions;
 
+pub use admin::AdminPage;
 pub use batch_detail::BatchPage;
 pub use batches::BatchesPage;
 pub use cases::CasesPage;
+pub use login::{LoginPage, SetupPage};
 pub use versions::VersionsPage;

@@ -5,6 +5,7 @@
 //! background). Each piece reads its own memo, so an event re-renders only what changed.
 
 use crate::api::cancel_batch;
+use crate::model::Role;
 use crate::model::{BatchId, BatchStatus, VersionId, VersionProgress, VersionRunStatus};
 use crate::ui::components::{
     use_confirm, use_toasts, ConnectionTag, Modal, ProgressBar, VersionStatusTag,
@@ -12,6 +13,7 @@ use crate::ui::components::{
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::{use_monitor, Monitor};
+use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::ProgressError;
 use leptos::prelude::*;
 
@@ -176,11 +178,13 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                 <a href=format!("/batches/{id}") class="button-link" on:click=move |_| monitor.hide()>
                     {move || i18n.t().view_details}
                 </a>
-                <Show when=move || running.get()>
-                    <button type="button" class="danger" on:click=cancel>
-                        {move || i18n.t().cancel_batch}
-                    </button>
-                </Show>
+                <IfRole min=Role::Editor>
+                    <Show when=move || running.get()>
+                        <button type="button" class="danger" on:click=cancel>
+                            {move || i18n.t().cancel_batch}
+                        </button>
+                    </Show>
+                </IfRole>
                 <button type="button" data-autofocus on:click=move |_| close.run(())>
                     {move || i18n.t().close}
                 </button>

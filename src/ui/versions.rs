@@ -6,12 +6,14 @@ use crate::api::{
     delete_version, latest_version_results, list_versions, save_version, set_version_enabled,
     test_connection,
 };
+use crate::model::Role;
 use crate::model::{AppMode, ResponseMode, Version, VersionId, VersionLatestResult};
 use crate::ui::batch_config::BatchConfigModal;
 use crate::ui::components::{use_confirm, use_toasts, BatchStatusTag, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
+use crate::ui::session::IfRole;
 use leptos::prelude::*;
 use std::collections::BTreeSet;
 
@@ -57,18 +59,22 @@ pub fn VersionsPage() -> impl IntoView {
         <div class="page-head">
             <h1>{move || i18n.t().versions_title}</h1>
             <div class="actions">
-                <button type="button" on:click=move |_| editing.set(Some(None))>
-                    {move || i18n.t().add_version}
-                </button>
-                <button
-                    type="button"
-                    class="primary"
-                    data-testid="batch-test-button"
-                    disabled=move || selected.with(BTreeSet::is_empty)
-                    on:click=move |_| configuring.set(true)
-                >
-                    {move || (i18n.t().batch_test_n)(selected.with(BTreeSet::len))}
-                </button>
+                <IfRole min=Role::Admin>
+                    <button type="button" on:click=move |_| editing.set(Some(None))>
+                        {move || i18n.t().add_version}
+                    </button>
+                </IfRole>
+                <IfRole min=Role::Editor>
+                    <button
+                        type="button"
+                        class="primary"
+                        data-testid="batch-test-button"
+                        disabled=move || selected.with(BTreeSet::is_empty)
+                        on:click=move |_| configuring.set(true)
+                    >
+                        {move || (i18n.t().batch_test_n)(selected.with(BTreeSet::len))}
+                    </button>
+                </IfRole>
             </div>
         </div>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
@@ -239,17 +245,24 @@ fn VersionRow(
             <td class="col-url"><span class="url">{v.base_url}</span></td>
             <td><code>{v.api_key_hint}</code></td>
             <td>
-                <label class="switch">
-                    <input
-                        type="checkbox"
-                        role="switch"
-                        data-testid="enable-version"
-                        aria-label=move || (i18n.t().enable_version)(&switch_name)
-                        prop:checked=enabled
-                        on:change=toggle_enabled
-                    />
-                    <span class="slider" aria-hidden="true"></span>
-                </label>
+                <IfRole min=Role::Admin otherwise=move || view! {
+                    <span class="muted">{move || if enabled { i18n.t().acc.on } else { i18n.t().acc.off }}</span>
+                }>
+                    <label class="switch">
+                        <input
+                            type="checkbox"
+                            role="switch"
+                            data-testid="enable-version"
+                            aria-label={
+                                let switch_name = switch_name.clone();
+                                move || (i18n.t().enable_version)(&switch_name)
+                            }
+                            prop:checked=enabled
+                            on:change=toggle_enabled
+                        />
+                        <span class="slider" aria-hidden="true"></span>
+                    </label>
+                </IfRole>
             </td>
             <td>
                 {match latest {
@@ -264,13 +277,18 @@ fn VersionRow(
                 }}
             </td>
             <td class="row-actions">
-                <button type="button" on:click=move |_| editing.set(Some(Some(for_edit.clone())))>
-                    {move || i18n.t().edit}
-                </button>
-                <button type="button" disabled=move || testing.get() on:click=test>
-                    {move || if testing.get() { i18n.t().testing } else { i18n.t().test_connection }}
-                </button>
-                <button type="button" class="danger-text" on:click=delete>{move || i18n.t().delete}</button>
+                <IfRole min=Role::Admin>
+                    <button type="button" on:click={
+                        let for_edit = for_edit.clone();
+                        move |_| editing.set(Some(Some(for_edit.clone())))
+                    }>
+                        {move || i18n.t().edit}
+                    </button>
+                    <button type="button" disabled=move || testing.get() on:click=test>
+                        {move || if testing.get() { i18n.t().testing } else { i18n.t().test_connection }}
+                    </button>
+                    <button type="button" class="danger-text" on:click=delete.clone()>{move || i18n.t().delete}</button>
+                </IfRole>
             </td>
         </tr>
     }

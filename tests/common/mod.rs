@@ -10,17 +10,58 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The server binary, started with `serve`; killed on drop.
+/// The server binary, started with `serve`; killed on drop. It comes with an admin API token
+/// made by the CLI (`dify-bench token create`), as a script or CI job would get one.
 pub struct Server {
     pub child: Child,
     pub base: String,
     pub log: std::path::PathBuf,
+    pub database_url: String,
+    pub token: String,
+}
+
+/// `dify-bench token create --role ROLE` against a database: the token's secret.
+pub fn cli_token(database_url: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+        .args([
+            "token",
+            "create",
+            "--name",
+            &format!("tests-{role}"),
+            "--role",
+            role,
+        ])
+        .args(["--database-url", database_url])
+        .output()
+        .expect("run dify-bench token create");
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("dbt_"), "token create printed `{token}`");
+    token
+}
+
+/// A reqwest client that sends `Authorization: Bearer <token>` with every request.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 impl Server {
     /// Starts `dify-bench serve` on 127.0.0.1:0 against `database_url`, waits for its listening
     /// line, and returns it. stderr (the log) goes to a file beside the database.
     pub fn start(database_url: &str, log: &std::path::Path, extra: &[&str]) -> Server {
+        let token = cli_token(database_url, "admin");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -71,6 +112,8 @@ impl Server {
                     child,
                     base,
                     log: log.to_path_buf(),
+                    database_url: database_url.to_string(),
+                    token,
                 };
             }
         }
@@ -81,7 +124,24 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// A client with the server's admin token.
     pub fn api(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: bearer_client(&self.token),
+        }
+    }
+
+    /// A client with a new token of `role` (`viewer`, `editor`, `admin`).
+    pub fn api_as(&self, role: &str) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: bearer_client(&cli_token(&self.database_url, role)),
+        }
+    }
+
+    /// A client with no credentials at all.
+    pub fn anonymous(&self) -> Api {
         Api {
             base: self.base.clone(),
             http: reqwest::Client::new(),

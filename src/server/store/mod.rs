@@ -8,11 +8,13 @@
 //! The store does not validate user input (the API and config loaders do) and never hands out
 //! rows with keys except as [`VersionRecord`] / [`BatchPlan`], which carry a [`Secret`].
 
+mod accounts;
 mod batches;
 mod cases;
 mod results;
 mod versions;
 
+pub use accounts::UserCredentials;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion};
 pub use results::VersionTally;
 pub use versions::VersionRecord;
@@ -174,7 +176,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
