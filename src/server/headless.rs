@@ -522,6 +522,25 @@ api_key = "env:TEST_KEY"
             .expect("should be refused")
             .0;
         assert!(err.contains("base_url"), "{err}");
+        // The same base_url rules as the server's: no credentials, query or fragment.
+        for (base, why) in [
+            ("http://u:pw@127.0.0.1:5001/v1", "user name or password"),
+            ("http://127.0.0.1:5001/v1?x=1", "has a query string"),
+            ("http://127.0.0.1:5001/v1#x", "has a fragment"),
+        ] {
+            let url = write(
+                dir.path(),
+                "url.toml",
+                &CONFIG.replace("http://127.0.0.1:5001/v1", base),
+            );
+            let err = prepare(&args(url), |_| Some("k".into()))
+                .err()
+                .expect("should be refused")
+                .0;
+            assert!(err.starts_with("versions[1] (`v1`): base_url: "), "{err}");
+            assert!(err.contains(why), "{base}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
 
         write(dir.path(), "bad.csv", "query\n \n");
         let cases = write(
