@@ -235,7 +235,7 @@ async fn transient_faults_are_retried_then_reported_with_difys_code() {
         .expect("a gateway failure");
     assert_eq!(
         html.message,
-        "HTTP 504 from a gateway (HTML page: \"504 Gateway Time-out\")"
+        "HTTP 504 Gateway Timeout (an HTML page, not a Dify error)"
     );
     // A mid-stream error keeps the ids of the stream it broke.
     let mid = failures.iter().find(|f| {
@@ -770,7 +770,10 @@ async fn an_html_200_is_an_invalid_response() {
         .await
         .unwrap_err();
     assert_eq!(f.code, codes::INVALID_RESPONSE);
-    assert_eq!(f.message, "HTTP 200 instead of JSON (HTML page: \"Dify\")");
+    assert_eq!(
+        f.message,
+        "HTTP 200 OK with an HTML page where Dify sends JSON"
+    );
     assert_eq!(f.attempts, MAX_ATTEMPTS);
 }
 
