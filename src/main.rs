@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
+use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,28 @@ struct ServeArgs {
     /// Folder with the compiled front end (pkg/, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     site_root: Option<String>,
+    /// Let Dify calls reach loopback and private addresses (127.0.0.0/8, 10/8, 172.16/12,
+    /// 192.168/16, 100.64/10, ::1, fc00::/7). Link-local and cloud metadata addresses stay
+    /// refused. `=false` overrides the environment.
+    #[arg(
+        long,
+        env = "DIFY_BENCH_ALLOW_PRIVATE_TARGETS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_private_targets: Option<bool>,
+    /// Let Dify calls reach this one loopback or private target: HOST or HOST:PORT, e.g.
+    /// 10.0.0.5:5001 or dify.internal. Repeatable; the variable takes a comma-separated list.
+    #[arg(
+        long = "allow-host",
+        env = "DIFY_BENCH_ALLOW_HOSTS",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    allow_hosts: Vec<AllowedHost>,
 }
 
 #[derive(Args)]
@@ -117,6 +140,20 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> ExitCode {
     // `serve` given implicitly gets no clap defaults, so the defaults are repeated here.
+    let allow_hosts = if args.allow_hosts.is_empty() {
+        match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
+            Ok(list) => match list.split(',').map(str::parse).collect() {
+                Ok(hosts) => hosts,
+                Err(e) => {
+                    eprintln!("error: DIFY_BENCH_ALLOW_HOSTS: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            Err(_) => Vec::new(),
+        }
+    } else {
+        args.allow_hosts
+    };
     let opts = ServeOptions {
         addr: args
             .addr
@@ -131,6 +168,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .site_root
             .or_else(|| std::env::var("LEPTOS_SITE_ROOT").ok())
             .unwrap_or_else(|| "target/site".into()),
+        outbound: OutboundPolicy {
+            allow_private: args
+                .allow_private_targets
+                .unwrap_or_else(|| env_flag("DIFY_BENCH_ALLOW_PRIVATE_TARGETS")),
+            allow_hosts,
+        },
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use dify_bench::model::{AppMode, ResponseMode};
 use dify_bench::server::dify::{codes, AppEndpoint, ClientConfig, DifyClient, Failure};
+use dify_bench::server::outbound::OutboundPolicy;
 use dify_bench::server::secret::Secret;
 use dify_bench::server::simulator::{self, knowledge, FaultProfile, SimConfig};
 use futures::future::join_all;
@@ -41,6 +42,8 @@ fn config() -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
         user: "dify-bench-test".into(),
+        // Every server here listens on 127.0.0.1; tests/outbound.rs covers the refusals.
+        outbound: OutboundPolicy::allowing_private(),
     }
 }
 

@@ -167,7 +167,12 @@ fn resolve(config: &Path, relative: &str) -> PathBuf {
 
 /// Runs a prepared batch to its end and reports. Returns the process exit code.
 pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError> {
-    let engine = crate::server::http::engine_for("sqlite::memory:")
+    // The operator wrote every target into the config file themselves, so loopback and private
+    // targets are allowed here (a Dify on the CI runner or the office network); link-local and
+    // metadata addresses still never are. (`serve` refuses them by default: there, the targets
+    // come from whoever can reach the UI.)
+    let outbound = crate::server::outbound::OutboundPolicy::allowing_private();
+    let engine = crate::server::http::engine_for("sqlite::memory:", outbound)
         .await
         .map_err(|e| ConfigError(format!("cannot start the engine: {e}")))?;
     let store = engine.store();

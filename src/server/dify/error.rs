@@ -29,6 +29,12 @@ pub mod codes {
     pub const WORKFLOW_PAUSED: &str = "workflow_paused";
     /// The call could not be built (e.g. the base URL is not a URL); nothing was sent.
     pub const INVALID_REQUEST: &str = "invalid_request";
+    /// The outbound policy refused the target's address (loopback or private without
+    /// `--allow-private-targets`, or link-local/metadata ever); nothing was sent.
+    pub const TARGET_REFUSED: &str = "target_refused";
+    /// The far side answered with a redirect (3xx). dify-bench never follows one: its target is an
+    /// address the outbound policy never saw.
+    pub const REDIRECT_REFUSED: &str = "redirect_refused";
 
     /// Dify's code for the per-app concurrency ceiling: worth retrying.
     pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
