@@ -25,6 +25,7 @@ use dify_bench::model::{
     VersionDraft, VersionId,
 };
 use dify_bench::server::http;
+use dify_bench::server::outbound::OutboundPolicy;
 use dify_bench::server::progress::{BatchStart, Finished, Registry, VersionStart};
 use dify_bench::server::runner::{Engine, StartBatch};
 use dify_bench::server::simulator::knowledge;
@@ -715,9 +716,12 @@ async fn phase_wall(args: &[String]) -> Value {
     let cases: usize = args[2].parse().unwrap();
     let c: u32 = args[3].parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = http::engine_for(&format!("sqlite://{}/bench.db", dir.path().display()))
-        .await
-        .unwrap();
+    let engine = http::engine_for(
+        &format!("sqlite://{}/bench.db", dir.path().display()),
+        OutboundPolicy::allowing_private(),
+    )
+    .await
+    .unwrap();
     let version_ids = setup(&engine, sim, versions, cases).await;
     let cpu0 = cpu_s();
     let t0 = Instant::now();
@@ -743,7 +747,9 @@ async fn phase_wall(args: &[String]) -> Value {
 
 /// Makes a finished 100 × 1,000 batch in the database at `args[1]` (for `bigpage`).
 async fn phase_bigdb(args: &[String]) -> Value {
-    let engine = http::engine_for(&args[1]).await.unwrap();
+    let engine = http::engine_for(&args[1], OutboundPolicy::allowing_private())
+        .await
+        .unwrap();
     let version_ids = setup(&engine, &args[0], 100, 1000).await;
     let t0 = Instant::now();
     let id = engine
@@ -764,9 +770,12 @@ async fn phase_bigdb(args: &[String]) -> Value {
 async fn phase_fanout(args: &[String]) -> Value {
     let sim = &args[0];
     let dir = tempfile::tempdir().unwrap();
-    let engine = http::engine_for(&format!("sqlite://{}/bench.db", dir.path().display()))
-        .await
-        .unwrap();
+    let engine = http::engine_for(
+        &format!("sqlite://{}/bench.db", dir.path().display()),
+        OutboundPolicy::allowing_private(),
+    )
+    .await
+    .unwrap();
     let version_ids = setup(&engine, sim, 10, 1000).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

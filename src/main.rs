@@ -6,6 +6,7 @@ use dify_bench::model::Role;
 use dify_bench::server::auth::AuthConfig;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
+use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,6 +137,28 @@ struct ServeArgs {
     /// How long a browser session lasts, in hours.
     #[arg(long, env = "DIFY_BENCH_SESSION_HOURS", default_value_t = 168)]
     session_hours: u64,
+    /// Let Dify calls reach loopback and private addresses (127.0.0.0/8, 10/8, 172.16/12,
+    /// 192.168/16, 100.64/10, ::1, fc00::/7). Link-local and cloud metadata addresses stay
+    /// refused. `=false` overrides the environment.
+    #[arg(
+        long,
+        env = "DIFY_BENCH_ALLOW_PRIVATE_TARGETS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_private_targets: Option<bool>,
+    /// Let Dify calls reach this one loopback or private target: HOST or HOST:PORT, e.g.
+    /// 10.0.0.5:5001 or dify.internal. Repeatable; the variable takes a comma-separated list.
+    #[arg(
+        long = "allow-host",
+        env = "DIFY_BENCH_ALLOW_HOSTS",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    allow_hosts: Vec<AllowedHost>,
 }
 
 #[derive(Args)]
@@ -220,6 +243,20 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let allow_hosts = if args.allow_hosts.is_empty() {
+        match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
+            Ok(list) => match list.split(',').map(str::parse).collect() {
+                Ok(hosts) => hosts,
+                Err(e) => {
+                    eprintln!("error: DIFY_BENCH_ALLOW_HOSTS: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            Err(_) => Vec::new(),
+        }
+    } else {
+        args.allow_hosts
+    };
     let opts = ServeOptions {
         auth,
         addr: args
@@ -235,6 +272,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .site_root
             .or_else(|| std::env::var("LEPTOS_SITE_ROOT").ok())
             .unwrap_or_else(|| "target/site".into()),
+        outbound: OutboundPolicy {
+            allow_private: args
+                .allow_private_targets
+                .unwrap_or_else(|| env_flag("DIFY_BENCH_ALLOW_PRIVATE_TARGETS")),
+            allow_hosts,
+        },
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -555,18 +555,63 @@ fn clean_list(items: Vec<String>) -> Vec<String> {
     out
 }
 
-/// `http://` or `https://`, a host, no spaces: enough to refuse typos before a batch runs.
+/// What a base URL may be: `http://` or `https://`, a host with an optional port, and a path.
+/// Refused, each with its own message: a user name or password (a credential in a URL ends up
+/// shown and logged; the key goes in `api_key`), a query string or a fragment (dify-bench appends
+/// the endpoint's path, which a `?` or `#` in the base would turn into a query or fragment: the
+/// call would go to whatever path the base names), whitespace, backslashes (URL parsers disagree
+/// on them), a bad port. Pure, so the server and the browser check alike.
 pub fn check_http_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("`{url}` must start with http:// or https://"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') {
+    // Checked first, so that no message below quotes a password.
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#', '\\'])
+        .next()
+        .unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "has a user name or password before the host (`…@`); credentials do not \
+                    belong in a URL: the API key goes in api_key"
+                .into(),
+        );
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{url}` contains whitespace"));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` must start with http:// or https://"));
+    }
+    let ends_at_path = "a base URL ends at its path, like https://api.dify.ai/v1: dify-bench \
+                        appends the endpoint (/chat-messages, /info, …) to it";
+    if url.contains('?') {
+        return Err(format!("`{url}` has a query string (`?…`); {ends_at_path}"));
+    }
+    if url.contains('#') {
+        return Err(format!("`{url}` has a fragment (`#…`); {ends_at_path}"));
+    }
+    if url.contains('\\') {
+        return Err(format!("`{url}` contains a backslash; a URL's path uses /"));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => (host, Some(after.strip_prefix(':').unwrap_or(after))),
+            None => return Err(format!("`{url}` has an IPv6 address without its `]`")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
         return Err(format!("`{url}` has no host"));
     }
-    if url.chars().any(|c| c.is_whitespace()) {
-        return Err(format!("`{url}` contains whitespace"));
+    if let Some(port) = port {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!(
+                "`{url}` has an invalid port `{port}` (a number from 1 to 65535)"
+            ));
+        }
     }
     Ok(())
 }
@@ -761,6 +806,66 @@ mod tests {
             CaseDraft::default().normalized().unwrap_err(),
             "column `query` is empty"
         );
+    }
+
+    #[test]
+    fn base_urls_are_http_with_a_host_and_a_path_only() {
+        for good in [
+            "https://api.dify.ai/v1",
+            "http://127.0.0.1:5001/v1",
+            "http://[::1]:5001/v1",
+            "http://[fd12::1]/v1",
+            "https://dify.example.com",
+            "http://host:65535/a/b/c",
+        ] {
+            assert_eq!(check_http_url(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("ftp://host/v1", "must start with http:// or https://"),
+            ("https://", "has no host"),
+            ("http://:5001/v1", "has no host"),
+            ("http:///v1", "has no host"),
+            ("http://[]:80/v1", "has no host"),
+            ("http://host/v1?x=1", "has a query string"),
+            ("http://host/v1?", "has a query string"),
+            ("http://host/admin/delete?id=", "has a query string"),
+            ("http://host?/v1", "has a query string"),
+            ("http://host/v1#frag", "has a fragment"),
+            ("http://host#", "has a fragment"),
+            ("http://host\\@evil/v1", "backslash"),
+            ("http://host\\v1", "backslash"),
+            ("http://ho st/v1", "whitespace"),
+            ("http://host/v1\n", "whitespace"),
+            ("http://host:0/v1", "invalid port"),
+            ("http://host:99999/v1", "invalid port"),
+            ("http://host:http/v1", "invalid port"),
+            ("http://host:/v1", "invalid port"),
+            ("http://[::1/v1", "without its `]`"),
+            ("http://[::1]x/v1", "invalid port"),
+        ] {
+            let err = check_http_url(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        // A password is refused without being quoted back.
+        for bad in [
+            "http://user:hunter2@host/v1",
+            "https://user@host/v1",
+            "http://user:hunter2@host/v1?x#y z",
+            "ftp://user:hunter2@host",
+        ] {
+            let err = check_http_url(bad).unwrap_err();
+            assert!(err.contains("user name or password"), "{bad}: {err}");
+            assert!(!err.contains("hunter2") && !err.contains("user@"), "{err}");
+        }
+        let draft = VersionDraft {
+            name: "v".into(),
+            base_url: "http://host/v1?x=1".into(),
+            ..Default::default()
+        };
+        assert!(draft
+            .normalized()
+            .unwrap_err()
+            .starts_with("base_url: `http://host/v1?x=1` has a query string"));
     }
 
     #[test]

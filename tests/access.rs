@@ -341,7 +341,10 @@ async fn cors_is_for_listed_origins_with_a_token_only() {
         .unwrap();
     assert_eq!(res.status(), 403);
     let body: Value = res.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("API token"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("API token"),
+        "{body}"
+    );
     let res = with_cookie(&cookie)
         .get(format!("{}/api/batches/1/results.csv", server.base))
         .header("origin", "https://app.example")

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use dify_bench::model::{AppMode, ResponseMode};
 use dify_bench::server::dify::{codes, AppEndpoint, ClientConfig, DifyClient, Failure};
+use dify_bench::server::outbound::OutboundPolicy;
 use dify_bench::server::secret::Secret;
 use dify_bench::server::simulator::{self, knowledge, FaultProfile, SimConfig};
 use futures::future::join_all;
@@ -41,6 +42,8 @@ fn config() -> ClientConfig {
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
         user: "dify-bench-test".into(),
+        // Every server here listens on 127.0.0.1; tests/outbound.rs covers the refusals.
+        outbound: OutboundPolicy::allowing_private(),
     }
 }
 
@@ -235,7 +238,7 @@ async fn transient_faults_are_retried_then_reported_with_difys_code() {
         .expect("a gateway failure");
     assert_eq!(
         html.message,
-        "HTTP 504 from a gateway (HTML page: \"504 Gateway Time-out\")"
+        "HTTP 504 Gateway Timeout (an HTML page, not a Dify error)"
     );
     // A mid-stream error keeps the ids of the stream it broke.
     let mid = failures.iter().find(|f| {
@@ -770,7 +773,10 @@ async fn an_html_200_is_an_invalid_response() {
         .await
         .unwrap_err();
     assert_eq!(f.code, codes::INVALID_RESPONSE);
-    assert_eq!(f.message, "HTTP 200 instead of JSON (HTML page: \"Dify\")");
+    assert_eq!(
+        f.message,
+        "HTTP 200 OK with an HTML page where Dify sends JSON"
+    );
     assert_eq!(f.attempts, MAX_ATTEMPTS);
 }
 

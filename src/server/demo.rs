@@ -6,7 +6,7 @@
 use crate::model::{CaseDraft, VersionDraft};
 use crate::server::simulator::{demo_apps, knowledge, FaultProfile, SimConfig};
 use crate::server::store::{Store, StoreResult};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Where the simulator lives on the server's port.
 pub const MOUNT: &str = "/demo-dify";
@@ -27,8 +27,20 @@ pub fn simulator_config() -> SimConfig {
 /// The demo app left disabled, to show that only enabled versions can be selected.
 const DISABLED_DEMO_KEY: &str = "app-agent-chat.q70.demo-agent";
 
+/// Where the server calls its own simulator: the bound address, or loopback when bound to every
+/// interface (`0.0.0.0`, `::`), which the outbound policy never calls. `serve --demo` allows
+/// exactly this address and port.
+pub fn simulator_addr(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
 fn base_url(addr: SocketAddr) -> String {
-    format!("http://{addr}{MOUNT}/v1")
+    format!("http://{}{MOUNT}/v1", simulator_addr(addr))
 }
 
 /// Seeds an empty database; in a seeded one, points the demo versions at this run's address

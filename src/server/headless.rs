@@ -167,7 +167,12 @@ fn resolve(config: &Path, relative: &str) -> PathBuf {
 
 /// Runs a prepared batch to its end and reports. Returns the process exit code.
 pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError> {
-    let engine = crate::server::http::engine_for("sqlite::memory:")
+    // The operator wrote every target into the config file themselves, so loopback and private
+    // targets are allowed here (a Dify on the CI runner or the office network); link-local and
+    // metadata addresses still never are. (`serve` refuses them by default: there, the targets
+    // come from whoever can reach the UI.)
+    let outbound = crate::server::outbound::OutboundPolicy::allowing_private();
+    let engine = crate::server::http::engine_for("sqlite::memory:", outbound)
         .await
         .map_err(|e| ConfigError(format!("cannot start the engine: {e}")))?;
     let store = engine.store();
@@ -522,6 +527,25 @@ api_key = "env:TEST_KEY"
             .expect("should be refused")
             .0;
         assert!(err.contains("base_url"), "{err}");
+        // The same base_url rules as the server's: no credentials, query or fragment.
+        for (base, why) in [
+            ("http://u:pw@127.0.0.1:5001/v1", "user name or password"),
+            ("http://127.0.0.1:5001/v1?x=1", "has a query string"),
+            ("http://127.0.0.1:5001/v1#x", "has a fragment"),
+        ] {
+            let url = write(
+                dir.path(),
+                "url.toml",
+                &CONFIG.replace("http://127.0.0.1:5001/v1", base),
+            );
+            let err = prepare(&args(url), |_| Some("k".into()))
+                .err()
+                .expect("should be refused")
+                .0;
+            assert!(err.starts_with("versions[1] (`v1`): base_url: "), "{err}");
+            assert!(err.contains(why), "{base}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
 
         write(dir.path(), "bad.csv", "query\n \n");
         let cases = write(

@@ -5,6 +5,7 @@ use crate::app::{shell, App};
 use crate::server::auth::links::LinkPurpose;
 use crate::server::auth::{self, Auth, AuthConfig};
 use crate::server::dify::{ClientConfig, DifyClient};
+use crate::server::outbound::{AllowedHost, OutboundPolicy};
 use crate::server::progress::Registry;
 use crate::server::runner::Engine;
 use crate::server::sse::{self, json_error};
@@ -36,6 +37,9 @@ pub struct ServeOptions {
     /// Where the compiled site (`pkg/`, CSS) is; relative to the working directory.
     pub site_root: String,
     pub auth: AuthConfig,
+    /// Which Dify addresses may be called (`--allow-private-targets`, `--allow-host`). Demo mode
+    /// adds its own simulator.
+    pub outbound: OutboundPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,19 +67,46 @@ pub enum ServeError {
     Unprotected(String),
 }
 
-/// Builds the engine for a database: the piece `serve` and the headless `run` share.
-pub async fn engine_for(database_url: &str) -> Result<Arc<Engine>, ServeError> {
+/// Builds the engine for a database, calling Dify under `outbound`: the piece `serve` and the
+/// headless `run` share.
+pub async fn engine_for(
+    database_url: &str,
+    outbound: OutboundPolicy,
+) -> Result<Arc<Engine>, ServeError> {
     let store = Store::connect(database_url).await?;
     let registry = Registry::new(FINISHED_TTL);
     registry.spawn_sweeper();
-    let client =
-        DifyClient::new(ClientConfig::default()).map_err(|e| ServeError::Client(e.to_string()))?;
+    let client = DifyClient::new(ClientConfig {
+        outbound,
+        ..ClientConfig::default()
+    })
+    .map_err(|e| ServeError::Client(e.to_string()))?;
     Ok(Engine::new(store, registry, client))
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     check_every_function_is_listed()?;
-    let engine = engine_for(&opts.database_url).await?;
+    // Bound before the engine is built: demo mode's outbound policy names the bound port.
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let mut outbound = opts.outbound.clone();
+    if opts.demo {
+        outbound
+            .allow_hosts
+            .push(AllowedHost::socket(demo::simulator_addr(addr)));
+    }
+    tracing::info!(
+        allow_private_targets = outbound.allow_private,
+        allow_hosts = %outbound.allow_hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","),
+        "outbound policy: link-local and metadata addresses never; loopback and private ones only \
+         as allowed"
+    );
+    let engine = engine_for(&opts.database_url, outbound).await?;
     tracing::info!(
         database = %redact_url(&opts.database_url),
         backend = engine.store().backend(),
@@ -87,13 +118,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     let auth = Auth::new(engine.store().clone(), opts.auth.clone());
     auth.spawn_watcher();
-    let listener = tokio::net::TcpListener::bind(opts.addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
-    let addr = listener.local_addr()?;
     // Without TCP_NODELAY, Nagle holds back the small writes of a streamed page or SSE frame
     // until the client's delayed ACK: ~40 ms on every keep-alive request (BENCHMARKS.md, f).
     let listener = listener.tap_io(|tcp| {

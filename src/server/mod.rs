@@ -9,6 +9,7 @@ pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;
+pub mod outbound;
 pub mod progress;
 pub mod runner;
 pub mod scoring;

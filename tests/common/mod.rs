@@ -76,6 +76,8 @@ impl Server {
                 database_url,
             ])
             .args(extra)
+            // The simulators the tests start listen on 127.0.0.1 (`--allow-private-targets=false` undoes it).
+            .env("DIFY_BENCH_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "info,sqlx=warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use tokio::time::{timeout_at, Instant};
 
-use super::error::{codes, from_http_error, AttemptError};
+use super::error::{codes, from_http_error, status_line, AttemptError};
 use super::outcome::{decode_frame, not_json_error, Outcome, Parsed};
 use super::request::PreparedCall;
 use super::retry::parse_retry_after;
@@ -190,6 +190,19 @@ async fn read_stream(
 
 async fn error_response(response: reqwest::Response, deadline: Instant) -> AttemptError {
     let status = response.status().as_u16();
+    if response.status().is_redirection() {
+        // The client follows no redirect (`OutboundPolicy::client_builder`): where it points is an
+        // address the outbound policy never checked. Its body and `Location` are not quoted.
+        return AttemptError::new(
+            codes::REDIRECT_REFUSED,
+            format!(
+                "{} is a redirect, and dify-bench follows none: set the base URL to the address \
+                 it should reach (often https:// instead of http://, or a missing /v1)",
+                status_line(status)
+            ),
+        )
+        .with_status(Some(status));
+    }
     let content_type = header(response.headers(), CONTENT_TYPE);
     let retry_after = header(response.headers(), RETRY_AFTER).and_then(|v| parse_retry_after(&v));
     // The status alone decides retrying; a body that cannot be read only makes the message poorer.
@@ -282,6 +295,10 @@ fn timeout(cfg: &ClientConfig) -> AttemptError {
 }
 
 fn from_reqwest(e: &reqwest::Error, cfg: &ClientConfig) -> AttemptError {
+    // The resolver refused every address of the host: nothing was sent.
+    if let Some(refused) = crate::server::outbound::refusal_in(e) {
+        return AttemptError::new(codes::TARGET_REFUSED, refused.to_string());
+    }
     if e.is_connect() {
         let what = if e.is_timeout() {
             format!(

@@ -1,6 +1,6 @@
 //! The client's error vocabulary: the codes we add beside Dify's own, the per-attempt error that the
-//! retry loop classifies, and how a non-2xx HTTP response becomes one (Dify's JSON envelope, or a
-//! gateway's HTML page boiled down to one line). It does not decide what is retried (`retry.rs`).
+//! retry loop classifies, and how a non-2xx HTTP response becomes one (Dify's JSON envelope quoted,
+//! anything else named by its status line only). It does not decide what is retried (`retry.rs`).
 
 use std::time::Duration;
 
@@ -29,6 +29,12 @@ pub mod codes {
     pub const WORKFLOW_PAUSED: &str = "workflow_paused";
     /// The call could not be built (e.g. the base URL is not a URL); nothing was sent.
     pub const INVALID_REQUEST: &str = "invalid_request";
+    /// The outbound policy refused the target's address (loopback or private without
+    /// `--allow-private-targets`, or link-local/metadata ever); nothing was sent.
+    pub const TARGET_REFUSED: &str = "target_refused";
+    /// The far side answered with a redirect (3xx). dify-bench never follows one: its target is an
+    /// address the outbound policy never saw.
+    pub const REDIRECT_REFUSED: &str = "redirect_refused";
 
     /// Dify's code for the per-app concurrency ceiling: worth retrying.
     pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
@@ -78,101 +84,93 @@ impl AttemptError {
     }
 }
 
-/// Maps a non-2xx response. Dify always answers errors with `{"code","message","status"}`; anything
-/// else came from infrastructure in front of it (Cloudflare 504/1015 pages, nginx 502), and must be
-/// summarised rather than stored as a page of HTML.
+/// Maps a non-2xx response. Dify always answers errors with `{"code","message","status"}`, and
+/// only that envelope is quoted (code and message, bounded). Anything else came from something in
+/// front of Dify (Cloudflare 504/1015 pages, nginx 502) or from something that is not Dify at all
+/// (a wrong or hostile base URL: an internal admin page, a metadata document), so it is named by its
+/// status line and the kind of body, and its text is never stored, shown or logged.
 pub(crate) fn from_http_error(
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> AttemptError {
-    let text = String::from_utf8_lossy(body);
-    let json = serde_json::from_str::<serde_json::Value>(text.trim()).ok();
-    let field = |name: &str| -> Option<String> {
-        json.as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| truncate_chars(&one_line(s), MAX_MESSAGE_CHARS))
-    };
-    let default_code = if status == 429 || status >= 500 {
-        codes::GATEWAY_ERROR
-    } else {
-        codes::HTTP_ERROR
-    };
-    let (code, message) = match field("code") {
-        Some(code) => {
-            let message = field("message").unwrap_or_else(|| format!("HTTP {status} ({code})"));
-            (code, message)
+    let mut err = match dify_envelope(body) {
+        Some((code, message)) => {
+            let message = message.unwrap_or_else(|| format!("{} ({code})", status_line(status)));
+            AttemptError::new(&code, message)
         }
-        None if json.as_ref().is_some_and(|v| v.is_object()) => {
-            // JSON, but not Dify's envelope: some proxy's own error object.
-            let message = ["message", "detail", "error"]
-                .iter()
-                .find_map(|k| field(k))
-                .map(|m| format!("HTTP {status}: {m}"))
-                .unwrap_or_else(|| format!("HTTP {status} with a JSON body that is not Dify's"));
-            (default_code.to_string(), message)
+        None => {
+            let code = if status == 429 || status >= 500 {
+                codes::GATEWAY_ERROR
+            } else {
+                codes::HTTP_ERROR
+            };
+            // A page (not Dify's JSON) saying 404 almost always means the base URL misses `/v1`.
+            let hint = if status == 404 {
+                "; is the base URL right? Dify's Service API base ends in /v1"
+            } else {
+                ""
+            };
+            let kind = body_kind(content_type, &String::from_utf8_lossy(body));
+            AttemptError::new(
+                code,
+                format!("{} ({kind}, not a Dify error{hint})", status_line(status)),
+            )
         }
-        None => (
-            default_code.to_string(),
-            describe_non_json(status, content_type, &text),
-        ),
     };
-    // A page (not Dify's JSON) saying 404 almost always means the base URL misses `/v1`.
-    let message = if status == 404 && code == codes::HTTP_ERROR {
-        format!("{message} (is the base URL right? Dify's Service API base ends in /v1)")
-    } else {
-        message
-    };
-    let mut err = AttemptError::new(&code, message).with_status(Some(status));
+    err.http_status = Some(status);
     err.retry_after = retry_after;
     err
 }
 
-/// One line a person can read instead of a body that is not JSON.
-pub(crate) fn describe_non_json(status: u16, content_type: Option<&str>, text: &str) -> String {
+/// Dify's error envelope: an object with an identifier-like `code`, a string `message` and a
+/// numeric `status`. Returns the code and the message (`None` when empty), one line each, bounded.
+fn dify_envelope(body: &[u8]) -> Option<(String, Option<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(body.trim_ascii()).ok()?;
+    let obj = value.as_object()?;
+    let code = obj.get("code")?.as_str()?.trim();
+    let identifier = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if code.is_empty() || code.len() > MAX_CODE_CHARS || !code.chars().all(identifier) {
+        return None;
+    }
+    let message = obj.get("message")?.as_str()?;
+    obj.get("status")?.as_u64()?;
+    let message = truncate_chars(&one_line(message), MAX_MESSAGE_CHARS);
+    Some((code.to_string(), (!message.is_empty()).then_some(message)))
+}
+
+/// `HTTP 502 Bad Gateway`: the status and its standard reason phrase (never the one the far side
+/// sent).
+pub(crate) fn status_line(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
+    match reason {
+        Some(reason) => format!("HTTP {status} {reason}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// What a body that is not Dify's is, in words that quote none of it.
+pub(crate) fn body_kind(content_type: Option<&str>, text: &str) -> &'static str {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return format!("HTTP {status} with an empty body");
+        "an empty body"
+    } else if content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("html"))
+        || trimmed.starts_with('<')
+    {
+        "an HTML page"
+    } else if serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
+        "JSON that is not Dify's"
+    } else {
+        "a body that is not JSON"
     }
-    if looks_like_html(content_type, trimmed) {
-        let from = if status >= 400 {
-            " from a gateway"
-        } else {
-            " instead of JSON"
-        };
-        return match html_title(trimmed) {
-            Some(title) => format!("HTTP {status}{from} (HTML page: \"{title}\")"),
-            None => format!("HTTP {status}{from} (HTML page)"),
-        };
-    }
-    format!(
-        "HTTP {status} with a non-JSON body: {}",
-        truncate_chars(&one_line(trimmed), SNIPPET_CHARS)
-    )
 }
 
-const MAX_MESSAGE_CHARS: usize = 2000;
-const SNIPPET_CHARS: usize = 120;
-
-fn looks_like_html(content_type: Option<&str>, text: &str) -> bool {
-    content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("html")) || text.starts_with('<')
-}
-
-fn html_title(html: &str) -> Option<String> {
-    // Cloudflare and nginx put the useful words ("504: Gateway time-out") in <title>.
-    let lower = html.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let start = open + lower[open..].find('>')? + 1;
-    let len = lower[start..].find("</title")?;
-    // `to_ascii_lowercase` keeps byte offsets, so they index `html` too.
-    let title = one_line(html.get(start..start + len)?);
-    let title = title.trim();
-    (!title.is_empty()).then(|| truncate_chars(title, 100))
-}
+/// Dify's messages are quoted up to this length; a code longer than this is not one of Dify's.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 2000;
+const MAX_CODE_CHARS: usize = 64;
 
 /// Collapses whitespace runs (newlines included) to single spaces.
 pub(crate) fn one_line(s: &str) -> String {
@@ -201,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn html_gateway_page_becomes_one_short_line() {
+    fn html_gateway_page_becomes_its_status_line() {
         let body = b"<!DOCTYPE html>\n<html><head><title>api.dify.ai | 504: Gateway time-out</title></head><body>".to_vec();
         let mut body = body;
         body.extend(std::iter::repeat_n(b'x', 50_000));
@@ -209,10 +207,13 @@ mod tests {
         assert_eq!(e.code, codes::GATEWAY_ERROR);
         assert_eq!(
             e.message,
-            "HTTP 504 from a gateway (HTML page: \"api.dify.ai | 504: Gateway time-out\")"
+            "HTTP 504 Gateway Timeout (an HTML page, not a Dify error)"
         );
         let e = from_http_error(502, None, b"<html><body>bad gateway</body></html>", None);
-        assert_eq!(e.message, "HTTP 502 from a gateway (HTML page)");
+        assert_eq!(
+            e.message,
+            "HTTP 502 Bad Gateway (an HTML page, not a Dify error)"
+        );
     }
 
     #[test]
@@ -228,19 +229,80 @@ mod tests {
     }
 
     #[test]
-    fn non_json_4xx_is_an_http_error_with_a_snippet() {
+    fn non_dify_bodies_are_named_never_quoted() {
         let e = from_http_error(404, Some("text/plain"), b"404 page not found\n", None);
         assert_eq!(e.code, codes::HTTP_ERROR);
         assert_eq!(
             e.message,
-            "HTTP 404 with a non-JSON body: 404 page not found \
-             (is the base URL right? Dify's Service API base ends in /v1)"
+            "HTTP 404 Not Found (a body that is not JSON, not a Dify error; \
+             is the base URL right? Dify's Service API base ends in /v1)"
         );
         let e = from_http_error(503, None, br#"{"detail":"no healthy upstream"}"#, None);
         assert_eq!(e.code, codes::GATEWAY_ERROR);
-        assert_eq!(e.message, "HTTP 503: no healthy upstream");
+        assert_eq!(
+            e.message,
+            "HTTP 503 Service Unavailable (JSON that is not Dify's, not a Dify error)"
+        );
         let e = from_http_error(500, None, b"", None);
-        assert_eq!(e.message, "HTTP 500 with an empty body");
+        assert_eq!(
+            e.message,
+            "HTTP 500 Internal Server Error (an empty body, not a Dify error)"
+        );
+        // Whatever the far side puts in its body, none of it reaches the message.
+        let marker = "SECRET-MARKER-7f3a";
+        for (ct, body) in [
+            (
+                Some("text/html"),
+                format!("<html><title>{marker}</title></html>"),
+            ),
+            (Some("text/plain"), format!("{marker}\n")),
+            (
+                None,
+                format!(r#"{{"message":"{marker}","detail":"{marker}"}}"#),
+            ),
+            (None, format!(r#"{{"error":"{marker}"}}"#)),
+            // Almost Dify's envelope: a code, but no status, or a code that is no identifier.
+            (None, format!(r#"{{"code":"x","message":"{marker}"}}"#)),
+            (
+                None,
+                format!(r#"{{"code":"{marker} !","message":"m","status":400}}"#),
+            ),
+            (
+                Some("application/json"),
+                format!(r#"{{"Code":"AccessDenied","Message":"{marker}"}}"#),
+            ),
+        ] {
+            for status in [400, 403, 404, 500, 502, 599, 999] {
+                let e = from_http_error(status, ct, body.as_bytes(), None);
+                assert!(
+                    !e.message.contains(marker),
+                    "{status} {body}: {}",
+                    e.message
+                );
+                assert!(!e.code.contains(marker), "{status} {body}: {}", e.code);
+                assert!(
+                    e.message.starts_with(&format!("HTTP {status}")),
+                    "{}",
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dify_envelope_messages_are_bounded() {
+        let long = "x".repeat(10_000);
+        let body = format!(r#"{{"code":"invalid_param","message":"{long}","status":400}}"#);
+        let e = from_http_error(400, None, body.as_bytes(), None);
+        assert_eq!(e.code, "invalid_param");
+        assert_eq!(e.message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        let e = from_http_error(
+            400,
+            None,
+            br#"{"code":"invalid_param","message":"","status":400}"#,
+            None,
+        );
+        assert_eq!(e.message, "HTTP 400 Bad Request (invalid_param)");
     }
 
     #[test]
@@ -248,12 +310,5 @@ mod tests {
         assert_eq!(truncate_chars("知识库问答", 2), "知识…");
         assert_eq!(truncate_chars("abc", 3), "abc");
         assert_eq!(one_line(" a\n\tb  c "), "a b c");
-    }
-
-    #[test]
-    fn html_title_survives_odd_markup() {
-        assert_eq!(html_title("<title>"), None);
-        assert_eq!(html_title("<TITLE lang=en> Ok </TITLE>"), Some("Ok".into()));
-        assert_eq!(html_title("<title></title>"), None);
     }
 }

@@ -1,7 +1,9 @@
 //! The Dify client: one call per test, against chat, agent, chatflow, completion and workflow apps,
 //! blocking or streaming, with timeouts and bounded retries. It turns whatever Dify (or a gateway in
 //! front of it) sends into an [`Answer`] or a [`Failure`] with Dify's `code`; it never panics on
-//! server output, and the API key leaves it only in the `Authorization` header.
+//! server output, and the API key leaves it only in the `Authorization` header. Every call goes
+//! through the outbound policy (`server::outbound`): a refused target fails as `target_refused`
+//! before anything is sent, and a redirect fails as `redirect_refused`, never followed.
 //!
 //! Files: `request.rs` what is sent; `attempt.rs` one HTTP attempt and its timeouts; `sse.rs` the
 //! stream framing; `outcome.rs` what a response means; `retry.rs` when to try again; `error.rs` the
@@ -21,6 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::model::{AppMode, DifyIds, ResponseMode, Usage};
+use crate::server::outbound::OutboundPolicy;
 use crate::server::secret::Secret;
 
 pub use error::{codes, ClientBuildError};
@@ -59,6 +62,8 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Dify's `user`: scopes the conversations the tests create.
     pub user: String,
+    /// Which addresses may be called. The default refuses loopback and private targets.
+    pub outbound: OutboundPolicy,
 }
 
 impl Default for ClientConfig {
@@ -71,6 +76,7 @@ impl Default for ClientConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(20),
             user: "dify-bench".to_string(),
+            outbound: OutboundPolicy::default(),
         }
     }
 }
@@ -145,7 +151,9 @@ impl fmt::Debug for DifyClient {
 impl DifyClient {
     /// Fails only if the TLS backend cannot initialise.
     pub fn new(cfg: ClientConfig) -> Result<DifyClient, ClientBuildError> {
-        let http = reqwest::Client::builder()
+        let http = cfg
+            .outbound
+            .client_builder()
             .connect_timeout(cfg.connect_timeout)
             // Long streams pass through NATs and load balancers that drop silent-looking flows.
             .tcp_keepalive(Duration::from_secs(30))
@@ -172,6 +180,7 @@ impl DifyClient {
     ) -> Result<Answer, Failure> {
         let call = request::prepare(app, query, case_inputs, &self.cfg.user)
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        self.check_target(app, &call.url).await?;
         let max_attempts = self.cfg.max_attempts.max(1);
         let mut ids = DifyIds::default();
         let mut attempt = 1;
@@ -230,6 +239,8 @@ impl DifyClient {
         let fail = |e: AttemptError| failure(app, e, 1, DifyIds::default());
         let info_url = request::endpoint_url(&app.base_url, "info")
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        // `/parameters` is on the same host and port.
+        self.check_target(app, &info_url).await?;
         match attempt::get_json(&self.http, &self.cfg, app, info_url).await {
             Ok(body) => Ok(AppInfo {
                 name: string_at(&body, "name"),
@@ -244,6 +255,16 @@ impl DifyClient {
             }
             Err(e) => Err(fail(e)),
         }
+    }
+
+    /// The outbound policy's check before sending (IP-literal hosts; host names are checked by
+    /// the resolver at connect time). A refusal is final: 0 attempts, never retried.
+    async fn check_target(&self, app: &AppEndpoint, url: &reqwest::Url) -> Result<(), Failure> {
+        self.cfg.outbound.check_url(url).await.map_err(|refused| {
+            tracing::debug!(app = %app.api_key, %refused, "Dify call refused by the outbound policy");
+            let err = AttemptError::new(codes::TARGET_REFUSED, refused.to_string());
+            failure(app, err, 0, DifyIds::default())
+        })
     }
 }
 
@@ -373,6 +394,7 @@ mod tests {
             max_attempts: 3,
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
+            outbound: OutboundPolicy::allowing_private(),
             ..Default::default()
         };
         let client = DifyClient::new(cfg).unwrap();
@@ -382,5 +404,15 @@ mod tests {
         assert_eq!(f.attempts, 3);
         assert_eq!(f.http_status, None);
         assert!(!f.message.contains("SECRET"));
+    }
+
+    #[tokio::test]
+    async fn refused_targets_fail_at_once_without_retries() {
+        let client = DifyClient::new(ClientConfig::default()).unwrap();
+        let f = client.call(&app(), "q", &Value::Null).await.unwrap_err();
+        assert_eq!((f.code.as_str(), f.attempts), (codes::TARGET_REFUSED, 0));
+        assert!(f.message.contains("--allow-private-targets"), "{f}");
+        let f = client.info(&app()).await.unwrap_err();
+        assert_eq!((f.code.as_str(), f.attempts), (codes::TARGET_REFUSED, 0));
     }
 }

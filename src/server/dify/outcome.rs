@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::error::{codes, describe_non_json, one_line, truncate_chars, AttemptError};
+use super::error::{body_kind, codes, one_line, truncate_chars, AttemptError, MAX_MESSAGE_CHARS};
 use super::sse::SseFrame;
 use crate::model::{AppMode, DifyIds, Usage};
 
@@ -61,13 +61,11 @@ pub(crate) fn decode_frame(frame: &SseFrame) -> Result<Option<Value>, AttemptErr
     if data.is_empty() || data == "[DONE]" {
         return Ok(None);
     }
-    let mut value: Value = serde_json::from_str(data).map_err(|_| {
+    // Not quoted: a stream that is not Dify's may carry anything.
+    let mut value: Value = serde_json::from_str(data).map_err(|e| {
         AttemptError::new(
             codes::INVALID_RESPONSE,
-            format!(
-                "malformed stream event (not JSON): {}",
-                truncate_chars(&one_line(data), 200)
-            ),
+            format!("malformed stream event (not JSON: {e})"),
         )
     })?;
     let Some(obj) = value.as_object_mut() else {
@@ -185,7 +183,8 @@ impl Outcome {
                 Some(status @ ("failed" | "stopped")) => {
                     let message = wf
                         .error
-                        .clone()
+                        .as_deref()
+                        .map(|e| truncate_chars(&one_line(e), MAX_MESSAGE_CHARS))
                         .unwrap_or_else(|| format!("workflow run {status}"));
                     return Err(AttemptError::new(codes::WORKFLOW_FAILED, message)
                         .with_status(Some(200))
@@ -298,7 +297,7 @@ impl StreamError {
             .to_string()
         });
         let message = str_field(v, "message")
-            .map(|m| truncate_chars(m, 2000))
+            .map(|m| truncate_chars(&one_line(m), MAX_MESSAGE_CHARS))
             .unwrap_or_else(|| format!("Dify sent an error event ({code}) without a message"));
         StreamError {
             code,
@@ -405,7 +404,7 @@ fn http_status(n: i64) -> Option<u16> {
 }
 
 /// A 200 whose body is not JSON: a proxy's page, or a body cut short (then the parser's position
-/// says where it ended).
+/// says where it ended). The body is named, never quoted: it may not be Dify's.
 pub(crate) fn not_json_error(
     content_type: Option<&str>,
     body: &[u8],
@@ -414,12 +413,12 @@ pub(crate) fn not_json_error(
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim_start();
     let message = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        format!(
-            "HTTP 200 with malformed JSON ({err}): {}",
-            truncate_chars(&one_line(trimmed), 80)
-        )
+        format!("HTTP 200 OK with malformed JSON ({err})")
     } else {
-        describe_non_json(200, content_type, &text)
+        format!(
+            "HTTP 200 OK with {} where Dify sends JSON",
+            body_kind(content_type, &text)
+        )
     };
     AttemptError::new(codes::INVALID_RESPONSE, message).with_status(Some(200))
 }
@@ -701,6 +700,9 @@ mod tests {
         assert_eq!(v["event"], "message");
         let e = decode_frame(&frame(None, Some(r#"{"event": "mess"#))).unwrap_err();
         assert_eq!(e.code, codes::INVALID_RESPONSE);
+        // A stream that is not Dify's is not quoted.
+        let e = decode_frame(&frame(None, Some("MARKER-not-json"))).unwrap_err();
+        assert!(!e.message.contains("MARKER"), "{}", e.message);
         assert!(decode_frame(&frame(None, Some("[1,2]"))).is_err());
     }
 
@@ -712,12 +714,21 @@ mod tests {
         assert_eq!(e.code, codes::INVALID_RESPONSE);
         assert_eq!(
             e.message,
-            "HTTP 200 with malformed JSON (EOF while parsing a string at line 1 column 18): \
-             {\"answer\": \"你好"
+            "HTTP 200 OK with malformed JSON (EOF while parsing a string at line 1 column 18)"
         );
         let err = serde_json::from_slice::<Value>(b"nope").unwrap_err();
         let e = not_json_error(None, b"nope", &err);
-        assert_eq!(e.message, "HTTP 200 with a non-JSON body: nope");
+        assert_eq!(
+            e.message,
+            "HTTP 200 OK with a body that is not JSON where Dify sends JSON"
+        );
+        let page = b"<html><title>Dify</title></html>";
+        let err = serde_json::from_slice::<Value>(page).unwrap_err();
+        let e = not_json_error(Some("text/html"), page, &err);
+        assert_eq!(
+            e.message,
+            "HTTP 200 OK with an HTML page where Dify sends JSON"
+        );
     }
 
     #[test]

@@ -103,9 +103,13 @@ pub(crate) fn merge_inputs(
     Ok(inputs)
 }
 
-/// `{base}/{path}`, tolerating a trailing slash on the base.
+/// `{base}/{path}`, tolerating a trailing slash on the base. The base passes the same check as a
+/// saved version's (`model::check_http_url`: no credentials, query or fragment), so a version stored
+/// before that check existed cannot aim a call elsewhere either.
 pub(crate) fn endpoint_url(base: &str, path: &str) -> Result<reqwest::Url, AttemptError> {
     let base = base.trim().trim_end_matches('/');
+    crate::model::check_http_url(base)
+        .map_err(|why| AttemptError::new(codes::INVALID_REQUEST, format!("base_url: {why}")))?;
     let invalid = || {
         AttemptError::new(
             codes::INVALID_REQUEST,
@@ -219,7 +223,16 @@ mod tests {
         let e = prepare(&a, "Q", &json!([1]), "u").unwrap_err();
         assert_eq!(e.code, codes::INVALID_REQUEST);
         assert!(e.message.contains("an array"));
-        for base in ["", "not a url", "ftp://host/v1", "http://", "https:"] {
+        for base in [
+            "",
+            "not a url",
+            "ftp://host/v1",
+            "http://",
+            "https:",
+            "http://user:pw@host/v1",
+            "http://host/admin?x=",
+            "http://host/v1#",
+        ] {
             let e = endpoint_url(base, "info").unwrap_err();
             assert_eq!(e.code, codes::INVALID_REQUEST, "{base}");
         }

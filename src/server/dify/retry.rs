@@ -31,7 +31,11 @@ pub fn classify(http_status: Option<u16>, code: &str) -> Decision {
         | codes::INVALID_RESPONSE
         | codes::GATEWAY_ERROR
         | codes::STREAM_INCOMPLETE => return Retry,
-        codes::WORKFLOW_FAILED | codes::WORKFLOW_PAUSED | codes::INVALID_REQUEST => return GiveUp,
+        codes::WORKFLOW_FAILED
+        | codes::WORKFLOW_PAUSED
+        | codes::INVALID_REQUEST
+        | codes::TARGET_REFUSED
+        | codes::REDIRECT_REFUSED => return GiveUp,
         _ => {}
     }
     match http_status {
@@ -121,6 +125,10 @@ mod tests {
             (Some(200), codes::WORKFLOW_FAILED, GiveUp),
             (Some(200), codes::WORKFLOW_PAUSED, GiveUp),
             (None, codes::INVALID_REQUEST, GiveUp),
+            // The outbound policy: a refused address or a redirect stays so on every attempt.
+            (None, codes::TARGET_REFUSED, GiveUp),
+            (Some(302), codes::REDIRECT_REFUSED, GiveUp),
+            (Some(307), codes::REDIRECT_REFUSED, GiveUp),
             // Mid-stream `error` events carry an HTTP-like status of their own.
             (Some(500), "internal_server_error", Retry),
             (Some(400), "invalid_param", GiveUp),
