@@ -8,6 +8,7 @@ pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;
+pub mod private_files;
 pub mod progress;
 pub mod runner;
 pub mod scoring;
