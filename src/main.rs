@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
+use dify_bench::server::secret::SecretKeyConfig;
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ struct ServeArgs {
     /// Folder with the compiled front end (pkg/, CSS).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     site_root: Option<String>,
+    /// The secret key that encrypts stored API keys (default: secret.key beside the SQLite
+    /// file, data/secret.key for PostgreSQL; created on first start). Or DIFY_BENCH_SECRET_KEY.
+    #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -131,6 +136,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .site_root
             .or_else(|| std::env::var("LEPTOS_SITE_ROOT").ok())
             .unwrap_or_else(|| "target/site".into()),
+        secret_key: SecretKeyConfig::from_env(args.secret_key_file),
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,

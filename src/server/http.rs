@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub demo: bool,
     /// Where the compiled site (`pkg/`, CSS) is; relative to the working directory.
     pub site_root: String,
+    /// The master key that seals stored API keys (env var or key file).
+    pub secret_key: crate::server::secret::SecretKeyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +56,11 @@ pub enum ServeError {
 
 /// Builds the engine for a database: the piece `serve` and the headless `run` share.
 pub async fn engine_for(database_url: &str) -> Result<Arc<Engine>, ServeError> {
-    let store = Store::connect(database_url).await?;
+    engine_on(Store::connect(database_url).await?)
+}
+
+/// The engine on a store already opened.
+fn engine_on(store: Store) -> Result<Arc<Engine>, ServeError> {
     let registry = Registry::new(FINISHED_TTL);
     registry.spawn_sweeper();
     let client =
@@ -63,10 +69,12 @@ pub async fn engine_for(database_url: &str) -> Result<Arc<Engine>, ServeError> {
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
-    let engine = engine_for(&opts.database_url).await?;
+    let engine = engine_on(Store::open(&opts.database_url, &opts.secret_key).await?)?;
     tracing::info!(
         database = %redact_url(&opts.database_url),
         backend = engine.store().backend(),
+        secret_key = %engine.store().secret_key_origin(),
+        secret_key_id = %engine.store().secret_key_id(),
         "store ready"
     );
     let listener = tokio::net::TcpListener::bind(opts.addr)
