@@ -1,5 +1,5 @@
-//! The `dify-bench` command: `serve` (the default), `mock-dify`, `run`, and the account commands
-//! `user` and `token`.
+//! The `dify-bench` command: `serve` (the default), `mock-dify`, `run`, `rotate-secret-key`,
+//! and the account commands `user` and `token`.
 
 use clap::{Args, Parser, Subcommand};
 use dify_bench::model::Role;
@@ -7,7 +7,9 @@ use dify_bench::server::auth::AuthConfig;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
+use dify_bench::server::secret::{KeyOrigin, MasterKey, SecretKeyConfig};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
+use dify_bench::server::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,9 @@ enum Command {
     /// Run one batch headless, for CI; exit 0 when the pass rate is reached, 1 below it, 2 on a
     /// configuration error.
     Run(RunCli),
+    /// Re-encrypt every stored API key under a new secret key, then replace the key file (or
+    /// print the new key for DIFY_BENCH_SECRET_KEY). Stop the servers using the database first.
+    RotateSecretKey(RotateArgs),
     /// Manage users: add, list, remove, passwd.
     #[command(subcommand)]
     User(UserCmd),
@@ -159,6 +164,24 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     allow_hosts: Vec<AllowedHost>,
+    /// The secret key that encrypts stored API keys (default: secret.key beside the SQLite
+    /// file, data/secret.key for PostgreSQL; created on first start). Or DIFY_BENCH_SECRET_KEY.
+    #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/dify-bench.db"
+    )]
+    database_url: String,
+    /// The key file to rotate (see `serve --help`). With DIFY_BENCH_SECRET_KEY set instead, the
+    /// new key is printed to stdout.
+    #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -230,6 +253,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::User(cmd) => user(cmd).await,
             Command::Token(cmd) => token(cmd).await,
+            Command::RotateSecretKey(args) => rotate_secret_key(args).await,
         }
     })
 }
@@ -278,6 +302,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
                 .unwrap_or_else(|| env_flag("DIFY_BENCH_ALLOW_PRIVATE_TARGETS")),
             allow_hosts,
         },
+        secret_key: SecretKeyConfig::from_env(args.secret_key_file),
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -437,6 +462,57 @@ fn finish(result: Result<(), String>) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+async fn rotate_secret_key(args: RotateArgs) -> ExitCode {
+    let keys = SecretKeyConfig::from_env(args.secret_key_file);
+    let store = match Store::open(&args.database_url, &keys).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let new = match MasterKey::generate() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let from_env = *store.secret_key_origin() == KeyOrigin::Env;
+    if from_env {
+        // Printed before the database changes: once it has, this key is the only way in.
+        eprintln!(
+            "The new secret key (id {}), for DIFY_BENCH_SECRET_KEY:",
+            new.id()
+        );
+        println!("{}", new.encode());
+    }
+    match store.rotate_secret_key(&new).await {
+        Ok(done) => {
+            eprintln!(
+                "Re-encrypted {} version keys and {} batch snapshots: key id {} -> {}.",
+                done.versions, done.snapshots, done.old_key_id, done.new_key_id
+            );
+            if from_env {
+                eprintln!(
+                    "Set DIFY_BENCH_SECRET_KEY to the key printed above before the next start; \
+                     the old key no longer opens this database."
+                );
+            } else {
+                eprintln!("The new key is in {}.", done.origin);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if from_env {
+                eprintln!("Keep DIFY_BENCH_SECRET_KEY as it is; ignore the key printed above.");
+            }
+            ExitCode::from(1)
         }
     }
 }

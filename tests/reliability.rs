@@ -449,6 +449,21 @@ async fn secrets_never_leave_the_server() {
         assert!(!seen.contains(key), "the key {key} leaked");
         assert!(!seen.contains(middle), "part of the key {key} leaked");
     }
+    // At rest too: the database file and its WAL hold the keys sealed only.
+    let mut at_rest = Vec::new();
+    for name in ["bench.db", "bench.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+            at_rest.extend_from_slice(&bytes);
+        }
+    }
+    let at_rest = String::from_utf8_lossy(&at_rest);
+    assert!(at_rest.len() > 4096, "read the database file");
+    for (key, middle) in keys {
+        assert!(
+            !at_rest.contains(middle),
+            "the database holds {key} in plain text"
+        );
+    }
 
     // The headless CLI: its output, log and both reports.
     let cfg = dir.path().join("ci.toml");

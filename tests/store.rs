@@ -154,7 +154,10 @@ async fn suite(url: &str) {
         plan.versions[0].name, "v1.1 renamed",
         "history is not rewritten"
     );
-    assert_eq!(plan.versions[0].api_key.expose(), "app-aaaaaaaaaaaa1111");
+    assert_eq!(
+        plan.versions[0].api_key.as_ref().unwrap().expose(),
+        "app-aaaaaaaaaaaa1111"
+    );
     assert_eq!(
         plan.cases.len(),
         2,
@@ -449,4 +452,364 @@ async fn a_bad_database_url_is_refused_with_its_reason() {
     let msg = err.to_string();
     assert!(msg.contains("unsupported DATABASE_URL"), "{msg}");
     assert!(!msg.contains("hunter2"), "passwords are not echoed: {msg}");
+}
+
+// ---- Keys at rest -------------------------------------------------------------------------
+
+use dify_bench::server::secret::{MasterKey, SecretKeyConfig};
+use dify_bench::server::store::VersionRecord;
+
+/// Distinctive keys: none of these may appear anywhere in the database in plain text.
+const KEY_A: &str = "app-AtRestAlpha7f3e9c1d";
+const KEY_A2: &str = "app-AtRestAlphaTwo0b4a";
+const KEY_B: &str = "app-AtRestBravo55d2e8aa";
+const KEY_LEGACY: &str = "app-AtRestLegacy9c0ffee";
+const KEY_LEGACY_OLD: &str = "app-AtRestLegacyOld1234";
+const ALL_KEYS: [&str; 5] = [KEY_A, KEY_A2, KEY_B, KEY_LEGACY, KEY_LEGACY_OLD];
+
+fn file_key(path: &std::path::Path) -> SecretKeyConfig {
+    SecretKeyConfig {
+        key: None,
+        file: Some(path.to_path_buf()),
+    }
+}
+
+fn env_key(key: &MasterKey) -> SecretKeyConfig {
+    SecretKeyConfig {
+        key: Some(key.encode()),
+        file: None,
+    }
+}
+
+async fn one_batch(store: &Store, versions: &[VersionRecord], case: &TestCase) -> BatchId {
+    store
+        .create_batch(&NewBatch {
+            name: "at rest",
+            concurrency: 1,
+            per_version_cap: None,
+            scoring: &ScoringConfig::default(),
+            versions,
+            cases: std::slice::from_ref(case),
+        })
+        .await
+        .unwrap()
+}
+
+/// The key each of a batch's versions still holds in its snapshot.
+async fn snapshot_keys(store: &Store, batch: BatchId) -> Vec<Option<String>> {
+    let plan = store.batch_plan(batch).await.unwrap().unwrap();
+    plan.versions
+        .iter()
+        .map(|v| v.api_key.as_ref().map(|k| k.expose().to_string()))
+        .collect()
+}
+
+/// Runs raw SQL on the database behind the store's back (to plant what an older version wrote).
+async fn raw_execute(url: &str, sql: &str, binds: &[&str]) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+/// Everything an attacker with the database (not the key) could read: the SQLite file and its
+/// WAL byte for byte, or every text column of PostgreSQL's two key-holding tables.
+async fn raw_contents(url: &str) -> String {
+    use sqlx::Connection;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                all.extend_from_slice(&bytes);
+            }
+        }
+        assert!(all.len() > 4096, "read the database file");
+        return String::from_utf8_lossy(&all).into_owned();
+    }
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut out = String::new();
+    for sql in [
+        "SELECT concat_ws('|', name, description, base_url, api_key, app_mode, response_mode, \
+         answer_field, inputs) FROM versions",
+        "SELECT config FROM batch_versions",
+        "SELECT snapshot FROM batch_cases",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap();
+        assert!(!rows.is_empty(), "{sql}");
+        for r in rows {
+            out.push_str(&r);
+            out.push('\n');
+        }
+    }
+    conn.close().await.unwrap();
+    out
+}
+
+fn assert_no_key_in(contents: &str, when: &str) {
+    for key in ALL_KEYS {
+        assert!(
+            !contents.contains(key),
+            "{when}: {key} is stored in plain text"
+        );
+        // The distinctive middle, in case of a partial copy.
+        assert!(
+            !contents.contains(&key[4..16]),
+            "{when}: part of {key} is stored"
+        );
+    }
+}
+
+/// The whole life of stored keys on one backend: sealed on insert, in snapshots, after an
+/// upgrade from plain text, forgotten by finished batches, rotated, and refused under a wrong key.
+async fn keys_at_rest(url: &str, key_file: &std::path::Path) {
+    let keys = file_key(key_file);
+    let store = Store::open(url, &keys).await.unwrap();
+    assert!(key_file.exists(), "the key file is created on first start");
+    let a = store.insert_version(&version("a", KEY_A)).await.unwrap();
+    let b = store.insert_version(&version("b", KEY_B)).await.unwrap();
+    let legacy = store
+        .insert_version(&version("legacy", "app-placeholder-0000"))
+        .await
+        .unwrap();
+    let case_id = store.insert_cases(&[case("q")]).await.unwrap()[0];
+    let case = store.get_case(case_id).await.unwrap().unwrap();
+    let records = store.list_versions().await.unwrap();
+
+    // A finished batch and a queued one, both with a snapshot of every version.
+    let finished = one_batch(&store, &records, &case).await;
+    store
+        .mark_batch_finished(finished, BatchStatus::Completed, None)
+        .await
+        .unwrap();
+    let queued = one_batch(&store, &records, &case).await;
+    let old = one_batch(&store, &records, &case).await;
+    store
+        .mark_batch_finished(old, BatchStatus::Cancelled, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot_keys(&store, finished).await,
+        [
+            Some(KEY_A.into()),
+            Some(KEY_B.into()),
+            Some("app-placeholder-0000".into())
+        ],
+        "a finished batch keeps keys that are still current"
+    );
+    store.close().await;
+
+    // What a database from before encryption holds: plain keys, in the version and the
+    // snapshots (one snapshot with the key the version had before).
+    raw_execute(
+        url,
+        "UPDATE versions SET api_key = $1 WHERE name = 'legacy'",
+        &[KEY_LEGACY],
+    )
+    .await;
+    let legacy_config = |key: &str| {
+        serde_json::json!({"name": "legacy", "base_url": "http://127.0.0.1:5001/v1",
+            "api_key": key, "app_mode": "advanced-chat", "response_mode": "streaming",
+            "answer_field": null, "inputs": {}})
+        .to_string()
+    };
+    for (batch, key) in [
+        (finished, KEY_LEGACY),
+        (queued, KEY_LEGACY),
+        (old, KEY_LEGACY_OLD),
+    ] {
+        raw_execute(
+            url,
+            &format!(
+                "UPDATE batch_versions SET config = $1 WHERE batch_id = {} AND version_id = {}",
+                batch.0, legacy.0
+            ),
+            &[&legacy_config(key)],
+        )
+        .await;
+    }
+    assert!(
+        raw_contents(url).await.contains(KEY_LEGACY),
+        "the plain key was planted"
+    );
+
+    // The next start seals them, once; a second start changes nothing.
+    let store = Store::open(url, &keys).await.unwrap();
+    drop(Store::open(url, &keys).await.unwrap());
+    let rec = store.get_version(legacy).await.unwrap().unwrap();
+    assert_eq!(rec.api_key.expose(), KEY_LEGACY);
+    assert_eq!(rec.version.api_key_hint, "app-…ffee");
+    assert_eq!(
+        snapshot_keys(&store, finished).await[2].as_deref(),
+        Some(KEY_LEGACY)
+    );
+    assert_eq!(
+        snapshot_keys(&store, queued).await[2].as_deref(),
+        Some(KEY_LEGACY)
+    );
+    assert_eq!(
+        snapshot_keys(&store, old).await[2],
+        None,
+        "a finished batch's key that is no longer the version's is forgotten at start-up"
+    );
+
+    // Replacing a key and deleting a version: finished batches forget the old key, the queued
+    // one keeps it (it has yet to run).
+    let mut edit = version("a", KEY_A2);
+    edit.enabled = None;
+    assert!(store.update_version(a, &edit).await.unwrap());
+    assert!(store.delete_version(b).await.unwrap());
+    assert_eq!(
+        snapshot_keys(&store, finished).await,
+        [None, None, Some(KEY_LEGACY.into())]
+    );
+    assert_eq!(
+        snapshot_keys(&store, queued).await,
+        [
+            Some(KEY_A.into()),
+            Some(KEY_B.into()),
+            Some(KEY_LEGACY.into())
+        ]
+    );
+    let listed = store.get_batch(finished).await.unwrap().unwrap();
+    assert_eq!(
+        listed.versions[0].api_key_hint, "…",
+        "a removed key has no hint"
+    );
+    // The queued batch finishes after the key changed: then it forgets the old key too.
+    store
+        .mark_batch_finished(queued, BatchStatus::Completed, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot_keys(&store, queued).await,
+        [None, None, Some(KEY_LEGACY.into())]
+    );
+    let before_rotation = store.get_version(a).await.unwrap().unwrap();
+    assert_eq!(before_rotation.api_key.expose(), KEY_A2);
+    assert_no_key_in(&raw_contents(url).await, "while the store is open");
+    store.close().await;
+    assert_no_key_in(&raw_contents(url).await, "after sealing");
+
+    // Rotation: a new key file, every key still readable, the old key refused by id.
+    let old_key = MasterKey::parse(&std::fs::read_to_string(key_file).unwrap()).unwrap();
+    let store = Store::open(url, &keys).await.unwrap();
+    let new_key = MasterKey::generate().unwrap();
+    let done = store.rotate_secret_key(&new_key).await.unwrap();
+    assert_eq!((done.versions, done.snapshots), (2, 2), "{done:?}");
+    assert_eq!(&done.old_key_id, old_key.id());
+    let on_disk = MasterKey::parse(&std::fs::read_to_string(key_file).unwrap()).unwrap();
+    assert_eq!(on_disk.id(), new_key.id(), "the key file holds the new key");
+    let store = Store::open(url, &keys).await.unwrap();
+    assert_eq!(
+        store
+            .get_version(a)
+            .await
+            .unwrap()
+            .unwrap()
+            .api_key
+            .expose(),
+        KEY_A2
+    );
+    assert_eq!(
+        snapshot_keys(&store, finished).await[2].as_deref(),
+        Some(KEY_LEGACY)
+    );
+    store.close().await;
+    assert_no_key_in(&raw_contents(url).await, "after rotation");
+
+    let err = Store::open(url, &env_key(&old_key))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "this database was encrypted with another secret key (id {})",
+            new_key.id()
+        )) && err.contains("set DIFY_BENCH_SECRET_KEY or --secret-key-file"),
+        "{err}"
+    );
+    // The env var opens it too, and a lost key file is not silently replaced.
+    let store = Store::open(url, &env_key(&new_key)).await.unwrap();
+    assert_eq!(
+        store
+            .get_version(legacy)
+            .await
+            .unwrap()
+            .unwrap()
+            .api_key
+            .expose(),
+        KEY_LEGACY
+    );
+    store.close().await;
+    let lost = key_file.with_file_name("lost.key");
+    let err = Store::open(url, &file_key(&lost))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(
+        !lost.exists(),
+        "no key is written for a database it cannot open"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_encrypted_at_rest_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/db/bench.db", dir.path().display());
+    keys_at_rest(&url, &dir.path().join("db/secret.key")).await;
+}
+
+#[tokio::test]
+async fn keys_are_encrypted_at_rest_on_postgres() {
+    let Some(url) = postgres_url("keys_at_rest").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    keys_at_rest(&url, &dir.path().join("secret.key")).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_its_wal_and_the_key_file_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("fresh");
+    let url = format!("sqlite://{}/bench.db", folder.display());
+    // Whatever the umask: the modes are set, not inherited.
+    let store = Store::open(&url, &SecretKeyConfig::default())
+        .await
+        .unwrap();
+    store.insert_version(&version("v", KEY_A)).await.unwrap();
+    assert_eq!(mode(&folder), 0o700);
+    for name in ["bench.db", "bench.db-wal", "bench.db-shm", "secret.key"] {
+        assert_eq!(mode(&folder.join(name)), 0o600, "{name}");
+    }
+    store.close().await;
+
+    // A database made before this change, open to everyone: tightened at the next start.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = folder.join("bench.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&url, &SecretKeyConfig::default())
+        .await
+        .unwrap();
+    assert_eq!((mode(&folder), mode(&db)), (0o700, 0o600));
+    assert_eq!(store.list_versions().await.unwrap().len(), 1);
+    store.close().await;
 }

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     /// Which Dify addresses may be called (`--allow-private-targets`, `--allow-host`). Demo mode
     /// adds its own simulator.
     pub outbound: OutboundPolicy,
+    /// The master key that seals stored API keys (env var or key file).
+    pub secret_key: crate::server::secret::SecretKeyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,11 @@ pub async fn engine_for(
     database_url: &str,
     outbound: OutboundPolicy,
 ) -> Result<Arc<Engine>, ServeError> {
-    let store = Store::connect(database_url).await?;
+    engine_on(Store::connect(database_url).await?, outbound)
+}
+
+/// The engine on a store already opened.
+fn engine_on(store: Store, outbound: OutboundPolicy) -> Result<Arc<Engine>, ServeError> {
     let registry = Registry::new(FINISHED_TTL);
     registry.spawn_sweeper();
     let client = DifyClient::new(ClientConfig {
@@ -106,10 +112,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         "outbound policy: link-local and metadata addresses never; loopback and private ones only \
          as allowed"
     );
-    let engine = engine_for(&opts.database_url, outbound).await?;
+    let engine = engine_on(
+        Store::open(&opts.database_url, &opts.secret_key).await?,
+        outbound,
+    )?;
     tracing::info!(
         database = %redact_url(&opts.database_url),
         backend = engine.store().backend(),
+        secret_key = %engine.store().secret_key_origin(),
+        secret_key_id = %engine.store().secret_key_id(),
         "store ready"
     );
     let users = engine.store().count_users().await?;

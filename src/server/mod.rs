@@ -10,6 +10,7 @@ pub mod headless;
 pub mod http;
 pub mod import;
 pub mod outbound;
+pub mod private_files;
 pub mod progress;
 pub mod runner;
 pub mod scoring;

@@ -219,15 +219,21 @@ impl Engine {
 
     /// Runs again the tests of a finished batch that ended with an error.
     pub async fn rerun_failed(self: &Arc<Self>, id: BatchId) -> Result<u64, EngineError> {
-        let batch = self
+        let plan = self
             .store
-            .get_batch(id)
+            .batch_plan(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?;
+        let batch = &plan.batch;
         if !batch.status.is_terminal() || self.running.lock().contains_key(&id) {
             return Err(EngineError::Conflict(format!(
                 "batch {id} is still running"
             )));
+        }
+        // Refused before anything is deleted, so the batch stays as it was.
+        let tallies = self.store.version_tallies(id).await?;
+        if let Some(v) = keyless_with_work(&plan, &tallies, true) {
+            return Err(EngineError::Conflict(key_removed(id, v)));
         }
         let n = self.store.delete_error_results(id).await?;
         if n == 0 && batch.completed_tests >= batch.total_tests {
@@ -275,6 +281,9 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?;
         let tallies = self.store.version_tallies(id).await?;
+        if let Some(v) = keyless_with_work(&plan, &tallies, false) {
+            return Err(EngineError::Conflict(key_removed(id, v)));
+        }
         // A fresh batch gets its start time now (the store's COALESCE keeps the first one).
         let started_at = plan
             .batch
@@ -589,10 +598,39 @@ fn object_of(value: &serde_json::Value) -> serde_json::Map<String, serde_json::V
     }
 }
 
+/// The first version of a plan whose key was removed from its snapshot (see
+/// `store::sealed_keys`) although it has tests left to run: those with no result, and with
+/// `rerun_errors` those that ended in an error.
+fn keyless_with_work<'a>(
+    plan: &'a BatchPlan,
+    tallies: &[VersionTally],
+    rerun_errors: bool,
+) -> Option<&'a PlannedVersion> {
+    let cases = i64::try_from(plan.cases.len()).unwrap_or(i64::MAX);
+    plan.versions.iter().find(|v| {
+        let tally = tallies.iter().find(|t| t.version_id == v.version_id.0);
+        let (completed, errored) = tally.map_or((0, 0), |t| (t.completed, t.errored));
+        v.api_key.is_none() && (completed < cases || (rerun_errors && errored > 0))
+    })
+}
+
+fn key_removed(batch: BatchId, v: &PlannedVersion) -> String {
+    format!(
+        "the key of version {} (`{}`) was removed from batch {batch} when the version was \
+         deleted or its key replaced; start a new batch to test it again",
+        v.version_id, v.name
+    )
+}
+
 fn endpoint(v: &PlannedVersion) -> AppEndpoint {
     AppEndpoint {
         base_url: v.base_url.clone(),
-        api_key: v.api_key.clone(),
+        // A snapshot without its key never gets here (`keyless_with_work`); were it to, the
+        // client refuses an empty key without calling Dify.
+        api_key: v
+            .api_key
+            .clone()
+            .unwrap_or_else(|| crate::server::secret::Secret::new("")),
         app_mode: v.app_mode,
         response_mode: v.response_mode,
         answer_field: v.answer_field.clone(),

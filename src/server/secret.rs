@@ -1,5 +1,20 @@
-//! An API key that cannot leak by accident: `Debug` and `Display` print only its hint, it is not
-//! `Serialize`, and the one way to the raw value, [`Secret::expose`], is easy to grep for.
+//! Secrets the server holds (Dify API keys today, judge keys later): a [`Secret`] that cannot leak
+//! by accident, and how secrets are kept at rest — sealed under a master key ([`sealer`]), which
+//! is read or created at start-up ([`key_source`], [`master_key`]).
+//!
+//! A [`Secret`]'s `Debug` and `Display` print only its hint, it is not `Serialize`, and the one way
+//! to the raw value, [`Secret::expose`], is easy to grep for.
+//!
+//! What is sealed where (which tables, snapshots, rotation) is the store's business, not this
+//! module's.
+
+pub mod key_source;
+pub mod master_key;
+pub mod sealer;
+
+pub use key_source::{KeyOrigin, SecretKeyConfig};
+pub use master_key::MasterKey;
+pub use sealer::{OpenError, Purpose, Sealer};
 
 use std::fmt;
 
@@ -11,7 +26,7 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The raw key, for the `Authorization` header and the database only.
+    /// The raw key, for the `Authorization` header and the sealer only.
     pub fn expose(&self) -> &str {
         &self.0
     }

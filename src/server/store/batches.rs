@@ -1,6 +1,9 @@
 //! The `batches`, `batch_versions` and `batch_cases` tables: a batch, and the versions and cases it
-//! was launched with, snapshotted so that later edits never rewrite history.
+//! was launched with, snapshotted so that later edits never rewrite history. A snapshot holds its
+//! version's key sealed, and loses it once the batch is finished and the key is no longer the
+//! version's (see `sealed_keys`).
 
+use super::sealed_keys::{forget_stale_sql, Scope};
 use super::{
     now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord,
     VersionTally,
@@ -9,7 +12,7 @@ use crate::model::{
     AppMode, Batch, BatchId, BatchStatus, BatchVersion, CaseId, ResponseMode, ScoringConfig,
     TestCase, VersionId,
 };
-use crate::server::secret::Secret;
+use crate::server::secret::{Sealer, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -29,7 +32,9 @@ pub struct PlannedVersion {
     pub version_id: VersionId,
     pub name: String,
     pub base_url: String,
-    pub api_key: Secret,
+    /// `None` once the key was removed from a finished batch (the version was deleted or its key
+    /// replaced): the batch can be read but not run again.
+    pub api_key: Option<Secret>,
     pub app_mode: AppMode,
     pub response_mode: ResponseMode,
     pub answer_field: Option<String>,
@@ -44,7 +49,10 @@ impl PlannedVersion {
             app_mode: self.app_mode,
             response_mode: self.response_mode,
             base_url: self.base_url.clone(),
-            api_key_hint: self.api_key.hint(),
+            api_key_hint: self
+                .api_key
+                .as_ref()
+                .map_or_else(|| crate::model::key_hint(""), Secret::hint),
         }
     }
 }
@@ -57,12 +65,13 @@ pub struct BatchPlan {
     pub cases: Vec<TestCase>,
 }
 
-/// The `batch_versions.config` document. It holds the key, so it never leaves the server.
+/// The `batch_versions.config` document. It holds the sealed key (null once removed), so it never
+/// leaves the server.
 #[derive(Serialize, Deserialize)]
 struct VersionSnapshot {
     name: String,
     base_url: String,
-    api_key: String,
+    api_key: Option<String>,
     app_mode: AppMode,
     response_mode: ResponseMode,
     answer_field: Option<String>,
@@ -153,13 +162,23 @@ pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn planned(row: SnapshotRow) -> StoreResult<PlannedVersion> {
+fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVersion> {
     let snap: VersionSnapshot = parse_json("batch version snapshot", &row.config)?;
+    let api_key = match snap.api_key {
+        Some(sealed) => Some(keys.open(&sealed).map_err(|source| StoreError::Sealed {
+            what: format!(
+                "batch {}'s snapshot of version {}",
+                row.batch_id, row.version_id
+            ),
+            source,
+        })?),
+        None => None,
+    };
     Ok(PlannedVersion {
         version_id: VersionId(row.version_id),
         name: snap.name,
         base_url: snap.base_url,
-        api_key: Secret::new(snap.api_key),
+        api_key,
         app_mode: snap.app_mode,
         response_mode: snap.response_mode,
         answer_field: snap.answer_field,
@@ -179,7 +198,7 @@ impl Store {
                 let snap = VersionSnapshot {
                     name: v.version.name.clone(),
                     base_url: v.version.base_url.clone(),
-                    api_key: v.api_key.expose().to_string(),
+                    api_key: Some(v.sealed_key.0.clone()),
                     app_mode: v.version.app_mode,
                     response_mode: v.version.response_mode,
                     answer_field: v.version.answer_field.clone(),
@@ -233,6 +252,8 @@ impl Store {
         Ok(())
     }
 
+    /// Records how a batch ended. A finished (completed or cancelled) batch keeps only the keys
+    /// that are still its versions' current ones.
     pub async fn mark_batch_finished(
         &self,
         id: BatchId,
@@ -241,9 +262,15 @@ impl Store {
     ) -> StoreResult<()> {
         let sql = "UPDATE batches SET status = $2, error_message = $3, finished_at = $4, \
                    started_at = COALESCE(started_at, $4) WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(sql)
-            .bind(id.0).bind(status.as_str()).bind(error_message).bind(now_ms())
-            .execute(pool).await.map(|_| ()))?;
+        let (forget, _) = forget_stale_sql(&self.db, Scope::Batch(id.0));
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(id.0).bind(status.as_str()).bind(error_message).bind(now_ms())
+                .execute(&mut *tx).await?;
+            sqlx::query(&forget).bind(id.0).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -316,7 +343,7 @@ impl Store {
             by_batch
                 .entry(batch_id)
                 .or_default()
-                .push(planned(snap)?.summary());
+                .push(planned(snap, self.keys())?.summary());
         }
         rows.into_iter()
             .map(|row| {
@@ -331,7 +358,9 @@ impl Store {
             "SELECT batch_id, version_id, config FROM batch_versions WHERE batch_id = $1 \
              ORDER BY position")
             .bind(id.0).fetch_all(pool).await)?;
-        rows.into_iter().map(planned).collect()
+        rows.into_iter()
+            .map(|row| planned(row, self.keys()))
+            .collect()
     }
 
     /// The batch's snapshots of cases, in launch order.

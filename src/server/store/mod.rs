@@ -6,20 +6,27 @@
 //! native drivers rather than sqlx's `Any` layer. Migrations live in `migrations/{sqlite,postgres}`.
 //!
 //! The store does not validate user input (the API and config loaders do) and never hands out
-//! rows with keys except as [`VersionRecord`] / [`BatchPlan`], which carry a [`Secret`].
+//! rows with keys except as [`VersionRecord`] / [`BatchPlan`], which carry a [`Secret`]. Keys are
+//! stored sealed under the master key (see `sealed_keys`); the SQLite file is private
+//! (`sqlite_file`).
 
 mod accounts;
 mod batches;
 mod cases;
 mod results;
+mod sealed_keys;
+mod sqlite_file;
 mod versions;
 
 pub use accounts::UserCredentials;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion};
 pub use results::VersionTally;
+pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
 
-use crate::server::secret::Secret;
+use crate::server::secret::key_source::{KeyError, LoadedKey, POSTGRES_KEY_FILE};
+use crate::server::secret::sealer::SealError;
+use crate::server::secret::{KeyOrigin, OpenError, Sealer, SecretKeyConfig};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -40,10 +47,21 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot make the database file private ({path}): {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored data is unreadable ({0})")]
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    SecretKey(#[from] KeyError),
+    #[error("{what} cannot be decrypted: {source}")]
+    Sealed { what: String, source: OpenError },
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -58,6 +76,9 @@ enum Db {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Seals and opens the API keys in `versions` and `batch_versions`.
+    keys: Sealer,
+    key_origin: KeyOrigin,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use.
@@ -72,22 +93,38 @@ macro_rules! on_pool {
 pub(crate) use on_pool;
 
 impl Store {
-    /// Connects, creating the SQLite file and its folder if needed, and runs the migrations.
+    /// [`Store::open`] with the secret key the environment names (`DIFY_BENCH_SECRET_KEY`,
+    /// `DIFY_BENCH_SECRET_KEY_FILE`), else the default key file.
     pub async fn connect(url: &str) -> StoreResult<Store> {
-        let db = if url.starts_with("sqlite:") {
-            Db::Sqlite(connect_sqlite(url).await?)
+        Store::open(url, &SecretKeyConfig::from_env(None)).await
+    }
+
+    /// Connects, creating the SQLite file and its folder if needed (both private), runs the
+    /// migrations, finds the master key (creating its file on first start), and seals any key a
+    /// database from before encryption still holds in plain text.
+    pub async fn open(url: &str, secret_key: &SecretKeyConfig) -> StoreResult<Store> {
+        let (db, loaded) = if url.starts_with("sqlite:") {
+            let file = sqlite_file::path_of(url);
+            let key_home = file.as_deref().map(sqlite_file::key_file_beside);
+            // The key is read before the database is touched: a bad key setting changes nothing.
+            let loaded = LoadedKey::load(secret_key, key_home)?;
+            (
+                Db::Sqlite(connect_sqlite(url, file.as_deref()).await?),
+                loaded,
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let loaded = LoadedKey::load(secret_key, Some(POSTGRES_KEY_FILE.into()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Db::Postgres(pool)
+            (Db::Postgres(pool), loaded)
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store { db })
+        Store::open_sealed(db, loaded).await
     }
 
     /// `sqlite` or `postgres`, for logs and health output.
@@ -108,22 +145,18 @@ impl Store {
     }
 }
 
-async fn connect_sqlite(url: &str) -> StoreResult<SqlitePool> {
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    if !in_memory {
-        if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|d| d.to_path_buf())) {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(&parent).map_err(|source| StoreError::Folder {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
-            }
-        }
+async fn connect_sqlite(url: &str, file: Option<&std::path::Path>) -> StoreResult<SqlitePool> {
+    if let Some(file) = file {
+        sqlite_file::prepare(file)?;
     }
+    let in_memory = file.is_none();
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+        // Freed space is zeroed where that costs no extra I/O: a replaced key's old sealed
+        // value does not linger in the page it was on.
+        .pragma("secure_delete", "FAST");
     // WAL lets the SSE and page readers run while the runner writes; NORMAL sync is durable
     // across process crashes (the case resume cares about) and much faster than FULL.
     let options = if in_memory {
@@ -147,14 +180,6 @@ async fn connect_sqlite(url: &str) -> StoreResult<SqlitePool> {
     let pool = pool.connect_with(options).await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     Ok(pool)
-}
-
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
 }
 
 /// A URL fit for an error message: the password, if any, replaced.
@@ -192,10 +217,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-fn secret_of(key: String) -> Secret {
-    Secret::new(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,14 +228,5 @@ mod tests {
             "postgres://bench:***@127.0.0.1:5432/db"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
-    }
-
-    #[test]
-    fn finds_the_sqlite_file() {
-        assert_eq!(
-            sqlite_path("sqlite://data/dify-bench.db?mode=rwc"),
-            Some("data/dify-bench.db".into())
-        );
-        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db".into()));
     }
 }

@@ -1,14 +1,29 @@
-//! The `versions` table: Dify app endpoints, with their write-only API keys.
+//! The `versions` table: Dify app endpoints, with their write-only API keys (stored sealed; see
+//! `sealed_keys`).
 
-use super::{now_ms, on_pool, parse_json, secret_of, to_json, Store, StoreError, StoreResult};
+use super::sealed_keys::{forget_stale_sql, Scope};
+use super::{now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult};
 use crate::model::{AppMode, ResponseMode, Version, VersionDraft, VersionId};
-use crate::server::secret::Secret;
+use crate::server::secret::{Sealer, Secret};
 
 /// A version with its key: only the runner and the Dify client ever see one.
 #[derive(Debug, Clone)]
 pub struct VersionRecord {
     pub version: Version,
     pub api_key: Secret,
+    /// The key as stored: a batch snapshot copies this very text (see `sealed_keys`).
+    pub(super) sealed_key: SealedKey,
+}
+
+/// A stored (sealed) key. `Debug` does not print it: it is not the key, but has no business in
+/// a log either.
+#[derive(Clone)]
+pub(super) struct SealedKey(pub(super) String);
+
+impl std::fmt::Debug for SealedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedKey(..)")
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -28,12 +43,17 @@ struct VersionRow {
 }
 
 impl VersionRow {
-    fn into_record(self) -> StoreResult<VersionRecord> {
+    fn into_record(self, keys: &Sealer) -> StoreResult<VersionRecord> {
         let app_mode = AppMode::parse(&self.app_mode)
             .ok_or_else(|| StoreError::Corrupt(format!("version {}: app_mode", self.id)))?;
         let response_mode = ResponseMode::parse(&self.response_mode)
             .ok_or_else(|| StoreError::Corrupt(format!("version {}: response_mode", self.id)))?;
-        let api_key = secret_of(self.api_key);
+        let api_key = keys
+            .open(&self.api_key)
+            .map_err(|source| StoreError::Sealed {
+                what: format!("version {}'s API key", self.id),
+                source,
+            })?;
         Ok(VersionRecord {
             version: Version {
                 id: VersionId(self.id),
@@ -50,6 +70,7 @@ impl VersionRow {
                 updated_at: self.updated_at,
             },
             api_key,
+            sealed_key: SealedKey(self.api_key),
         })
     }
 }
@@ -71,14 +92,16 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM versions ORDER BY id");
         let rows: Vec<VersionRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
-        rows.into_iter().map(VersionRow::into_record).collect()
+        rows.into_iter()
+            .map(|row| row.into_record(self.keys()))
+            .collect()
     }
 
     pub async fn get_version(&self, id: VersionId) -> StoreResult<Option<VersionRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM versions WHERE id = $1");
         let row: Option<VersionRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).fetch_optional(pool).await)?;
-        row.map(VersionRow::into_record).transpose()
+        row.map(|row| row.into_record(self.keys())).transpose()
     }
 
     /// Inserts a validated draft; the draft must carry an API key.
@@ -87,6 +110,7 @@ impl Store {
             .api_key
             .as_deref()
             .ok_or_else(|| StoreError::Conflict("api_key is required for a new version".into()))?;
+        let key = self.keys().seal(&Secret::new(key))?;
         let now = now_ms();
         let inputs = to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({})));
         let sql = "INSERT INTO versions (name, description, base_url, api_key, app_mode, \
@@ -96,7 +120,7 @@ impl Store {
             .bind(&draft.name)
             .bind(&draft.description)
             .bind(&draft.base_url)
-            .bind(key)
+            .bind(&key)
             .bind(draft.app_mode.as_str())
             .bind(draft.response_mode.as_str())
             .bind(&draft.answer_field)
@@ -109,29 +133,44 @@ impl Store {
         Ok(VersionId(id))
     }
 
-    /// Updates a version; a draft without a key keeps the stored one. False if there is no such id.
+    /// Updates a version; a draft without a key keeps the stored one. A new key is also removed
+    /// from finished batches' snapshots of this version (see `sealed_keys`). False if there is no
+    /// such id.
     pub async fn update_version(&self, id: VersionId, draft: &VersionDraft) -> StoreResult<bool> {
         let inputs = to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({})));
+        let key = match draft.api_key.as_deref() {
+            Some(key) => Some(self.keys().seal(&Secret::new(key))?),
+            None => None,
+        };
         let sql = "UPDATE versions SET name = $2, description = $3, base_url = $4, \
                    api_key = COALESCE($5, api_key), app_mode = $6, response_mode = $7, \
                    answer_field = $8, inputs = $9, enabled = COALESCE($10, enabled), \
                    updated_at = $11 WHERE id = $1";
-        let done = on_pool!(self, pool => sqlx::query(sql)
-            .bind(id.0)
-            .bind(&draft.name)
-            .bind(&draft.description)
-            .bind(&draft.base_url)
-            .bind(&draft.api_key)
-            .bind(draft.app_mode.as_str())
-            .bind(draft.response_mode.as_str())
-            .bind(&draft.answer_field)
-            .bind(&inputs)
-            .bind(draft.enabled)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(|e| name_taken(e, &draft.name))?;
+        let (forget, _) = forget_stale_sql(&self.db, Scope::Version(id.0));
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(id.0)
+                .bind(&draft.name)
+                .bind(&draft.description)
+                .bind(&draft.base_url)
+                .bind(&key)
+                .bind(draft.app_mode.as_str())
+                .bind(draft.response_mode.as_str())
+                .bind(&draft.answer_field)
+                .bind(&inputs)
+                .bind(draft.enabled)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| name_taken(e, &draft.name))?
+                .rows_affected();
+            if key.is_some() {
+                sqlx::query(&forget).bind(id.0).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            done
+        });
         Ok(done == 1)
     }
 
@@ -143,10 +182,18 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Deletes a version. Batches that ran it keep their snapshot and results.
+    /// Deletes a version. Batches that ran it keep their snapshot and results; finished ones lose
+    /// its key (see `sealed_keys`).
     pub async fn delete_version(&self, id: VersionId) -> StoreResult<bool> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM versions WHERE id = $1")
-            .bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        let (forget, _) = forget_stale_sql(&self.db, Scope::Version(id.0));
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("DELETE FROM versions WHERE id = $1")
+                .bind(id.0).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(&forget).bind(id.0).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done
+        });
         Ok(done == 1)
     }
 
