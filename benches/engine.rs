@@ -1199,6 +1199,7 @@ async fn phase_store(args: &[String]) -> Value {
         scoring: &scoring,
         versions: &versions,
         cases: &cases,
+        created_by: None,
     };
     let b1 = store.create_batch(&new_batch()).await.unwrap();
     let b2 = store.create_batch(&new_batch()).await.unwrap();

@@ -127,6 +127,11 @@ pub struct Version {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who created it and who changed it last (`alice`, `token:ci`); None before accounts.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
 }
 
 /// A check on an answer besides the score; any failing assertion fails the test.
@@ -157,6 +162,11 @@ pub struct TestCase {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who created it and who changed it last (`alice`, `token:ci`); None before accounts.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
 }
 
 /// How answers are scored in one batch.
@@ -375,6 +385,9 @@ pub struct Batch {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub versions: Vec<BatchVersion>,
+    /// Who started it (`alice`, `token:ci`); None before accounts and for headless runs.
+    #[serde(default)]
+    pub created_by: Option<String>,
 }
 
 /// A version as it was when a batch was launched.

@@ -599,3 +599,65 @@ async fn a_public_address_with_no_user_refuses_to_start() {
     assert!(err.contains("dify-bench user add"), "{err}");
     drop(dir);
 }
+
+#[tokio::test]
+async fn who_created_and_changed_what_is_recorded() {
+    let sim = simulator(5, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let admin = server.api();
+    let v = admin
+        .create_version("authored", &sim, KEY, "chat", "blocking")
+        .await;
+    admin
+        .ok(
+            "import_cases",
+            json!({"format": "json", "content": ten_cases().to_string()}),
+        )
+        .await;
+    admin
+        .ok(
+            "create_user",
+            json!({"username": "frank", "password": "frank-password", "role": "admin"}),
+        )
+        .await;
+    let frank = with_cookie(&sign_in(&server.base, "frank", "frank-password").await);
+    let res = frank
+        .post(format!("{}/api/set_version_enabled", server.base))
+        .json(&json!({"id": v, "enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let versions = admin.ok("list_versions", json!({})).await;
+    assert_eq!(versions[0]["created_by"], "token:tests-admin");
+    assert_eq!(versions[0]["updated_by"], "frank");
+    let cases = admin.ok("list_cases", json!({})).await;
+    assert!(cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["created_by"] == "token:tests-admin"));
+    let res = frank
+        .post(format!("{}/api/start_batch", server.base))
+        .json(&json!({"name": "by frank", "version_ids": [v]}))
+        .send()
+        .await
+        .unwrap();
+    let id: i64 = res.json().await.unwrap();
+    let batch = admin.ok("get_batch", json!({"id": id})).await;
+    assert_eq!(batch["created_by"], "frank");
+    admin.read_progress(id, Duration::from_secs(30)).await;
+    let page = frank
+        .get(format!("{}/batches/{id}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-testid=\"started-by\""),
+        "the batch page names who started it"
+    );
+}

@@ -45,6 +45,7 @@ async fn seeded(url: &str) -> (VersionId, BatchId) {
             scoring: &ScoringConfig::default(),
             versions: &[store.get_version(v).await.unwrap().unwrap()],
             cases: &[store.get_case(c).await.unwrap().unwrap()],
+            created_by: None,
         })
         .await
         .unwrap();

@@ -140,6 +140,7 @@ async fn suite(url: &str) {
             scoring: &scoring,
             versions: &versions,
             cases: &cases,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -268,6 +269,7 @@ async fn paging(store: &Store, versions: &[dify_bench::server::store::VersionRec
             scoring: &scoring,
             versions,
             cases: &cases,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -490,6 +492,7 @@ async fn one_batch(store: &Store, versions: &[VersionRecord], case: &TestCase) -
             scoring: &ScoringConfig::default(),
             versions,
             cases: std::slice::from_ref(case),
+            created_by: None,
         })
         .await
         .unwrap()

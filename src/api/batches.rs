@@ -41,6 +41,7 @@ pub async fn start_batch(
             concurrency,
             per_version_cap,
             scoring: Some(scoring),
+            created_by: super::ssr::caller_label(),
         })
         .await?;
     Ok(id)

@@ -46,6 +46,7 @@ pub async fn save_case(
     .map_err(ApiError::bad_request)?;
     let engine = engine()?;
     let store = engine.store();
+    let created = id.is_none();
     let id = match id {
         None => store.insert_case(&draft).await?,
         Some(id) => {
@@ -57,6 +58,13 @@ pub async fn save_case(
             id
         }
     };
+    super::ssr::stamp(
+        store,
+        crate::server::store::Authored::Case,
+        &[id.0],
+        created,
+    )
+    .await?;
     store
         .get_case(id)
         .await?
@@ -65,12 +73,19 @@ pub async fn save_case(
 
 #[server(prefix = "/api", endpoint = "set_case_enabled", input = Json)]
 pub async fn set_case_enabled(id: CaseId, enabled: bool) -> Result<(), ApiError> {
-    if !engine()?.store().set_case_enabled(id, enabled).await? {
+    let engine = engine()?;
+    if !engine.store().set_case_enabled(id, enabled).await? {
         return Err(ApiError::not_found(format!(
             "test case {id} does not exist"
         )));
     }
-    Ok(())
+    super::ssr::stamp(
+        engine.store(),
+        crate::server::store::Authored::Case,
+        &[id.0],
+        false,
+    )
+    .await
 }
 
 #[server(prefix = "/api", endpoint = "delete_case", input = Json)]
@@ -96,7 +111,16 @@ pub async fn import_cases(
     let cases = parse_cases(format, &content).map_err(ApiError::bad_request)?;
     let dry_run = dry_run.unwrap_or(false);
     if !dry_run {
-        engine()?.store().insert_cases(&cases).await?;
+        let engine = engine()?;
+        let ids = engine.store().insert_cases(&cases).await?;
+        let ids: Vec<i64> = ids.into_iter().map(|id| id.0).collect();
+        super::ssr::stamp(
+            engine.store(),
+            crate::server::store::Authored::Case,
+            &ids,
+            true,
+        )
+        .await?;
     }
     Ok(ImportReport {
         imported: if dry_run { 0 } else { cases.len() },

@@ -145,6 +145,19 @@ pub(crate) mod ssr {
         caller().map(|p| p.label())
     }
 
+    /// Records the caller as the author of rows just created (`created`) or changed.
+    pub async fn stamp(
+        store: &crate::server::store::Store,
+        kind: crate::server::store::Authored,
+        ids: &[i64],
+        created: bool,
+    ) -> Result<(), ApiError> {
+        if let Some(by) = caller_label() {
+            store.stamp_author(kind, ids, &by, created).await?;
+        }
+        Ok(())
+    }
+
     /// The client's address, for sign-in throttling.
     pub fn client_addr() -> Option<std::net::IpAddr> {
         leptos::prelude::use_context::<axum::http::request::Parts>()

@@ -49,6 +49,7 @@ pub async fn save_version(
     .map_err(ApiError::bad_request)?;
     let engine = engine()?;
     let store = engine.store();
+    let created = id.is_none();
     let id = match id {
         None => {
             if draft.api_key.is_none() {
@@ -79,6 +80,13 @@ pub async fn save_version(
             id
         }
     };
+    super::ssr::stamp(
+        store,
+        crate::server::store::Authored::Version,
+        &[id.0],
+        created,
+    )
+    .await?;
     let saved = store
         .get_version(id)
         .await?
@@ -100,10 +108,17 @@ fn origin_of(url: &str) -> Option<String> {
 
 #[server(prefix = "/api", endpoint = "set_version_enabled", input = Json)]
 pub async fn set_version_enabled(id: VersionId, enabled: bool) -> Result<(), ApiError> {
-    if !engine()?.store().set_version_enabled(id, enabled).await? {
+    let engine = engine()?;
+    if !engine.store().set_version_enabled(id, enabled).await? {
         return Err(ApiError::not_found(format!("version {id} does not exist")));
     }
-    Ok(())
+    super::ssr::stamp(
+        engine.store(),
+        crate::server::store::Authored::Version,
+        &[id.0],
+        false,
+    )
+    .await
 }
 
 /// Deletes a version. Batches that ran it keep their snapshot and results.

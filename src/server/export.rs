@@ -316,6 +316,7 @@ mod tests {
                 scoring: &scoring,
                 versions: &versions,
                 cases: &cases,
+                created_by: None,
             })
             .await
             .unwrap();

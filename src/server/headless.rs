@@ -193,6 +193,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
             concurrency: args.concurrency.or(prepared.config.concurrency),
             per_version_cap: prepared.config.per_version_cap,
             scoring: Some(prepared.config.scoring.clone()),
+            created_by: None,
         })
         .await
         .map_err(|e| ConfigError(e.to_string()))?;
@@ -598,6 +599,7 @@ api_key = "env:TEST_KEY"
                 base_url: String::new(),
                 api_key_hint: String::new(),
             }],
+            created_by: None,
         };
         let result = |case: i64, status, code: Option<&str>| TestResult {
             batch_id: BatchId(1),

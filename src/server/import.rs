@@ -363,6 +363,8 @@ mod tests {
             enabled: true,
             created_at: 0,
             updated_at: 0,
+            created_by: None,
+            updated_by: None,
         };
         let again = parse_cases(Format::Json, &export_json(std::slice::from_ref(&case))).unwrap();
         assert_eq!(again[0].assertions, case.assertions);

@@ -50,6 +50,8 @@ pub struct StartBatch {
     pub concurrency: Option<u32>,
     pub per_version_cap: Option<u32>,
     pub scoring: Option<ScoringConfig>,
+    /// Who started it (`alice`, `token:ci`), recorded with the batch.
+    pub created_by: Option<String>,
 }
 
 pub struct Engine {
@@ -124,6 +126,7 @@ impl Engine {
                 scoring: &scoring,
                 versions: &versions,
                 cases: &cases,
+                created_by: req.created_by.as_deref(),
             })
             .await?;
         tracing::info!(batch = %id, versions = versions.len(), cases = cases.len(), "batch queued");

@@ -618,6 +618,8 @@ mod tests {
             enabled: true,
             created_at: 0,
             updated_at: 0,
+            created_by: None,
+            updated_by: None,
         }
     }
 

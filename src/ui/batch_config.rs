@@ -248,6 +248,8 @@ mod tests {
             enabled,
             created_at: 0,
             updated_at: 0,
+            created_by: None,
+            updated_by: None,
         }
     }
 

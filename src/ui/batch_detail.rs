@@ -242,6 +242,9 @@ fn BatchBody(
             <BatchStatusTag status/>
             <span>{move || i18n.t().batch_id}" "<code>{id.0}</code></span>
             {b.started_at.map(|ms| view! { <span>{move || i18n.t().col_started}" "<LocalTime ms/></span> })}
+            {b.created_by.clone().map(|who| view! {
+                <span data-testid="started-by">{move || i18n.t().acc.started_by}" "<b>{who}</b></span>
+            })}
             {duration.map(|s| view! { <span>{move || i18n.t().col_duration}" "{move || (i18n.t().duration)(s)}</span> })}
             <span>{move || i18n.t().f_concurrency}" "{b.concurrency}</span>
             <span>{move || i18n.t().f_pass_threshold}" "{b.scoring.pass_threshold}</span>

@@ -24,6 +24,8 @@ pub struct NewBatch<'a> {
     pub scoring: &'a ScoringConfig,
     pub versions: &'a [VersionRecord],
     pub cases: &'a [TestCase],
+    /// Who started it (`alice`, `token:ci`).
+    pub created_by: Option<&'a str>,
 }
 
 /// A version as snapshotted at launch, key included: what the runner calls.
@@ -91,6 +93,7 @@ struct BatchRow {
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    created_by: Option<String>,
     completed: i64,
     passed: i64,
     errored: i64,
@@ -109,7 +112,7 @@ struct SnapshotRow {
 const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id DESC LIMIT $1) \
      SELECT b.id, b.name, b.status, b.concurrency, b.per_version_cap, \
      b.scoring, b.total_tests, b.error_message, b.created_at, b.started_at, b.finished_at, \
-     COALESCE(r.completed, 0) AS completed, COALESCE(r.passed, 0) AS passed, \
+     b.created_by, COALESCE(r.completed, 0) AS completed, COALESCE(r.passed, 0) AS passed, \
      COALESCE(r.errored, 0) AS errored, r.average_score \
      FROM batches b JOIN listed ON listed.id = b.id \
      LEFT JOIN (SELECT batch_id, COUNT(*) AS completed, \
@@ -122,7 +125,7 @@ const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id D
 /// One batch's columns, its counts left for [`Store::batch_with_tallies`] to fill from the
 /// per-version tallies: one pass over the batch's results instead of one over every batch's.
 const ONE_BATCH_SELECT: &str = "SELECT id, name, status, concurrency, per_version_cap, scoring, \
-     total_tests, error_message, created_at, started_at, finished_at, \
+     total_tests, error_message, created_at, started_at, finished_at, created_by, \
      CAST(0 AS BIGINT) AS completed, CAST(0 AS BIGINT) AS passed, CAST(0 AS BIGINT) AS errored, \
      CAST(NULL AS DOUBLE PRECISION) AS average_score FROM batches WHERE id = $1";
 
@@ -149,6 +152,7 @@ impl BatchRow {
             started_at: self.started_at,
             finished_at: self.finished_at,
             versions,
+            created_by: self.created_by,
         })
     }
 }
@@ -212,7 +216,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO batches (name, status, concurrency, per_version_cap, scoring, \
-                 total_tests, created_at) VALUES ($1, 'queued', $2, $3, $4, $5, $6) RETURNING id",
+                 total_tests, created_at, created_by) \
+                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7) RETURNING id",
             )
             .bind(new.name)
             .bind(new.concurrency)
@@ -220,6 +225,7 @@ impl Store {
             .bind(&scoring)
             .bind(total)
             .bind(now_ms())
+            .bind(new.created_by)
             .fetch_one(&mut *tx)
             .await?;
             for (pos, (version_id, config)) in snapshots.iter().enumerate() {

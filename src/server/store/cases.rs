@@ -18,6 +18,8 @@ struct CaseRow {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    created_by: Option<String>,
+    updated_by: Option<String>,
 }
 
 impl CaseRow {
@@ -36,13 +38,15 @@ impl CaseRow {
             enabled: self.enabled,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            created_by: self.created_by,
+            updated_by: self.updated_by,
         })
     }
 }
 
 const COLUMNS: &str =
     "id, name, query, expected_answer, keywords, category, tags, pass_threshold, \
-                       assertions, inputs, enabled, created_at, updated_at";
+                       assertions, inputs, enabled, created_at, updated_at, created_by, updated_by";
 const INSERT: &str = "INSERT INTO test_cases (name, query, expected_answer, keywords, category, \
                       tags, pass_threshold, assertions, inputs, enabled, created_at, updated_at) \
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";

@@ -11,6 +11,7 @@
 //! (`sqlite_file`).
 
 mod accounts;
+mod authorship;
 mod batches;
 mod cases;
 mod results;
@@ -19,6 +20,7 @@ mod sqlite_file;
 mod versions;
 
 pub use accounts::UserCredentials;
+pub use authorship::Authored;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion};
 pub use results::VersionTally;
 pub use sealed_keys::Rotation;

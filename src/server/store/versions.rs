@@ -40,6 +40,8 @@ struct VersionRow {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    created_by: Option<String>,
+    updated_by: Option<String>,
 }
 
 impl VersionRow {
@@ -68,6 +70,8 @@ impl VersionRow {
                 enabled: self.enabled,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
+                created_by: self.created_by,
+                updated_by: self.updated_by,
             },
             api_key,
             sealed_key: SealedKey(self.api_key),
@@ -76,7 +80,7 @@ impl VersionRow {
 }
 
 const COLUMNS: &str = "id, name, description, base_url, api_key, app_mode, response_mode, \
-                       answer_field, inputs, enabled, created_at, updated_at";
+                       answer_field, inputs, enabled, created_at, updated_at, created_by, updated_by";
 
 fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
     match &e {
