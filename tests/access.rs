@@ -58,9 +58,22 @@ fn every_server_function_in_the_source_is_in_the_access_table() {
 }
 
 #[tokio::test]
-async fn every_route_answers_each_role_as_the_table_says() {
+async fn every_route_answers_each_role_as_the_table_says_on_sqlite() {
     let (dir, url) = sqlite_url();
-    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    route_walk(&url, &dir.path().join("server.log")).await;
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_table_says_on_postgres() {
+    let Some(url) = postgres_url("access_route_walk").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    route_walk(&url, &dir.path().join("server.log")).await;
+}
+
+async fn route_walk(url: &str, log: &std::path::Path) {
+    let server = Server::start(url, log, &[]);
     let clients = [
         ("nobody", server.anonymous()),
         ("viewer", server.api_as("viewer")),
@@ -355,12 +368,26 @@ async fn cors_is_for_listed_origins_with_a_token_only() {
 }
 
 #[tokio::test]
-async fn revoking_and_removing_take_effect_at_once_even_on_open_streams() {
+async fn revoking_and_removing_take_effect_at_once_even_on_open_streams_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    revocation(&url, &dir.path().join("server.log")).await;
+}
+
+#[tokio::test]
+async fn revoking_and_removing_take_effect_at_once_even_on_open_streams_on_postgres() {
+    let Some(url) = postgres_url("access_revocation").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    revocation(&url, &dir.path().join("server.log")).await;
+}
+
+async fn revocation(url: &str, log: &std::path::Path) {
     // Slow enough that the batch is still running when each stream is cut (checked below): a
     // stream that ended because its batch did would prove nothing.
     let sim = simulator(800, FaultProfile::None).await;
-    let (dir, url) = sqlite_url();
-    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let url = url.to_string();
+    let server = Server::start(&url, log, &[]);
     let admin = server.api();
     let v = admin
         .create_version("slow", &sim, KEY, "chat", "blocking")
@@ -659,5 +686,73 @@ async fn who_created_and_changed_what_is_recorded() {
     assert!(
         page.contains("data-testid=\"started-by\""),
         "the batch page names who started it"
+    );
+}
+
+/// The key theft of issue 8: point a version at another host and ask the server to call it.
+/// The version keeps its host (the save is refused), and a listener at the new host, allowed by
+/// the outbound policy so that only the key rule stands in the way, receives nothing.
+#[tokio::test]
+async fn a_stored_key_is_never_sent_to_a_new_host() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let sim = simulator(5, FaultProfile::None).await;
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap_addr = trap.local_addr().unwrap();
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let seen = arrived.clone();
+    tokio::spawn(async move {
+        while let Ok((_sock, _)) = trap.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let (dir, url) = sqlite_url();
+    let allow = trap_addr.to_string();
+    let server = Server::start(
+        &url,
+        &dir.path().join("server.log"),
+        &["--allow-host", &allow],
+    );
+    let admin = server.api();
+    let v = admin
+        .create_version("victim", &sim, KEY, "chat", "blocking")
+        .await;
+    let evil = format!("http://{trap_addr}/v1");
+    for base in [
+        evil.clone(),
+        format!("http://localhost:{}/v1", trap_addr.port()),
+    ] {
+        let (s, b) = admin
+            .call(
+                "save_version",
+                json!({"id": v, "name": "victim", "base_url": base, "app_mode": "chat"}),
+            )
+            .await;
+        assert_eq!(s, 400, "{b}");
+        assert!(
+            b["message"].as_str().unwrap().contains("API key again"),
+            "{b}"
+        );
+    }
+    let report = admin.ok("test_connection", json!({"id": v})).await;
+    assert_eq!(
+        report["ok"], true,
+        "the version still calls its own host: {report}"
+    );
+    let versions = admin.ok("list_versions", json!({})).await;
+    assert_eq!(versions[0]["base_url"], sim);
+    // Same host, another path: allowed without the key (it goes where it always went).
+    let (s, b) = admin
+        .call(
+            "save_version",
+            json!({"id": v, "name": "victim", "base_url": format!("{sim}/"), "app_mode": "chat"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        arrived.load(Ordering::SeqCst),
+        0,
+        "a connection reached the trap"
     );
 }

@@ -248,6 +248,7 @@ pub fn router(engine: Arc<Engine>, auth: Arc<Auth>, options: LeptosOptions) -> R
         .route("/api/batches/{id}/results.json", get(export::results_json))
         .route("/api/{*rest}", any(unknown_api))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .with_state(engine);
     // The explicit limit answers 413 from the Content-Length before any handler reads the body.
     pages
@@ -260,6 +261,22 @@ pub fn router(engine: Arc<Engine>, auth: Arc<Auth>, options: LeptosOptions) -> R
             auth,
             auth::layer::guard,
         ))
+}
+
+/// Ready to serve: the database answers and its migrations are applied (they run before the
+/// server listens, so a reachable database is a migrated one). A load balancer's probe.
+async fn readyz(State(engine): State<Arc<Engine>>) -> Response {
+    match engine.store().ping().await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unreachable",
+            )
+        }
+    }
 }
 
 async fn healthz(State(engine): State<Arc<Engine>>) -> Response {
