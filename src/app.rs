@@ -1,12 +1,12 @@
 //! The HTML shell and the Leptos application: app-wide state (language, toasts, confirmation,
 //! the batch monitor), the header, the routes, and the overlays that outlive page changes.
 
-use crate::model::BatchId;
+use crate::model::{BatchId, Role};
 use crate::ui::components::{provide_confirm, provide_toasts, ConfirmHost, ToastHost};
 use crate::ui::i18n::{provide_i18n, LangSwitch};
 use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
-use crate::ui::session::{provide_session, SessionWatch, UserMenu};
+use crate::ui::session::{provide_session, IfRole, SessionWatch, UserMenu};
 use crate::ui::{AdminPage, BatchPage, BatchesPage, CasesPage, LoginPage, SetupPage, VersionsPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -74,7 +74,10 @@ pub fn App() -> impl IntoView {
                     <A href="/batches">{move || i18n.t().nav_batches}</A>
                 </nav>
                 <div class="topbar-right">
-                    <RunningIndicator/>
+                    // Signed-out visitors (the sign-in page) have no batches to see.
+                    <IfRole min=Role::Viewer>
+                        <RunningIndicator/>
+                    </IfRole>
                     <LangSwitch/>
                     <UserMenu/>
                 </div>

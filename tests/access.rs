@@ -155,6 +155,18 @@ async fn route_walk(url: &str, log: &std::path::Path) {
     );
 }
 
+/// Whether a response body stream ends (or breaks) within `limit`.
+async fn ends_within(
+    mut stream: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+    limit: Duration,
+) -> bool {
+    tokio::time::timeout(limit, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await
+    .is_ok()
+}
+
 /// A session cookie from the real sign-in.
 async fn sign_in(base: &str, user: &str, password: &str) -> String {
     let res = reqwest::Client::new()
@@ -430,15 +442,10 @@ async fn revocation(url: &str, log: &std::path::Path) {
         .as_i64()
         .unwrap();
     admin.ok("revoke_token", json!({"id": tid})).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(chunk) = stream.next().await {
-            if chunk.is_err() {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the revoked token's stream did not end");
+    assert!(
+        ends_within(stream, Duration::from_secs(10)).await,
+        "the revoked token's stream did not end"
+    );
     let running = |admin: Api| async move {
         admin.ok("get_batch", json!({"id": id})).await["status"].clone()
     };
@@ -462,15 +469,10 @@ async fn revocation(url: &str, log: &std::path::Path) {
     let mut stream = stream_of(carol.clone()).await;
     assert!(stream.next().await.is_some());
     admin.ok("delete_user", json!({"username": "carol"})).await;
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(chunk) = stream.next().await {
-            if chunk.is_err() {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the removed user's stream did not end");
+    assert!(
+        ends_within(stream, Duration::from_secs(10)).await,
+        "the removed user's stream did not end"
+    );
     assert_eq!(running(admin.clone()).await, "running");
     let res = carol
         .post(format!("{}/api/list_versions", server.base))

@@ -247,7 +247,7 @@ test("5. the zh-TW switch renders the modal in Traditional Chinese, and is remem
 test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", async ({ page }) => {
   const errors = watchConsole(page);
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const path of ["/", "/cases", "/batches"]) {
+  for (const path of ["/", "/cases", "/batches", "/admin"]) {
     await open(page, path);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow, `horizontal overflow on ${path}`).toBeLessThanOrEqual(0);

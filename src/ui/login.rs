@@ -59,16 +59,8 @@ pub fn LoginPage() -> impl IntoView {
                 error.set(None);
                 submit.dispatch((username.get_untracked(), password.get_untracked()));
             }>
-                <label>
-                    {move || i18n.t().acc.username}
-                    <input type="text" name="username" autocomplete="username" required
-                        prop:value=username on:input=move |ev| username.set(event_target_value(&ev))/>
-                </label>
-                <label>
-                    {move || i18n.t().acc.password}
-                    <input type="password" name="password" autocomplete="current-password" required
-                        prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
-                </label>
+                <Field label=move || i18n.t().acc.username kind="text" name="username" autocomplete="username" value=username/>
+                <Field label=move || i18n.t().acc.password kind="password" name="password" autocomplete="current-password" value=password/>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <button type="submit" class="primary" disabled=move || submit.pending().get()>
                     {move || i18n.t().acc.sign_in}
@@ -113,27 +105,33 @@ pub fn SetupPage() -> impl IntoView {
                 let link = query.read_untracked().get("link").unwrap_or_default();
                 create.dispatch((link, username.get_untracked(), password.get_untracked()));
             }>
-                <label>
-                    {move || i18n.t().acc.username}
-                    <input type="text" name="username" autocomplete="username" required
-                        prop:value=username on:input=move |ev| username.set(event_target_value(&ev))/>
-                </label>
-                <label>
-                    {move || i18n.t().acc.password}
-                    <input type="password" name="password" autocomplete="new-password" required
-                        prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
-                </label>
-                <label>
-                    {move || i18n.t().acc.password_again}
-                    <input type="password" name="again" autocomplete="new-password" required
-                        prop:value=again on:input=move |ev| again.set(event_target_value(&ev))/>
-                </label>
+                <Field label=move || i18n.t().acc.username kind="text" name="username" autocomplete="username" value=username/>
+                <Field label=move || i18n.t().acc.password kind="password" name="password" autocomplete="new-password" value=password/>
+                <Field label=move || i18n.t().acc.password_again kind="password" name="again" autocomplete="new-password" value=again/>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
                     {move || i18n.t().acc.create_admin}
                 </button>
             </form>
         </section>
+    }
+}
+
+/// A labelled, required text or password input bound to a signal.
+#[component]
+fn Field(
+    #[prop(into)] label: Signal<&'static str>,
+    kind: &'static str,
+    name: &'static str,
+    autocomplete: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input type=kind name=name autocomplete=autocomplete required
+                prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/>
+        </label>
     }
 }
 
