@@ -54,7 +54,7 @@ test("a viewer sees no write controls, and the server refuses its writes", async
   await expect(viewer.getByTestId("user-menu")).toContainText(name);
   await expect(viewer.getByTestId("user-menu").getByRole("link", { name: "Admin" })).toHaveCount(0);
   // Versions: listed, but no add / edit / delete / test / batch test, and no live switches.
-  await expect(viewer.getByRole("cell", { name: "Chat baseline", exact: true })).toBeVisible();
+  await expect(viewer.getByRole("cell", { name: "Workflow baseline", exact: true })).toBeVisible();
   await expect(viewer.getByRole("button", { name: "Add version" })).toHaveCount(0);
   await expect(viewer.getByTestId("batch-test-button")).toHaveCount(0);
   await expect(viewer.getByRole("button", { name: "Edit" })).toHaveCount(0);
