@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod csv_safe;
 pub mod demo;
 pub mod dify;
 pub mod export;
