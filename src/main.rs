@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use dify_bench::model::Role;
 use dify_bench::server::auth::AuthConfig;
+use dify_bench::server::connections::ConnectionLimits;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
@@ -168,6 +169,16 @@ struct ServeArgs {
     /// file, data/secret.key for PostgreSQL; created on first start). Or DIFY_BENCH_SECRET_KEY.
     #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// Open HTTP connections at most; past it, a new one gets 503 with Retry-After. Lowered at
+    /// start to fit the open-file limit (ulimit -n). Default 12000.
+    #[arg(long, env = "DIFY_BENCH_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Open progress streams at most, all batches together (503 past it). Default 10000.
+    #[arg(long, env = "DIFY_BENCH_MAX_PROGRESS_STREAMS", value_name = "N")]
+    max_progress_streams: Option<usize>,
+    /// Open progress streams of one batch at most (503 past it). Default 2000.
+    #[arg(long, env = "DIFY_BENCH_MAX_WATCHERS_PER_BATCH", value_name = "N")]
+    max_watchers_per_batch: Option<usize>,
 }
 
 #[derive(Args)]
@@ -267,6 +278,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let limits = match connection_limits(&args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let allow_hosts = if args.allow_hosts.is_empty() {
         match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
             Ok(list) => match list.split(',').map(str::parse).collect() {
@@ -303,6 +321,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             allow_hosts,
         },
         secret_key: SecretKeyConfig::from_env(args.secret_key_file),
+        limits,
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -357,6 +376,46 @@ async fn run(args: RunCli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The `--max-…` connection flags (or their variables), each at least 1.
+fn connection_limits(args: &ServeArgs) -> Result<ConnectionLimits, String> {
+    let defaults = ConnectionLimits::default();
+    let pick = |flag: Option<usize>, var: &str, name: &str, default: usize| {
+        let value = match flag {
+            Some(v) => v,
+            None => match std::env::var(var) {
+                Ok(text) => text.trim().parse().map_err(|_| {
+                    format!("{var}: `{text}` is not a whole number (the default is {default})")
+                })?,
+                Err(_) => default,
+            },
+        };
+        if value == 0 {
+            return Err(format!("--{name} must be at least 1"));
+        }
+        Ok(value)
+    };
+    Ok(ConnectionLimits {
+        max_connections: pick(
+            args.max_connections,
+            "DIFY_BENCH_MAX_CONNECTIONS",
+            "max-connections",
+            defaults.max_connections,
+        )?,
+        max_progress_streams: pick(
+            args.max_progress_streams,
+            "DIFY_BENCH_MAX_PROGRESS_STREAMS",
+            "max-progress-streams",
+            defaults.max_progress_streams,
+        )?,
+        max_watchers_per_batch: pick(
+            args.max_watchers_per_batch,
+            "DIFY_BENCH_MAX_WATCHERS_PER_BATCH",
+            "max-watchers-per-batch",
+            defaults.max_watchers_per_batch,
+        )?,
+    })
 }
 
 fn auth_config(args: &ServeArgs) -> Result<AuthConfig, String> {

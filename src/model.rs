@@ -6,6 +6,7 @@ use std::fmt;
 
 mod accounts;
 pub use accounts::*;
+pub mod limits;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -526,8 +527,9 @@ pub struct CaseDraft {
 }
 
 impl CaseDraft {
-    /// Trims fields and refuses what cannot work, naming the field. Regex assertions are checked
-    /// by the server's scorer, which compiles them.
+    /// Trims fields and refuses what cannot work or is over a limit of [`limits`], naming the
+    /// field and the limit. Regex assertions are compiled (and their compiled size checked) by
+    /// the server's scorer.
     pub fn normalized(mut self) -> Result<CaseDraft, String> {
         self.query = self.query.trim().to_string();
         self.name = self.name.trim().to_string();
@@ -536,6 +538,12 @@ impl CaseDraft {
         if self.query.is_empty() {
             return Err("column `query` is empty".into());
         }
+        limits::check_chars("column `query`", &self.query, limits::MAX_QUERY_CHARS)?;
+        limits::check_chars(
+            "column `expected_answer`",
+            &self.expected_answer,
+            limits::MAX_EXPECTED_ANSWER_CHARS,
+        )?;
         if self.name.is_empty() {
             // Trimmed again: a cut at a space would otherwise change the name on the next save.
             let cut: String = self.query.chars().take(80).collect();
@@ -543,6 +551,51 @@ impl CaseDraft {
         }
         self.keywords = clean_list(self.keywords);
         self.tags = clean_list(self.tags);
+        limits::check_chars("column `name`", &self.name, limits::MAX_LABEL_CHARS)?;
+        limits::check_chars("column `category`", &self.category, limits::MAX_LABEL_CHARS)?;
+        limits::check_count("column `tags`", self.tags.len(), limits::MAX_TAGS_PER_CASE)?;
+        for (i, t) in self.tags.iter().enumerate() {
+            limits::check_chars(
+                &format!("column `tags`: tag {}", i + 1),
+                t,
+                limits::MAX_LABEL_CHARS,
+            )?;
+        }
+        limits::check_count(
+            "column `keywords`",
+            self.keywords.len(),
+            limits::MAX_KEYWORDS_PER_CASE,
+        )?;
+        for (i, k) in self.keywords.iter().enumerate() {
+            limits::check_chars(
+                &format!("column `keywords`: keyword {}", i + 1),
+                k,
+                limits::MAX_KEYWORD_CHARS,
+            )?;
+        }
+        limits::check_count(
+            "`assertions`",
+            self.assertions.len(),
+            limits::MAX_ASSERTIONS_PER_CASE,
+        )?;
+        for (i, a) in self.assertions.iter().enumerate() {
+            let n = i + 1;
+            match a {
+                Assertion::Regex { pattern } => limits::check_chars(
+                    &format!("assertion {n}: the regex"),
+                    pattern,
+                    limits::MAX_REGEX_CHARS,
+                )?,
+                Assertion::Contains { value } | Assertion::NotContains { value } => {
+                    limits::check_chars(
+                        &format!("assertion {n}: the value"),
+                        value,
+                        limits::MAX_ASSERTION_VALUE_CHARS,
+                    )?
+                }
+                Assertion::MaxLatencyMs { .. } => {}
+            }
+        }
         if let Some(t) = self.pass_threshold {
             if !(0.0..=100.0).contains(&t) {
                 return Err(format!("pass_threshold must be between 0 and 100, got {t}"));
@@ -818,6 +871,125 @@ mod tests {
         assert_eq!(
             CaseDraft::default().normalized().unwrap_err(),
             "column `query` is empty"
+        );
+    }
+
+    #[test]
+    fn case_limits_refuse_naming_the_limit_and_its_value() {
+        let ok = |draft: CaseDraft| draft.normalized().map(|_| ());
+        let err = |draft: CaseDraft| draft.normalized().unwrap_err();
+        let base = || CaseDraft {
+            query: "q".into(),
+            ..Default::default()
+        };
+        // At each limit: accepted.
+        let regex = |p: String| Assertion::Regex { pattern: p };
+        assert_eq!(
+            ok(CaseDraft {
+                name: "名".repeat(limits::MAX_LABEL_CHARS),
+                category: "c".repeat(limits::MAX_LABEL_CHARS),
+                tags: (0..limits::MAX_TAGS_PER_CASE)
+                    .map(|i| format!("{i:0>200}"))
+                    .collect(),
+                query: "參".repeat(limits::MAX_QUERY_CHARS),
+                expected_answer: "a".repeat(limits::MAX_EXPECTED_ANSWER_CHARS),
+                keywords: (0..limits::MAX_KEYWORDS_PER_CASE)
+                    .map(|i| format!("k{i}"))
+                    .collect(),
+                assertions: (0..limits::MAX_ASSERTIONS_PER_CASE)
+                    .map(|_| regex("a".repeat(limits::MAX_REGEX_CHARS)))
+                    .collect(),
+                ..base()
+            }),
+            Ok(())
+        );
+        // One past each: refused, naming the field, the size and the limit.
+        assert_eq!(
+            err(CaseDraft {
+                query: format!("  {}  ", "q".repeat(20_001)),
+                ..base()
+            }),
+            "column `query` is 20,001 characters; the limit is 20,000"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                expected_answer: "e".repeat(50_001),
+                ..base()
+            }),
+            "column `expected_answer` is 50,001 characters; the limit is 50,000"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                keywords: (0..101).map(|i| format!("k{i}")).collect(),
+                ..base()
+            }),
+            "column `keywords` has 101 items; the limit is 100 per case"
+        );
+        // Duplicates are dropped before counting.
+        assert_eq!(
+            ok(CaseDraft {
+                keywords: vec!["k".into(); 500],
+                ..base()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            err(CaseDraft {
+                keywords: vec!["k".into(), "x".repeat(501)],
+                ..base()
+            }),
+            "column `keywords`: keyword 2 is 501 characters; the limit is 500"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                name: "n".repeat(201),
+                ..base()
+            }),
+            "column `name` is 201 characters; the limit is 200"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                category: "c".repeat(201),
+                ..base()
+            }),
+            "column `category` is 201 characters; the limit is 200"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                tags: (0..51).map(|i| format!("t{i}")).collect(),
+                ..base()
+            }),
+            "column `tags` has 51 items; the limit is 50 per case"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                tags: vec!["t".repeat(201)],
+                ..base()
+            }),
+            "column `tags`: tag 1 is 201 characters; the limit is 200"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                assertions: vec![Assertion::MaxLatencyMs { ms: 1 }; 51],
+                ..base()
+            }),
+            "`assertions` has 51 items; the limit is 50 per case"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                assertions: vec![regex("a".into()), regex("b".repeat(1001))],
+                ..base()
+            }),
+            "assertion 2: the regex is 1,001 characters; the limit is 1,000"
+        );
+        assert_eq!(
+            err(CaseDraft {
+                assertions: vec![Assertion::NotContains {
+                    value: "v".repeat(1001)
+                }],
+                ..base()
+            }),
+            "assertion 1: the value is 1,001 characters; the limit is 1,000"
         );
     }
 

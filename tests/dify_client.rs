@@ -44,6 +44,7 @@ fn config() -> ClientConfig {
         user: "dify-bench-test".into(),
         // Every server here listens on 127.0.0.1; tests/outbound.rs covers the refusals.
         outbound: OutboundPolicy::allowing_private(),
+        max_response_bytes: dify_bench::model::limits::MAX_RESPONSE_BYTES,
     }
 }
 
@@ -778,6 +779,81 @@ async fn an_html_200_is_an_invalid_response() {
         "HTTP 200 OK with an HTML page where Dify sends JSON"
     );
     assert_eq!(f.attempts, MAX_ATTEMPTS);
+}
+
+/// A server that answers every request with `head`, then `piece` over and over until the client
+/// hangs up; it counts the connections it served.
+async fn endless_server(head: &'static str, piece: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                read_request(&mut socket).await;
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                while socket.write_all(piece).await.is_ok() {}
+            });
+        }
+    });
+    (format!("http://{addr}/v1"), count)
+}
+
+#[tokio::test]
+async fn a_response_past_the_size_limit_is_not_read_further_nor_retried() {
+    let client = DifyClient::new(ClientConfig {
+        max_response_bytes: 64 << 10,
+        ..config()
+    })
+    .unwrap();
+    // Endless bodies: only stopping at the limit ends these calls before request_timeout.
+    let frame: &'static [u8] = b"data: {\"event\":\"message\",\"answer\":\"0123456789abcdef\"}\n\n";
+    let cases: [(&str, &'static [u8], ResponseMode, &str); 2] = [
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+            frame,
+            ResponseMode::Streaming,
+            "the stream is larger than 64 KiB",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+            b"[1,2,3,4,5,6,7,8,9,10,",
+            ResponseMode::Blocking,
+            "the response is larger than 64 KiB",
+        ),
+    ];
+    for (head, piece, mode, message) in cases {
+        let (base, count) = endless_server(head, piece).await;
+        let f = client
+            .call(&app(&base, "app-x", AppMode::Chat, mode), "q", &Value::Null)
+            .await
+            .unwrap_err();
+        assert_eq!(f.code, codes::RESPONSE_TOO_LARGE, "{mode:?}: {f}");
+        assert!(f.message.starts_with(message), "{mode:?}: {f}");
+        assert_eq!((f.attempts, f.http_status), (1, Some(200)), "{mode:?}: {f}");
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{mode:?}: not retried");
+    }
+    // A body announced as larger than the limit is refused before it is read.
+    let (base, _) = raw_server(|_, _| {
+        vec![
+            head("200 OK", "application/json", "Content-Length: 1000000\r\n"),
+            send("{"),
+        ]
+    })
+    .await;
+    let f = client
+        .call(
+            &app(&base, "app-x", AppMode::Chat, ResponseMode::Blocking),
+            "q",
+            &Value::Null,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(f.code, codes::RESPONSE_TOO_LARGE, "{f}");
 }
 
 #[tokio::test]

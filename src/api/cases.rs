@@ -108,7 +108,16 @@ pub async fn import_cases(
 ) -> Result<ImportReport, ApiError> {
     use crate::server::import::{parse_cases, Format};
     let format = Format::parse(&format).map_err(ApiError::bad_request)?;
-    let cases = parse_cases(format, &content).map_err(ApiError::bad_request)?;
+    // Thousands of rows, each perhaps with regexes to compile: off the async threads.
+    let cases = tokio::task::spawn_blocking(move || parse_cases(format, &content))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                super::ErrorKind::Internal,
+                "the import could not be checked; see the server log",
+            )
+        })?
+        .map_err(ApiError::bad_request)?;
     let dry_run = dry_run.unwrap_or(false);
     if !dry_run {
         let engine = engine()?;

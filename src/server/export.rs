@@ -3,7 +3,8 @@
 //! never held in memory (nor built in the browser).
 //!
 //! - CSV: one row per (version, case), ordered by version then case, with the columns of
-//!   [`CSV_HEADER`].
+//!   [`CSV_HEADER`]. Text cells a spreadsheet could run as a formula (`=…`, `+…`, `-…`, `@…`)
+//!   are written with a `'` in front ([`csv_safe`](crate::server::csv_safe)).
 //! - JSON: one document of the same shape as the `batch_results` server function,
 //!   `{"batch": {…}, "cases": [ … ], "results": [ … ]}`, written as it is read.
 //!
@@ -14,6 +15,7 @@
 //! [`Batch`] and [`TestResult`] hold only key hints.
 
 use crate::model::{Batch, BatchId, CaseId, TestCase, TestResult, VersionId};
+use crate::server::csv_safe::neutralize;
 use crate::server::runner::Engine;
 use crate::server::sse::json_error;
 use crate::server::store::{Store, StoreError};
@@ -207,13 +209,15 @@ pub fn csv_rows(
         .has_headers(false)
         .from_writer(Vec::with_capacity(results.len() * 256));
     let opt = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
+    // Every text that came from a user or from Dify; numbers and statuses are ours.
+    let text = |s: Option<&str>| neutralize(s.unwrap_or_default()).into_owned();
     for r in results {
         let record = [
             r.batch_id.to_string(),
             r.version_id.to_string(),
-            versions.get(&r.version_id).cloned().unwrap_or_default(),
+            text(versions.get(&r.version_id).map(String::as_str)),
             r.case_id.to_string(),
-            cases.get(&r.case_id).cloned().unwrap_or_default(),
+            text(cases.get(&r.case_id).map(String::as_str)),
             r.status.as_str().to_string(),
             r.score.map(|s| format!("{s:.2}")).unwrap_or_default(),
             opt(r.latency_ms),
@@ -221,11 +225,11 @@ pub fn csv_rows(
             opt(r.usage.prompt_tokens),
             opt(r.usage.completion_tokens),
             opt(r.usage.total_tokens),
-            r.detail.keywords_hit.join(";"),
-            r.detail.keywords_missed.join(";"),
-            r.error_code.clone().unwrap_or_default(),
-            r.error_message.clone().unwrap_or_default(),
-            r.answer.clone().unwrap_or_default(),
+            text(Some(&r.detail.keywords_hit.join(";"))),
+            text(Some(&r.detail.keywords_missed.join(";"))),
+            text(r.error_code.as_deref()),
+            text(r.error_message.as_deref()),
+            text(r.answer.as_deref()),
         ];
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&record);
@@ -431,5 +435,54 @@ mod tests {
         assert_eq!(headers.len(), 17);
         assert_eq!(row.len(), 17);
         assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_neutralized() {
+        let r = TestResult {
+            batch_id: BatchId(1),
+            version_id: VersionId(1),
+            case_id: CaseId(2),
+            status: ResultStatus::Error,
+            score: None,
+            answer: Some("=HYPERLINK(\"http://evil.example\")".into()),
+            latency_ms: None,
+            ttft_ms: None,
+            usage: Usage::default(),
+            dify: DifyIds::default(),
+            error_code: Some("-code".into()),
+            error_message: Some("@SUM(1+1)".into()),
+            attempts: 1,
+            detail: ScoreDetail {
+                keywords_hit: vec!["+1".into()],
+                keywords_missed: vec!["\t=1".into()],
+                ..Default::default()
+            },
+            finished_at: 0,
+        };
+        let versions = HashMap::from([(VersionId(1), "=v1".to_string())]);
+        let cases = HashMap::from([(CaseId(2), "-case".to_string())]);
+        let text = String::from_utf8(csv_rows(&[r], &versions, &cases).to_vec()).unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        for (i, expected) in [
+            (2, "'=v1"),
+            (4, "'-case"),
+            (12, "'+1"),
+            (13, "'\t=1"),
+            (14, "'-code"),
+            (15, "'@SUM(1+1)"),
+            (16, "'=HYPERLINK(\"http://evil.example\")"),
+        ] {
+            assert_eq!(&row[i], expected, "column {i}");
+        }
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} is a formula"
+            );
+        }
     }
 }

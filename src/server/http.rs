@@ -4,14 +4,16 @@
 use crate::app::{shell, App};
 use crate::server::auth::links::LinkPurpose;
 use crate::server::auth::{self, Auth, AuthConfig};
+use crate::server::connections::{self, CappedListener, ConnectionLimits};
 use crate::server::dify::{ClientConfig, DifyClient};
 use crate::server::outbound::{AllowedHost, OutboundPolicy};
 use crate::server::progress::Registry;
 use crate::server::runner::Engine;
 use crate::server::sse::{self, json_error};
 use crate::server::store::{redact_url, Store};
+use crate::server::watchers::Watchers;
 use crate::server::{assets, demo, export, simulator};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -42,6 +44,8 @@ pub struct ServeOptions {
     pub outbound: OutboundPolicy,
     /// The master key that seals stored API keys (env var or key file).
     pub secret_key: crate::server::secret::SecretKeyConfig,
+    /// Open connections and progress streams at most (`--max-connections`, …).
+    pub limits: ConnectionLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,13 +133,30 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     let auth = Auth::new(engine.store().clone(), opts.auth.clone());
     auth.spawn_watcher();
+    // Past the limit, a connection is answered 503 by the listener and never reaches the router.
+    let limits = connections::fit_to_open_files(opts.limits);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_progress_streams = limits.max_progress_streams,
+        max_watchers_per_batch = limits.max_watchers_per_batch,
+        "connection limits"
+    );
     // Without TCP_NODELAY, Nagle holds back the small writes of a streamed page or SSE frame
     // until the client's delayed ACK: ~40 ms on every keep-alive request (BENCHMARKS.md, f).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    let listener = CappedListener::new(listener, limits.max_connections).tap_io(|io| {
+        let _ = io.tcp().set_nodelay(true);
     });
 
-    let mut app = router(engine.clone(), auth.clone(), leptos_options(&opts, addr));
+    let watchers = Arc::new(Watchers::new(
+        limits.max_progress_streams,
+        limits.max_watchers_per_batch,
+    ));
+    let mut app = router_with(
+        engine.clone(),
+        auth.clone(),
+        leptos_options(&opts, addr),
+        watchers,
+    );
     if opts.demo {
         // The simulator shares the port, so demo versions keep working across restarts. It is
         // nested outside the access layer: it stands in for Dify, which has its own keys.
@@ -223,8 +244,19 @@ fn check_every_function_is_listed() -> Result<(), ServeError> {
     }
 }
 
-/// The whole HTTP surface for one engine, behind the access layer.
+/// The whole HTTP surface for one engine, behind the access layer, with the default limits on
+/// progress streams.
 pub fn router(engine: Arc<Engine>, auth: Arc<Auth>, options: LeptosOptions) -> Router {
+    router_with(engine, auth, options, Arc::new(Watchers::default()))
+}
+
+/// [`router`], counting progress streams in `watchers`.
+pub fn router_with(
+    engine: Arc<Engine>,
+    auth: Arc<Auth>,
+    options: LeptosOptions,
+    watchers: Arc<Watchers>,
+) -> Router {
     let routes = generate_route_list(App);
     let context_engine = engine.clone();
     let context_auth = auth.clone();
@@ -243,7 +275,10 @@ pub fn router(engine: Arc<Engine>, auth: Arc<Auth>, options: LeptosOptions) -> R
         .with_state(options)
         .layer(assets::compression());
     let rest = Router::new()
-        .route("/api/batches/{id}/progress", get(sse::progress))
+        .route(
+            "/api/batches/{id}/progress",
+            get(sse::progress).layer(Extension(watchers)),
+        )
         .route("/api/batches/{id}/results.csv", get(export::results_csv))
         .route("/api/batches/{id}/results.json", get(export::results_json))
         .route("/api/{*rest}", any(unknown_api))

@@ -7,8 +7,13 @@
 //! `keywords` (separated by `;`, `|`, `；` or `、`), `category`, `tags` (same separators),
 //! `pass_threshold`, `enabled` (true/false/1/0/yes/no). JSON: an array of case objects (the
 //! fields of [`CaseDraft`]), or `{"cases": [...]}`.
+//!
+//! A CSV export neutralises cells a spreadsheet would run as a formula (`'=…`), and a CSV import
+//! undoes exactly that ([`crate::server::csv_safe`]), so a round trip gives the same text. Every
+//! case, whichever way it arrives, is held to the limits of [`crate::model::limits`].
 
 use crate::model::{CaseDraft, TestCase};
+use crate::server::csv_safe::{neutralize, restore};
 use crate::server::scoring::validate_assertions;
 
 /// Refuse imports beyond these: a test set larger than this belongs in several files.
@@ -159,7 +164,9 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
             .map(|p| p.line() as usize)
             .unwrap_or(fallback);
         let mut draft = CaseDraft::default();
-        for (cell, col) in record.iter().zip(&columns) {
+        for (raw, col) in record.iter().zip(&columns) {
+            // Our own export put a `'` before cells a spreadsheet would run; take it off.
+            let cell = restore(raw);
             match col {
                 Column::Name => draft.name = cell.to_string(),
                 Column::Query => draft.query = cell.to_string(),
@@ -232,6 +239,8 @@ fn parse_json(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
 }
 
 /// Cases as CSV, with the columns the importer reads (assertions and inputs are JSON-only).
+/// Text cells a spreadsheet would run as a formula get a `'` in front, which the importer takes
+/// off again ([`crate::server::csv_safe`]).
 pub fn export_csv(cases: &[TestCase]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
@@ -247,13 +256,13 @@ pub fn export_csv(cases: &[TestCase]) -> String {
     for c in cases {
         let threshold = c.pass_threshold.map(|t| t.to_string()).unwrap_or_default();
         let _ = w.write_record([
-            c.name.as_str(),
-            c.query.as_str(),
-            c.expected_answer.as_str(),
-            &c.keywords.join(";"),
-            c.category.as_str(),
-            &c.tags.join(";"),
-            &threshold,
+            neutralize(&c.name).as_ref(),
+            neutralize(&c.query).as_ref(),
+            neutralize(&c.expected_answer).as_ref(),
+            neutralize(&c.keywords.join(";")).as_ref(),
+            neutralize(&c.category).as_ref(),
+            neutralize(&c.tags.join(";")).as_ref(),
+            threshold.as_str(),
             if c.enabled { "true" } else { "false" },
         ]);
     }
@@ -371,5 +380,61 @@ mod tests {
         let csv = parse_cases(Format::Csv, &export_csv(&[case])).unwrap();
         assert_eq!(csv[0].keywords, vec!["k1", "k2"]);
         assert_eq!(csv[0].pass_threshold, Some(70.0));
+    }
+
+    #[test]
+    fn csv_export_neutralizes_formulas_and_reads_back_the_same_text() {
+        let case = TestCase {
+            id: crate::model::CaseId(1),
+            name: "=cmd|' /C calc'!A0".into(),
+            query: "-1+1 is what?".into(),
+            expected_answer: "@SUM(1+1)".into(),
+            keywords: vec!["+k".into(), "=k2".into()],
+            category: "'=already quoted".into(),
+            tags: vec!["'plain".into()],
+            pass_threshold: None,
+            assertions: Vec::new(),
+            inputs: serde_json::json!({}),
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let text = export_csv(std::slice::from_ref(&case));
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], "'=cmd|' /C calc'!A0");
+        assert_eq!(&row[1], "'-1+1 is what?");
+        assert_eq!(&row[2], "'@SUM(1+1)");
+        assert_eq!(&row[3], "'+k;=k2");
+        assert_eq!(&row[4], "''=already quoted");
+        assert_eq!(&row[5], "'plain");
+        let back = parse_cases(Format::Csv, &text).unwrap();
+        assert_eq!(back[0].name, case.name);
+        assert_eq!(back[0].query, case.query);
+        assert_eq!(back[0].expected_answer, case.expected_answer);
+        assert_eq!(back[0].keywords, case.keywords);
+        assert_eq!(back[0].category, case.category);
+        assert_eq!(back[0].tags, case.tags);
+    }
+
+    #[test]
+    fn limits_are_refused_with_the_row_number() {
+        let many = (0..101)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let csv = format!("query,keywords\nq1,a\nq2,{many}\n");
+        assert_eq!(
+            parse_cases(Format::Csv, &csv).unwrap_err(),
+            "row 3: column `keywords` has 101 items; the limit is 100 per case"
+        );
+        let json = serde_json::json!([
+            {"query": "q1"},
+            {"query": "q2", "assertions": [{"type": "regex", "pattern": "a".repeat(1001)}]},
+        ]);
+        assert_eq!(
+            parse_cases(Format::Json, &json.to_string()).unwrap_err(),
+            "item 2: assertion 1: the regex is 1,001 characters; the limit is 1,000"
+        );
     }
 }

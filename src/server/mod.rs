@@ -3,6 +3,8 @@
 
 pub mod assets;
 pub mod auth;
+pub mod connections;
+pub mod csv_safe;
 pub mod demo;
 pub mod dify;
 pub mod export;
@@ -18,3 +20,4 @@ pub mod secret;
 pub mod simulator;
 pub mod sse;
 pub mod store;
+pub mod watchers;

@@ -36,7 +36,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::model::{Assertion, AssertionOutcome, ScoreDetail, ScoringConfig, TestCase};
 
 /// Largest compiled size of a user's regex; a hostile pattern is refused instead of eating memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_SIZE_LIMIT: usize = crate::model::limits::MAX_REGEX_COMPILED_BYTES;
 
 /// A case compiled once per batch (regexes compiled, keywords and expected answer normalised and
 /// tokenised).

@@ -4,12 +4,16 @@
 //! publishes (coalesced there to ≤ 1 per 100 ms), the terminal one at once, after which the stream
 //! ends. A `: keep-alive` comment every 15 s. A batch the registry no longer tracks answers one
 //! snapshot built from the store and ends; an unknown id answers 404 with a JSON body.
+//!
+//! Each stream holds a slot of [`Watchers`] while it is open: past the limit per batch or per
+//! server, the route answers 503 with `Retry-After` instead of opening one.
 
 use crate::model::BatchId;
 use crate::server::progress::{render_stored, Event};
 use crate::server::runner::{batch_start, Engine};
+use crate::server::watchers::{holding, Watchers};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -24,7 +28,11 @@ use tokio::time::{Instant, Sleep};
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const RETRY_PREFIX: &[u8] = b"retry: 3000\n";
 
-pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+pub async fn progress(
+    State(engine): State<Arc<Engine>>,
+    Extension(watchers): Extension<Arc<Watchers>>,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(raw) = id.parse::<i64>() else {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -33,8 +41,13 @@ pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>)
         );
     };
     let id = BatchId(raw);
+    // Taken before anything is read, so a crowd over the limit costs no database work.
+    let slot = match watchers.try_watch(id) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.response(),
+    };
     if let Some(rx) = engine.registry().subscribe(id) {
-        return sse_response(live(rx));
+        return sse_response(holding(live(rx), slot));
     }
     let stored = async {
         let Some(batch) = engine.store().get_batch(id).await? else {
@@ -51,10 +64,10 @@ pub async fn progress(State(engine): State<Arc<Engine>>, Path(id): Path<String>)
         Ok::<_, crate::server::store::StoreError>(Some(Event::snapshot(progress, seq)))
     };
     match stored.await {
-        Ok(Some(event)) => sse_response(stream::iter([
-            Bytes::from_static(RETRY_PREFIX),
-            event.frame,
-        ])),
+        Ok(Some(event)) => sse_response(holding(
+            stream::iter([Bytes::from_static(RETRY_PREFIX), event.frame]),
+            slot,
+        )),
         Ok(None) => json_error(
             StatusCode::NOT_FOUND,
             "not_found",

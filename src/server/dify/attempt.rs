@@ -14,15 +14,12 @@ use super::request::PreparedCall;
 use super::retry::parse_retry_after;
 use super::sse::SseParser;
 use super::{AppEndpoint, ClientConfig};
+use crate::model::limits::human_bytes;
 
-/// A blocking body larger than this is not an answer anyone will score.
-const MAX_BODY_BYTES: usize = 16 << 20;
 /// Error bodies are summarised, so the first part is all that is read.
 const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
-/// A whole stream, TTS audio chunks included.
-const MAX_STREAM_BYTES: usize = 64 << 20;
-/// One SSE frame still being assembled.
-const MAX_FRAME_BYTES: usize = 16 << 20;
+// A blocking body or a whole stream (TTS audio chunks included) is bounded by the configured
+// `max_response_bytes` (`model::limits::MAX_RESPONSE_BYTES`): reading stops there.
 
 pub(crate) struct Success {
     pub parsed: Parsed,
@@ -64,7 +61,7 @@ pub(crate) async fn run(
     if is_stream {
         read_stream(response, cfg, app, started, deadline).await
     } else {
-        let body = read_capped(response, MAX_BODY_BYTES, deadline, cfg).await?;
+        let body = read_capped(response, deadline, cfg).await?;
         let latency = started.elapsed();
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| not_json_error(content_type.as_deref(), &body, &e))?;
@@ -104,7 +101,7 @@ pub(crate) async fn get_json(
         return Err(error_response(response, deadline).await);
     }
     let content_type = header(response.headers(), CONTENT_TYPE);
-    let body = read_capped(response, MAX_BODY_BYTES, deadline, cfg).await?;
+    let body = read_capped(response, deadline, cfg).await?;
     serde_json::from_slice(&body).map_err(|e| not_json_error(content_type.as_deref(), &body, &e))
 }
 
@@ -151,7 +148,12 @@ async fn read_stream(
                 .with_ids(outcome.ids().clone()))
             }
         };
+        // Checked before the chunk is parsed: nothing past the limit is buffered. One frame
+        // still being assembled is within the total, so it is bounded too.
         total += chunk.len();
+        if total > cfg.max_response_bytes {
+            return Err(too_large(cfg, "the stream").with_ids(outcome.ids().clone()));
+        }
         for frame in parser.push(&chunk) {
             let event = decode_frame(&frame)
                 .map_err(|e| e.with_status(Some(200)).with_ids(outcome.ids().clone()))?;
@@ -160,14 +162,6 @@ async fn read_stream(
                     ttft = Some(started.elapsed());
                 }
             }
-        }
-        if total > MAX_STREAM_BYTES || parser.buffered_len() > MAX_FRAME_BYTES {
-            return Err(AttemptError::new(
-                codes::INVALID_RESPONSE,
-                "the stream grew past dify-bench's size limit (64 MiB, or 16 MiB in one event)",
-            )
-            .with_status(Some(200))
-            .with_ids(outcome.ids().clone()));
         }
     }
     // Whatever was left unterminated: a complete last event missing its blank line is used; half
@@ -210,13 +204,17 @@ async fn error_response(response: reqwest::Response, deadline: Instant) -> Attem
     from_http_error(status, content_type.as_deref(), &body, retry_after)
 }
 
-/// The whole body, or an error if it is too large, too slow or broken.
+/// The whole body, or an error if it is larger than `max_response_bytes`, too slow or broken.
 async fn read_capped(
     response: reqwest::Response,
-    cap: usize,
     deadline: Instant,
     cfg: &ClientConfig,
 ) -> Result<Vec<u8>, AttemptError> {
+    let cap = cfg.max_response_bytes;
+    // A body announced as too large is not read at all.
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large(cfg, "the response"));
+    }
     let mut body = response.bytes_stream();
     let mut buf = Vec::new();
     loop {
@@ -234,11 +232,7 @@ async fn read_capped(
             }
             Ok(Some(Ok(chunk))) => {
                 if buf.len() + chunk.len() > cap {
-                    return Err(AttemptError::new(
-                        codes::INVALID_RESPONSE,
-                        format!("the response is larger than {} MiB", cap >> 20),
-                    )
-                    .with_status(Some(200)));
+                    return Err(too_large(cfg, "the response"));
                 }
                 buf.extend_from_slice(&chunk);
             }
@@ -282,6 +276,19 @@ fn api_key(app: &AppEndpoint) -> Result<&str, AttemptError> {
         ));
     }
     Ok(key)
+}
+
+/// `what` grew past `max_response_bytes`; the rest was not read.
+fn too_large(cfg: &ClientConfig, what: &str) -> AttemptError {
+    AttemptError::new(
+        codes::RESPONSE_TOO_LARGE,
+        format!(
+            "{what} is larger than {} (dify-bench's limit on one Dify response); the rest was \
+             not read",
+            human_bytes(cfg.max_response_bytes)
+        ),
+    )
+    .with_status(Some(200))
 }
 
 fn timeout(cfg: &ClientConfig) -> AttemptError {

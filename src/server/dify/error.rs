@@ -17,6 +17,9 @@ pub mod codes {
     pub const CONNECTION_ERROR: &str = "connection_error";
     /// A 200 whose body is not what Dify sends (not JSON, malformed SSE data, no answer field).
     pub const INVALID_RESPONSE: &str = "invalid_response";
+    /// The body or stream grew past `max_response_bytes`; reading stopped there. Not retried: the
+    /// same question tends to get an answer of the same size, and each try is billed.
+    pub const RESPONSE_TOO_LARGE: &str = "response_too_large";
     /// A 429 or 5xx without Dify's JSON envelope: an nginx or Cloudflare page.
     pub const GATEWAY_ERROR: &str = "gateway_error";
     /// Any other non-2xx status without Dify's JSON envelope (e.g. a 404 page: wrong base URL).

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::model::{AppMode, DifyIds, ResponseMode, Usage};
+use crate::model::{limits, AppMode, DifyIds, ResponseMode, Usage};
 use crate::server::outbound::OutboundPolicy;
 use crate::server::secret::Secret;
 
@@ -64,6 +64,9 @@ pub struct ClientConfig {
     pub user: String,
     /// Which addresses may be called. The default refuses loopback and private targets.
     pub outbound: OutboundPolicy,
+    /// Bytes of one response read at most (a blocking body, or a whole stream); beyond, the
+    /// attempt fails as `response_too_large`. Default [`limits::MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -77,6 +80,7 @@ impl Default for ClientConfig {
             backoff_max: Duration::from_secs(20),
             user: "dify-bench".to_string(),
             outbound: OutboundPolicy::default(),
+            max_response_bytes: limits::MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn classify(http_status: Option<u16>, code: &str) -> Decision {
         | codes::STREAM_INCOMPLETE => return Retry,
         codes::WORKFLOW_FAILED
         | codes::WORKFLOW_PAUSED
+        | codes::RESPONSE_TOO_LARGE
         | codes::INVALID_REQUEST
         | codes::TARGET_REFUSED
         | codes::REDIRECT_REFUSED => return GiveUp,
@@ -118,6 +119,7 @@ mod tests {
             (Some(408), codes::HTTP_ERROR, Retry),
             (Some(409), "conflict", GiveUp),
             (Some(200), codes::INVALID_RESPONSE, Retry),
+            (Some(200), codes::RESPONSE_TOO_LARGE, GiveUp),
             (None, codes::TIMEOUT, Retry),
             (None, codes::IDLE_TIMEOUT, Retry),
             (None, codes::CONNECTION_ERROR, Retry),

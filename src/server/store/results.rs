@@ -1,11 +1,21 @@
 //! The `results` table: one row per finished test, keyed by (batch, version, case).
+//!
+//! What comes from Dify is stored bounded ([`bounded`]): an answer beyond
+//! [`MAX_STORED_ANSWER_BYTES`], an error message beyond [`MAX_STORED_ERROR_BYTES`] and an id or
+//! code beyond [`MAX_STORED_ID_BYTES`] is cut, and says so at its end
+//! (`…[truncated: 3.2 MiB → 256 KiB]`). This is the one door results go in by, so every writer
+//! (runner, resume, headless) is bounded alike; scoring has already seen the whole answer.
 
 use super::batches::{round2, sql_count};
 use super::{on_pool, parse_json, to_json, Store, StoreError, StoreResult};
+use crate::model::limits::{
+    human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
+};
 use crate::model::{
     BatchId, BatchVersion, CaseId, DifyIds, ResultCell, ResultStatus, TestResult, Usage, VersionId,
     VersionSummary,
 };
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// SQLite allows 32,766 bound values per statement; 22 columns × 500 rows stays well inside.
@@ -152,6 +162,30 @@ impl VersionTally {
     }
 }
 
+/// `text` if it fits in `max_bytes`, else its head cut at a character boundary and a marker
+/// saying how large it was, `…[truncated: 64 MiB → 256 KiB]`, the whole within `max_bytes`
+/// (only the marker, when `max_bytes` has no room for more).
+pub fn bounded(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let marker = format!(
+        "…[truncated: {} → {}]",
+        human_bytes(text.len()),
+        human_bytes(max_bytes)
+    );
+    let mut cut = max_bytes.saturating_sub(marker.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!("{}{marker}", &text[..cut]))
+}
+
+/// An optional text bounded for storage.
+fn stored(text: &Option<String>, max_bytes: usize) -> Option<String> {
+    text.as_deref().map(|t| bounded(t, max_bytes).into_owned())
+}
+
 macro_rules! push_result_values {
     ($builder:expr, $rows:expr) => {
         $builder.push_values($rows, |mut b, r: &TestResult| {
@@ -160,20 +194,20 @@ macro_rules! push_result_values {
                 .push_bind(r.case_id.0)
                 .push_bind(r.status.as_str())
                 .push_bind(r.score)
-                .push_bind(r.answer.clone())
+                .push_bind(stored(&r.answer, MAX_STORED_ANSWER_BYTES))
                 .push_bind(r.latency_ms)
                 .push_bind(r.ttft_ms)
                 .push_bind(r.usage.prompt_tokens)
                 .push_bind(r.usage.completion_tokens)
                 .push_bind(r.usage.total_tokens)
                 .push_bind(r.usage.total_price)
-                .push_bind(r.usage.currency.clone())
-                .push_bind(r.dify.task_id.clone())
-                .push_bind(r.dify.message_id.clone())
-                .push_bind(r.dify.conversation_id.clone())
-                .push_bind(r.dify.workflow_run_id.clone())
-                .push_bind(r.error_code.clone())
-                .push_bind(r.error_message.clone())
+                .push_bind(stored(&r.usage.currency, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.dify.task_id, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.dify.message_id, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.dify.conversation_id, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.dify.workflow_run_id, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.error_code, MAX_STORED_ID_BYTES))
+                .push_bind(stored(&r.error_message, MAX_STORED_ERROR_BYTES))
                 .push_bind(r.attempts)
                 .push_bind(to_json(&r.detail))
                 .push_bind(r.finished_at);
@@ -338,5 +372,48 @@ impl Store {
             "DELETE FROM results WHERE batch_id = $1 AND status = 'error'")
             .bind(batch.0).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_fits_is_stored_as_it_is() {
+        assert!(matches!(bounded("", 10), Cow::Borrowed("")));
+        assert!(matches!(bounded("abc", 3), Cow::Borrowed("abc")));
+        let answer = "a".repeat(MAX_STORED_ANSWER_BYTES);
+        assert_eq!(bounded(&answer, MAX_STORED_ANSWER_BYTES), answer);
+    }
+
+    #[test]
+    fn what_does_not_fit_is_cut_and_marked() {
+        let answer = "a".repeat(300 << 10);
+        let stored = bounded(&answer, MAX_STORED_ANSWER_BYTES);
+        assert_eq!(stored.len(), MAX_STORED_ANSWER_BYTES);
+        assert!(
+            stored.ends_with("a…[truncated: 300 KiB → 256 KiB]"),
+            "{}",
+            &stored[stored.len() - 60..]
+        );
+        let text = "x".repeat((5 << 20) + (512 << 10));
+        let big = bounded(&text, MAX_STORED_ANSWER_BYTES);
+        assert!(big.ends_with("…[truncated: 5.5 MiB → 256 KiB]"));
+        assert_eq!(big.len(), MAX_STORED_ANSWER_BYTES);
+    }
+
+    #[test]
+    fn cuts_fall_between_characters() {
+        // Three-byte characters: no cut point may split one, whatever the limit.
+        let text = "參".repeat(200);
+        for max in 40..=120 {
+            let stored = bounded(&text, max);
+            assert!(stored.len() <= max, "{max}: {} bytes", stored.len());
+            assert!(stored.starts_with('參') || stored.starts_with('…'), "{max}");
+            assert!(stored.ends_with(" → {}]".replace("{}", &human_bytes(max)).as_str()));
+        }
+        // No room for anything but the marker.
+        assert_eq!(bounded("abcdef", 2), "…[truncated: 6 B → 2 B]");
     }
 }
