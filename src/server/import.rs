@@ -398,6 +398,8 @@ mod tests {
             enabled: true,
             created_at: 0,
             updated_at: 0,
+            created_by: None,
+            updated_by: None,
         };
         let text = export_csv(std::slice::from_ref(&case));
         let mut reader = csv::Reader::from_reader(text.as_bytes());
