@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { api, open, signIn, watchConsole, DEMO_USER, DEMO_PASSWORD } from "./helpers.mjs";
+import { api, open, shot, signIn, watchConsole, DEMO_USER, DEMO_PASSWORD } from "./helpers.mjs";
 
 const signedOut = { storageState: { cookies: [], origins: [] } };
 
@@ -18,6 +18,7 @@ test.describe("signed out", () => {
     await page.goto("/cases?x=1");
     await expect(page).toHaveURL(/\/login\?next=%2Fcases%3Fx%3D1$/);
     await page.waitForSelector("html[data-hydrated]");
+    await shot(page, "sign-in.png");
     await page.getByLabel("Username").fill(DEMO_USER);
     await page.getByLabel("Password").fill("not the password");
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -105,6 +106,7 @@ test("the admin page creates a token shown once, and revokes it", async ({ page,
   await tokens.getByRole("button", { name: "Create token" }).click();
   const secret = (await tokens.getByTestId("new-token").locator("code").textContent()).trim();
   expect(secret).toMatch(/^dbt_/);
+  await shot(page, "admin-page.png", { fullPage: true });
   // It works as a bearer token (a viewer's, the default role) ...
   const ok = await request.post("/api/list_versions", { data: {}, headers: { authorization: `Bearer ${secret}` } });
   expect(ok.status()).toBe(200);

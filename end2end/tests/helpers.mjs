@@ -34,6 +34,11 @@ export function watchConsole(page, allow = []) {
   return errors;
 }
 
+// The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1 make e2e), so an
+// ordinary test run leaves the tree clean.
+export const shot = (page, file, options = {}) =>
+  process.env.UPDATE_SCREENSHOTS ? page.screenshot({ path: `../docs/${file}`, ...options }) : null;
+
 // Loads a page and waits for the WASM to have hydrated it (server HTML is clickable earlier).
 export async function open(page, path) {
   await page.goto(path);

@@ -3,13 +3,8 @@
 import { test, expect } from "@playwright/test";
 import fs from "node:fs";
 import {
-  watchConsole, open, api, addVersion, versionRow, recordProgress, tenCasesCsv,
+  watchConsole, open, api, addVersion, versionRow, recordProgress, tenCasesCsv, shot,
 } from "./helpers.mjs";
-
-// The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1 make e2e), so an
-// ordinary test run leaves the tree clean.
-const shot = (page, file, options = {}) =>
-  process.env.UPDATE_SCREENSHOTS ? page.screenshot({ path: `../docs/${file}`, ...options }) : null;
 
 test("pages hydrate, list the demo versions without their keys, and navigate", async ({ page }) => {
   const errors = watchConsole(page);

@@ -184,7 +184,7 @@ fn UserRow(u: User, reload: RwSignal<u64>) -> impl IntoView {
                         on:input=move |ev| new_password.set(event_target_value(&ev))/>
                     <button type="submit">{move || i18n.t().acc.set_password}</button>
                 </form>
-                <button type="button" class="danger" on:click=remove>{move || i18n.t().delete}</button>
+                <button type="button" class="danger-text" on:click=remove>{move || i18n.t().delete}</button>
             </td>
         </tr>
     }
@@ -299,7 +299,7 @@ fn TokenRow(t: ApiToken, reload: RwSignal<u64>) -> impl IntoView {
                     view! { <span class="tag">{move || i18n.t().acc.revoked}</span> }.into_any()
                 } else {
                     view! {
-                        <button type="button" class="danger" on:click=revoke>{move || i18n.t().acc.revoke}</button>
+                        <button type="button" class="danger-text" on:click=revoke>{move || i18n.t().acc.revoke}</button>
                     }.into_any()
                 }}
             </td>
