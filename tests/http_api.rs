@@ -592,11 +592,25 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
         "the JSON export is batch_results' document"
     );
 
+    // JUnit XML, streamed suite by suite: the same document `run --junit` writes.
+    let res = get(format!("/api/batches/{id}/results.junit.xml")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/xml");
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"batch-{id}.junit.xml\"").as_str()
+    );
+    let xml = res.text().await.unwrap();
+    let whole: dify_bench::model::BatchReport = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(xml, dify_bench::server::junit::report(&whole));
+    assert_eq!(xml.matches("<testcase ").count(), results.len());
+
     for (path, status, error) in [
         ("/api/batches/4242/results.csv", 404, "not_found"),
         ("/api/batches/4242/results.json", 404, "not_found"),
         ("/api/batches/abc/results.csv", 400, "invalid_id"),
         ("/api/batches/abc/results.json", 400, "invalid_id"),
+        ("/api/batches/4242/results.junit.xml", 404, "not_found"),
     ] {
         let res = get(path.to_string()).await;
         assert_eq!(res.status(), status, "{path}");

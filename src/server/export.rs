@@ -63,6 +63,26 @@ pub async fn results_json(State(engine): State<Arc<Engine>>, Path(id): Path<Stri
     }
 }
 
+/// `GET /api/batches/{id}/results.junit.xml`: JUnit XML, a suite per version, streamed in the
+/// same (version, case) order as the other exports; each suite's counts come from the store's
+/// per-version tallies, so nothing is held but one page.
+pub async fn results_junit(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
+    let batch = match open(&engine, &id).await {
+        Ok(batch) => batch,
+        Err(refused) => return refused,
+    };
+    let tallies = match engine.store().version_tallies(batch.id).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let filename = format!("batch-{}.junit.xml", batch.id);
+    download(
+        "application/xml",
+        &filename,
+        junit_stream(engine.store().clone(), batch, tallies, ROWS_PER_PAGE),
+    )
+}
+
 /// The batch behind `{id}`, or the error response to send instead.
 async fn open(engine: &Engine, id: &str) -> Result<Batch, Response> {
     let Ok(raw) = id.parse::<i64>() else {
@@ -183,6 +203,75 @@ fn csv_stream(
         })
         .try_flatten();
     header.chain(rows)
+}
+
+fn junit_stream(
+    store: Store,
+    batch: Batch,
+    tallies: Vec<crate::server::store::VersionTally>,
+    per_page: u64,
+) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
+    use crate::server::junit;
+    let id = batch.id;
+    let total: i64 = tallies.iter().map(|t| t.completed).sum();
+    let head = junit::open(&batch.name, total.max(0) as usize);
+    let suites: HashMap<VersionId, (String, junit::SuiteCounts)> = batch
+        .versions
+        .iter()
+        .map(|v| {
+            let t = tallies.iter().find(|t| t.version_id == v.version_id.0);
+            let counts = t.map_or(junit::SuiteCounts::default(), |t| junit::SuiteCounts {
+                tests: t.completed,
+                failures: t.completed - t.passed - t.errored,
+                errors: t.errored,
+                time_s: t.latency_sum.unwrap_or(0.0) / 1000.0,
+            });
+            (v.version_id, (v.name.clone(), counts))
+        })
+        .collect();
+    // Whether a suite was opened (and so must be closed at the end).
+    let opened = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opened_in_body = opened.clone();
+    let body = stream::once(case_names(store.clone(), id, per_page))
+        .map_ok(move |cases| {
+            let suites = suites.clone();
+            let opened = opened_in_body.clone();
+            // The version of the suite left open by the previous page.
+            let mut open_suite: Option<VersionId> = None;
+            result_pages(store.clone(), id, per_page).map(move |page| {
+                page.map(|rs| {
+                    let mut xml = String::with_capacity(rs.len() * 160);
+                    for r in &rs {
+                        let (name, counts) = suites
+                            .get(&r.version_id)
+                            .cloned()
+                            .unwrap_or_else(|| (r.version_id.to_string(), Default::default()));
+                        if open_suite != Some(r.version_id) {
+                            if open_suite.is_some() {
+                                xml.push_str(junit::SUITE_CLOSE);
+                            }
+                            xml.push_str(&junit::suite_open(&name, counts));
+                            open_suite = Some(r.version_id);
+                            opened.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let case = cases.get(&r.case_id).map_or("unknown case", String::as_str);
+                        xml.push_str(&junit::testcase(r, &name, case));
+                    }
+                    Bytes::from(xml)
+                })
+            })
+        })
+        .try_flatten();
+    stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(body)
+        .chain(stream::once(async move {
+            let mut tail = String::new();
+            if opened.load(std::sync::atomic::Ordering::Relaxed) {
+                tail.push_str(junit::SUITE_CLOSE);
+            }
+            tail.push_str(junit::CLOSE);
+            Ok(Bytes::from(tail))
+        }))
 }
 
 /// Case names by id, for the CSV's `case` column: only the names are kept, not the snapshots.

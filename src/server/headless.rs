@@ -6,14 +6,13 @@
 //! could not finish), 2 for a configuration or usage error.
 
 use crate::model::{
-    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ResultStatus,
-    ScoringConfig, TestResult, VersionDraft, VersionId, VersionSummary,
+    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ScoringConfig,
+    VersionDraft, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
 use crate::server::store::VersionTally;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -361,93 +360,9 @@ fn print_summary(batch: &Batch, summaries: &[VersionSummary]) {
     }
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// JUnit XML: a test suite per version, a test case per case; failures and errors with reasons.
+/// JUnit XML: a test suite per version, a test case per case (see [`crate::server::junit`]).
 pub fn junit(results: &BatchReport) -> String {
-    let cases: HashMap<_, _> = results.cases.iter().map(|c| (c.id, c)).collect();
-    let mut per_version: HashMap<VersionId, Vec<&TestResult>> = HashMap::new();
-    for r in &results.results {
-        per_version.entry(r.version_id).or_default().push(r);
-    }
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites name=\"{}\" tests=\"{}\">\n",
-        xml_escape(&results.batch.name),
-        results.results.len()
-    ));
-    for v in &results.batch.versions {
-        let mine = per_version
-            .get(&v.version_id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let count = |status| mine.iter().filter(|r| r.status == status).count();
-        let time: i64 = mine.iter().filter_map(|r| r.latency_ms).sum();
-        xml.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
-            xml_escape(&v.name),
-            mine.len(),
-            count(ResultStatus::Failed),
-            count(ResultStatus::Error),
-            time as f64 / 1000.0
-        ));
-        for r in mine {
-            let name = cases
-                .get(&r.case_id)
-                .map(|c| c.name.as_str())
-                .unwrap_or("unknown case");
-            let secs = r.latency_ms.unwrap_or(0) as f64 / 1000.0;
-            xml.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{secs:.3}\"",
-                xml_escape(&v.name),
-                xml_escape(name)
-            ));
-            match r.status {
-                ResultStatus::Passed => xml.push_str("/>\n"),
-                ResultStatus::Failed => {
-                    let mut why = format!("score {:.1}", r.score.unwrap_or(0.0));
-                    if !r.detail.keywords_missed.is_empty() {
-                        why.push_str(&format!(
-                            "; missed keywords: {}",
-                            r.detail.keywords_missed.join(", ")
-                        ));
-                    }
-                    for a in r.detail.assertions.iter().filter(|a| !a.passed) {
-                        if let Some(m) = &a.message {
-                            why.push_str(&format!("; {m}"));
-                        }
-                    }
-                    xml.push_str(&format!(
-                        ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
-                        xml_escape(&why)
-                    ));
-                }
-                ResultStatus::Error => xml.push_str(&format!(
-                    ">\n      <error type=\"{}\" message=\"{}\"/>\n    </testcase>\n",
-                    xml_escape(r.error_code.as_deref().unwrap_or("error")),
-                    xml_escape(r.error_message.as_deref().unwrap_or(""))
-                )),
-            }
-        }
-        xml.push_str("  </testsuite>\n");
-    }
-    xml.push_str("</testsuites>\n");
-    xml
+    crate::server::junit::report(results)
 }
 
 #[cfg(test)]

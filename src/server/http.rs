@@ -281,6 +281,10 @@ pub fn router_with(
         )
         .route("/api/batches/{id}/results.csv", get(export::results_csv))
         .route("/api/batches/{id}/results.json", get(export::results_json))
+        .route(
+            "/api/batches/{id}/results.junit.xml",
+            get(export::results_junit),
+        )
         .route("/api/{*rest}", any(unknown_api))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

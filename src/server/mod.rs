@@ -11,6 +11,7 @@ pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;
+pub mod junit;
 pub mod outbound;
 pub mod private_files;
 pub mod progress;

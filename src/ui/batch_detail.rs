@@ -6,7 +6,7 @@
 //! The page loads one page of cases at a time (`batch_page`, `?page=N` in the URL): the server
 //! computes the summaries and sends that page's outcomes only; a result's answer and details are
 //! fetched when its cell is opened (`batch_result`). So a 100,000-test batch loads as fast as a
-//! small one. Exports are streamed by the server (`/api/batches/{id}/results.csv|json`).
+//! small one. Exports are streamed by the server (`/api/batches/{id}/results.csv|json|junit.xml`).
 
 use crate::api::{batch_page, batch_result, cancel_batch, rerun_failed, ErrorKind};
 use crate::model::Role;
@@ -235,6 +235,9 @@ fn BatchBody(
                 </a>
                 <a class="button-link" href=format!("/api/batches/{id}/results.json") download=format!("batch-{id}.json")>
                     {move || i18n.t().export_json}
+                </a>
+                <a class="button-link" href=format!("/api/batches/{id}/results.junit.xml") download=format!("batch-{id}.junit.xml")>
+                    "JUnit XML"
                 </a>
             </div>
         </div>

@@ -82,6 +82,7 @@ pub const OTHER: &[(&str, Access)] = &[
     ("/api/batches/:id/progress", VIEWER),
     ("/api/batches/:id/results.csv", VIEWER),
     ("/api/batches/:id/results.json", VIEWER),
+    ("/api/batches/:id/results.junit.xml", VIEWER),
 ];
 
 /// What a request path needs.
