@@ -6,8 +6,10 @@
 //! - [`stats`]: the tests and intervals themselves (exact McNemar, Newcombe's paired interval,
 //!   a seeded paired bootstrap, Fisher's exact test, Benjamini–Hochberg, Connor's sample size,
 //!   percentiles), each documented with its convention and its source.
+//! - [`verdict`]: per-case classes and the summary, verdict and sentence built from them.
 //!
-//! It does not own loading runs, matching cases or deciding that a case's snapshot changed, nor
-//! paging, exports or the page.
+//! It does not own loading runs, matching cases or deciding that a case's snapshot changed (the
+//! caller passes `changed`), nor paging, exports or the page; those call [`verdict::compare`].
 
 pub mod stats;
+pub mod verdict;
