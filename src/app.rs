@@ -7,7 +7,9 @@ use crate::ui::i18n::{provide_i18n, LangSwitch};
 use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
 use crate::ui::session::{provide_session, IfRole, SessionWatch, UserMenu};
-use crate::ui::{AdminPage, BatchPage, BatchesPage, CasesPage, LoginPage, SetupPage, VersionsPage};
+use crate::ui::{
+    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, LoginPage, SetupPage, VersionsPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -88,6 +90,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cases") view=CasesPage/>
                     <Route path=path!("/batches") view=BatchesPage/>
                     <Route path=path!("/batches/:id") view=BatchPage/>
+                    <Route path=path!("/compare") view=ComparePage/>
                     <Route path=path!("/admin") view=AdminPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/setup") view=SetupPage/>

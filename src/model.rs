@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 mod accounts;
+pub mod compare;
 pub use accounts::*;
 pub mod limits;
 

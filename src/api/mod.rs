@@ -11,6 +11,8 @@ mod auth;
 mod batches;
 #[allow(clippy::too_many_arguments)]
 mod cases;
+#[allow(clippy::too_many_arguments)]
+mod compare;
 mod overview;
 #[allow(clippy::too_many_arguments)]
 mod versions;
@@ -18,6 +20,7 @@ mod versions;
 pub use auth::*;
 pub use batches::*;
 pub use cases::*;
+pub use compare::*;
 pub use overview::*;
 pub use versions::*;
 

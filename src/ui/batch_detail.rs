@@ -277,6 +277,7 @@ fn BatchBody(
 
         <h2>{move || i18n.t().versions_summary}</h2>
         <div class="summary-cards">{cards}</div>
+        <CompareVersions batch=b.id versions=b.versions.iter().map(|v| (v.version_id, v.name.clone())).collect()/>
 
         <h2>{move || i18n.t().matrix_title}</h2>
         <Matrix view selected/>
@@ -534,4 +535,56 @@ fn ResultDetail(
             </div>
         </Modal>
     }
+}
+
+/// "Compare two versions of this batch": picks a baseline and a candidate and links to the
+/// compare page; with one version, "compare with its previous run".
+#[component]
+fn CompareVersions(batch: BatchId, versions: Vec<(VersionId, String)>) -> impl IntoView {
+    use crate::ui::compare::compare_href;
+    let i18n = use_i18n();
+    if versions.is_empty() {
+        return ().into_any();
+    }
+    let first = versions[0].0;
+    let second = versions.get(1).map_or(first, |v| v.0);
+    let base = RwSignal::new(first);
+    let cand = RwSignal::new(second);
+    let single = versions.len() == 1;
+    let options = move |selected: RwSignal<VersionId>| {
+        versions
+            .iter()
+            .map(|(id, name)| {
+                let id = *id;
+                view! { <option value=id.0 selected=move || selected.get() == id>{name.clone()}</option> }
+            })
+            .collect_view()
+    };
+    let pick = |signal: RwSignal<VersionId>| {
+        move |ev| {
+            if let Ok(id) = event_target_value(&ev).parse::<i64>() {
+                signal.set(VersionId(id));
+            }
+        }
+    };
+    let href = move || {
+        let cand_ref = format!("{batch}:{}", cand.get());
+        if single {
+            compare_href(None, &cand_ref, None, 0)
+        } else {
+            compare_href(Some(&format!("{batch}:{}", base.get())), &cand_ref, None, 0)
+        }
+    };
+    view! {
+        <div class="compare-pick inline-form" data-testid="compare-pick">
+            <span>{move || i18n.t().cmp.compare_versions}</span>
+            {(!single).then(|| view! {
+                <select aria-label=move || i18n.t().cmp.baseline on:change=pick(base)>{options(base)}</select>
+                " → "
+            })}
+            <select aria-label=move || i18n.t().cmp.candidate on:change=pick(cand)>{options(cand)}</select>
+            <a class="button-link" href=href>{move || i18n.t().cmp.compare}</a>
+        </div>
+    }
+    .into_any()
 }

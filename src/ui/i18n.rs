@@ -10,7 +10,9 @@ use crate::ui::use_batch_progress::ConnectionState;
 use leptos::prelude::*;
 
 mod accounts;
+mod compare;
 pub use accounts::AccountStrings;
+pub use compare::CompareStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -126,6 +128,8 @@ pub fn LangSwitch() -> impl IntoView {
 pub struct Strings {
     /// Signing in, setup, the user menu, the admin page.
     pub acc: &'static AccountStrings,
+    /// The compare page.
+    pub cmp: &'static CompareStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -365,6 +369,7 @@ fn hms(secs: f64) -> (u64, u64, u64) {
 
 pub static EN: Strings = Strings {
     acc: &accounts::EN,
+    cmp: &compare::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -556,6 +561,7 @@ pub static EN: Strings = Strings {
 
 pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
+    cmp: &compare::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -1,7 +1,7 @@
 //! The browser UI: pages and the components they share. Pages render shared DTOs from server
 //! functions ([`crate::api`]); they never see the engine or an API key.
 //!
-//! - `versions`, `cases`, `batches`, `batch_detail`, `admin`, `login`: one file per page;
+//! - `versions`, `cases`, `batches`, `batch_detail`, `compare`, `admin`, `login`: one file per page;
 //! - `session`: who is signed in, the user menu, role-gated controls;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
@@ -13,6 +13,7 @@ pub mod batch_detail;
 pub mod batches;
 pub mod browser;
 pub mod cases;
+pub mod compare;
 pub mod components;
 pub mod format;
 pub mod i18n;
@@ -27,5 +28,6 @@ pub use admin::AdminPage;
 pub use batch_detail::BatchPage;
 pub use batches::BatchesPage;
 pub use cases::CasesPage;
+pub use compare::ComparePage;
 pub use login::{LoginPage, SetupPage};
 pub use versions::VersionsPage;

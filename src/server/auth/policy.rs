@@ -40,6 +40,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_page", VIEWER),
     ("batch_result", VIEWER),
     ("batch_results", VIEWER),
+    ("compare_runs", VIEWER),
     // The test set and running it.
     ("save_case", EDITOR),
     ("set_case_enabled", EDITOR),
@@ -69,6 +70,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/cases", VIEWER),
     ("/batches", VIEWER),
     ("/batches/:id", VIEWER),
+    ("/compare", VIEWER),
     ("/admin", ADMIN),
     ("/login", Public),
     ("/setup", Public),

@@ -31,33 +31,8 @@
 //! gives the same interval on every platform and Rust release. (`rand`'s `SmallRng`, which the
 //! simulator uses, is documented as not portable across versions, so it is not used here.)
 
+pub use crate::model::compare::{BootstrapSettings, Interval, Percentiles};
 use serde::{Deserialize, Serialize};
-
-/// A two-sided confidence interval, `lo ≤ hi`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl Interval {
-    pub fn contains(&self, x: f64) -> bool {
-        self.lo <= x && x <= self.hi
-    }
-
-    /// Wholly above or wholly below 0: the difference is significant at the interval's level.
-    pub fn excludes_zero(&self) -> bool {
-        self.lo > 0.0 || self.hi < 0.0
-    }
-
-    /// The same interval in other units (fractions → percentage points).
-    pub fn scaled(self, factor: f64) -> Interval {
-        Interval {
-            lo: self.lo * factor,
-            hi: self.hi * factor,
-        }
-    }
-}
 
 /// The mean, or `None` for no values (summed as `lane_sum` does).
 pub fn mean(values: &[f64]) -> Option<f64> {
@@ -337,15 +312,6 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(x + (h - below as f64) * (next - x))
 }
 
-/// Median and 95th percentile of a latency-like sample (type 7, see [`quantile_sorted`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// How many values they summarise.
-    pub count: usize,
-    pub p50: f64,
-    pub p95: f64,
-}
-
 /// p50 and p95 of `values` (sorted in place); `None` for no values.
 pub fn percentiles(values: &mut [f64]) -> Option<Percentiles> {
     values.sort_unstable_by(f64::total_cmp);
@@ -400,13 +366,6 @@ impl SplitMix64 {
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
-}
-
-/// How a bootstrap resamples: fixed, so that a comparison is the same every time it is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BootstrapSettings {
-    pub resamples: u32,
-    pub seed: u64,
 }
 
 /// 2,000 resamples put the Monte-Carlo error of a 95 % percentile limit near 6 % of the standard

@@ -48,7 +48,11 @@
 //! formula at the observed discordance) or repeats a 5-point change would need. The sentence
 //! never gives a delta without its interval.
 
-use super::stats::{self, BootstrapSettings, Interval, PairedTable, Percentiles};
+use super::stats::{self, BootstrapSettings, PairedTable, Percentiles};
+pub use crate::model::compare::{
+    CaseClass, CaseComparison, CiMethod, ClassCounts, Comparison, DecidedBy, Detectability,
+    Evidence, Paired, PassRateSummary, ScoreSummary, SidePair, Summary, Verdict,
+};
 use crate::model::CaseId;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -92,193 +96,6 @@ pub struct CasePair {
     pub b: SideOutcome,
     /// The case's snapshot differs between the two runs: shown, but kept out of the statistics.
     pub changed: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseClass {
-    Regressed,
-    Improved,
-    Unchanged,
-    Inconclusive,
-    CaseChanged,
-}
-
-/// What a case's class rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Evidence {
-    /// One repeat on each side: the class is the flip itself, not a test.
-    SingleRun,
-    /// Several repeats: Fisher's exact test, BH-adjusted across cases.
-    Repeats,
-    /// A side has no finished repeat.
-    NoData,
-    /// The snapshot changed.
-    Excluded,
-}
-
-/// A quantity in A and in B and its change B − A; absent where a side lacks it.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Paired {
-    pub a: Option<f64>,
-    pub b: Option<f64>,
-    pub delta: Option<f64>,
-}
-
-impl Paired {
-    fn new(a: Option<f64>, b: Option<f64>) -> Paired {
-        let delta = a.zip(b).map(|(a, b)| b - a);
-        Paired { a, b, delta }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseComparison {
-    pub case_id: CaseId,
-    pub class: CaseClass,
-    pub evidence: Evidence,
-    pub passed_a: u32,
-    pub total_a: u32,
-    pub passed_b: u32,
-    pub total_b: u32,
-    /// Some repeats passed and some failed.
-    pub flaky_a: bool,
-    pub flaky_b: bool,
-    /// Pass rate over the repeats, percent; the delta is in points.
-    pub pass_rate: Paired,
-    /// Fisher's exact p-value (evidence `repeats` only).
-    pub p_value: Option<f64>,
-    /// Its Benjamini–Hochberg q-value across the cases with repeats.
-    pub q_value: Option<f64>,
-    pub score: Paired,
-    /// Means over the repeats that reported them.
-    pub latency_ms: Paired,
-    pub ttft_ms: Paired,
-    pub tokens: Paired,
-    pub cost: Paired,
-}
-
-/// How the pass-rate interval was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CiMethod {
-    /// Newcombe's paired square-and-add interval (every case ran once on each side).
-    NewcombeHybridScore,
-    /// Percentile bootstrap over cases (some case has repeats).
-    PairedBootstrap,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PassRateSummary {
-    /// Pass rate in percent (mean over cases of each case's pass rate).
-    pub a: f64,
-    pub b: f64,
-    /// B − A in points, and its interval (at 1 − α).
-    pub delta: f64,
-    pub ci: Interval,
-    pub ci_method: CiMethod,
-    /// Cases whose pass rate is lower in B (single runs: passed in A only, McNemar's b).
-    pub cases_down: u64,
-    /// Cases whose pass rate is higher in B (McNemar's c).
-    pub cases_up: u64,
-    /// Exact McNemar (sign) test of `cases_down` against `cases_up`.
-    pub p_value: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ScoreSummary {
-    /// Cases scored on both sides.
-    pub cases: usize,
-    /// Of those, cases whose score changed; see [`MIN_SCORE_MOVES`].
-    pub moved: usize,
-    pub a: f64,
-    pub b: f64,
-    /// Mean of the per-case deltas B − A, and its bootstrap interval (at 1 − α).
-    pub delta: f64,
-    pub ci: Interval,
-}
-
-/// One number for each run.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct SidePair<T> {
-    pub a: T,
-    pub b: T,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ClassCounts {
-    pub regressed: usize,
-    pub improved: usize,
-    pub unchanged: usize,
-    pub inconclusive: usize,
-    pub case_changed: usize,
-}
-
-/// What it would take to see a change of a given size in pass rate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Detectability {
-    /// The change asked about, in points.
-    pub change_points: f64,
-    /// P(one repeat of A and one of B disagree on pass/fail), observed and floored at the change
-    /// (Connor's formula needs discordance ≥ change).
-    pub discordance: f64,
-    /// Paired cases needed at the settings' α and power (Connor 1987).
-    pub cases_needed: u64,
-    /// Repeats per case that would give the compared cases as many pairs, counting each repeat as
-    /// a pair — optimistic when cases differ more than runs do; `None` above [`MAX_REPEATS`].
-    pub repeats_needed: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Worse,
-    Better,
-    NoDetectableDifference,
-    NotEnoughData,
-}
-
-/// Which evidence a Worse/Better verdict rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecidedBy {
-    /// The McNemar test of pass/fail flips.
-    PassRate,
-    /// The bootstrap interval of the score delta.
-    Score,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Cases present in both runs.
-    pub cases_shared: usize,
-    /// Those the statistics use: snapshot unchanged and a finished repeat on both sides.
-    pub cases_compared: usize,
-    /// Every compared case ran exactly once on each side.
-    pub single_runs: bool,
-    pub pass_rate: Option<PassRateSummary>,
-    pub score: Option<ScoreSummary>,
-    pub classes: ClassCounts,
-    pub latency_ms: SidePair<Option<Percentiles>>,
-    pub ttft_ms: SidePair<Option<Percentiles>>,
-    pub total_tokens: SidePair<Option<i64>>,
-    pub total_cost: SidePair<Option<f64>>,
-    pub detectable: Option<Detectability>,
-    pub verdict: Verdict,
-    /// `None` unless the verdict is Worse or Better.
-    pub decided_by: Option<DecidedBy>,
-    /// The verdict in one or two plain sentences, with intervals.
-    pub sentence: String,
-    pub alpha: f64,
-    pub bootstrap: BootstrapSettings,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    pub summary: Summary,
-    /// In case id order.
-    pub cases: Vec<CaseComparison>,
 }
 
 /// The knobs of a comparison; [`Settings::default`] is what the product uses.
@@ -820,7 +637,7 @@ mod tests {
     //! Reference values are from R 4.2.2 (named at each); the rest are properties that must hold
     //! for any input, checked over inputs drawn from the seeded [`SplitMix64`].
     use super::*;
-    use crate::server::compare::stats::SplitMix64;
+    use crate::server::compare::stats::{Interval, SplitMix64};
 
     fn side(passed: u32, total: u32, score: Option<f64>) -> SideOutcome {
         SideOutcome {

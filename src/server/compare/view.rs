@@ -1,0 +1,131 @@
+//! The compare page's data: loads two runs from the store, turns their outcomes into
+//! [`CasePair`]s (a changed or one-sided case stays out of the statistics), runs
+//! [`verdict::compare`], and pages the case table — regressions first, then improvements,
+//! inconclusive, changed and unchanged cases, each by score change (worst first), then case id.
+
+use super::verdict::{self, CasePair, RepeatMetrics, SideOutcome};
+use crate::model::compare::{CaseClass, CompareRow, CompareView, RunLabel};
+use crate::model::ResultStatus;
+use crate::server::store::{RunOutcome, RunRef, Side, Store, StoreError};
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A named run does not exist (with a message saying which).
+    #[error("{0}")]
+    NoRun(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One run's side of a case: today one repetition per case.
+fn side(outcome: &RunOutcome) -> SideOutcome {
+    SideOutcome {
+        passed: u32::from(outcome.status == ResultStatus::Passed),
+        total: 1,
+        mean_score: outcome.score,
+        repeats: vec![RepeatMetrics {
+            latency_ms: outcome.latency_ms,
+            ttft_ms: outcome.ttft_ms,
+            tokens: outcome.total_tokens,
+            cost: outcome.total_price,
+        }],
+    }
+}
+
+async fn label(store: &Store, run: RunRef) -> Result<RunLabel, CompareError> {
+    let batch = store
+        .get_batch(run.batch)
+        .await?
+        .ok_or_else(|| CompareError::NoRun(format!("batch {} does not exist", run.batch)))?;
+    let version = batch
+        .versions
+        .iter()
+        .find(|v| v.version_id == run.version)
+        .ok_or_else(|| {
+            CompareError::NoRun(format!(
+                "version {} did not run in batch {} (`{}`)",
+                run.version, run.batch, batch.name
+            ))
+        })?;
+    Ok(RunLabel {
+        batch_id: batch.id,
+        batch_name: batch.name.clone(),
+        version_id: version.version_id,
+        version_name: version.name.clone(),
+        started_at: batch.started_at,
+    })
+}
+
+pub async fn view(
+    store: &Store,
+    a: RunRef,
+    b: RunRef,
+    class: Option<CaseClass>,
+    page: u64,
+    page_size: u64,
+) -> Result<CompareView, CompareError> {
+    let (label_a, label_b) = (label(store, a).await?, label(store, b).await?);
+    let paired = store.paired_cases(a, b).await?;
+    let mut names = HashMap::with_capacity(paired.len());
+    let mut pairs = Vec::with_capacity(paired.len());
+    let (mut only_in_a, mut only_in_b) = (0u64, 0u64);
+    for p in &paired {
+        match p.only_in {
+            Some(Side::A) => only_in_a += 1,
+            Some(Side::B) => only_in_b += 1,
+            None => {
+                names.insert(p.case_id, p.name.clone());
+                pairs.push(CasePair {
+                    case_id: p.case_id,
+                    a: p.a.as_ref().map(side).unwrap_or_default(),
+                    b: p.b.as_ref().map(side).unwrap_or_default(),
+                    changed: p.changed,
+                });
+            }
+        }
+    }
+    let comparison = verdict::compare(&pairs);
+    let mut rows: Vec<_> = comparison
+        .cases
+        .into_iter()
+        .filter(|c| class.is_none_or(|k| c.class == k))
+        .collect();
+    rows.sort_by(|x, y| {
+        x.class
+            .rank()
+            .cmp(&y.class.rank())
+            .then_with(|| {
+                let dx = x.score.delta.unwrap_or(0.0);
+                let dy = y.score.delta.unwrap_or(0.0);
+                dx.total_cmp(&dy)
+            })
+            .then_with(|| x.case_id.cmp(&y.case_id))
+    });
+    let total_rows = rows.len() as u64;
+    let pages = total_rows.div_ceil(page_size).max(1);
+    let page = page.min(pages - 1);
+    let start = (page * page_size) as usize;
+    let rows = rows
+        .into_iter()
+        .skip(start)
+        .take(page_size as usize)
+        .map(|case| CompareRow {
+            name: names.get(&case.case_id).cloned().unwrap_or_default(),
+            case,
+        })
+        .collect();
+    Ok(CompareView {
+        a: label_a,
+        b: label_b,
+        summary: comparison.summary,
+        class,
+        total_rows,
+        page,
+        pages,
+        page_size,
+        rows,
+        only_in_a,
+        only_in_b,
+    })
+}
