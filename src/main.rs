@@ -36,6 +36,16 @@ enum Command {
     /// Re-encrypt every stored API key under a new secret key, then replace the key file (or
     /// print the new key for DIFY_BENCH_SECRET_KEY). Stop the servers using the database first.
     RotateSecretKey(RotateArgs),
+    /// Compare two runs (BATCH:VERSION each; A is the baseline) and print the verdict; exit 1
+    /// when B is significantly worse, 0 otherwise, 2 on a bad reference.
+    Compare {
+        /// The baseline run, e.g. 12:3.
+        base: String,
+        /// The candidate run, e.g. 14:3.
+        cand: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage users: add, list, remove, passwd.
     #[command(subcommand)]
     User(UserCmd),
@@ -240,7 +250,7 @@ fn main() -> ExitCode {
     // A headless run's output is its progress and summary; routine server logs would drown them.
     let quiet = matches!(
         cli.command,
-        Some(Command::Run(_) | Command::User(_) | Command::Token(_))
+        Some(Command::Run(_) | Command::User(_) | Command::Token(_) | Command::Compare { .. })
     );
     init_tracing(if quiet {
         "warn"
@@ -262,6 +272,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::MockDify(args) => mock_dify(args).await,
             Command::Run(args) => run(args).await,
+            Command::Compare { base, cand, db } => compare(&base, &cand, &db.database_url).await,
             Command::User(cmd) => user(cmd).await,
             Command::Token(cmd) => token(cmd).await,
             Command::RotateSecretKey(args) => rotate_secret_key(args).await,
@@ -475,6 +486,92 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
         return Err("the two passwords differ".into());
     }
     Ok(first)
+}
+
+async fn compare(base: &str, cand: &str, database_url: &str) -> ExitCode {
+    use dify_bench::model::compare::{parse_run_ref, CaseClass, Verdict};
+    use dify_bench::server::store::{RunRef, Store};
+    let refs = parse_run_ref(base).and_then(|a| Ok((a, parse_run_ref(cand)?)));
+    let ((ab, av), (bb, bv)) = match refs {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match Store::connect(database_url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (a, b) = (
+        RunRef {
+            batch: ab,
+            version: av,
+        },
+        RunRef {
+            batch: bb,
+            version: bv,
+        },
+    );
+    let view =
+        match dify_bench::server::compare::view(&store, a, b, Some(CaseClass::Regressed), 0, 20)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    let s = &view.summary;
+    println!(
+        "A: batch {} `{}` · {}\nB: batch {} `{}` · {}\n",
+        view.a.batch_id,
+        view.a.batch_name,
+        view.a.version_name,
+        view.b.batch_id,
+        view.b.batch_name,
+        view.b.version_name
+    );
+    println!("{}", s.sentence);
+    if let Some(p) = &s.pass_rate {
+        println!(
+            "\npass rate  A {:.1} %  B {:.1} %  B−A {:+.1} points (95 % CI {:+.1} to {:+.1}), McNemar p = {:.3}",
+            p.a, p.b, p.delta, p.ci.lo, p.ci.hi, p.p_value
+        );
+    }
+    if let Some(sc) = &s.score {
+        println!(
+            "mean score A {:.1}  B {:.1}  B−A {:+.1} (95 % CI {:+.1} to {:+.1})",
+            sc.a, sc.b, sc.delta, sc.ci.lo, sc.ci.hi
+        );
+    }
+    let c = s.classes;
+    println!(
+        "cases: {} regressed, {} improved, {} inconclusive, {} changed, {} unchanged",
+        c.regressed, c.improved, c.inconclusive, c.case_changed, c.unchanged
+    );
+    if !view.rows.is_empty() {
+        println!(
+            "\nregressed{}:",
+            if view.total_rows > 20 {
+                " (first 20)"
+            } else {
+                ""
+            }
+        );
+        for r in &view.rows {
+            println!("  - {} (case {})", r.name, r.case.case_id);
+        }
+    }
+    if s.verdict == Verdict::Worse {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn user(cmd: UserCmd) -> ExitCode {

@@ -335,3 +335,30 @@ test("a large batch's page loads one page of cases at a time, with the page in t
   await expect(matrix.locator("th.case-name").first()).toHaveText("Pager case 01");
   expect(errors).toEqual([]);
 });
+
+test("the compare page says which of two versions is worse, regressions first", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const versions = (await api(request, "list_versions")).body.filter((v) => v.enabled);
+  const good = versions.find((v) => v.name === "Spec chatflow v2.0");
+  const poor = versions.find((v) => v.name === "Workflow baseline");
+  const id = (await api(request, "start_batch", {
+    name: "E2E compare", version_ids: [good.id, poor.id], concurrency: 8,
+  })).body;
+  await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 120_000 })
+    .toBe("completed");
+  await open(page, `/batches/${id}`);
+  const pick = page.getByTestId("compare-pick");
+  await pick.getByLabel("Baseline (A)").selectOption(String(good.id));
+  await pick.getByLabel("Candidate (B)").selectOption(String(poor.id));
+  await pick.getByRole("link", { name: "Compare" }).click();
+  await expect(page).toHaveURL(new RegExp(`/compare\\?cand=${id}:${poor.id}&base=${id}:${good.id}$`));
+  const verdict = page.getByTestId("verdict");
+  await expect(verdict).toHaveAttribute("data-verdict", "Worse");
+  await expect(verdict).toContainText("B is worse than A: pass rate −");
+  await expect(page.getByTestId("compare-table").locator("tbody tr").first()).toHaveAttribute("data-class", "regressed");
+  await shot(page, "compare-page.png", { fullPage: true });
+  // One class at a time, in the URL.
+  await page.getByRole("link", { name: /^improved/ }).click();
+  await expect(page).toHaveURL(/class=improved/);
+  expect(errors).toEqual([]);
+});
