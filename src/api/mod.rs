@@ -43,6 +43,8 @@ pub enum ErrorKind {
     TooManyRequests,
     /// 500: our fault; details are in the server log, not here.
     Internal,
+    /// 503: the server cannot take this now (it is shutting down); the message says what to do.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -106,6 +108,7 @@ fn set_status(kind: ErrorKind) {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(status);

@@ -9,6 +9,7 @@ pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;
+pub mod offload;
 pub mod outbound;
 pub mod private_files;
 pub mod progress;
