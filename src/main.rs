@@ -7,6 +7,7 @@ use dify_bench::server::auth::AuthConfig;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
+use dify_bench::server::runner::EngineLimits;
 use dify_bench::server::secret::{KeyOrigin, MasterKey, SecretKeyConfig};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use dify_bench::server::store::Store;
@@ -168,6 +169,16 @@ struct ServeArgs {
     /// file, data/secret.key for PostgreSQL; created on first start). Or DIFY_BENCH_SECRET_KEY.
     #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// Batches that run at once; one more is refused (409) until one ends. [default: 8]
+    #[arg(long, env = "DIFY_BENCH_MAX_RUNNING_BATCHES")]
+    max_running_batches: Option<usize>,
+    /// Dify calls in flight at once across every batch; each batch's concurrency applies under
+    /// it. [default: 64]
+    #[arg(long, env = "DIFY_BENCH_MAX_CALLS_IN_FLIGHT")]
+    max_calls_in_flight: Option<usize>,
+    /// Versions × cases one batch may hold; a larger batch is refused (400). [default: 100000]
+    #[arg(long, env = "DIFY_BENCH_MAX_TESTS_PER_BATCH")]
+    max_tests_per_batch: Option<u64>,
 }
 
 #[derive(Args)]
@@ -246,7 +257,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(args).await,
             Command::MockDify(args) => mock_dify(args).await,
@@ -255,7 +266,11 @@ fn main() -> ExitCode {
             Command::Token(cmd) => token(cmd).await,
             Command::RotateSecretKey(args) => rotate_secret_key(args).await,
         }
-    })
+    });
+    // Dropping the runtime would wait for every blocking task without end; `serve`'s shutdown
+    // has bounded each of its steps, so this one is bounded too.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
@@ -267,6 +282,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let limits = engine_limits(&args);
+    if let Err(e) = limits.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let allow_hosts = if args.allow_hosts.is_empty() {
         match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
             Ok(list) => match list.split(',').map(str::parse).collect() {
@@ -283,6 +303,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     let opts = ServeOptions {
         auth,
+        limits,
         addr: args
             .addr
             .or_else(|| env_parse("DIFY_BENCH_ADDR"))
@@ -356,6 +377,25 @@ async fn run(args: RunCli) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The runner's caps: each flag, else its variable, else the default.
+fn engine_limits(args: &ServeArgs) -> EngineLimits {
+    let defaults = EngineLimits::default();
+    EngineLimits {
+        max_running_batches: args
+            .max_running_batches
+            .or_else(|| env_parse("DIFY_BENCH_MAX_RUNNING_BATCHES"))
+            .unwrap_or(defaults.max_running_batches),
+        max_calls_in_flight: args
+            .max_calls_in_flight
+            .or_else(|| env_parse("DIFY_BENCH_MAX_CALLS_IN_FLIGHT"))
+            .unwrap_or(defaults.max_calls_in_flight),
+        max_tests_per_batch: args
+            .max_tests_per_batch
+            .or_else(|| env_parse("DIFY_BENCH_MAX_TESTS_PER_BATCH"))
+            .unwrap_or(defaults.max_tests_per_batch),
     }
 }
 

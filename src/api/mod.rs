@@ -186,6 +186,7 @@ pub(crate) mod ssr {
                 EngineError::Invalid(m) => ApiError::new(ErrorKind::BadRequest, m),
                 EngineError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m),
                 EngineError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
+                EngineError::Unavailable(m) => ApiError::new(ErrorKind::Unavailable, m),
                 EngineError::Store(e) => e.into(),
             }
         }

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod runner;
 pub mod scoring;
 pub mod secret;
+pub mod shutdown;
 pub mod simulator;
 pub mod sse;
 pub mod store;

@@ -19,7 +19,7 @@ mod sqlite_file;
 mod versions;
 
 pub use accounts::UserCredentials;
-pub use batches::{BatchPlan, NewBatch, PlannedVersion};
+pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
 pub use results::VersionTally;
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
