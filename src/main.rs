@@ -269,7 +269,7 @@ fn main() -> ExitCode {
     });
     // Dropping the runtime would wait for every blocking task without end; `serve`'s shutdown
     // has bounded each of its steps, so this one is bounded too.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
 }
 

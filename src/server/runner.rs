@@ -50,7 +50,7 @@ const WRITE_LINGER: Duration = Duration::from_millis(10);
 pub const CALL_GRACE: Duration = Duration::from_secs(3);
 /// At shutdown, how long the result writer may take to store the answers already received:
 /// a few transactions, normally milliseconds; bounded for a database that stopped answering.
-pub const WRITER_DRAIN: Duration = Duration::from_secs(3);
+pub const WRITER_DRAIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
