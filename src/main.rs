@@ -8,6 +8,7 @@ use dify_bench::server::connections::ConnectionLimits;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
+use dify_bench::server::runner::EngineLimits;
 use dify_bench::server::secret::{KeyOrigin, MasterKey, SecretKeyConfig};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use dify_bench::server::store::Store;
@@ -189,6 +190,16 @@ struct ServeArgs {
     /// Open progress streams of one batch at most (503 past it). Default 2000.
     #[arg(long, env = "DIFY_BENCH_MAX_WATCHERS_PER_BATCH", value_name = "N")]
     max_watchers_per_batch: Option<usize>,
+    /// Batches that run at once; one more is refused (409) until one ends. [default: 8]
+    #[arg(long, env = "DIFY_BENCH_MAX_RUNNING_BATCHES")]
+    max_running_batches: Option<usize>,
+    /// Dify calls in flight at once across every batch; each batch's concurrency applies under
+    /// it. [default: 64]
+    #[arg(long, env = "DIFY_BENCH_MAX_CALLS_IN_FLIGHT")]
+    max_calls_in_flight: Option<usize>,
+    /// Versions × cases one batch may hold; a larger batch is refused (400). [default: 100000]
+    #[arg(long, env = "DIFY_BENCH_MAX_TESTS_PER_BATCH")]
+    max_tests_per_batch: Option<u64>,
 }
 
 #[derive(Args)]
@@ -267,7 +278,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(args) => serve(args).await,
             Command::MockDify(args) => mock_dify(args).await,
@@ -277,7 +288,11 @@ fn main() -> ExitCode {
             Command::Token(cmd) => token(cmd).await,
             Command::RotateSecretKey(args) => rotate_secret_key(args).await,
         }
-    })
+    });
+    // Dropping the runtime would wait for every blocking task without end; `serve`'s shutdown
+    // has bounded each of its steps, so this one is bounded too.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
@@ -296,6 +311,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let engine_limits = engine_limits(&args);
+    if let Err(e) = engine_limits.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let allow_hosts = if args.allow_hosts.is_empty() {
         match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
             Ok(list) => match list.split(',').map(str::parse).collect() {
@@ -312,6 +332,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     let opts = ServeOptions {
         auth,
+        limits,
         addr: args
             .addr
             .or_else(|| env_parse("DIFY_BENCH_ADDR"))
@@ -332,7 +353,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             allow_hosts,
         },
         secret_key: SecretKeyConfig::from_env(args.secret_key_file),
-        limits,
+        engine_limits,
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -427,6 +448,25 @@ fn connection_limits(args: &ServeArgs) -> Result<ConnectionLimits, String> {
             defaults.max_watchers_per_batch,
         )?,
     })
+}
+
+/// The runner's caps: each flag, else its variable, else the default.
+fn engine_limits(args: &ServeArgs) -> EngineLimits {
+    let defaults = EngineLimits::default();
+    EngineLimits {
+        max_running_batches: args
+            .max_running_batches
+            .or_else(|| env_parse("DIFY_BENCH_MAX_RUNNING_BATCHES"))
+            .unwrap_or(defaults.max_running_batches),
+        max_calls_in_flight: args
+            .max_calls_in_flight
+            .or_else(|| env_parse("DIFY_BENCH_MAX_CALLS_IN_FLIGHT"))
+            .unwrap_or(defaults.max_calls_in_flight),
+        max_tests_per_batch: args
+            .max_tests_per_batch
+            .or_else(|| env_parse("DIFY_BENCH_MAX_TESTS_PER_BATCH"))
+            .unwrap_or(defaults.max_tests_per_batch),
+    }
 }
 
 fn auth_config(args: &ServeArgs) -> Result<AuthConfig, String> {

@@ -13,7 +13,9 @@ use crate::model::ScoringConfig;
 
 /// Starts versions × cases in the background and returns the batch id at once. `case_ids`
 /// null means every enabled case; `concurrency` defaults to 4; scoring fields default to a pass
-/// threshold of 60 and equal keyword/similarity weights.
+/// threshold of 60 and equal keyword/similarity weights. Refused with 409 when the server runs
+/// as many batches as it may (`--max-running-batches`), 400 above `--max-tests-per-batch`, 503
+/// while it shuts down.
 #[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "start_batch", input = Json)]
 pub async fn start_batch(
@@ -54,7 +56,9 @@ pub async fn cancel_batch(id: BatchId) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Runs again the tests of a finished batch that ended with an error; returns how many.
+/// Runs again, in a finished batch, the tests that ended with an error or have no result (a
+/// batch that stopped on an error, or was cancelled); returns how many. 409 while the batch runs
+/// (or another call is re-running it).
 #[server(prefix = "/api", endpoint = "rerun_failed", input = Json)]
 pub async fn rerun_failed(id: BatchId) -> Result<u64, ApiError> {
     Ok(engine()?.rerun_failed(id).await?)

@@ -10,6 +10,11 @@ use super::ssr::engine;
 #[cfg(feature = "ssr")]
 use crate::model::CaseDraft;
 
+#[cfg(feature = "ssr")]
+fn unavailable(e: crate::server::offload::OffloadError) -> ApiError {
+    ApiError::new(super::ErrorKind::Unavailable, e.to_string())
+}
+
 #[server(prefix = "/api", endpoint = "list_cases", input = Json)]
 pub async fn list_cases() -> Result<Vec<TestCase>, ApiError> {
     Ok(engine()?.store().list_cases().await?)
@@ -31,7 +36,7 @@ pub async fn save_case(
     inputs: Option<serde_json::Value>,
     enabled: Option<bool>,
 ) -> Result<TestCase, ApiError> {
-    let draft = crate::server::import::check(CaseDraft {
+    let draft = CaseDraft {
         name: name.unwrap_or_default(),
         query,
         expected_answer: expected_answer.unwrap_or_default(),
@@ -42,8 +47,13 @@ pub async fn save_case(
         assertions: assertions.unwrap_or_default(),
         inputs,
         enabled,
-    })
-    .map_err(ApiError::bad_request)?;
+    };
+    // A regex is compiled to check it: off the async threads (see `server::offload`).
+    let heavy = crate::server::offload::compiles_regex(&draft.assertions);
+    let draft = crate::server::offload::cpu_if(heavy, move || crate::server::import::check(draft))
+        .await
+        .map_err(unavailable)?
+        .map_err(ApiError::bad_request)?;
     let engine = engine()?;
     let store = engine.store();
     let created = id.is_none();
@@ -108,15 +118,10 @@ pub async fn import_cases(
 ) -> Result<ImportReport, ApiError> {
     use crate::server::import::{parse_cases, Format};
     let format = Format::parse(&format).map_err(ApiError::bad_request)?;
-    // Thousands of rows, each perhaps with regexes to compile: off the async threads.
-    let cases = tokio::task::spawn_blocking(move || parse_cases(format, &content))
+    // Up to 10 MiB of rows, each normalised and its regexes compiled: off the async threads.
+    let cases = crate::server::offload::cpu(move || parse_cases(format, &content))
         .await
-        .map_err(|_| {
-            ApiError::new(
-                super::ErrorKind::Internal,
-                "the import could not be checked; see the server log",
-            )
-        })?
+        .map_err(unavailable)?
         .map_err(ApiError::bad_request)?;
     let dry_run = dry_run.unwrap_or(false);
     if !dry_run {

@@ -46,6 +46,8 @@ pub enum ErrorKind {
     TooManyRequests,
     /// 500: our fault; details are in the server log, not here.
     Internal,
+    /// 503: the server cannot take this now (it is shutting down); the message says what to do.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
@@ -109,6 +111,7 @@ fn set_status(kind: ErrorKind) {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     };
     if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(status);
@@ -199,6 +202,7 @@ pub(crate) mod ssr {
                 EngineError::Invalid(m) => ApiError::new(ErrorKind::BadRequest, m),
                 EngineError::NotFound(m) => ApiError::new(ErrorKind::NotFound, m),
                 EngineError::Conflict(m) => ApiError::new(ErrorKind::Conflict, m),
+                EngineError::Unavailable(m) => ApiError::new(ErrorKind::Unavailable, m),
                 EngineError::Store(e) => e.into(),
             }
         }

@@ -8,7 +8,7 @@ use crate::server::connections::{self, CappedListener, ConnectionLimits};
 use crate::server::dify::{ClientConfig, DifyClient};
 use crate::server::outbound::{AllowedHost, OutboundPolicy};
 use crate::server::progress::Registry;
-use crate::server::runner::Engine;
+use crate::server::runner::{Engine, EngineLimits};
 use crate::server::sse::{self, json_error};
 use crate::server::store::{redact_url, Store};
 use crate::server::watchers::Watchers;
@@ -46,6 +46,9 @@ pub struct ServeOptions {
     pub secret_key: crate::server::secret::SecretKeyConfig,
     /// Open connections and progress streams at most (`--max-connections`, …).
     pub limits: ConnectionLimits,
+    /// The runner's server-wide caps (`--max-running-batches`, `--max-calls-in-flight`,
+    /// `--max-tests-per-batch`).
+    pub engine_limits: EngineLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +82,19 @@ pub async fn engine_for(
     database_url: &str,
     outbound: OutboundPolicy,
 ) -> Result<Arc<Engine>, ServeError> {
-    engine_on(Store::connect(database_url).await?, outbound)
+    engine_on(
+        Store::connect(database_url).await?,
+        outbound,
+        EngineLimits::default(),
+    )
 }
 
 /// The engine on a store already opened.
-fn engine_on(store: Store, outbound: OutboundPolicy) -> Result<Arc<Engine>, ServeError> {
+fn engine_on(
+    store: Store,
+    outbound: OutboundPolicy,
+    limits: EngineLimits,
+) -> Result<Arc<Engine>, ServeError> {
     let registry = Registry::new(FINISHED_TTL);
     registry.spawn_sweeper();
     let client = DifyClient::new(ClientConfig {
@@ -91,7 +102,7 @@ fn engine_on(store: Store, outbound: OutboundPolicy) -> Result<Arc<Engine>, Serv
         ..ClientConfig::default()
     })
     .map_err(|e| ServeError::Client(e.to_string()))?;
-    Ok(Engine::new(store, registry, client))
+    Ok(Engine::with_limits(store, registry, client, limits))
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
@@ -119,6 +130,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let engine = engine_on(
         Store::open(&opts.database_url, &opts.secret_key).await?,
         outbound,
+        opts.engine_limits,
     )?;
     tracing::info!(
         database = %redact_url(&opts.database_url),
@@ -192,7 +204,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     // The test harness and `make run` read this line to learn the port.
     println!("dify-bench listening on http://{addr}");
-    // Open progress streams would hold a graceful shutdown forever: give them a moment, then go.
+    // Set off by `shutdown::graceful`, once runners are told to stop (see there for the steps).
     let stop = Arc::new(tokio::sync::Notify::new());
     // into_make_service specialises the router once. Handed the Router itself, axum rebuilds
     // its route table (`with_state`) for every connection: ~40 KB per held SSE connection.
@@ -205,15 +217,16 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         let stop = stop.clone();
         async move { stop.notified().await }
     });
+    let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
-        served = server.into_future() => served?,
-        _ = async {
-            shutdown_signal().await;
-            stop.notify_one();
-            tokio::time::sleep(Duration::from_secs(3)).await;
-        } => {}
+        served = &mut server => {
+            engine.store().close().await;
+            served?;
+        }
+        () = shutdown_signal() => {
+            crate::server::shutdown::graceful(&engine, || stop.notify_one(), server).await;
+        }
     }
-    engine.store().close().await;
     Ok(())
 }
 

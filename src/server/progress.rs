@@ -7,6 +7,10 @@
 //!
 //! It does not own persistence: finished batches leave memory after a TTL and are then served from
 //! the store by the SSE route.
+//!
+//! At shutdown, [`Registry::close_all`] ends every publisher and drops every channel, so each
+//! open stream ends after the last event it was sent (no terminal event: the batches are not
+//! over, they resume on the next start).
 
 use crate::model::{
     BatchId, BatchStatus, Progress, ResultStatus, VersionId, VersionProgress, VersionRunStatus,
@@ -17,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// The longest a change waits before watchers see it (the original polled every 500 ms).
 pub const COALESCE: Duration = Duration::from_millis(100);
@@ -311,6 +316,8 @@ pub struct Registry {
     batches: Mutex<HashMap<BatchId, Arc<Tracked>>>,
     /// How long a finished batch stays in memory before the store serves it.
     ttl: Duration,
+    /// Cancelled by [`Registry::close_all`]: every publisher returns.
+    closed: CancellationToken,
 }
 
 impl Registry {
@@ -318,6 +325,7 @@ impl Registry {
         Arc::new(Registry {
             batches: Mutex::new(HashMap::new()),
             ttl,
+            closed: CancellationToken::new(),
         })
     }
 
@@ -355,7 +363,7 @@ impl Registry {
             tx,
         });
         self.batches.lock().insert(start.batch_id, tracked.clone());
-        tokio::spawn(publish(tracked));
+        tokio::spawn(publish(tracked, self.closed.clone()));
     }
 
     fn tracked(&self, id: BatchId) -> Option<Arc<Tracked>> {
@@ -457,6 +465,17 @@ impl Registry {
         self.batches.lock().remove(&id);
     }
 
+    /// Shutdown: stops every publisher and forgets every batch, which drops the channels, so
+    /// every watcher's stream ends (an SSE stream closes; the browser reconnects once the server
+    /// is back). Returns how many batches were tracked.
+    pub fn close_all(&self) -> usize {
+        self.closed.cancel();
+        let mut batches = self.batches.lock();
+        let n = batches.len();
+        batches.clear();
+        n
+    }
+
     /// Drops finished batches older than the TTL; returns how many were dropped.
     pub fn sweep(&self) -> usize {
         let mut batches = self.batches.lock();
@@ -529,10 +548,13 @@ pub fn render_stored(
 }
 
 /// The per-batch publisher: wakes on change, publishes, then holds off for the coalescing window
-/// unless the batch ends. Exits after the terminal event.
-async fn publish(t: Arc<Tracked>) {
+/// unless the batch ends. Exits after the terminal event, or when the registry is closed.
+async fn publish(t: Arc<Tracked>, closed: CancellationToken) {
     loop {
-        t.changed.notified().await;
+        tokio::select! {
+            () = t.changed.notified() => {}
+            () = closed.cancelled() => return,
+        }
         let event = {
             let s = t.state.lock();
             let now = unix_ms();
@@ -547,6 +569,7 @@ async fn publish(t: Arc<Tracked>) {
         tokio::select! {
             _ = tokio::time::sleep(COALESCE) => {}
             _ = t.ended.notified() => {}
+            () = closed.cancelled() => return,
         }
     }
 }
@@ -639,6 +662,26 @@ mod tests {
             reg.get(id).unwrap().versions[1].status,
             VersionRunStatus::Failed
         );
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_watcher_without_a_terminal_event() {
+        let reg = Registry::new(Duration::from_secs(60));
+        reg.init_batch(start(1, &[(1, 10)]));
+        reg.init_batch(start(2, &[(1, 10)]));
+        let mut watchers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|id| reg.subscribe(BatchId(id)).unwrap())
+            .collect();
+        assert_eq!(reg.close_all(), 2);
+        for rx in &mut watchers {
+            // Every change already published is drained; then the channel is gone.
+            while rx.changed().await.is_ok() {
+                assert!(!rx.borrow_and_update().is_terminal());
+            }
+        }
+        assert!(reg.is_empty());
+        assert!(reg.subscribe(BatchId(1)).is_none());
     }
 
     #[tokio::test]

@@ -1,22 +1,39 @@
 //! The batch runner: validates a launch, snapshots it, and runs versions × cases against Dify in
-//! the background — bounded concurrency overall and per version, each result scored and written
-//! as it completes, progress reported to the registry, cancel at any time, resume after a restart.
+//! the background — bounded concurrency per batch and per version, under one server-wide cap on
+//! calls in flight; each result scored and written as it completes, progress reported to the
+//! registry, cancel at any time, resume after a restart, and a graceful stop at shutdown (calls
+//! in flight cancelled, answers already received stored, the batch left to resume).
 //!
-//! It owns no HTTP and no Leptos: the server functions and the CLI call [`Engine`].
+//! It owns no HTTP and no Leptos: the server functions and the CLI call [`Engine`]. Which batches
+//! run here, and the running-batches cap, are [`runs`]; the caps' values are [`limits`].
+
+mod limits;
+mod runs;
+
+pub use limits::{
+    EngineLimits, DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_RUNNING_BATCHES,
+    DEFAULT_MAX_TESTS_PER_BATCH,
+};
 
 use crate::model::{
     Batch, BatchId, BatchStatus, CaseId, ResultStatus, ScoreDetail, ScoringConfig, TestCase,
     TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY,
 };
 use crate::server::dify::{AppEndpoint, DifyClient};
+use crate::server::offload;
 use crate::server::progress::{BatchStart, Finished, Registry, VersionStart};
 use crate::server::scoring::CasePlan;
-use crate::server::store::{BatchPlan, NewBatch, PlannedVersion, Store, StoreError, VersionTally};
-use parking_lot::Mutex;
+use crate::server::store::{
+    BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, VersionTally,
+};
+use runs::{Refusal, RunGuard, Runs, Ticket};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +43,14 @@ const WRITE_BATCH: usize = 256;
 /// more than a row: at 5,000 results/s this cut the runner's CPU for 10,000 tests from 2.2 s to
 /// 1.4 s. Watchers see a result once it is stored, so at most this much later.
 const WRITE_LINGER: Duration = Duration::from_millis(10);
+/// At shutdown, how long calls already in flight may still finish. An answer that arrives in
+/// this time is stored and never paid for twice; one that does not is cancelled and its test
+/// sent again on resume. Short, because `docker stop` and most service managers kill after 10 s
+/// and the whole shutdown must fit: this + [`WRITER_DRAIN`] + closing HTTP (see `shutdown`).
+pub const CALL_GRACE: Duration = Duration::from_secs(3);
+/// At shutdown, how long the result writer may take to store the answers already received:
+/// a few transactions, normally milliseconds; bounded for a database that stopped answering.
+pub const WRITER_DRAIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -36,6 +61,9 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The server cannot take it now (it is shutting down); the message says what to do.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -58,16 +86,42 @@ pub struct Engine {
     store: Store,
     registry: Arc<Registry>,
     client: DifyClient,
-    running: Mutex<HashMap<BatchId, CancellationToken>>,
+    limits: EngineLimits,
+    runs: Arc<Runs>,
+    /// One permit per Dify call in flight, across every batch ([`EngineLimits`]).
+    calls: Arc<Semaphore>,
+    /// Cancelled once at shutdown: every runner stops dispatching and winds down.
+    shutdown: CancellationToken,
+}
+
+/// What [`Engine::shutdown`] left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Batches that were running when the shutdown began (all resume on the next start).
+    pub interrupted: Vec<BatchId>,
+    /// Of those, the ones whose runner had not ended when the wait did.
+    pub still_running: Vec<BatchId>,
 }
 
 impl Engine {
     pub fn new(store: Store, registry: Arc<Registry>, client: DifyClient) -> Arc<Engine> {
+        Engine::with_limits(store, registry, client, EngineLimits::default())
+    }
+
+    pub fn with_limits(
+        store: Store,
+        registry: Arc<Registry>,
+        client: DifyClient,
+        limits: EngineLimits,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             store,
             registry,
             client,
-            running: Mutex::new(HashMap::new()),
+            limits,
+            runs: Runs::new(),
+            calls: Arc::new(Semaphore::new(limits.max_calls_in_flight)),
+            shutdown: CancellationToken::new(),
         })
     }
 
@@ -109,13 +163,19 @@ impl Engine {
             name.to_string()
         };
 
+        // The place is taken first, so that a refused launch has written nothing.
+        let ticket = self
+            .runs
+            .reserve_new(self.limits.max_running_batches)
+            .map_err(|r| self.refused(None, r))?;
         let versions = self.selected_versions(&req.version_ids).await?;
         let cases = self.selected_cases(req.case_ids.as_deref()).await?;
-        for case in &cases {
-            CasePlan::new(case).map_err(|e| {
-                EngineError::Invalid(format!("case {} ({}): {e}", case.id, case.name))
-            })?;
-        }
+        self.limits
+            .check_batch_size(versions.len(), cases.len())
+            .map_err(EngineError::Invalid)?;
+        let cases = Arc::new(cases);
+        case_plans(cases.clone()).await?;
+        let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
 
         let id = self
             .store
@@ -130,8 +190,31 @@ impl Engine {
             })
             .await?;
         tracing::info!(batch = %id, versions = versions.len(), cases = cases.len(), "batch queued");
-        self.launch(id).await?;
+        self.launch(id, ticket).await?;
         Ok(id)
+    }
+
+    /// The error a refused place becomes; `id` is the batch it was asked for, if any.
+    fn refused(&self, id: Option<BatchId>, refusal: Refusal) -> EngineError {
+        match (refusal, id) {
+            (Refusal::Closed, None) => EngineError::Unavailable(
+                "the server is shutting down and starts no batch; start it again once the \
+                 server is back"
+                    .into(),
+            ),
+            (Refusal::Closed, Some(id)) => EngineError::Unavailable(format!(
+                "the server is shutting down; batch {id} is saved and runs when it is back"
+            )),
+            (Refusal::Full(running), _) => EngineError::Conflict(
+                self.limits
+                    .running_batches_refusal(running)
+                    .unwrap_or_else(|| "too many batches are running".into()),
+            ),
+            (Refusal::Busy, Some(id)) => EngineError::Conflict(format!(
+                "batch {id} is already running (or being re-run); cancel it or wait for it to end"
+            )),
+            (Refusal::Busy, None) => EngineError::Conflict("the batch is already running".into()),
+        }
     }
 
     async fn selected_versions(
@@ -200,8 +283,7 @@ impl Engine {
 
     /// Asks a running batch to stop; in-flight calls are aborted and it ends `cancelled`.
     pub async fn cancel_batch(&self, id: BatchId) -> Result<(), EngineError> {
-        if let Some(token) = self.running.lock().get(&id) {
-            token.cancel();
+        if self.runs.cancel(id) {
             return Ok(());
         }
         match self.store.get_batch(id).await? {
@@ -220,39 +302,60 @@ impl Engine {
         }
     }
 
-    /// Runs again the tests of a finished batch that ended with an error.
+    /// Runs again, in a finished batch, every test that ended with an error or has no result
+    /// (a batch that stopped on an error, or was cancelled); returns how many. Exactly one of
+    /// several concurrent calls starts a runner; the others get a conflict.
     pub async fn rerun_failed(self: &Arc<Self>, id: BatchId) -> Result<u64, EngineError> {
         let plan = self
             .store
             .batch_plan(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?;
-        let batch = &plan.batch;
-        if !batch.status.is_terminal() || self.running.lock().contains_key(&id) {
-            return Err(EngineError::Conflict(format!(
-                "batch {id} is still running"
-            )));
+        if !plan.batch.status.is_terminal() {
+            return Err(self.refused(Some(id), Refusal::Busy));
         }
         // Refused before anything is deleted, so the batch stays as it was.
         let tallies = self.store.version_tallies(id).await?;
         if let Some(v) = keyless_with_work(&plan, &tallies, true) {
             return Err(EngineError::Conflict(key_removed(id, v)));
         }
-        let n = self.store.delete_error_results(id).await?;
-        if n == 0 && batch.completed_tests >= batch.total_tests {
-            return Ok(0);
+        // The claim, in two halves that both must be won: this process's place for the batch
+        // (one lock, so of concurrent callers here one wins), then the store's conditional
+        // re-open (so a caller in another process, or one that raced the first half's check of
+        // the status above, loses there). Only the winner of both starts a runner.
+        let ticket = self
+            .runs
+            .reserve_batch(id, Some(self.limits.max_running_batches))
+            .map_err(|r| self.refused(Some(id), r))?;
+        let to_run = match self.store.claim_for_rerun(id).await? {
+            RerunClaim::Lost => return Err(self.refused(Some(id), Refusal::Busy)),
+            RerunClaim::NothingToRun => return Ok(0),
+            RerunClaim::Claimed { to_run } => to_run,
+        };
+        tracing::info!(batch = %id, tests = to_run, "re-running failed and unrun tests");
+        if let Err(e) = self.launch(id, ticket).await {
+            // Re-opened but not running. At shutdown it stays queued and runs on the next start
+            // (as the message says); otherwise it ends again, saying why.
+            if !matches!(e, EngineError::Unavailable(_)) {
+                let message = format!("cannot re-run: {e}");
+                finish(self, id, BatchStatus::Error, Some(message)).await;
+            }
+            return Err(e);
         }
-        self.store.reopen_batch(id).await?;
-        self.launch(id).await?;
-        Ok(n)
+        Ok(to_run)
     }
 
-    /// Resumes every batch a crash or restart left unfinished; returns their ids.
+    /// Resumes every batch a crash or restart left unfinished; returns their ids. They take a
+    /// place each even beyond the running-batches cap: they were admitted when they started.
     pub async fn resume_unfinished(self: &Arc<Self>) -> Result<Vec<BatchId>, EngineError> {
         let ids = self.store.unfinished_batches().await?;
         for &id in &ids {
             tracing::info!(batch = %id, "resuming unfinished batch");
-            if let Err(e) = self.launch(id).await {
+            let launched = match self.runs.reserve_batch(id, None) {
+                Ok(ticket) => self.launch(id, ticket).await,
+                Err(r) => Err(self.refused(Some(id), r)),
+            };
+            if let Err(e) = launched {
                 // One unreadable batch must not keep the others (or the server) from starting.
                 tracing::error!(batch = %id, error = %e, "cannot resume batch");
                 finish(
@@ -269,15 +372,35 @@ impl Engine {
 
     /// Ids of the batches running in this process.
     pub fn running(&self) -> Vec<BatchId> {
-        let mut ids: Vec<BatchId> = self.running.lock().keys().copied().collect();
-        ids.sort();
-        ids
+        self.runs.ids()
+    }
+
+    /// Stops every runner for a shutdown, waiting at most `wait` for them to end: no batch
+    /// starts from now on; each running batch stops dispatching, gives its calls in flight
+    /// [`CALL_GRACE`] to finish, cancels the rest, stores what it received (within
+    /// [`WRITER_DRAIN`]) and stays `running` in the store, so it resumes on the next start.
+    pub async fn shutdown(&self, wait: Duration) -> ShutdownReport {
+        let interrupted = self.runs.close();
+        self.shutdown.cancel();
+        if !interrupted.is_empty() {
+            tracing::info!(
+                batches = ?interrupted,
+                grace_s = CALL_GRACE.as_secs(),
+                "stopping running batches: calls in flight may finish within the grace, then \
+                 are cancelled; the batches resume on the next start"
+            );
+        }
+        let _ = tokio::time::timeout(wait, self.runs.idle()).await;
+        ShutdownReport {
+            interrupted,
+            still_running: self.runs.ids(),
+        }
     }
 
     /// Starts tracking a stored batch (from its stored tallies, so a resume starts where it
-    /// stopped) and runs it in the background. Tracking begins before this returns, so a caller
-    /// can subscribe to the batch's progress at once.
-    async fn launch(self: &Arc<Self>, id: BatchId) -> Result<(), EngineError> {
+    /// stopped) and runs it in the background, in the place `ticket` holds. Tracking begins
+    /// before this returns, so a caller can subscribe to the batch's progress at once.
+    async fn launch(self: &Arc<Self>, id: BatchId, ticket: Ticket) -> Result<(), EngineError> {
         let plan = self
             .store
             .batch_plan(id)
@@ -292,46 +415,57 @@ impl Engine {
             .batch
             .started_at
             .unwrap_or_else(crate::server::store::now_ms);
+        let (guard, cancel) = ticket.start(id).map_err(|r| self.refused(Some(id), r))?;
         self.registry
             .init_batch(batch_start(&plan.batch, &tallies, started_at));
-        self.spawn(plan);
+        self.spawn(plan, guard, cancel);
         Ok(())
     }
 
-    fn spawn(self: &Arc<Self>, plan: BatchPlan) {
+    fn spawn(self: &Arc<Self>, plan: BatchPlan, guard: RunGuard, cancel: CancellationToken) {
         let id = plan.batch.id;
-        let token = CancellationToken::new();
-        self.running.lock().insert(id, token.clone());
         let engine = self.clone();
         tokio::spawn(async move {
-            let outcome = engine.run(plan, token).await;
-            engine.running.lock().remove(&id);
+            let outcome = engine.run(plan, cancel).await;
             if let Err(e) = outcome {
                 // The batch could not run at all (its plan is unreadable, the database is gone).
                 tracing::error!(batch = %id, error = %e, "batch failed");
                 let message = e.to_string();
                 self::finish(&engine, id, BatchStatus::Error, Some(message)).await;
             }
+            // Last: the place is free only once the end is recorded, so a re-run that gets the
+            // place finds the batch finished in the store.
+            drop(guard);
         });
     }
 
     async fn run(
         self: &Arc<Self>,
         plan: BatchPlan,
-        token: CancellationToken,
+        cancel: CancellationToken,
     ) -> Result<(), EngineError> {
         let id = plan.batch.id;
         let done = self.store.result_keys(id).await?;
         self.store.mark_batch_running(id).await?;
-        let case_plans = plan
-            .cases
-            .iter()
-            .map(|c| CasePlan::new(c).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(EngineError::Invalid)?;
-        let status = self.execute(&plan, &case_plans, &done, &token).await;
-        let (status, message) = match status {
-            Ok(s) => (s, None),
+        let case_plans = case_plans(Arc::new(plan.cases.clone()))
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect::<Vec<_>>();
+        let (status, message) = match self.execute(&plan, &case_plans, &done, &cancel).await {
+            Ok(Ended::Finished(status)) => (status, None),
+            Ok(Ended::Interrupted { cancelled, unsaved }) => {
+                // Left `running` in the store: the next start resumes it.
+                tracing::info!(
+                    batch = %id,
+                    calls_cancelled = cancelled,
+                    answers_unsaved = unsaved,
+                    "batch interrupted by shutdown: its cancelled calls, answers not stored and \
+                     tests not yet sent run when the server starts"
+                );
+                return Ok(());
+            }
+            Ok(Ended::NotSaved) => (BatchStatus::Error, Some(not_saved_message())),
             Err(e) => (BatchStatus::Error, Some(e.to_string())),
         };
         finish(self, id, status, message).await;
@@ -339,14 +473,17 @@ impl Engine {
     }
 
     /// The dispatch loop. Picks the earliest version with work and spare capacity, so versions
-    /// finish in order when there is no per-version cap and share fairly when there is.
+    /// finish in order when there is no per-version cap and share fairly when there is. Each
+    /// call also holds a permit of the server-wide semaphore, so every batch's and version's
+    /// limit sits under [`EngineLimits::max_calls_in_flight`]; a batch waiting for one queues
+    /// (first come, first served) behind the other batches.
     async fn execute(
         &self,
         plan: &BatchPlan,
         case_plans: &[Arc<CasePlan>],
         done: &HashSet<(VersionId, CaseId)>,
-        token: &CancellationToken,
-    ) -> Result<BatchStatus, EngineError> {
+        cancel: &CancellationToken,
+    ) -> Result<Ended, EngineError> {
         let batch = &plan.batch;
         let limit = batch.concurrency.max(1) as usize;
         let cap = batch
@@ -372,22 +509,53 @@ impl Engine {
         let mut in_flight = vec![0usize; queues.len()];
 
         let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
-        let writer = tokio::spawn(write_results(self.store.clone(), self.registry.clone(), rx));
+        let stored = Arc::new(AtomicU64::new(0));
+        let mut writer = tokio::spawn(write_results(
+            self.store.clone(),
+            self.registry.clone(),
+            rx,
+            stored.clone(),
+        ));
         let mut tasks: JoinSet<(usize, bool)> = JoinSet::new();
-        let mut cancelled = false;
+        let mut sent = 0u64;
+        let mut stop: Option<Stop> = None;
+        let mut cancelled_calls = 0usize;
         let mut writer_gone = false;
+        // A permit being waited for, and one received but not used yet.
+        let mut acquiring: Option<Acquire> = None;
+        let mut permit: Option<OwnedSemaphorePermit> = None;
+        // At shutdown: when the calls in flight stop being waited for.
+        let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
         loop {
-            while !cancelled && !writer_gone && tasks.len() < limit {
+            if stop.is_none() && self.shutdown.is_cancelled() {
+                stop = Some(Stop::Shutdown);
+                grace = Some(Box::pin(tokio::time::sleep(CALL_GRACE)));
+            }
+            if stop.is_some() || writer_gone {
+                acquiring = None;
+                permit = None;
+            }
+            while stop.is_none() && !writer_gone && tasks.len() < limit {
                 let Some(vi) =
                     (0..queues.len()).find(|&vi| !queues[vi].is_empty() && in_flight[vi] < cap)
                 else {
+                    break;
+                };
+                let Some(call) = permit
+                    .take()
+                    .or_else(|| self.calls.clone().try_acquire_owned().ok())
+                else {
+                    if acquiring.is_none() {
+                        acquiring = Some(Box::pin(self.calls.clone().acquire_owned()));
+                    }
                     break;
                 };
                 let Some(ci) = queues[vi].pop_front() else {
                     break;
                 };
                 in_flight[vi] += 1;
+                sent += 1;
                 let job = Job {
                     batch_id: batch.id,
                     version_id: plan.versions[vi].version_id,
@@ -399,13 +567,13 @@ impl Engine {
                 let client = self.client.clone();
                 let registry = self.registry.clone();
                 let tx = tx.clone();
-                tasks.spawn(async move { (vi, job.run(&client, &registry, &tx).await) });
+                tasks.spawn(async move { (vi, job.run(&client, &registry, &tx, call).await) });
             }
-            if tasks.is_empty() {
+            if tasks.is_empty() && acquiring.is_none() {
                 break;
             }
             tokio::select! {
-                joined = tasks.join_next() => {
+                joined = tasks.join_next(), if !tasks.is_empty() => {
                     match joined {
                         Some(Ok((vi, written))) => {
                             in_flight[vi] -= 1;
@@ -417,31 +585,155 @@ impl Engine {
                             tracing::error!(batch = %batch.id, "a test task panicked: {e}");
                             writer_gone = true;
                         }
-                        _ => {}
+                        // Aborted by a cancel or at the end of the shutdown grace: its answer,
+                        // if one came, was not kept, so the test is sent again on resume.
+                        Some(Err(_)) => cancelled_calls += 1,
+                        None => {}
                     }
                 }
-                _ = token.cancelled(), if !cancelled => {
-                    cancelled = true;
+                acquired = async {
+                    match acquiring.as_mut() {
+                        Some(wait) => wait.await,
+                        None => std::future::pending().await,
+                    }
+                }, if acquiring.is_some() => {
+                    acquiring = None;
+                    // The semaphore is never closed; were it, this batch would stop dispatching
+                    // and end with the tests it has not run left for a re-run.
+                    match acquired {
+                        Ok(p) => permit = Some(p),
+                        Err(_) => writer_gone = true,
+                    }
+                }
+                _ = cancel.cancelled(), if stop != Some(Stop::Cancel) => {
+                    stop = Some(Stop::Cancel);
+                    tasks.abort_all();
+                }
+                _ = self.shutdown.cancelled(), if stop.is_none() => {
+                    // Handled at the top of the loop: stop dispatching, start the grace.
+                }
+                () = async {
+                    match grace.as_mut() {
+                        Some(sleep) => sleep.await,
+                        None => std::future::pending().await,
+                    }
+                }, if grace.is_some() => {
+                    grace = None;
+                    if !tasks.is_empty() {
+                        tracing::info!(
+                            batch = %batch.id,
+                            calls = tasks.len(),
+                            "cancelling the calls still in flight after the shutdown grace"
+                        );
+                    }
                     tasks.abort_all();
                 }
             }
         }
         drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| EngineError::Invalid(format!("result writer stopped: {e}")))?;
-        written?;
-        if writer_gone {
-            return Err(EngineError::Invalid(
-                "results could not be saved; the batch stopped (it resumes on restart)".into(),
-            ));
+        let written = tokio::select! {
+            joined = &mut writer => Some(joined),
+            () = async {
+                self.shutdown.cancelled().await;
+                tokio::time::sleep(WRITER_DRAIN).await;
+            } => None,
+        };
+        let unsaved = sent
+            .saturating_sub(cancelled_calls as u64)
+            .saturating_sub(stored.load(Ordering::Relaxed));
+        let written = match written {
+            Some(joined) => joined,
+            None => {
+                writer.abort();
+                tracing::warn!(
+                    batch = %batch.id,
+                    answers = unsaved,
+                    "the result writer did not finish within the shutdown's drain time; those \
+                     answers were not stored"
+                );
+                return Ok(Ended::Interrupted {
+                    cancelled: cancelled_calls,
+                    unsaved,
+                });
+            }
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(batch = %batch.id, error = %e, "results could not be saved");
+                return Ok(Ended::NotSaved);
+            }
+            Err(e) => {
+                tracing::error!(batch = %batch.id, "the result writer stopped: {e}");
+                return Ok(Ended::NotSaved);
+            }
         }
-        Ok(if cancelled {
-            BatchStatus::Cancelled
-        } else {
-            BatchStatus::Completed
+        if writer_gone {
+            return Ok(Ended::NotSaved);
+        }
+        Ok(match stop {
+            Some(Stop::Cancel) => Ended::Finished(BatchStatus::Cancelled),
+            Some(Stop::Shutdown) => Ended::Interrupted {
+                cancelled: cancelled_calls,
+                unsaved,
+            },
+            // Shutdown may have begun after the last test was dispatched: every test has its
+            // result, so the batch is complete all the same.
+            None => Ended::Finished(BatchStatus::Completed),
         })
     }
+}
+
+/// A permit of the server-wide call semaphore, being waited for.
+type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// Why dispatching stopped before every test was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Cancelled by a user: calls in flight are aborted at once; the batch ends `cancelled`.
+    Cancel,
+    /// The server is shutting down: calls in flight get [`CALL_GRACE`]; the batch stays
+    /// unfinished, to resume.
+    Shutdown,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Completed (every test has a result) or cancelled.
+    Finished(BatchStatus),
+    /// Stopped by a shutdown: `cancelled` calls were cut in flight and `unsaved` answers were
+    /// received but not stored; those tests, like every one not yet sent, run on resume.
+    Interrupted { cancelled: usize, unsaved: u64 },
+    /// Results could not be saved (or a test task failed): the batch ends `error`.
+    NotSaved,
+}
+
+/// The `error_message` of a batch that stopped because results could not be saved. Such a batch
+/// does not resume by itself (only queued and running ones do); a re-run finishes it.
+fn not_saved_message() -> String {
+    "results could not be saved to the database (see the server log), so the batch stopped \
+     before every test had a result. Re-run failed tests (`rerun_failed`) to run the tests \
+     that failed or have no result"
+        .to_string()
+}
+
+/// Compiles each case's plan (its regexes above all), off the async threads when a regex is
+/// among them. The message names the case.
+async fn case_plans(cases: Arc<Vec<TestCase>>) -> Result<Vec<CasePlan>, EngineError> {
+    let heavy = offload::any_regex(&cases);
+    offload::cpu_if(heavy, move || {
+        cases
+            .iter()
+            .map(|case| {
+                CasePlan::new(case).map_err(|e| {
+                    EngineError::Invalid(format!("case {} ({}): {e}", case.id, case.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| EngineError::Unavailable(e.to_string()))?
 }
 
 /// Records the end of a batch in the store, then the registry (whose terminal event closes every
@@ -469,24 +761,48 @@ struct Job {
 }
 
 impl Job {
-    /// Returns false when the writer is gone (the result could not be saved).
+    /// Returns false when the writer is gone (the result could not be saved). `call` is this
+    /// test's place among the server's calls in flight, given back as soon as Dify has answered.
     async fn run(
         self,
         client: &DifyClient,
         registry: &Registry,
         tx: &mpsc::Sender<TestResult>,
+        call: OwnedSemaphorePermit,
     ) -> bool {
         registry.test_started(self.batch_id, self.version_id, &self.case.name);
         let outcome = client
             .call(&self.endpoint, &self.case.query, &self.case.inputs)
             .await;
-        let result = self.result(outcome);
+        drop(call);
+        let scored = match outcome {
+            Ok(answer) => {
+                // A very long answer is scored off the async threads (see `offload`).
+                let long = answer.answer.len() >= offload::LONG_ANSWER_BYTES;
+                let (plan, scoring) = (self.plan.clone(), self.scoring.clone());
+                let scored = offload::cpu_if(long, move || {
+                    let scored = plan.score(&answer.answer, answer.latency_ms, &scoring);
+                    (answer, scored)
+                })
+                .await;
+                match scored {
+                    Ok((answer, scored)) => Ok((answer, scored)),
+                    // Only when the runtime itself is going away; the test runs again on resume.
+                    Err(_) => return false,
+                }
+            }
+            Err(failure) => Err(failure),
+        };
+        let result = self.result(scored);
         tx.send(result).await.is_ok()
     }
 
     fn result(
         &self,
-        outcome: Result<crate::server::dify::Answer, crate::server::dify::Failure>,
+        outcome: Result<
+            (crate::server::dify::Answer, crate::server::scoring::Scored),
+            crate::server::dify::Failure,
+        >,
     ) -> TestResult {
         let base = TestResult {
             batch_id: self.batch_id,
@@ -506,27 +822,22 @@ impl Job {
             finished_at: crate::server::store::now_ms(),
         };
         match outcome {
-            Ok(answer) => {
-                let scored = self
-                    .plan
-                    .score(&answer.answer, answer.latency_ms, &self.scoring);
-                TestResult {
-                    status: if scored.passed {
-                        ResultStatus::Passed
-                    } else {
-                        ResultStatus::Failed
-                    },
-                    score: Some(scored.score),
-                    answer: Some(answer.answer),
-                    latency_ms: Some(answer.latency_ms),
-                    ttft_ms: answer.ttft_ms,
-                    usage: answer.usage,
-                    dify: answer.ids,
-                    attempts: answer.attempts as i64,
-                    detail: scored.detail,
-                    ..base
-                }
-            }
+            Ok((answer, scored)) => TestResult {
+                status: if scored.passed {
+                    ResultStatus::Passed
+                } else {
+                    ResultStatus::Failed
+                },
+                score: Some(scored.score),
+                answer: Some(answer.answer),
+                latency_ms: Some(answer.latency_ms),
+                ttft_ms: answer.ttft_ms,
+                usage: answer.usage,
+                dify: answer.ids,
+                attempts: answer.attempts as i64,
+                detail: scored.detail,
+                ..base
+            },
             Err(failure) => TestResult {
                 dify: failure.ids,
                 error_code: Some(failure.code),
@@ -539,13 +850,14 @@ impl Job {
 }
 
 /// Drains the result channel into the store in small transactions, and reports each result to
-/// the registry once it is stored: progress never shows a result a crash could lose, so it never
-/// goes back after a restart. A failing write is retried a few times before the batch gives up
-/// (it resumes on the next start).
+/// the registry once it is stored (and counts it in `stored`): progress never shows a result a
+/// crash could lose, so it never goes back after a restart. A failing write is retried a few
+/// times before the batch gives up (it ends `error`; a re-run finishes it).
 async fn write_results(
     store: Store,
     registry: Arc<Registry>,
     mut rx: mpsc::Receiver<TestResult>,
+    stored: Arc<AtomicU64>,
 ) -> Result<(), StoreError> {
     let mut buf = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut buf, WRITE_BATCH).await > 0 {
@@ -569,6 +881,7 @@ async fn write_results(
                 Err(e) => return Err(e),
             }
         }
+        stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         for r in buf.drain(..) {
             let done = Finished {
                 status: r.status,

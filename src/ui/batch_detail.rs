@@ -139,7 +139,9 @@ fn BatchBody(
     let id = b.id;
     let status = b.status;
     let running = !status.is_terminal();
-    let has_errors = view.has_errors;
+    // Errors to re-run, or (a batch that stopped on an error or was cancelled) tests with no
+    // result: `rerun_failed` runs both.
+    let can_rerun = view.has_errors || (status.is_terminal() && b.completed_tests < b.total_tests);
 
     let cancel = move |_| {
         let t = i18n.t_untracked();
@@ -224,7 +226,7 @@ fn BatchBody(
                     {running.then(|| view! {
                         <button type="button" class="danger" on:click=cancel>{move || i18n.t().cancel_batch}</button>
                     })}
-                    {(!running && has_errors).then(|| view! {
+                    {(!running && can_rerun).then(|| view! {
                         <button type="button" on:click=rerun>{move || i18n.t().rerun_failed}</button>
                     })}
                 </IfRole>

@@ -28,6 +28,17 @@ pub struct NewBatch<'a> {
     pub created_by: Option<&'a str>,
 }
 
+/// What [`Store::claim_for_rerun`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerunClaim {
+    /// The batch is not finished (it runs, or another caller claimed it first): nothing changed.
+    Lost,
+    /// Finished with every test passed or failed: nothing changed, nothing to run.
+    NothingToRun,
+    /// Re-opened, its error results deleted: this many tests have no result and run again.
+    Claimed { to_run: u64 },
+}
+
 /// A version as snapshotted at launch, key included: what the runner calls.
 #[derive(Debug, Clone)]
 pub struct PlannedVersion {
@@ -280,12 +291,36 @@ impl Store {
         Ok(())
     }
 
-    /// Re-opens a finished batch (to re-run its failed tests).
-    pub async fn reopen_batch(&self, id: BatchId) -> StoreResult<()> {
-        let sql = "UPDATE batches SET status = 'queued', error_message = NULL, finished_at = NULL \
-                   WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(sql).bind(id.0).execute(pool).await.map(|_| ()))?;
-        Ok(())
+    /// Claims a finished batch to run it again, in one transaction: re-opens it (`queued`) only
+    /// if it is still finished — the conditional UPDATE is what makes one claimer of many win,
+    /// in this process or another on the same database — and deletes its error results, so the
+    /// runner runs those and every test that has no result. A batch with nothing to run is left
+    /// exactly as it was.
+    pub async fn claim_for_rerun(&self, id: BatchId) -> StoreResult<RerunClaim> {
+        let claim = "UPDATE batches SET status = 'queued', error_message = NULL, \
+                     finished_at = NULL WHERE id = $1 \
+                     AND status IN ('completed', 'error', 'cancelled') RETURNING total_tests";
+        let delete = "DELETE FROM results WHERE batch_id = $1 AND status = 'error'";
+        let count = "SELECT COUNT(*) FROM results WHERE batch_id = $1";
+        let claimed = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let total: Option<i64> = sqlx::query_scalar(claim)
+                .bind(id.0).fetch_optional(&mut *tx).await?;
+            let Some(total) = total else {
+                return Ok(RerunClaim::Lost);
+            };
+            sqlx::query(delete).bind(id.0).execute(&mut *tx).await?;
+            let kept: i64 = sqlx::query_scalar(count).bind(id.0).fetch_one(&mut *tx).await?;
+            let to_run = u64::try_from(total.saturating_sub(kept)).unwrap_or(0);
+            if to_run == 0 {
+                tx.rollback().await?;
+                RerunClaim::NothingToRun
+            } else {
+                tx.commit().await?;
+                RerunClaim::Claimed { to_run }
+            }
+        });
+        Ok(claimed)
     }
 
     /// Batches a crash or restart left queued or running.

@@ -1,0 +1,134 @@
+//! The runner's server-wide caps: how many batches run at once, how many Dify calls are in flight
+//! across all of them, and how many tests one batch may hold. Their defaults, their names (the
+//! `serve` flag and variable each one is set by, so a refusal can say how to change it), and the
+//! pure checks that refuse a launch before anything is written.
+//!
+//! It does not enforce the in-flight cap itself: that is the runner's semaphore, which every
+//! batch's and every version's own limit sits under.
+
+/// Batches one server runs at once (started or re-run; resumed ones count but are never refused).
+pub const DEFAULT_MAX_RUNNING_BATCHES: usize = 8;
+/// Dify calls in flight at once across every batch of a server. A batch's `concurrency` and
+/// `per_version_cap` apply under it: ten batches at concurrency 50 share these.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 64;
+/// Versions × cases of one batch. 100,000 is the size the benchmarks run (100 × 1,000): the
+/// batch page, exports and resume are measured there, not beyond.
+pub const DEFAULT_MAX_TESTS_PER_BATCH: u64 = 100_000;
+
+/// The caps one engine runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    pub max_running_batches: usize,
+    pub max_calls_in_flight: usize,
+    pub max_tests_per_batch: u64,
+}
+
+impl Default for EngineLimits {
+    fn default() -> EngineLimits {
+        EngineLimits {
+            max_running_batches: DEFAULT_MAX_RUNNING_BATCHES,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            max_tests_per_batch: DEFAULT_MAX_TESTS_PER_BATCH,
+        }
+    }
+}
+
+/// Each limit's flag and variable, as messages name them.
+pub const RUNNING_BATCHES_SETTING: &str = "--max-running-batches / DIFY_BENCH_MAX_RUNNING_BATCHES";
+pub const CALLS_IN_FLIGHT_SETTING: &str = "--max-calls-in-flight / DIFY_BENCH_MAX_CALLS_IN_FLIGHT";
+pub const TESTS_PER_BATCH_SETTING: &str = "--max-tests-per-batch / DIFY_BENCH_MAX_TESTS_PER_BATCH";
+
+/// The semaphore's ceiling (tokio's own is `usize::MAX >> 3`); far above any useful setting.
+const MAX_SETTING: u64 = 1 << 40;
+
+impl EngineLimits {
+    /// Refuses a setting that could never run anything (0) or that the runner cannot hold.
+    pub fn validate(&self) -> Result<(), String> {
+        for (value, setting) in [
+            (self.max_running_batches as u64, RUNNING_BATCHES_SETTING),
+            (self.max_calls_in_flight as u64, CALLS_IN_FLIGHT_SETTING),
+            (self.max_tests_per_batch, TESTS_PER_BATCH_SETTING),
+        ] {
+            if value == 0 {
+                return Err(format!("{setting} must be at least 1"));
+            }
+            if value > MAX_SETTING {
+                return Err(format!("{setting} must be at most {MAX_SETTING}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A batch of `versions` × `cases` tests, or why it is too large.
+    pub fn check_batch_size(&self, versions: usize, cases: usize) -> Result<u64, String> {
+        let tests = (versions as u64).saturating_mul(cases as u64);
+        if tests > self.max_tests_per_batch {
+            return Err(format!(
+                "{versions} versions × {cases} cases = {tests} tests, more than the {} tests a \
+                 batch may hold on this server ({TESTS_PER_BATCH_SETTING}); select fewer \
+                 versions or cases, or split the run into several batches",
+                self.max_tests_per_batch
+            ));
+        }
+        Ok(tests)
+    }
+
+    /// Why one more batch cannot start while `running` run here.
+    pub fn running_batches_refusal(&self, running: usize) -> Option<String> {
+        (running >= self.max_running_batches).then(|| {
+            format!(
+                "{running} batches are running, the most this server runs at once \
+                 ({RUNNING_BATCHES_SETTING} = {}); wait for one to end or cancel one, then \
+                 start again",
+                self.max_running_batches
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_hold_and_zero_is_refused_by_name() {
+        assert_eq!(EngineLimits::default().validate(), Ok(()));
+        let zero = EngineLimits {
+            max_calls_in_flight: 0,
+            ..EngineLimits::default()
+        };
+        let err = zero.validate().unwrap_err();
+        assert!(err.contains("--max-calls-in-flight"), "{err}");
+        let huge = EngineLimits {
+            max_tests_per_batch: u64::MAX,
+            ..EngineLimits::default()
+        };
+        assert!(huge.validate().unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn a_batch_at_the_limit_runs_and_one_test_more_is_refused() {
+        let limits = EngineLimits {
+            max_tests_per_batch: 20,
+            ..EngineLimits::default()
+        };
+        assert_eq!(limits.check_batch_size(2, 10), Ok(20));
+        let err = limits.check_batch_size(3, 7).unwrap_err();
+        assert!(err.starts_with("3 versions × 7 cases = 21 tests"), "{err}");
+        assert!(err.contains("--max-tests-per-batch"), "{err}");
+        // No overflow, whatever the counts.
+        assert!(limits.check_batch_size(usize::MAX, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn the_running_cap_refuses_only_when_full() {
+        let limits = EngineLimits {
+            max_running_batches: 2,
+            ..EngineLimits::default()
+        };
+        assert_eq!(limits.running_batches_refusal(1), None);
+        let err = limits.running_batches_refusal(2).unwrap_or_default();
+        assert!(err.contains("--max-running-batches"), "{err}");
+        assert!(err.contains("= 2"), "{err}");
+    }
+}
