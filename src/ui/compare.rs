@@ -69,6 +69,15 @@ fn run_ref(batch: crate::model::BatchId, version: crate::model::VersionId) -> St
     format!("{batch}:{version}")
 }
 
+/// `p = 0.013`, or `p < 0.001` (three decimals cannot show smaller).
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 fn points(x: f64) -> String {
     format!("{x:+.1}")
 }
@@ -184,7 +193,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
                         </tr>
                         <tr>
                             <td>{move || i18n.t().cmp.p_value}</td>
-                            <td colspan="3">{format!("p = {:.3} ({} ↓, {} ↑)", p.p_value, p.cases_down, p.cases_up)}</td>
+                            <td colspan="3">{format!("{} ({} ↓, {} ↑)", p_text(p.p_value), p.cases_down, p.cases_up)}</td>
                         </tr>
                     })}
                     {score.map(|sc| view! {
@@ -231,7 +240,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
                             <th>{move || i18n.t().cmp.class}</th>
                             <th>"A"</th><th>"B"</th>
                             <th>{move || i18n.t().cmp.mean_score}" Δ"</th>
-                            <th>{move || i18n.t().cmp.latency}" Δ"</th>
+                            <th>{move || i18n.t().cmp.latency_delta}</th>
                         </tr></thead>
                         <tbody>{rows.into_iter().map(|r| view! { <Row r/> }).collect_view()}</tbody>
                     </table>
