@@ -194,7 +194,7 @@ struct ServeArgs {
     #[arg(long, env = "DIFY_BENCH_MAX_RUNNING_BATCHES")]
     max_running_batches: Option<usize>,
     /// Dify calls in flight at once across every batch; each batch's concurrency applies under
-    /// it. [default: 64]
+    /// it. [default: 512]
     #[arg(long, env = "DIFY_BENCH_MAX_CALLS_IN_FLIGHT")]
     max_calls_in_flight: Option<usize>,
     /// Versions × cases one batch may hold; a larger batch is refused (400). [default: 100000]

@@ -85,7 +85,7 @@ pub async fn engine_for(
     engine_on(
         Store::connect(database_url).await?,
         outbound,
-        EngineLimits::default(),
+        EngineLimits::single_batch(),
     )
 }
 
