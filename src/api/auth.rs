@@ -72,15 +72,21 @@ pub async fn login(username: String, password: String) -> Result<Me, ApiError> {
         return Err(unauthorized("wrong username or password"));
     };
     auth.user_throttle.clear(&user_key);
-    let session = auth.start_session(&creds.user).await?;
+    tracing::info!(user = %creds.user.username, "signed in");
+    start_session(&auth, creds.user).await
+}
+
+/// Starts a browser session for `user`: the cookie on the answer, and who they are.
+#[cfg(feature = "ssr")]
+async fn start_session(auth: &crate::server::auth::Auth, user: User) -> Result<Me, ApiError> {
+    let session = auth.start_session(&user).await?;
     set_header(
         axum::http::header::SET_COOKIE,
         &auth.session_cookie(&session),
     );
-    tracing::info!(user = %creds.user.username, "signed in");
     Ok(Me {
-        name: creds.user.username,
-        role: creds.user.role,
+        name: user.username,
+        role: user.role,
         session: true,
     })
 }
@@ -138,17 +144,8 @@ pub async fn setup_admin(link: String, username: String, password: String) -> Re
         .get_user_by_name(&username)
         .await?
         .ok_or_else(|| ApiError::new(ErrorKind::Internal, "the new admin could not be read"))?;
-    let session = auth.start_session(&user).await?;
-    set_header(
-        axum::http::header::SET_COOKIE,
-        &auth.session_cookie(&session),
-    );
     tracing::info!(user = %user.username, "first admin created with the setup link");
-    Ok(Me {
-        name: user.username,
-        role: user.role,
-        session: true,
-    })
+    start_session(&auth, user).await
 }
 
 /// Signs in with a one-time sign-in link (demo mode prints one for the demo admin at start).
@@ -167,16 +164,7 @@ pub async fn link_sign_in(link: String) -> Result<Me, ApiError> {
         .get_user_by_name(&username)
         .await?
         .ok_or_else(|| unauthorized(format!("the user `{username}` no longer exists")))?;
-    let session = auth.start_session(&user).await?;
-    set_header(
-        axum::http::header::SET_COOKIE,
-        &auth.session_cookie(&session),
-    );
-    Ok(Me {
-        name: user.username,
-        role: user.role,
-        session: true,
-    })
+    start_session(&auth, user).await
 }
 
 #[server(prefix = "/api", endpoint = "list_users", input = Json)]

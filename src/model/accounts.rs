@@ -134,9 +134,32 @@ pub fn check_token_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3): a return path for
+/// `/login?next=`.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodes_a_return_path() {
+        assert_eq!(
+            encode_component("/batches/3?page=2"),
+            "%2Fbatches%2F3%3Fpage%3D2"
+        );
+        assert_eq!(encode_component("a-b_c.d~"), "a-b_c.d~");
+    }
 
     #[test]
     fn roles_are_ordered_and_round_trip() {

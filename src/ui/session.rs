@@ -62,23 +62,13 @@ pub fn SessionWatch() -> impl IntoView {
         if let Some(Ok(None)) = session.me.get() {
             let here = browser::current_path();
             if !is_public(&here) {
-                browser::go_to(&format!("/login?next={}", encode(&here)));
+                browser::go_to(&format!(
+                    "/login?next={}",
+                    crate::model::encode_component(&here)
+                ));
             }
         }
     });
-}
-
-/// Percent-encodes a return path for `?next=`.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Shows `children` only when the signed-in role is at least `min`; otherwise `otherwise`

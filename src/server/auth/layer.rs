@@ -285,25 +285,12 @@ fn to_login(req: &Request) -> Response {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let location = format!("/login?next={}", encode_component(&target));
+    let location = format!("/login?next={}", crate::model::encode_component(&target));
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
     res
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
-pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn store_failure(e: crate::server::store::StoreError) -> Response {
@@ -419,13 +406,5 @@ mod tests {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         assert!(is_json(&h));
-    }
-
-    #[test]
-    fn encodes_a_return_path() {
-        assert_eq!(
-            encode_component("/batches/3?page=2"),
-            "%2Fbatches%2F3%3Fpage%3D2"
-        );
     }
 }
