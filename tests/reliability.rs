@@ -301,9 +301,18 @@ async fn sse_churn_leaves_fds_and_memory_at_baseline() {
         assert!(first.starts_with(b"retry: 3000\n"));
         // Dropping the stream closes the connection mid-stream.
     };
-    // Warm up (pools, caches), then the baseline.
+    // Warm up (pools, caches), then the baseline. The warm-up includes a wave as wide as the
+    // measured ones: every stream's credential is checked in the database, so the server's
+    // connection pool grows to its working size under a wave (each SQLite connection holds
+    // a few fds); that is the pool's size, not a leak.
     for _ in 0..20 {
         cycle(http.clone(), url.clone()).await;
+    }
+    let wave: Vec<_> = (0..50)
+        .map(|_| tokio::spawn(cycle(http.clone(), url.clone())))
+        .collect();
+    for t in wave {
+        t.await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (fds0, rss0) = (open_fds(pid), rss_kb(pid));
