@@ -562,7 +562,8 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
     let text = res.text().await.unwrap();
     assert!(text.starts_with(
         "batch_id,version_id,version,case_id,case,status,score,latency_ms,ttft_ms,prompt_tokens,\
-         completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer\n"
+         completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer,\
+         total_price,currency\n"
     ));
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
@@ -573,6 +574,9 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
         assert_eq!(row[3], r["case_id"].to_string());
         assert_eq!(&row[5], r["status"].as_str().unwrap());
         assert_eq!(&row[16], r["answer"].as_str().unwrap_or(""));
+        let price = r["usage"]["total_price"].as_f64();
+        assert_eq!(row[17].parse::<f64>().ok(), price, "the price column");
+        assert_eq!(&row[18], r["usage"]["currency"].as_str().unwrap_or(""));
         let case = cases.iter().find(|c| c["id"] == r["case_id"]).unwrap();
         assert_eq!(&row[4], case["name"].as_str().unwrap());
     }

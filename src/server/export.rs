@@ -34,7 +34,7 @@ const ROWS_PER_PAGE: u64 = 2000;
 /// The CSV export's header line.
 pub const CSV_HEADER: &str = "batch_id,version_id,version,case_id,case,status,score,latency_ms,\
     ttft_ms,prompt_tokens,completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,\
-    error_message,answer\n";
+    error_message,answer,total_price,currency\n";
 
 pub async fn results_csv(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
     match open(&engine, &id).await {
@@ -319,6 +319,12 @@ pub fn csv_rows(
             text(r.error_code.as_deref()),
             text(r.error_message.as_deref()),
             text(r.answer.as_deref()),
+            // Full precision: a call costs fractions of a cent, and sums are made downstream.
+            r.usage
+                .total_price
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            text(r.usage.currency.as_deref()),
         ];
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&record);
@@ -496,7 +502,8 @@ mod tests {
                 prompt_tokens: Some(10),
                 completion_tokens: Some(20),
                 total_tokens: Some(30),
-                ..Default::default()
+                total_price: Some(0.000125),
+                currency: Some("USD".into()),
             },
             dify: DifyIds::default(),
             error_code: None,
@@ -515,15 +522,16 @@ mod tests {
         assert_eq!(
             text,
             "3,1,\"v1, chat\",7,MIPI D-PHY,failed,42.50,812,,10,20,30,a;b,c,,,\
-             \"line one\nsaid \"\"hi\"\", then left\"\n"
+             \"line one\nsaid \"\"hi\"\", then left\",0.000125,USD\n"
         );
         let file = format!("{CSV_HEADER}{text}");
         let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
         let headers = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
-        assert_eq!(headers.len(), 17);
-        assert_eq!(row.len(), 17);
+        assert_eq!(headers.len(), 19);
+        assert_eq!(row.len(), 19);
         assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
+        assert_eq!((&row[17], &row[18]), ("0.000125", "USD"));
     }
 
     #[test]

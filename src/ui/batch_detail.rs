@@ -497,6 +497,11 @@ fn ResultDetail(
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "—".into()),
                 );
+                let price = match (usage.total_price, usage.currency.as_deref()) {
+                    (Some(p), Some(c)) => format!("{p:.6} {c}"),
+                    (Some(p), None) => format!("{p:.6}"),
+                    (None, _) => "—".to_string(),
+                };
                 let error = match (r.error_code.clone(), r.error_message.clone()) {
                     (None, None) => None,
                     (c, m) => Some(format!(
@@ -520,6 +525,7 @@ fn ResultDetail(
                         <dt>{move || i18n.t().latency}</dt><dd>{format::millis(r.latency_ms)}</dd>
                         <dt>{move || i18n.t().ttft}</dt><dd>{format::millis(r.ttft_ms)}</dd>
                         <dt>{move || i18n.t().tokens}</dt><dd>{tokens}</dd>
+                        <dt>{move || i18n.t().cmp.cost}</dt><dd data-testid="detail-cost">{price}</dd>
                         <dt>{move || i18n.t().attempts}</dt><dd>{r.attempts}</dd>
                         {error.map(|e| view! { <dt>{move || i18n.t().error}</dt><dd class="error">{e}</dd> })}
                     </dl>
