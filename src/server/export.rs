@@ -83,6 +83,137 @@ pub async fn results_junit(State(engine): State<Arc<Engine>>, Path(id): Path<Str
     )
 }
 
+/// `GET /api/compare/cases.csv?base=B:V&cand=B:V` and `…/cases.json`: a comparison of two runs
+/// as a download — the JSON is `compare_runs`' document with every case on one page, the CSV one
+/// row per case in the compare page's order (regressions first). Without `base`, the previous
+/// run of the candidate's version, as on the page.
+pub async fn compare_csv(
+    State(engine): State<Arc<Engine>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    match comparison(&engine, &q).await {
+        Ok(view) => {
+            let name = format!(
+                "compare-{}-{}_{}-{}.csv",
+                view.a.batch_id, view.a.version_id, view.b.batch_id, view.b.version_id
+            );
+            let body = compare_csv_text(&view);
+            download(
+                "text/csv; charset=utf-8",
+                &name,
+                stream::once(async move { Ok(Bytes::from(body)) }),
+            )
+        }
+        Err(refused) => refused,
+    }
+}
+
+pub async fn compare_json(
+    State(engine): State<Arc<Engine>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    match comparison(&engine, &q).await {
+        Ok(view) => {
+            let name = format!(
+                "compare-{}-{}_{}-{}.json",
+                view.a.batch_id, view.a.version_id, view.b.batch_id, view.b.version_id
+            );
+            let body = serde_json::to_vec(&view).unwrap_or_default();
+            download(
+                "application/json",
+                &name,
+                stream::once(async move { Ok(Bytes::from(body)) }),
+            )
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// The whole comparison named by `?base=&cand=`, or the error response to send instead.
+async fn comparison(
+    engine: &Engine,
+    q: &HashMap<String, String>,
+) -> Result<crate::model::compare::CompareView, Response> {
+    use crate::model::compare::parse_run_ref;
+    use crate::server::compare::{view, CompareError};
+    use crate::server::store::RunRef;
+    let bad = |m: String| json_error(StatusCode::BAD_REQUEST, "bad_request", &m);
+    let cand = q
+        .get("cand")
+        .ok_or_else(|| bad("the candidate run is missing: ?cand=BATCH:VERSION".into()))?;
+    let (batch, version) = parse_run_ref(cand).map_err(bad)?;
+    let b = RunRef { batch, version };
+    let a = match q.get("base") {
+        Some(base) => {
+            let (batch, version) = parse_run_ref(base).map_err(bad)?;
+            RunRef { batch, version }
+        }
+        None => match engine.store().previous_run(b).await {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                return Err(json_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("version {version} has no run before batch {batch}; name ?base="),
+                ))
+            }
+            Err(e) => return Err(internal(e)),
+        },
+    };
+    match view(engine.store(), a, b, None, 0, u64::MAX).await {
+        Ok(v) => Ok(v),
+        Err(CompareError::NoRun(m)) => Err(json_error(StatusCode::NOT_FOUND, "not_found", &m)),
+        Err(CompareError::Store(e)) => Err(internal(e)),
+    }
+}
+
+/// The compare CSV's header line.
+pub const COMPARE_CSV_HEADER: &str = "case_id,case,class,evidence,a_passed,a_total,b_passed,\
+    b_total,a_score,b_score,score_delta,a_latency_ms,b_latency_ms,latency_delta_ms,a_tokens,\
+    b_tokens,a_cost,b_cost,p_value,q_value\n";
+
+fn compare_csv_text(view: &crate::model::compare::CompareView) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(view.rows.len() * 128));
+    let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    for r in &view.rows {
+        let c = &r.case;
+        let evidence = serde_json::to_value(c.evidence)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let record = [
+            c.case_id.to_string(),
+            neutralize(&r.name).into_owned(),
+            c.class.as_str().to_string(),
+            evidence,
+            c.passed_a.to_string(),
+            c.total_a.to_string(),
+            c.passed_b.to_string(),
+            c.total_b.to_string(),
+            num(c.score.a),
+            num(c.score.b),
+            num(c.score.delta),
+            num(c.latency_ms.a),
+            num(c.latency_ms.b),
+            num(c.latency_ms.delta),
+            num(c.tokens.a),
+            num(c.tokens.b),
+            num(c.cost.a),
+            num(c.cost.b),
+            num(c.p_value),
+            num(c.q_value),
+        ];
+        let _ = w.write_record(&record);
+    }
+    let mut out = String::from(COMPARE_CSV_HEADER);
+    out.push_str(&String::from_utf8_lossy(
+        &w.into_inner().unwrap_or_default(),
+    ));
+    out
+}
+
 /// The batch behind `{id}`, or the error response to send instead.
 async fn open(engine: &Engine, id: &str) -> Result<Batch, Response> {
     let Ok(raw) = id.parse::<i64>() else {

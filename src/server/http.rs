@@ -298,6 +298,8 @@ pub fn router_with(
             "/api/batches/{id}/results.junit.xml",
             get(export::results_junit),
         )
+        .route("/api/compare/cases.csv", get(export::compare_csv))
+        .route("/api/compare/cases.json", get(export::compare_json))
         .route("/api/{*rest}", any(unknown_api))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -228,6 +228,14 @@ fn Comparison(v: CompareView) -> impl IntoView {
             </table>
         </div>
         {only}
+        <div class="actions">
+            <a class="button-link" href=format!("/api/compare/cases.csv?base={base}&cand={cand}") download="">
+                {move || i18n.t().export_csv}
+            </a>
+            <a class="button-link" href=format!("/api/compare/cases.json?base={base}&cand={cand}") download="">
+                {move || i18n.t().export_json}
+            </a>
+        </div>
         <div class="class-filter actions" role="group" aria-label=move || i18n.t().cmp.class>{filters}</div>
         {if empty {
             view! { <p class="empty">{move || i18n.t().cmp.no_rows}</p> }.into_any()

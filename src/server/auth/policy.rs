@@ -85,6 +85,8 @@ pub const OTHER: &[(&str, Access)] = &[
     ("/api/batches/:id/results.csv", VIEWER),
     ("/api/batches/:id/results.json", VIEWER),
     ("/api/batches/:id/results.junit.xml", VIEWER),
+    ("/api/compare/cases.csv", VIEWER),
+    ("/api/compare/cases.json", VIEWER),
 ];
 
 /// What a request path needs.
