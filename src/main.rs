@@ -64,6 +64,18 @@ struct DbArgs {
         default_value = "sqlite://data/dify-bench.db"
     )]
     database_url: String,
+    /// The secret key file `serve` uses (see `serve --help`); or DIFY_BENCH_SECRET_KEY.
+    #[arg(long, env = "DIFY_BENCH_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn db(&self) -> dify_bench::server::auth::cli::Db {
+        dify_bench::server::auth::cli::Db {
+            url: self.database_url.clone(),
+            secret_key: SecretKeyConfig::from_env(self.secret_key_file.clone()),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -283,7 +295,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::MockDify(args) => mock_dify(args).await,
             Command::Run(args) => run(args).await,
-            Command::Compare { base, cand, db } => compare(&base, &cand, &db.database_url).await,
+            Command::Compare { base, cand, db } => compare(&base, &cand, &db.db()).await,
             Command::User(cmd) => user(cmd).await,
             Command::Token(cmd) => token(cmd).await,
             Command::RotateSecretKey(args) => rotate_secret_key(args).await,
@@ -528,7 +540,7 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
     Ok(first)
 }
 
-async fn compare(base: &str, cand: &str, database_url: &str) -> ExitCode {
+async fn compare(base: &str, cand: &str, db: &dify_bench::server::auth::cli::Db) -> ExitCode {
     use dify_bench::model::compare::{parse_run_ref, CaseClass, Verdict};
     use dify_bench::server::store::{RunRef, Store};
     let refs = parse_run_ref(base).and_then(|a| Ok((a, parse_run_ref(cand)?)));
@@ -539,7 +551,7 @@ async fn compare(base: &str, cand: &str, database_url: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let store = match Store::connect(database_url).await {
+    let store = match Store::open(&db.url, &db.secret_key).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -623,17 +635,17 @@ async fn user(cmd: UserCmd) -> ExitCode {
             password_stdin,
             db,
         } => match read_password(password_stdin) {
-            Ok(pw) => cli::user_add(&db.database_url, &username, &pw, role).await,
+            Ok(pw) => cli::user_add(&db.db(), &username, &pw, role).await,
             Err(e) => Err(e),
         },
-        UserCmd::List { db } => cli::user_list(&db.database_url).await,
-        UserCmd::Remove { username, db } => cli::user_remove(&db.database_url, &username).await,
+        UserCmd::List { db } => cli::user_list(&db.db()).await,
+        UserCmd::Remove { username, db } => cli::user_remove(&db.db(), &username).await,
         UserCmd::Passwd {
             username,
             password_stdin,
             db,
         } => match read_password(password_stdin) {
-            Ok(pw) => cli::user_passwd(&db.database_url, &username, &pw).await,
+            Ok(pw) => cli::user_passwd(&db.db(), &username, &pw).await,
             Err(e) => Err(e),
         },
     };
@@ -643,11 +655,9 @@ async fn user(cmd: UserCmd) -> ExitCode {
 async fn token(cmd: TokenCmd) -> ExitCode {
     use dify_bench::server::auth::cli;
     let result = match cmd {
-        TokenCmd::Create { name, role, db } => {
-            cli::token_create(&db.database_url, &name, role).await
-        }
-        TokenCmd::List { db } => cli::token_list(&db.database_url).await,
-        TokenCmd::Revoke { id, db } => cli::token_revoke(&db.database_url, id).await,
+        TokenCmd::Create { name, role, db } => cli::token_create(&db.db(), &name, role).await,
+        TokenCmd::List { db } => cli::token_list(&db.db()).await,
+        TokenCmd::Revoke { id, db } => cli::token_revoke(&db.db(), id).await,
     };
     finish(result)
 }

@@ -224,3 +224,43 @@ async fn a_rerun_without_the_snapshot_key_is_refused_and_changes_nothing() {
     let after = store.get_batch(batch).await.unwrap().unwrap();
     assert_eq!(after.status, BatchStatus::Completed);
 }
+
+/// The account commands open the store with the key `serve` uses: `--secret-key-file` is
+/// honoured (no second key is made beside the database), and a wrong key is refused.
+#[test]
+fn account_commands_take_the_secret_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/bench.db", dir.path().display());
+    let key_file = dir.path().join("keys").join("custom.key");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env_remove("DIFY_BENCH_SECRET_KEY")
+            .env_remove("DIFY_BENCH_SECRET_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    let custom = key_file.to_str().unwrap();
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--secret-key-file",
+        custom,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(key_file.exists(), "the named key file was made");
+    assert!(
+        !dir.path().join("secret.key").exists(),
+        "no default key beside the database"
+    );
+    let out = run(&["token", "list", "--secret-key-file", custom]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ci"));
+}

@@ -8,8 +8,15 @@ use super::{add_user, credential, issue_token, AccountError};
 use crate::model::Role;
 use crate::server::store::Store;
 
-async fn open(database_url: &str) -> Result<Store, String> {
-    Store::connect(database_url)
+/// The database `serve` uses, and the secret key it opens with (`--secret-key-file` or the
+/// environment): opening the store checks the key, so a command must name the same one.
+pub struct Db {
+    pub url: String,
+    pub secret_key: crate::server::secret::SecretKeyConfig,
+}
+
+async fn open(db: &Db) -> Result<Store, String> {
+    Store::open(&db.url, &db.secret_key)
         .await
         .map_err(|e| e.to_string())
 }
@@ -18,7 +25,7 @@ fn account_error(e: AccountError) -> String {
     e.to_string()
 }
 
-pub async fn user_add(db: &str, username: &str, password: &str, role: Role) -> Result<(), String> {
+pub async fn user_add(db: &Db, username: &str, password: &str, role: Role) -> Result<(), String> {
     let store = open(db).await?;
     let user = add_user(&store, username.trim(), password, role)
         .await
@@ -27,7 +34,7 @@ pub async fn user_add(db: &str, username: &str, password: &str, role: Role) -> R
     Ok(())
 }
 
-pub async fn user_list(db: &str) -> Result<(), String> {
+pub async fn user_list(db: &Db) -> Result<(), String> {
     let store = open(db).await?;
     let users = store.list_users().await.map_err(|e| e.to_string())?;
     if users.is_empty() {
@@ -39,7 +46,7 @@ pub async fn user_list(db: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn user_remove(db: &str, username: &str) -> Result<(), String> {
+pub async fn user_remove(db: &Db, username: &str) -> Result<(), String> {
     let store = open(db).await?;
     let user = store
         .get_user_by_name(username)
@@ -59,7 +66,7 @@ pub async fn user_remove(db: &str, username: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn user_passwd(db: &str, username: &str, password: &str) -> Result<(), String> {
+pub async fn user_passwd(db: &Db, username: &str, password: &str) -> Result<(), String> {
     crate::model::check_password(password)?;
     let store = open(db).await?;
     let hash = credential::hash_password_blocking(password.to_string()).await?;
@@ -74,7 +81,7 @@ pub async fn user_passwd(db: &str, username: &str, password: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn token_create(db: &str, name: &str, role: Role) -> Result<(), String> {
+pub async fn token_create(db: &Db, name: &str, role: Role) -> Result<(), String> {
     let store = open(db).await?;
     let created = issue_token(&store, name, role, "cli")
         .await
@@ -87,7 +94,7 @@ pub async fn token_create(db: &str, name: &str, role: Role) -> Result<(), String
     Ok(())
 }
 
-pub async fn token_list(db: &str) -> Result<(), String> {
+pub async fn token_list(db: &Db) -> Result<(), String> {
     let store = open(db).await?;
     for t in store.list_tokens().await.map_err(|e| e.to_string())? {
         let state = if t.revoked_at.is_some() {
@@ -103,7 +110,7 @@ pub async fn token_list(db: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn token_revoke(db: &str, id: i64) -> Result<(), String> {
+pub async fn token_revoke(db: &Db, id: i64) -> Result<(), String> {
     let store = open(db).await?;
     if !store.revoke_token(id).await.map_err(|e| e.to_string())? {
         return Err(format!("no live token with id {id}"));
