@@ -1101,6 +1101,7 @@ fn phase_registry() -> Value {
     let start = |id: i64| BatchStart {
         batch_id: BatchId(id),
         name: format!("Batch test 2026-11-28 16:{:02}", id % 60),
+        repeats: 1,
         started_at_ms: 0,
         versions: (1..=10)
             .map(|v| {
@@ -1194,6 +1195,7 @@ async fn phase_store(args: &[String]) -> Value {
     let scoring = dify_bench::model::ScoringConfig::default();
     let new_batch = || NewBatch {
         name: "store bench",
+        repeats: 1,
         concurrency: 100,
         per_version_cap: None,
         scoring: &scoring,
@@ -1212,6 +1214,7 @@ async fn phase_store(args: &[String]) -> Value {
                     batch_id: batch,
                     version_id: v.version.id,
                     case_id: c.id,
+                    repetition: 0,
                     status: ResultStatus::Passed,
                     score: Some(81.25),
                     answer: Some(c.expected_answer.clone()),

@@ -342,12 +342,15 @@ pub struct DifyIds {
     pub workflow_run_id: Option<String>,
 }
 
-/// One test's stored result: (batch, version, case) is unique.
+/// One test's stored result: (batch, version, case, repetition) is unique.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     pub batch_id: BatchId,
     pub version_id: VersionId,
     pub case_id: CaseId,
+    /// Which repeat of the (version, case) this is, 0-based; always 0 in a batch without repeats.
+    #[serde(default)]
+    pub repetition: u32,
     pub status: ResultStatus,
     /// 0–100; None when there was no answer.
     pub score: Option<f64>,
@@ -376,6 +379,10 @@ pub struct Batch {
     /// At most this many calls in flight per version (None: only the global limit).
     pub per_version_cap: Option<i64>,
     pub scoring: ScoringConfig,
+    /// How many times every (version, case) runs (1–[`MAX_REPEATS`]).
+    #[serde(default = "one")]
+    pub repeats: u32,
+    /// versions × cases × repeats.
     pub total_tests: i64,
     pub completed_tests: i64,
     pub passed_tests: i64,
@@ -427,6 +434,13 @@ pub struct Progress {
     pub elapsed_time: f64,
     pub error_message: Option<String>,
     pub versions: Vec<VersionProgress>,
+    /// How many times every (version, case) runs; `total_tests` counts every repetition.
+    #[serde(default = "one")]
+    pub repeats: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -715,14 +729,112 @@ pub struct VersionSummary {
     pub avg_latency_ms: Option<f64>,
 }
 
-/// One cell of the batch page's matrix: how one (version, case) test ended, without its answer
-/// and details (`batch_result` has those), so a page of 50 cases × 100 versions is ~350 kB.
+/// What a version's repeats say about its cases, in a batch with repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatStats {
+    pub version_id: VersionId,
+    /// Cases with at least one finished repetition.
+    pub cases: i64,
+    /// Cases whose every repetition finished.
+    pub complete: i64,
+    /// Of those, the cases that passed every repetition (pass^k counts these).
+    pub all_passed: i64,
+    /// Cases with some repetitions passed and some not.
+    pub flaky: i64,
+}
+
+impl RepeatStats {
+    /// pass^k in percent: the share of complete cases that passed every repetition.
+    pub fn pass_all_rate(&self) -> Option<f64> {
+        (self.complete > 0).then(|| {
+            let rate = self.all_passed as f64 * 100.0 / self.complete as f64;
+            (rate * 100.0).round() / 100.0
+        })
+    }
+}
+
+/// The spread of a few scores (a test's repetitions): mean, sample standard deviation (0 for
+/// one score), min and max.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub mean: f64,
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// [`Spread`] of `xs`; None when empty.
+pub fn spread(xs: &[f64]) -> Option<Spread> {
+    if xs.is_empty() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let sd = if xs.len() > 1 {
+        (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    Some(Spread {
+        mean,
+        sd,
+        min: xs.iter().copied().fold(f64::INFINITY, f64::min),
+        max: xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
+}
+
+/// One cell of the batch page's matrix: how one (version, case) test ended over its finished
+/// repetitions, without answers and details (`batch_result_repeats` has those), so a page of
+/// 50 cases × 100 versions is ~350 kB.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ResultCell {
     pub version_id: VersionId,
     pub case_id: CaseId,
+    /// The test's status; over several repetitions: passed when every one passed, error when
+    /// every one errored, failed otherwise.
     pub status: ResultStatus,
+    /// Mean score over the repetitions that were scored.
     pub score: Option<f64>,
+    /// Repetitions finished (1 in a batch without repeats).
+    #[serde(default = "one")]
+    pub runs: u32,
+    /// Of those, how many passed.
+    #[serde(default)]
+    pub passed: u32,
+}
+
+impl ResultCell {
+    /// The cell of a test with `runs` finished repetitions, `passed` of them passed and `errors`
+    /// errored, and this mean score.
+    pub fn of_repeats(
+        version_id: VersionId,
+        case_id: CaseId,
+        runs: u32,
+        passed: u32,
+        errors: u32,
+        score: Option<f64>,
+    ) -> ResultCell {
+        let status = if runs > 0 && passed == runs {
+            ResultStatus::Passed
+        } else if runs > 0 && errors == runs {
+            ResultStatus::Error
+        } else {
+            ResultStatus::Failed
+        };
+        ResultCell {
+            version_id,
+            case_id,
+            status,
+            score,
+            runs,
+            passed,
+        }
+    }
+
+    /// Some repetitions passed and some did not: the case's outcome is not reproducible.
+    pub fn flaky(&self) -> bool {
+        self.passed > 0 && self.passed < self.runs
+    }
 }
 
 /// What the batch page (`/batches/{id}`) shows for one page of cases: the batch, its per-version
@@ -747,6 +859,10 @@ pub struct BatchView {
     pub cells: Vec<ResultCell>,
     /// Whether any result of the batch (not only this page's) is an error: re-run failed applies.
     pub has_errors: bool,
+    /// In a batch with repeats, per version (in the batch's version order; a version with no
+    /// result yet has none): pass^k and flaky cases. Empty without repeats.
+    #[serde(default)]
+    pub repeat_stats: Vec<RepeatStats>,
 }
 
 /// What an import did (or, with `dry_run`, would do).
@@ -786,6 +902,10 @@ pub struct VersionLatestResult {
     pub pass_rate: Option<f64>,
 }
 
+/// Most repetitions a batch may ask for: enough for a per-case test to tell 0.5 from 1.0
+/// (Fisher's exact test, 20 vs 20: p ≈ 0.0004), few enough that a batch stays affordable.
+pub const MAX_REPEATS: u32 = 20;
+
 /// Concurrency when `start_batch` is not told (the original's "thread count").
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 /// Upper bound on concurrency: beyond it, Dify's own limits refuse most calls anyway.
@@ -809,6 +929,57 @@ pub fn key_hint(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_of_repeat_scores() {
+        // Hand-computed: mean of 60, 70, 80, 90 is 75; squared deviations 225 + 25 + 25 + 225 =
+        // 500; sample variance 500 / 3 = 166.67; sd = 12.9099 (numpy.std(x, ddof=1) agrees).
+        let s = spread(&[70.0, 60.0, 90.0, 80.0]).unwrap();
+        assert_eq!((s.mean, s.min, s.max), (75.0, 60.0, 90.0));
+        assert!((s.sd - 12.909_944).abs() < 1e-6, "{}", s.sd);
+        assert_eq!(spread(&[42.0]).map(|s| (s.mean, s.sd)), Some((42.0, 0.0)));
+        assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn a_cell_over_repeats() {
+        let cell = |runs, passed, errors| {
+            ResultCell::of_repeats(VersionId(1), CaseId(1), runs, passed, errors, None)
+        };
+        // One repetition: exactly that test's status.
+        assert_eq!(cell(1, 1, 0).status, ResultStatus::Passed);
+        assert_eq!(cell(1, 0, 0).status, ResultStatus::Failed);
+        assert_eq!(cell(1, 0, 1).status, ResultStatus::Error);
+        assert!(!cell(1, 1, 0).flaky());
+        // Several: passed only when all passed, error only when all errored; flaky in between.
+        assert_eq!(cell(5, 5, 0).status, ResultStatus::Passed);
+        assert_eq!(cell(5, 0, 5).status, ResultStatus::Error);
+        let mixed = cell(5, 3, 1);
+        assert_eq!(mixed.status, ResultStatus::Failed);
+        assert!(mixed.flaky());
+        assert!(!cell(5, 0, 2).flaky());
+        assert!(!cell(5, 5, 0).flaky());
+    }
+
+    #[test]
+    fn pass_all_rate_counts_complete_cases() {
+        let stats = RepeatStats {
+            version_id: VersionId(1),
+            cases: 10,
+            complete: 8,
+            all_passed: 6,
+            flaky: 3,
+        };
+        assert_eq!(stats.pass_all_rate(), Some(75.0));
+        assert_eq!(
+            RepeatStats {
+                complete: 0,
+                ..stats
+            }
+            .pass_all_rate(),
+            None
+        );
+    }
 
     #[test]
     fn key_hint_shows_prefix_and_last_four_only() {

@@ -462,8 +462,10 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
             .iter()
             .filter(|r| ids.contains(&&r["case_id"]))
             .map(|r| {
+                // One repetition per test: the cell is that result.
                 json!({"version_id": r["version_id"], "case_id": r["case_id"],
-                       "status": r["status"], "score": r["score"]})
+                       "status": r["status"], "score": r["score"], "runs": 1,
+                       "passed": i64::from(r["status"] == "passed")})
             })
             .collect();
         assert_eq!(view["cells"].as_array().unwrap(), &expected, "page {page}");
@@ -563,7 +565,7 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
     assert!(text.starts_with(
         "batch_id,version_id,version,case_id,case,status,score,latency_ms,ttft_ms,prompt_tokens,\
          completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer,\
-         total_price,currency\n"
+         total_price,currency,repetition\n"
     ));
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
@@ -577,6 +579,7 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
         let price = r["usage"]["total_price"].as_f64();
         assert_eq!(row[17].parse::<f64>().ok(), price, "the price column");
         assert_eq!(&row[18], r["usage"]["currency"].as_str().unwrap_or(""));
+        assert_eq!(&row[19], "1", "one repetition, counted from 1");
         let case = cases.iter().find(|c| c["id"] == r["case_id"]).unwrap();
         assert_eq!(&row[4], case["name"].as_str().unwrap());
     }

@@ -532,6 +532,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
     reg.init_batch(BatchStart {
         batch_id: BatchId(1),
         name: "once".into(),
+        repeats: 1,
         started_at_ms: 0,
         versions: (1..=10)
             .map(|v| VersionStart::fresh(VersionId(v), format!("v{v}"), 100))

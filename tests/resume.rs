@@ -8,7 +8,10 @@ use dify_bench::server::simulator::FaultProfile;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn resume_after_kill(database_url: &str, dir: &std::path::Path) {
+/// `repeats` runs every (version, case) that many times: the resume must then fill in exactly the
+/// repetitions that have no result.
+async fn resume_after_kill(database_url: &str, dir: &std::path::Path, repeats: u32) {
+    let total = 20 * repeats as i64;
     let sim = simulator(60, FaultProfile::None).await;
     let log = dir.join("server.log");
     let mut first = Server::start(database_url, &log, &[]);
@@ -33,7 +36,8 @@ async fn resume_after_kill(database_url: &str, dir: &std::path::Path) {
     let id = api
         .ok(
             "start_batch",
-            json!({"name": "resume me", "version_ids": [a, b], "concurrency": 2}),
+            json!({"name": "resume me", "version_ids": [a, b], "concurrency": 2,
+                   "repeats": repeats}),
         )
         .await
         .as_i64()
@@ -62,17 +66,19 @@ async fn resume_after_kill(database_url: &str, dir: &std::path::Path) {
     );
     let last = &events.last().unwrap().1;
     assert_eq!(last["status"], "completed", "{last}");
-    assert_eq!(last["completed_tests"], 20);
+    assert_eq!(last["completed_tests"], total);
+    assert_eq!(last["total_tests"], total);
+    assert_eq!(last["repeats"], repeats);
 
     let report = api.ok("batch_results", json!({"id": id})).await;
-    assert_one_result_per_test(&report, 20);
+    assert_one_result_per_test(&report, total as usize);
     assert_eq!(report["batch"]["status"], "completed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_batch_resumes_on_sqlite() {
     let (dir, url) = sqlite_url();
-    resume_after_kill(&url, dir.path()).await;
+    resume_after_kill(&url, dir.path(), 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,5 +87,20 @@ async fn a_killed_batch_resumes_on_postgres() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    resume_after_kill(&url, dir.path()).await;
+    resume_after_kill(&url, dir.path(), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_batch_with_repeats_resumes_each_repetition_once_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    resume_after_kill(&url, dir.path(), 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_batch_with_repeats_resumes_each_repetition_once_on_postgres() {
+    let Some(url) = postgres_url("resume_repeats").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    resume_after_kill(&url, dir.path(), 3).await;
 }

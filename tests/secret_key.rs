@@ -40,6 +40,7 @@ async fn seeded(url: &str) -> (VersionId, BatchId) {
     let batch = store
         .create_batch(&NewBatch {
             name: "b",
+            repeats: 1,
             concurrency: 1,
             per_version_cap: None,
             scoring: &ScoringConfig::default(),
@@ -186,6 +187,7 @@ async fn a_rerun_without_the_snapshot_key_is_refused_and_changes_nothing() {
             batch_id: batch,
             version_id: v,
             case_id: c,
+            repetition: 0,
             status: ResultStatus::Error,
             score: None,
             answer: None,

@@ -433,6 +433,43 @@ async fn streaming_chat_is_framed_like_dify() {
     assert_eq!(blocking["answer"].as_str(), Some(answer.as_str()));
 }
 
+/// Without a token a key answers a question the same way every time; with `sampled` each call
+/// draws its own answer (an LLM at temperature > 0), reproducibly: a second simulator with the
+/// same seed gives the same sequence.
+#[tokio::test]
+async fn a_sampled_key_answers_each_call_afresh_and_reproducibly() {
+    async fn answers(base: &str, key: &str, n: usize) -> Vec<String> {
+        let client = Client::new();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let (status, body) = json_of(
+                post(
+                    &client,
+                    &format!("{base}/chat-messages"),
+                    Some(key),
+                    &chat_body("blocking"),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            out.push(body["answer"].as_str().unwrap_or_default().to_string());
+        }
+        out
+    }
+    let base = start(fast(FaultProfile::None)).await;
+    let fixed = answers(&base, "app-chat.q50.ok", 5).await;
+    assert!(fixed.iter().all(|a| *a == fixed[0]), "{fixed:#?}");
+    let sampled = answers(&base, "app-chat.q50.sampled", 5).await;
+    let distinct: std::collections::HashSet<&String> = sampled.iter().collect();
+    assert!(
+        distinct.len() >= 3,
+        "five draws at q50 differ: {sampled:#?}"
+    );
+    let again = start(fast(FaultProfile::None)).await;
+    assert_eq!(answers(&again, "app-chat.q50.sampled", 5).await, sampled);
+}
+
 #[tokio::test]
 async fn streaming_modes_end_with_their_terminal_events() {
     let base = start(fast(FaultProfile::None)).await;

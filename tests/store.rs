@@ -40,6 +40,7 @@ fn result(
         batch_id: batch,
         version_id: v,
         case_id: c,
+        repetition: 0,
         status,
         score,
         answer: score.map(|_| "答案".to_string()),
@@ -135,6 +136,7 @@ async fn suite(url: &str) {
     let batch = store
         .create_batch(&NewBatch {
             name: "Batch test",
+            repeats: 1,
             concurrency: 4,
             per_version_cap: Some(2),
             scoring: &scoring,
@@ -264,6 +266,7 @@ async fn paging(store: &Store, versions: &[dify_bench::server::store::VersionRec
     let batch = store
         .create_batch(&NewBatch {
             name: "paged",
+            repeats: 1,
             concurrency: 2,
             per_version_cap: None,
             scoring: &scoring,
@@ -372,7 +375,7 @@ async fn paging(store: &Store, versions: &[dify_bench::server::store::VersionRec
             let page = store.results_page(batch, after, limit).await.unwrap();
             assert!(page.len() as u64 <= limit);
             let Some(last) = page.last() else { break };
-            after = Some((last.version_id, last.case_id));
+            after = Some((last.version_id, last.case_id, last.repetition));
             streamed.extend(page);
         }
         assert_eq!(streamed, listed, "keyset pages of {limit}");
@@ -487,6 +490,7 @@ async fn one_batch(store: &Store, versions: &[VersionRecord], case: &TestCase) -
     store
         .create_batch(&NewBatch {
             name: "at rest",
+            repeats: 1,
             concurrency: 1,
             per_version_cap: None,
             scoring: &ScoringConfig::default(),

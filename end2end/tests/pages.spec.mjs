@@ -362,3 +362,62 @@ test("the compare page says which of two versions is worse, regressions first", 
   await expect(page).toHaveURL(/class=improved/);
   expect(errors).toEqual([]);
 });
+
+test("repeats: a flaky case is marked flaky and inconclusive, not regressed; a version against itself shows no detectable difference", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const SIM = (await api(request, "list_versions")).body[0].base_url;
+  const save = async (name, key) => (await api(request, "save_version", {
+    name, base_url: SIM, api_key: key, app_mode: "chat", response_mode: "blocking",
+  })).body.id;
+  // q100 passes every repeat; a sampled q65 app draws a new answer at every call, so some of its
+  // cases pass some repeats and fail others.
+  const steady = await save("E2E steady", "app-chat.q100.e2e-steady");
+  const sampled = await save("E2E sampled", "app-chat.q65.sampled");
+  const caseIds = (await api(request, "list_cases")).body.filter((c) => c.enabled).slice(0, 10).map((c) => c.id);
+  const run = async (name, versionIds) => {
+    const started = await api(request, "start_batch", {
+      name, version_ids: versionIds, case_ids: caseIds, concurrency: 20, repeats: 5,
+    });
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    const id = started.body;
+    await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 120_000 })
+      .toBe("completed");
+    return id;
+  };
+  const id = await run("E2E repeats", [steady, sampled]);
+
+  await open(page, `/batches/${id}`);
+  await expect(page.getByTestId("repeats-badge")).toContainText("5");
+  const matrix = page.getByTestId("matrix");
+  const flakyCells = matrix.locator("td.cell-flaky");
+  await expect(flakyCells.first()).toBeVisible();
+  const cells = (await api(request, "batch_page", { id })).body.cells;
+  const flaky = cells.filter((c) => c.version_id === sampled && c.passed > 0 && c.passed < c.runs);
+  expect(flaky.length).toBeGreaterThan(0);
+  await expect(flakyCells).toHaveCount(flaky.length);
+  await expect(flakyCells.first()).toContainText(/^\d\/5 /);
+  await expect(page.getByTestId("version-card").nth(1).getByTestId("flaky-cases")).toHaveText(String(flaky.length));
+  // Its dialog lists the five repeats and says it is flaky.
+  await flakyCells.first().locator("button").click();
+  const detail = page.getByTestId("result-detail");
+  await expect(detail.getByTestId("flaky-tag")).toBeVisible();
+  await expect(detail.getByTestId("repeat-list").locator("tbody tr")).toHaveCount(5);
+  await shot(page, "batch-repeats.png");
+  await page.keyboard.press("Escape");
+
+  // Compared with the steady version, a flaky case is noise, not a regression.
+  await open(page, `/compare?base=${id}:${steady}&cand=${id}:${sampled}`);
+  const names = new Map((await api(request, "list_cases")).body.map((c) => [c.id, c.name]));
+  const table = page.getByTestId("compare-table");
+  for (const c of flaky) {
+    const row = table.locator("tbody tr", { has: page.getByRole("cell", { name: names.get(c.case_id), exact: true }) });
+    await expect(row).toHaveAttribute("data-class", "inconclusive");
+  }
+
+  // The same version, run again with the same repeats: no detectable difference.
+  const again = await run("E2E repeats again", [sampled]);
+  await open(page, `/compare?base=${id}:${sampled}&cand=${again}:${sampled}`);
+  await expect(page.getByTestId("verdict")).toHaveAttribute("data-verdict", "NoDetectableDifference");
+  await expect(page.getByTestId("verdict")).toContainText("No detectable difference");
+  expect(errors).toEqual([]);
+});

@@ -11,9 +11,10 @@ use super::ssr::engine;
 #[cfg(feature = "ssr")]
 use crate::model::ScoringConfig;
 
-/// Starts versions × cases in the background and returns the batch id at once. `case_ids`
-/// null means every enabled case; `concurrency` defaults to 4; scoring fields default to a pass
-/// threshold of 60 and equal keyword/similarity weights. Refused with 409 when the server runs
+/// Starts versions × cases × repeats in the background and returns the batch id at once.
+/// `case_ids` null means every enabled case; `concurrency` defaults to 4; `repeats` (1–20)
+/// defaults to 1; scoring fields default to a pass threshold of 60 and equal keyword/similarity
+/// weights. Refused with 409 when the server runs
 /// as many batches as it may (`--max-running-batches`), 400 above `--max-tests-per-batch`, 503
 /// while it shuts down.
 #[allow(clippy::too_many_arguments)]
@@ -27,6 +28,7 @@ pub async fn start_batch(
     pass_threshold: Option<f64>,
     keyword_weight: Option<f64>,
     similarity_weight: Option<f64>,
+    repeats: Option<u32>,
 ) -> Result<BatchId, ApiError> {
     let defaults = ScoringConfig::default();
     let scoring = ScoringConfig {
@@ -43,6 +45,7 @@ pub async fn start_batch(
             concurrency,
             per_version_cap,
             scoring: Some(scoring),
+            repeats,
             created_by: super::ssr::caller_label(),
         })
         .await?;
@@ -109,7 +112,16 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let cells = store.result_cells_for_cases(id, &case_ids).await?;
     let summaries = VersionTally::summaries(&batch.versions, &tallies);
+    let repeat_stats = if batch.repeats > 1 {
+        let mut stats = store.repeat_stats(id, batch.repeats).await?;
+        let position = |v: VersionId| batch.versions.iter().position(|x| x.version_id == v);
+        stats.sort_by_key(|s| position(s.version_id));
+        stats
+    } else {
+        Vec::new()
+    };
     Ok(BatchView {
+        repeat_stats,
         has_errors: batch.failed_tests > 0,
         batch,
         summaries,
@@ -122,8 +134,8 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
     })
 }
 
-/// One test's stored result in full (answer, keywords, latency, tokens, error), or null when
-/// it has not run yet. An unknown batch is a 404.
+/// One test's stored result in full (answer, keywords, latency, tokens, error) — its first
+/// repetition; `batch_result_repeats` has them all — or null when it has not run yet. An unknown batch is a 404.
 #[server(prefix = "/api", endpoint = "batch_result", input = Json)]
 pub async fn batch_result(
     id: BatchId,
@@ -137,6 +149,23 @@ pub async fn batch_result(
         None if store.batch_exists(id).await? => Ok(None),
         None => Err(ApiError::not_found(format!("batch {id} does not exist"))),
     }
+}
+
+/// Every repetition of one test in full (answer, keywords, latency, tokens, error), in
+/// repetition order; empty when it has not run yet. An unknown batch is a 404.
+#[server(prefix = "/api", endpoint = "batch_result_repeats", input = Json)]
+pub async fn batch_result_repeats(
+    id: BatchId,
+    version_id: VersionId,
+    case_id: CaseId,
+) -> Result<Vec<TestResult>, ApiError> {
+    let engine = engine()?;
+    let store = engine.store();
+    let results = store.test_results(id, version_id, case_id).await?;
+    if results.is_empty() && !store.batch_exists(id).await? {
+        return Err(ApiError::not_found(format!("batch {id} does not exist")));
+    }
+    Ok(results)
 }
 
 /// A batch with its case snapshots and **every** stored result, in one JSON body: fine for

@@ -34,7 +34,7 @@ const ROWS_PER_PAGE: u64 = 2000;
 /// The CSV export's header line.
 pub const CSV_HEADER: &str = "batch_id,version_id,version,case_id,case,status,score,latency_ms,\
     ttft_ms,prompt_tokens,completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,\
-    error_message,answer,total_price,currency\n";
+    error_message,answer,total_price,currency,repetition\n";
 
 pub async fn results_csv(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
     match open(&engine, &id).await {
@@ -274,7 +274,7 @@ fn result_pages(
     per_page: u64,
 ) -> impl Stream<Item = Result<Vec<TestResult>, StoreError>> + Send + 'static {
     // None: the first page is still to be read; Some(None): the last one was read.
-    stream::try_unfold(Some(None::<(VersionId, CaseId)>), move |cursor| {
+    stream::try_unfold(Some(None::<crate::server::store::TestKey>), move |cursor| {
         let store = store.clone();
         async move {
             let Some(after) = cursor else {
@@ -285,7 +285,7 @@ fn result_pages(
                 return Ok(None);
             }
             let next = (page.len() as u64 == per_page)
-                .then(|| page.last().map(|r| (r.version_id, r.case_id)));
+                .then(|| page.last().map(|r| (r.version_id, r.case_id, r.repetition)));
             Ok(Some((page, next)))
         }
     })
@@ -343,7 +343,7 @@ fn junit_stream(
     per_page: u64,
 ) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
     use crate::server::junit;
-    let id = batch.id;
+    let (id, repeats) = (batch.id, batch.repeats);
     let total: i64 = tallies.iter().map(|t| t.completed).sum();
     let head = junit::open(&batch.name, total.max(0) as usize);
     let suites: HashMap<VersionId, (String, junit::SuiteCounts)> = batch
@@ -386,7 +386,7 @@ fn junit_stream(
                             opened.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         let case = cases.get(&r.case_id).map_or("unknown case", String::as_str);
-                        xml.push_str(&junit::testcase(r, &name, case));
+                        xml.push_str(&junit::testcase(r, &name, case, repeats));
                     }
                     Bytes::from(xml)
                 })
@@ -456,6 +456,8 @@ pub fn csv_rows(
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
             text(r.usage.currency.as_deref()),
+            // 1-based, as people count repeats; 1 in a batch without repeats.
+            (u64::from(r.repetition) + 1).to_string(),
         ];
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&record);
@@ -541,6 +543,7 @@ mod tests {
         let batch = store
             .create_batch(&NewBatch {
                 name: "export",
+                repeats: 1,
                 concurrency: 1,
                 per_version_cap: None,
                 scoring: &scoring,
@@ -557,6 +560,7 @@ mod tests {
                     batch_id: batch,
                     version_id: v.version.id,
                     case_id: c.id,
+                    repetition: 0,
                     status: ResultStatus::Passed,
                     score: Some(75.0),
                     answer: Some(format!("answer to {}, \"quoted\"", c.query)),
@@ -624,6 +628,7 @@ mod tests {
             batch_id: BatchId(3),
             version_id: VersionId(1),
             case_id: CaseId(7),
+            repetition: 0,
             status: ResultStatus::Failed,
             score: Some(42.5),
             answer: Some("line one\nsaid \"hi\", then left".into()),
@@ -653,16 +658,17 @@ mod tests {
         assert_eq!(
             text,
             "3,1,\"v1, chat\",7,MIPI D-PHY,failed,42.50,812,,10,20,30,a;b,c,,,\
-             \"line one\nsaid \"\"hi\"\", then left\",0.000125,USD\n"
+             \"line one\nsaid \"\"hi\"\", then left\",0.000125,USD,1\n"
         );
         let file = format!("{CSV_HEADER}{text}");
         let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
         let headers = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
-        assert_eq!(headers.len(), 19);
-        assert_eq!(row.len(), 19);
+        assert_eq!(headers.len(), 20);
+        assert_eq!(row.len(), 20);
         assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
         assert_eq!((&row[17], &row[18]), ("0.000125", "USD"));
+        assert_eq!((&headers[19], &row[19]), ("repetition", "1"));
     }
 
     #[test]
@@ -671,6 +677,7 @@ mod tests {
             batch_id: BatchId(1),
             version_id: VersionId(1),
             case_id: CaseId(2),
+            repetition: 0,
             status: ResultStatus::Error,
             score: None,
             answer: Some("=HYPERLINK(\"http://evil.example\")".into()),

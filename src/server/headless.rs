@@ -27,6 +27,9 @@ pub struct RunConfig {
     pub cases: String,
     pub concurrency: Option<u32>,
     pub per_version_cap: Option<u32>,
+    /// Runs of every (version, case), 1–20 (default 1): repeats tell a flaky case from a broken
+    /// one. The pass rate counts every repetition.
+    pub repeats: Option<u32>,
     /// Percent of tests that must pass (0–100); `--min-pass-rate` overrides it.
     pub min_pass_rate: Option<f64>,
     #[serde(default)]
@@ -192,6 +195,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
             concurrency: args.concurrency.or(prepared.config.concurrency),
             per_version_cap: prepared.config.per_version_cap,
             scoring: Some(prepared.config.scoring.clone()),
+            repeats: prepared.config.repeats,
             created_by: None,
         })
         .await
@@ -228,6 +232,13 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
         &results.batch,
         &VersionTally::summaries(&results.batch.versions, &tallies),
     );
+    if results.batch.repeats > 1 {
+        let stats = store
+            .repeat_stats(id, results.batch.repeats)
+            .await
+            .map_err(internal)?;
+        print_repeats(&results.batch, &stats);
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&results).unwrap_or_default();
         std::fs::write(path, json)
@@ -356,6 +367,23 @@ fn print_summary(batch: &Batch, summaries: &[VersionSummary]) {
             rate,
             score,
             latency
+        );
+    }
+}
+
+/// With repeats: per version, pass^k (the cases that passed every repeat) and the flaky cases.
+fn print_repeats(batch: &Batch, stats: &[crate::model::RepeatStats]) {
+    println!("repeats: {} per case", batch.repeats);
+    for v in &batch.versions {
+        let Some(s) = stats.iter().find(|s| s.version_id == v.version_id) else {
+            continue;
+        };
+        let pass_all = s
+            .pass_all_rate()
+            .map_or_else(|| "—".to_string(), |r| format!("{r:.1}%"));
+        println!(
+            "  {}: every repeat passed in {} of {} cases (pass^{} {pass_all}), {} flaky",
+            v.name, s.all_passed, s.complete, batch.repeats, s.flaky
         );
     }
 }
@@ -496,6 +524,7 @@ api_key = "env:TEST_KEY"
             concurrency: 1,
             per_version_cap: None,
             scoring: ScoringConfig::default(),
+            repeats: 1,
             total_tests: 2,
             completed_tests: 2,
             passed_tests: 0,
@@ -520,6 +549,7 @@ api_key = "env:TEST_KEY"
             batch_id: BatchId(1),
             version_id: VersionId(1),
             case_id: CaseId(case),
+            repetition: 0,
             status,
             score: Some(10.0),
             answer: None,

@@ -56,12 +56,20 @@ pub fn suite_open(version_name: &str, c: SuiteCounts) -> String {
 }
 
 /// One `<testcase>`, with its `<failure>` or `<error>`.
-pub fn testcase(r: &TestResult, version_name: &str, case_name: &str) -> String {
+///
+/// In a batch with repeats (`repeats` > 1) each repetition is its own test case, named
+/// `case name #2` (1-based), so CI tools count and show them apart.
+pub fn testcase(r: &TestResult, version_name: &str, case_name: &str, repeats: u32) -> String {
     let secs = r.latency_ms.unwrap_or(0) as f64 / 1000.0;
+    let name = if repeats > 1 {
+        format!("{case_name} #{}", u64::from(r.repetition) + 1)
+    } else {
+        case_name.to_string()
+    };
     let mut xml = format!(
         "    <testcase classname=\"{}\" name=\"{}\" time=\"{secs:.3}\"",
         xml_escape(version_name),
-        xml_escape(case_name)
+        xml_escape(&name)
     );
     match r.status {
         ResultStatus::Passed => xml.push_str("/>\n"),
@@ -121,7 +129,7 @@ pub fn report(results: &BatchReport) -> String {
                 .get(&r.case_id)
                 .map(|c| c.name.as_str())
                 .unwrap_or("unknown case");
-            xml.push_str(&testcase(r, &v.name, name));
+            xml.push_str(&testcase(r, &v.name, name, results.batch.repeats));
         }
         xml.push_str(SUITE_CLOSE);
     }

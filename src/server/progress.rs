@@ -87,6 +87,8 @@ impl Event {
 pub struct BatchStart {
     pub batch_id: BatchId,
     pub name: String,
+    /// Runs of every (version, case); each version's `total` counts them all.
+    pub repeats: u32,
     /// Wall-clock start in Unix ms (the first start, for a resumed batch).
     pub started_at_ms: i64,
     pub versions: Vec<VersionStart>,
@@ -204,6 +206,7 @@ impl VersionState {
 struct BatchState {
     batch_id: BatchId,
     name: String,
+    repeats: u32,
     status: BatchStatus,
     started_at_ms: i64,
     finished_at_ms: Option<i64>,
@@ -277,6 +280,7 @@ impl BatchState {
                 .iter()
                 .map(VersionState::to_progress)
                 .collect(),
+            repeats: self.repeats,
         }
     }
 }
@@ -342,6 +346,7 @@ impl Registry {
         let state = BatchState {
             batch_id: start.batch_id,
             name: start.name,
+            repeats: start.repeats,
             status: BatchStatus::Running,
             started_at_ms: start.started_at_ms,
             finished_at_ms: None,
@@ -533,6 +538,7 @@ pub fn render_stored(
     let state = BatchState {
         batch_id: start.batch_id,
         name: start.name,
+        repeats: start.repeats,
         status,
         started_at_ms: start.started_at_ms,
         finished_at_ms,
@@ -606,6 +612,7 @@ mod tests {
         BatchStart {
             batch_id: BatchId(id),
             name: format!("batch {id}"),
+            repeats: 1,
             started_at_ms: unix_ms(),
             versions: versions
                 .iter()
@@ -809,6 +816,7 @@ mod tests {
         let mut s = BatchState {
             batch_id: BatchId(1),
             name: String::new(),
+            repeats: 1,
             status: BatchStatus::Running,
             started_at_ms: 0,
             finished_at_ms: None,

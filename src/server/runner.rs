@@ -17,14 +17,14 @@ pub use limits::{
 
 use crate::model::{
     Batch, BatchId, BatchStatus, CaseId, ResultStatus, ScoreDetail, ScoringConfig, TestCase,
-    TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY,
+    TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
 use crate::server::dify::{AppEndpoint, DifyClient};
 use crate::server::offload;
 use crate::server::progress::{BatchStart, Finished, Registry, VersionStart};
 use crate::server::scoring::CasePlan;
 use crate::server::store::{
-    BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, VersionTally,
+    BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, TestKey, VersionTally,
 };
 use runs::{Refusal, RunGuard, Runs, Ticket};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -78,6 +78,8 @@ pub struct StartBatch {
     pub concurrency: Option<u32>,
     pub per_version_cap: Option<u32>,
     pub scoring: Option<ScoringConfig>,
+    /// Runs of every (version, case), 1–[`MAX_REPEATS`]; None: 1.
+    pub repeats: Option<u32>,
     /// Who started it (`alice`, `token:ci`), recorded with the batch.
     pub created_by: Option<String>,
 }
@@ -150,6 +152,12 @@ impl Engine {
                 "per_version_cap must be at least 1 (leave it out for no cap)".into(),
             ));
         }
+        let repeats = req.repeats.unwrap_or(1);
+        if !(1..=MAX_REPEATS).contains(&repeats) {
+            return Err(EngineError::Invalid(format!(
+                "repeats must be between 1 and {MAX_REPEATS}, got {repeats}"
+            )));
+        }
         let scoring = req.scoring.unwrap_or_default();
         scoring.validate().map_err(EngineError::Invalid)?;
         let name = req.name.trim();
@@ -171,7 +179,7 @@ impl Engine {
         let versions = self.selected_versions(&req.version_ids).await?;
         let cases = self.selected_cases(req.case_ids.as_deref()).await?;
         self.limits
-            .check_batch_size(versions.len(), cases.len())
+            .check_batch_size(versions.len(), cases.len(), repeats)
             .map_err(EngineError::Invalid)?;
         let cases = Arc::new(cases);
         case_plans(cases.clone()).await?;
@@ -184,12 +192,19 @@ impl Engine {
                 concurrency: concurrency as i64,
                 per_version_cap: req.per_version_cap.map(i64::from),
                 scoring: &scoring,
+                repeats,
                 versions: &versions,
                 cases: &cases,
                 created_by: req.created_by.as_deref(),
             })
             .await?;
-        tracing::info!(batch = %id, versions = versions.len(), cases = cases.len(), "batch queued");
+        tracing::info!(
+            batch = %id,
+            versions = versions.len(),
+            cases = cases.len(),
+            repeats,
+            "batch queued"
+        );
         self.launch(id, ticket).await?;
         Ok(id)
     }
@@ -481,7 +496,7 @@ impl Engine {
         &self,
         plan: &BatchPlan,
         case_plans: &[Arc<CasePlan>],
-        done: &HashSet<(VersionId, CaseId)>,
+        done: &HashSet<TestKey>,
         cancel: &CancellationToken,
     ) -> Result<Ended, EngineError> {
         let batch = &plan.batch;
@@ -497,12 +512,17 @@ impl Engine {
             .map(|v| Arc::new(endpoint(v)))
             .collect();
         let cases: Vec<Arc<TestCase>> = plan.cases.iter().cloned().map(Arc::new).collect();
-        let mut queues: Vec<VecDeque<usize>> = plan
+        // Each version's tests, round by round: every case once, then every case again. A slow
+        // spell of the app (or of Dify) then touches one repeat of many cases rather than every
+        // repeat of a few, which keeps the repeats of a case closer to independent draws.
+        let repeats = batch.repeats.max(1);
+        let mut queues: Vec<VecDeque<(usize, u32)>> = plan
             .versions
             .iter()
             .map(|v| {
-                (0..cases.len())
-                    .filter(|&ci| !done.contains(&(v.version_id, cases[ci].id)))
+                (0..repeats)
+                    .flat_map(|rep| (0..cases.len()).map(move |ci| (ci, rep)))
+                    .filter(|&(ci, rep)| !done.contains(&(v.version_id, cases[ci].id, rep)))
                     .collect()
             })
             .collect();
@@ -551,7 +571,7 @@ impl Engine {
                     }
                     break;
                 };
-                let Some(ci) = queues[vi].pop_front() else {
+                let Some((ci, repetition)) = queues[vi].pop_front() else {
                     break;
                 };
                 in_flight[vi] += 1;
@@ -561,6 +581,7 @@ impl Engine {
                     version_id: plan.versions[vi].version_id,
                     endpoint: endpoints[vi].clone(),
                     case: cases[ci].clone(),
+                    repetition,
                     plan: case_plans[ci].clone(),
                     scoring: scoring.clone(),
                 };
@@ -756,6 +777,7 @@ struct Job {
     version_id: VersionId,
     endpoint: Arc<AppEndpoint>,
     case: Arc<TestCase>,
+    repetition: u32,
     plan: Arc<CasePlan>,
     scoring: Arc<ScoringConfig>,
 }
@@ -808,6 +830,7 @@ impl Job {
             batch_id: self.batch_id,
             version_id: self.version_id,
             case_id: self.case.id,
+            repetition: self.repetition,
             status: ResultStatus::Error,
             score: None,
             answer: None,
@@ -922,11 +945,13 @@ fn keyless_with_work<'a>(
     tallies: &[VersionTally],
     rerun_errors: bool,
 ) -> Option<&'a PlannedVersion> {
-    let cases = i64::try_from(plan.cases.len()).unwrap_or(i64::MAX);
+    let tests = i64::try_from(plan.cases.len())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(i64::from(plan.batch.repeats.max(1)));
     plan.versions.iter().find(|v| {
         let tally = tallies.iter().find(|t| t.version_id == v.version_id.0);
         let (completed, errored) = tally.map_or((0, 0), |t| (t.completed, t.errored));
-        v.api_key.is_none() && (completed < cases || (rerun_errors && errored > 0))
+        v.api_key.is_none() && (completed < tests || (rerun_errors && errored > 0))
     })
 }
 
@@ -967,6 +992,7 @@ pub(crate) fn batch_start(
     BatchStart {
         batch_id: batch.id,
         name: batch.name.clone(),
+        repeats: batch.repeats.max(1),
         started_at_ms,
         versions: batch
             .versions

@@ -1,9 +1,11 @@
 //! The batch configuration modal: name (default "Batch test YYYY-MM-DD HH:mm"), thread count,
-//! per-version cap, which cases (all enabled, or by category / tag), pass threshold. Start calls
+//! per-version cap, repeats, which cases (all enabled, or by category / tag), pass threshold. Start calls
 //! `start_batch`; on success the progress modal opens, on failure the error stays here.
 
 use crate::api::{list_cases, start_batch};
-use crate::model::{CaseId, TestCase, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY};
+use crate::model::{
+    CaseId, TestCase, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
+};
 use crate::ui::browser;
 use crate::ui::components::Modal;
 use crate::ui::i18n::use_i18n;
@@ -45,6 +47,17 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
     let concurrency = RwSignal::new(DEFAULT_CONCURRENCY.to_string());
     let cap = RwSignal::new(String::new());
     let threshold = RwSignal::new("60".to_string());
+    let repeats = RwSignal::new("1".to_string());
+    // What the planned-tests line multiplies by: the field when it holds a valid count.
+    let repeats_n = move || {
+        repeats
+            .get()
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|r| (1..=MAX_REPEATS as usize).contains(r))
+            .unwrap_or(1)
+    };
     let by_filter = RwSignal::new(false);
     let categories = RwSignal::new(BTreeSet::<String>::new());
     let tags = RwSignal::new(BTreeSet::<String>::new());
@@ -88,6 +101,12 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
             let conc = parse_num(concurrency.get_untracked(), t.f_concurrency)?;
             let cap = parse_num(cap.get_untracked(), t.f_per_version_cap)?;
             let thr = parse_num(threshold.get_untracked(), t.f_pass_threshold)?;
+            let reps = parse_num(repeats.get_untracked(), t.rep.f_repeats)?;
+            if let Some(r) = reps {
+                if r < 1.0 || r > f64::from(MAX_REPEATS) || r.fract() != 0.0 {
+                    return Err(format!("{}: 1–{MAX_REPEATS}", t.rep.f_repeats));
+                }
+            }
             if let Some(c) = conc {
                 if c < 1.0 || c > f64::from(MAX_CONCURRENCY) || c.fract() != 0.0 {
                     return Err(format!("{}: 1–{MAX_CONCURRENCY}", t.f_concurrency));
@@ -98,9 +117,14 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                     return Err(format!("{}: ≥ 1", t.f_per_version_cap));
                 }
             }
-            Ok((conc.map(|c| c as u32), cap.map(|c| c as u32), thr))
+            Ok((
+                conc.map(|c| c as u32),
+                cap.map(|c| c as u32),
+                thr,
+                reps.map(|r| r as u32),
+            ))
         })();
-        let (conc, cap, thr) = match parsed {
+        let (conc, cap, thr, reps) = match parsed {
             Ok(p) => p,
             Err(e) => {
                 error.set(Some(e));
@@ -129,6 +153,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                 thr,
                 None,
                 None,
+                reps,
             )
             .await;
             starting.set(false);
@@ -189,6 +214,11 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                         <span>{move || i18n.t().f_pass_threshold}</span>
                         <input type="number" name="pass-threshold" min="0" max="100" step="any" bind:value=threshold/>
                     </label>
+                    <label>
+                        <span>{move || i18n.t().rep.f_repeats}</span>
+                        <input type="number" name="repeats" min="1" max=MAX_REPEATS step="1" bind:value=repeats/>
+                        <small>{move || i18n.t().rep.f_repeats_help}</small>
+                    </label>
                 </div>
                 <fieldset>
                     <legend>{move || i18n.t().f_cases}</legend>
@@ -214,7 +244,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                     </Show>
                 </fieldset>
                 <p class="muted" data-testid="tests-planned">
-                    {move || (i18n.t().tests_planned)(n_versions, chosen.with(Vec::len))}
+                    {move || (i18n.t().tests_planned)(n_versions, chosen.with(Vec::len), repeats_n())}
                 </p>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">

@@ -5,10 +5,10 @@
 //!
 //! The page loads one page of cases at a time (`batch_page`, `?page=N` in the URL): the server
 //! computes the summaries and sends that page's outcomes only; a result's answer and details are
-//! fetched when its cell is opened (`batch_result`). So a 100,000-test batch loads as fast as a
+//! fetched when its cell is opened (`batch_result_repeats`: every repetition of the test). So a 100,000-test batch loads as fast as a
 //! small one. Exports are streamed by the server (`/api/batches/{id}/results.csv|json|junit.xml`).
 
-use crate::api::{batch_page, batch_result, cancel_batch, rerun_failed, ErrorKind};
+use crate::api::{batch_page, batch_result_repeats, cancel_batch, rerun_failed, ErrorKind};
 use crate::model::Role;
 use crate::model::{BatchId, BatchView, CaseId, ResultCell, ResultStatus, TestCase, VersionId};
 use crate::ui::batches::batch_duration_secs;
@@ -177,7 +177,8 @@ fn BatchBody(
                 .data
                 .with(|d| d.as_ref().is_some_and(|p| !p.status.is_terminal()))
     };
-    let per_version_total = view.total_cases;
+    let repeats = b.repeats.max(1);
+    let per_version_total = view.total_cases * u64::from(repeats);
     let cards = b
         .versions
         .iter()
@@ -201,6 +202,20 @@ fn BatchBody(
             );
             let errors = s.as_ref().map_or(0, |s| s.errors);
             let name = v.name.clone();
+            let rep = view
+                .repeat_stats
+                .iter()
+                .find(|r| r.version_id == v.version_id)
+                .cloned();
+            let repeat_rows = (repeats > 1).then(|| {
+                let (pass_all, flaky) = rep.as_ref().map_or((None, 0), |r| (r.pass_all_rate(), r.flaky));
+                view! {
+                    <dt title=move || i18n.t().rep.pass_all_help>{move || i18n.t().rep.pass_all}" (pass^"{repeats}")"</dt>
+                    <dd data-testid="pass-all">{format::percent(pass_all)}</dd>
+                    <dt>{move || i18n.t().rep.flaky_cases}</dt>
+                    <dd data-testid="flaky-cases">{flaky}</dd>
+                }
+            });
             view! {
                 <div class="summary-card" data-testid="version-card">
                     <strong>{v.name.clone()}</strong>
@@ -212,6 +227,7 @@ fn BatchBody(
                         <dt>{move || i18n.t().pass_rate}</dt><dd>{format::percent(rate)}</dd>
                         <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
                         <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
+                        {repeat_rows}
                     </dl>
                 </div>
             }
@@ -253,6 +269,9 @@ fn BatchBody(
             {duration.map(|s| view! { <span>{move || i18n.t().col_duration}" "{move || (i18n.t().duration)(s)}</span> })}
             <span>{move || i18n.t().f_concurrency}" "{b.concurrency}</span>
             <span>{move || i18n.t().f_pass_threshold}" "{b.scoring.pass_threshold}</span>
+            {(repeats > 1).then(|| view! {
+                <span class="tag" data-testid="repeats-badge">{move || (i18n.t().rep.repeats_badge)(repeats)}</span>
+            })}
             <span>{move || (i18n.t().tests_done)(b.completed_tests, b.total_tests)}</span>
         </div>
         {b.error_message.clone().map(|m| view! { <p class="notice notice-error" role="alert">{m}</p> })}
@@ -310,10 +329,11 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
     };
     let go_prev = go.clone();
     let (at_first, at_last) = (page == 0, page + 1 >= pages);
-    let index: HashMap<(VersionId, CaseId), (ResultStatus, Option<f64>)> = view
+    let repeated = view.batch.repeats > 1;
+    let index: HashMap<(VersionId, CaseId), ResultCell> = view
         .cells
         .iter()
-        .map(|x| ((x.version_id, x.case_id), (x.status, x.score)))
+        .map(|x| ((x.version_id, x.case_id), *x))
         .collect();
     let versions: Vec<(VersionId, String)> = view
         .batch
@@ -334,24 +354,38 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
                 .iter()
                 .map(|(vid, vname)| {
                     let vid = *vid;
-                    let (class, text) = match index.get(&(vid, cid)).copied() {
+                    let cell = index.get(&(vid, cid)).copied();
+                    let (class, text) = match cell {
                         None => ("cell cell-pending", "·".to_string()),
-                        Some((st, score)) => (
-                            match st {
-                                ResultStatus::Passed => "cell cell-passed",
-                                ResultStatus::Failed => "cell cell-failed",
-                                ResultStatus::Error => "cell cell-error",
+                        Some(c) => (
+                            match (c.status, c.flaky()) {
+                                (_, true) => "cell cell-failed cell-flaky",
+                                (ResultStatus::Passed, _) => "cell cell-passed",
+                                (ResultStatus::Failed, _) => "cell cell-failed",
+                                (ResultStatus::Error, _) => "cell cell-error",
                             },
-                            score
-                                .map(|s| format!("{s:.0}"))
-                                .unwrap_or_else(|| "✕".into()),
+                            cell_text(&c, repeated),
                         ),
                     };
-                    let label = format!("{cname} — {vname}: {text}");
+                    let flaky = cell.is_some_and(|c| c.flaky());
+                    let (cn, vn, tx) = (cname.clone(), vname.clone(), text.clone());
+                    let label = move || {
+                        let t = i18n.t();
+                        let mut label = format!("{cn} — {vn}: {tx}");
+                        if let Some(c) = cell.filter(|_| repeated) {
+                            label.push_str(&format!(", {}", (t.rep.k_of_n)(c.passed, c.runs)));
+                        }
+                        if flaky {
+                            label.push_str(&format!(", {}", t.rep.flaky));
+                        }
+                        label
+                    };
+                    let title = label.clone();
                     view! {
                         <td class=class>
-                            <button type="button" aria-label=label on:click=move |_| selected.set(Some((vid, cid)))>
+                            <button type="button" aria-label=label title=title on:click=move |_| selected.set(Some((vid, cid)))>
                                 {text}
+                                {flaky.then(|| view! { <span class="flaky-mark" aria-hidden="true">"≈"</span> })}
                             </button>
                         </td>
                     }
@@ -371,6 +405,7 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
             <span class="l-failed">{move || i18n.t().st_failed}</span>
             <span class="l-error">{move || i18n.t().st_error}</span>
             <span class="l-pending">{move || i18n.t().st_pending}</span>
+            {repeated.then(|| view! { <span class="l-flaky">"≈ "{move || i18n.t().rep.flaky_help}</span> })}
             <span>{move || i18n.t().matrix_legend}</span>
         </p>
         {(pages > 1).then(|| view! {
@@ -395,6 +430,19 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
                 <tbody>{rows}</tbody>
             </table>
         </div>
+    }
+}
+
+/// What a matrix cell says: the score, and in a batch with repeats how many passed (`3/5 71`);
+/// `✕` for a test that got no score.
+fn cell_text(c: &ResultCell, repeated: bool) -> String {
+    let score = c
+        .score
+        .map_or_else(|| "✕".to_string(), |s| format!("{s:.0}"));
+    if repeated {
+        format!("{}/{} {score}", c.passed, c.runs)
+    } else {
+        score
     }
 }
 
@@ -442,8 +490,8 @@ fn ResultDetail(
         let (batch, cell) = (batch.get(), cell.get());
         async move {
             match (batch, cell) {
-                (Some(id), Some(_)) => batch_result(id, version, case).await,
-                _ => Ok(None),
+                (Some(id), Some(_)) => batch_result_repeats(id, version, case).await,
+                _ => Ok(Vec::new()),
             }
         }
     });
@@ -456,6 +504,8 @@ fn ResultDetail(
         })
     });
     let close = Callback::new(move |()| selected.set(None));
+    // Which repetition the dialog details (0-based); the list above it picks another.
+    let shown = RwSignal::new(0usize);
     let kws = move |list: Vec<String>, class: &'static str| {
         if list.is_empty() {
             view! { <span class="muted">{move || i18n.t().none}</span> }.into_any()
@@ -476,10 +526,14 @@ fn ResultDetail(
         match result.get() {
             None => view! { <p class="muted">{move || i18n.t().loading}</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-            Some(Ok(None)) => {
+            Some(Ok(list)) if list.is_empty() => {
                 view! { <p class="muted">{move || i18n.t().not_run_yet}</p> }.into_any()
             }
-            Some(Ok(Some(r))) => {
+            Some(Ok(list)) => {
+                let at = shown.get().min(list.len() - 1);
+                let repeats =
+                    (list.len() > 1).then(|| view! { <RepeatList list=list.clone() shown/> });
+                let r = list[at].clone();
                 let status = r.status;
                 let usage = &r.usage;
                 let tokens = format!(
@@ -511,6 +565,7 @@ fn ResultDetail(
                     )),
                 };
                 view! {
+                    {repeats}
                     <dl>
                         <dt>{move || i18n.t().col_status}</dt>
                         <dd>
@@ -542,6 +597,66 @@ fn ResultDetail(
                 </div>
             </div>
         </Modal>
+    }
+}
+
+/// The repetitions of one test: how many passed, the spread of their scores, and one row per
+/// repetition (status, score, latency, error) that picks the repetition detailed below.
+#[component]
+fn RepeatList(list: Vec<crate::model::TestResult>, shown: RwSignal<usize>) -> impl IntoView {
+    let i18n = use_i18n();
+    let n = list.len() as u32;
+    let passed = list
+        .iter()
+        .filter(|r| r.status == ResultStatus::Passed)
+        .count() as u32;
+    let scores: Vec<f64> = list.iter().filter_map(|r| r.score).collect();
+    let spread = crate::model::spread(&scores);
+    let flaky = passed > 0 && passed < n;
+    let rows = list
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let status = r.status;
+            let number = r.repetition + 1;
+            let error = r.error_code.clone().unwrap_or_default();
+            view! {
+                <tr class:selected=move || shown.get() == i>
+                    <td>
+                        <button type="button" class="link" aria-pressed=move || (shown.get() == i).to_string() on:click=move |_| shown.set(i)>
+                            {move || (i18n.t().rep.repeat_n)(number)}
+                        </button>
+                    </td>
+                    <td><span class=format!("tag tag-{}", status.as_str())>{move || i18n.t().result_status(status)}</span></td>
+                    <td>{format::score(r.score)}</td>
+                    <td>{format::millis(r.latency_ms)}</td>
+                    <td class="mono">{error}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="repeat-list" data-testid="repeat-list">
+            <p>
+                <strong>{move || (i18n.t().rep.passed_of)(passed, n)}</strong>
+                {flaky.then(|| view! { " "<span class="tag tag-flaky" data-testid="flaky-tag">{move || i18n.t().rep.flaky}</span> })}
+                {spread.map(|s| view! { <br/><span class="muted">{move || (i18n.t().rep.spread)(s.mean, s.sd, s.min, s.max)}</span> })}
+            </p>
+            <div class="table-wrap">
+                <table class="grid">
+                    <thead>
+                        <tr>
+                            <th>{move || i18n.t().rep.repeats}</th>
+                            <th>{move || i18n.t().col_status}</th>
+                            <th>{move || i18n.t().score}</th>
+                            <th>{move || i18n.t().latency}</th>
+                            <th>{move || i18n.t().error}</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
     }
 }
 

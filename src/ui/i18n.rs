@@ -11,8 +11,10 @@ use leptos::prelude::*;
 
 mod accounts;
 mod compare;
+mod repeats;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
+pub use repeats::RepeatStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -130,6 +132,8 @@ pub struct Strings {
     pub acc: &'static AccountStrings,
     /// The compare page.
     pub cmp: &'static CompareStrings,
+    /// Repeats: the launch form, the matrix, the result dialog, the version cards.
+    pub rep: &'static RepeatStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -202,7 +206,8 @@ pub struct Strings {
     pub categories: &'static str,
     pub tags: &'static str,
     pub f_pass_threshold: &'static str,
-    pub tests_planned: fn(usize, usize) -> String,
+    /// Versions, cases, repeats.
+    pub tests_planned: fn(usize, usize, usize) -> String,
     pub no_cases_selected: &'static str,
     pub start: &'static str,
     pub starting: &'static str,
@@ -370,6 +375,7 @@ fn hms(secs: f64) -> (u64, u64, u64) {
 pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
+    rep: &repeats::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -439,7 +445,10 @@ pub static EN: Strings = Strings {
     categories: "Categories",
     tags: "Tags",
     f_pass_threshold: "Pass threshold (score 0–100)",
-    tests_planned: |v, c| format!("{v} version(s) × {c} case(s) = {} tests", v * c),
+    tests_planned: |v, c, r| match r {
+        1 => format!("{v} version(s) × {c} case(s) = {} tests", v * c),
+        r => format!("{v} version(s) × {c} case(s) × {r} repeats = {} tests", v * c * r),
+    },
     no_cases_selected: "No test case matches this choice.",
     start: "Start",
     starting: "Starting…",
@@ -562,6 +571,7 @@ pub static EN: Strings = Strings {
 pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
+    rep: &repeats::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",
@@ -629,7 +639,10 @@ pub static ZH_TW: Strings = Strings {
     categories: "分類",
     tags: "標籤",
     f_pass_threshold: "通過門檻（分數 0–100）",
-    tests_planned: |v, c| format!("{v} 個版本 × {c} 個案例 = {} 個測試", v * c),
+    tests_planned: |v, c, r| match r {
+        1 => format!("{v} 個版本 × {c} 個案例 = {} 個測試", v * c),
+        r => format!("{v} 個版本 × {c} 個案例 × {r} 次重複 = {} 個測試", v * c * r),
+    },
     no_cases_selected: "沒有符合此選擇的測試案例。",
     start: "開始",
     starting: "啟動中…",

@@ -330,14 +330,19 @@ pub fn ten_cases() -> Value {
 pub fn assert_one_result_per_test(report: &Value, total: usize) {
     let results = report["results"].as_array().expect("a results array");
     assert_eq!(results.len(), total, "results = total");
-    let keys: std::collections::HashSet<(i64, i64)> = results
+    let keys: std::collections::HashSet<(i64, i64, i64)> = results
         .iter()
         .map(|r| {
             (
                 r["version_id"].as_i64().unwrap(),
                 r["case_id"].as_i64().unwrap(),
+                r["repetition"].as_i64().unwrap(),
             )
         })
         .collect();
-    assert_eq!(keys.len(), total, "no (version, case) has two results");
+    assert_eq!(
+        keys.len(),
+        total,
+        "no (version, case, repetition) has two results"
+    );
 }

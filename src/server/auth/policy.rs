@@ -39,6 +39,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("running_batches", VIEWER),
     ("batch_page", VIEWER),
     ("batch_result", VIEWER),
+    ("batch_result_repeats", VIEWER),
     ("batch_results", VIEWER),
     ("compare_runs", VIEWER),
     // The test set and running it.

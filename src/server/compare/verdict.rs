@@ -57,8 +57,8 @@ use crate::model::CaseId;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
-/// The most repeats a batch may run (issue 9); a suggestion above it says "cases" only.
-pub const MAX_REPEATS: u32 = 20;
+/// The most repeats a batch may run; a suggestion above it says "cases" only.
+pub use crate::model::MAX_REPEATS;
 
 /// Cases whose score must have moved (delta ≠ 0) before the score interval may decide a verdict.
 /// The percentile bootstrap only knows the deltas it saw: from 3 cases that all dropped it builds

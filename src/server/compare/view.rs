@@ -18,18 +18,26 @@ pub enum CompareError {
     Store(#[from] StoreError),
 }
 
-/// One run's side of a case: today one repetition per case.
-fn side(outcome: &RunOutcome) -> SideOutcome {
+/// One run's side of a case: its finished repetitions (one in a batch without repeats). An
+/// errored repetition counts in `total`, as not passed, and has no score.
+fn side(outcomes: &[RunOutcome]) -> SideOutcome {
+    let scores: Vec<f64> = outcomes.iter().filter_map(|o| o.score).collect();
     SideOutcome {
-        passed: u32::from(outcome.status == ResultStatus::Passed),
-        total: 1,
-        mean_score: outcome.score,
-        repeats: vec![RepeatMetrics {
-            latency_ms: outcome.latency_ms,
-            ttft_ms: outcome.ttft_ms,
-            tokens: outcome.total_tokens,
-            cost: outcome.total_price,
-        }],
+        passed: outcomes
+            .iter()
+            .filter(|o| o.status == ResultStatus::Passed)
+            .count() as u32,
+        total: outcomes.len() as u32,
+        mean_score: (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64),
+        repeats: outcomes
+            .iter()
+            .map(|o| RepeatMetrics {
+                latency_ms: o.latency_ms,
+                ttft_ms: o.ttft_ms,
+                tokens: o.total_tokens,
+                cost: o.total_price,
+            })
+            .collect(),
     }
 }
 
@@ -78,8 +86,8 @@ pub async fn view(
                 names.insert(p.case_id, p.name.clone());
                 pairs.push(CasePair {
                     case_id: p.case_id,
-                    a: p.a.as_ref().map(side).unwrap_or_default(),
-                    b: p.b.as_ref().map(side).unwrap_or_default(),
+                    a: side(&p.a),
+                    b: side(&p.b),
                     changed: p.changed,
                 });
             }

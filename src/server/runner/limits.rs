@@ -70,14 +70,27 @@ impl EngineLimits {
         Ok(())
     }
 
-    /// A batch of `versions` × `cases` tests, or why it is too large.
-    pub fn check_batch_size(&self, versions: usize, cases: usize) -> Result<u64, String> {
-        let tests = (versions as u64).saturating_mul(cases as u64);
+    /// A batch of `versions` × `cases` × `repeats` tests, or why it is too large.
+    pub fn check_batch_size(
+        &self,
+        versions: usize,
+        cases: usize,
+        repeats: u32,
+    ) -> Result<u64, String> {
+        let tests = (versions as u64)
+            .saturating_mul(cases as u64)
+            .saturating_mul(u64::from(repeats));
         if tests > self.max_tests_per_batch {
+            let repeats_part = if repeats > 1 {
+                format!(" × {repeats} repeats")
+            } else {
+                String::new()
+            };
             return Err(format!(
-                "{versions} versions × {cases} cases = {tests} tests, more than the {} tests a \
-                 batch may hold on this server ({TESTS_PER_BATCH_SETTING}); select fewer \
-                 versions or cases, or split the run into several batches",
+                "{versions} versions × {cases} cases{repeats_part} = {tests} tests, more than \
+                 the {} tests a batch may hold on this server ({TESTS_PER_BATCH_SETTING}); \
+                 select fewer versions or cases (or repeats), or split the run into several \
+                 batches",
                 self.max_tests_per_batch
             ));
         }
@@ -123,12 +136,21 @@ mod tests {
             max_tests_per_batch: 20,
             ..EngineLimits::default()
         };
-        assert_eq!(limits.check_batch_size(2, 10), Ok(20));
-        let err = limits.check_batch_size(3, 7).unwrap_err();
+        assert_eq!(limits.check_batch_size(2, 10, 1), Ok(20));
+        let err = limits.check_batch_size(3, 7, 1).unwrap_err();
         assert!(err.starts_with("3 versions × 7 cases = 21 tests"), "{err}");
         assert!(err.contains("--max-tests-per-batch"), "{err}");
+        // Repeats count: 2 × 5 × 2 = 20 fits, × 3 does not.
+        assert_eq!(limits.check_batch_size(2, 5, 2), Ok(20));
+        let err = limits.check_batch_size(2, 5, 3).unwrap_err();
+        assert!(
+            err.starts_with("2 versions × 5 cases × 3 repeats = 30 tests"),
+            "{err}"
+        );
         // No overflow, whatever the counts.
-        assert!(limits.check_batch_size(usize::MAX, usize::MAX).is_err());
+        assert!(limits
+            .check_batch_size(usize::MAX, usize::MAX, u32::MAX)
+            .is_err());
     }
 
     #[test]

@@ -379,7 +379,12 @@ async fn run(sim: SimState, p: Prepared) -> Response {
     }
 
     let entry = knowledge::find(&p.question);
-    let answer = answer::compose(entry, p.app.quality, &mut request.str("answer").rng());
+    // The answer is the question's own (the same at every call) unless the key samples.
+    let answer_seed = match p.app.token {
+        Some(KeyToken::Sampled) => this_attempt.str("answer"),
+        _ => request.str("answer"),
+    };
+    let answer = answer::compose(entry, p.app.quality, &mut answer_seed.rng());
     let ask = Ask {
         mode: p.app.mode,
         quality: p.app.quality,

@@ -7,7 +7,8 @@
 //!   mode   chat | agent-chat | advanced-chat | completion | workflow
 //!   NN     0–100, the share of the expected content an answer carries
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
-//!          flaky1 endorder unknown_events (an unrecognised third segment is ignored like the rest)
+//!          flaky1 endorder unknown_events sampled (an unrecognised third segment is ignored like
+//!          the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //! ```
 
@@ -45,10 +46,14 @@ pub enum KeyToken {
     EndOrder,
     /// Adds unknown event types and a `message_replace` to streams.
     UnknownEvents,
+    /// No fault; every call samples its answer afresh, as an LLM at temperature > 0 does (without
+    /// it, a question always gets the same answer from a key). Repeats of a case then differ, so
+    /// a middling quality makes cases flaky.
+    Sampled,
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 14] = [
+    pub const ALL: [KeyToken; 15] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -63,6 +68,7 @@ impl KeyToken {
         KeyToken::Flaky1,
         KeyToken::EndOrder,
         KeyToken::UnknownEvents,
+        KeyToken::Sampled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +87,7 @@ impl KeyToken {
             KeyToken::Flaky1 => "flaky1",
             KeyToken::EndOrder => "endorder",
             KeyToken::UnknownEvents => "unknown_events",
+            KeyToken::Sampled => "sampled",
         }
     }
 

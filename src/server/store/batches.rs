@@ -22,6 +22,8 @@ pub struct NewBatch<'a> {
     pub concurrency: i64,
     pub per_version_cap: Option<i64>,
     pub scoring: &'a ScoringConfig,
+    /// Runs of every (version, case), at least 1.
+    pub repeats: u32,
     pub versions: &'a [VersionRecord],
     pub cases: &'a [TestCase],
     /// Who started it (`alice`, `token:ci`).
@@ -99,6 +101,7 @@ struct BatchRow {
     concurrency: i64,
     per_version_cap: Option<i64>,
     scoring: String,
+    repeats: i64,
     total_tests: i64,
     error_message: Option<String>,
     created_at: i64,
@@ -122,7 +125,7 @@ struct SnapshotRow {
 /// are counted (not the whole results table, which holds every batch ever run).
 const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id DESC LIMIT $1) \
      SELECT b.id, b.name, b.status, b.concurrency, b.per_version_cap, \
-     b.scoring, b.total_tests, b.error_message, b.created_at, b.started_at, b.finished_at, \
+     b.scoring, b.repeats, b.total_tests, b.error_message, b.created_at, b.started_at, b.finished_at, \
      b.created_by, COALESCE(r.completed, 0) AS completed, COALESCE(r.passed, 0) AS passed, \
      COALESCE(r.errored, 0) AS errored, r.average_score \
      FROM batches b JOIN listed ON listed.id = b.id \
@@ -136,7 +139,7 @@ const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id D
 /// One batch's columns, its counts left for [`Store::batch_with_tallies`] to fill from the
 /// per-version tallies: one pass over the batch's results instead of one over every batch's.
 const ONE_BATCH_SELECT: &str = "SELECT id, name, status, concurrency, per_version_cap, scoring, \
-     total_tests, error_message, created_at, started_at, finished_at, created_by, \
+     repeats, total_tests, error_message, created_at, started_at, finished_at, created_by, \
      CAST(0 AS BIGINT) AS completed, CAST(0 AS BIGINT) AS passed, CAST(0 AS BIGINT) AS errored, \
      CAST(NULL AS DOUBLE PRECISION) AS average_score FROM batches WHERE id = $1";
 
@@ -151,6 +154,10 @@ impl BatchRow {
             concurrency: self.concurrency,
             per_version_cap: self.per_version_cap,
             scoring: parse_json("batch scoring", &self.scoring)?,
+            repeats: u32::try_from(self.repeats)
+                .ok()
+                .filter(|&r| r >= 1)
+                .ok_or_else(|| StoreError::Corrupt(format!("batch {}: repeats", self.id)))?,
             total_tests: self.total_tests,
             completed_tests: self.completed,
             passed_tests: self.passed,
@@ -204,7 +211,7 @@ fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVersion> {
 impl Store {
     /// Stores a queued batch with its snapshots, in one transaction.
     pub async fn create_batch(&self, new: &NewBatch<'_>) -> StoreResult<BatchId> {
-        let total = (new.versions.len() * new.cases.len()) as i64;
+        let total = (new.versions.len() * new.cases.len()) as i64 * i64::from(new.repeats.max(1));
         let scoring = to_json(new.scoring);
         let snapshots: Vec<(i64, String)> = new
             .versions
@@ -227,13 +234,14 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO batches (name, status, concurrency, per_version_cap, scoring, \
-                 total_tests, created_at, created_by) \
-                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7) RETURNING id",
+                 repeats, total_tests, created_at, created_by) \
+                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             )
             .bind(new.name)
             .bind(new.concurrency)
             .bind(new.per_version_cap)
             .bind(&scoring)
+            .bind(i64::from(new.repeats.max(1)))
             .bind(total)
             .bind(now_ms())
             .bind(new.created_by)

@@ -32,9 +32,10 @@ pub struct RunOutcome {
 pub struct PairedCase {
     pub case_id: CaseId,
     pub name: String,
-    /// None: the case is not in that run's snapshot, or has no result there yet.
-    pub a: Option<RunOutcome>,
-    pub b: Option<RunOutcome>,
+    /// One outcome per finished repetition, in repetition order; empty: the case is not in that
+    /// run's snapshot, or has no result there yet.
+    pub a: Vec<RunOutcome>,
+    pub b: Vec<RunOutcome>,
     /// In both snapshots, with a different question, expected answer, keywords or assertions.
     pub changed: bool,
     /// In only one of the two snapshots.
@@ -109,8 +110,8 @@ impl Store {
             paired.push(PairedCase {
                 case_id: case.id,
                 name: case.name.clone(),
-                a: out_a.remove(&case.id),
-                b: out_b.remove(&case.id),
+                a: out_a.remove(&case.id).unwrap_or_default(),
+                b: out_b.remove(&case.id).unwrap_or_default(),
                 changed: other.is_some_and(|o| CaseIdentity::from(*o) != CaseIdentity::from(case)),
                 only_in: other.is_none().then_some(Side::A),
             });
@@ -120,8 +121,8 @@ impl Store {
             paired.push(PairedCase {
                 case_id: case.id,
                 name: case.name.clone(),
-                a: None,
-                b: out_b.remove(&case.id),
+                a: Vec::new(),
+                b: out_b.remove(&case.id).unwrap_or_default(),
                 changed: false,
                 only_in: Some(Side::B),
             });
@@ -129,29 +130,28 @@ impl Store {
         Ok(paired)
     }
 
-    async fn run_outcomes(&self, run: RunRef) -> StoreResult<BTreeMap<CaseId, RunOutcome>> {
+    /// Every finished repetition of a run, grouped by case (each case's in repetition order).
+    async fn run_outcomes(&self, run: RunRef) -> StoreResult<BTreeMap<CaseId, Vec<RunOutcome>>> {
         let sql = "SELECT case_id, status, score, latency_ms, ttft_ms, total_tokens, total_price, \
-                   currency FROM results WHERE batch_id = $1 AND version_id = $2";
+                   currency FROM results WHERE batch_id = $1 AND version_id = $2 \
+                   ORDER BY case_id, repetition";
         let rows: Vec<OutcomeRow> = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(run.batch.0).bind(run.version.0).fetch_all(pool).await)?;
-        rows.into_iter()
-            .map(|r| {
-                let status = ResultStatus::parse(&r.status).ok_or_else(|| {
-                    StoreError::Corrupt(format!("result of case {}: status", r.case_id))
-                })?;
-                Ok((
-                    CaseId(r.case_id),
-                    RunOutcome {
-                        status,
-                        score: r.score,
-                        latency_ms: r.latency_ms,
-                        ttft_ms: r.ttft_ms,
-                        total_tokens: r.total_tokens,
-                        total_price: r.total_price,
-                        currency: r.currency,
-                    },
-                ))
-            })
-            .collect()
+        let mut out: BTreeMap<CaseId, Vec<RunOutcome>> = BTreeMap::new();
+        for r in rows {
+            let status = ResultStatus::parse(&r.status).ok_or_else(|| {
+                StoreError::Corrupt(format!("result of case {}: status", r.case_id))
+            })?;
+            out.entry(CaseId(r.case_id)).or_default().push(RunOutcome {
+                status,
+                score: r.score,
+                latency_ms: r.latency_ms,
+                ttft_ms: r.ttft_ms,
+                total_tokens: r.total_tokens,
+                total_price: r.total_price,
+                currency: r.currency,
+            });
+        }
+        Ok(out)
     }
 }

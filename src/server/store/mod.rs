@@ -24,7 +24,7 @@ pub use accounts::UserCredentials;
 pub use authorship::Authored;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
 pub use compare::{PairedCase, RunOutcome, RunRef, Side};
-pub use results::VersionTally;
+pub use results::{TestKey, VersionTally};
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
 

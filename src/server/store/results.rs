@@ -1,4 +1,4 @@
-//! The `results` table: one row per finished test, keyed by (batch, version, case).
+//! The `results` table: one row per finished test, keyed by (batch, version, case, repetition).
 //!
 //! What comes from Dify is stored bounded ([`bounded`]): an answer beyond
 //! [`MAX_STORED_ANSWER_BYTES`], an error message beyond [`MAX_STORED_ERROR_BYTES`] and an id or
@@ -12,18 +12,22 @@ use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
 use crate::model::{
-    BatchId, BatchVersion, CaseId, DifyIds, ResultCell, ResultStatus, TestResult, Usage, VersionId,
-    VersionSummary,
+    BatchId, BatchVersion, CaseId, DifyIds, RepeatStats, ResultCell, ResultStatus, TestResult,
+    Usage, VersionId, VersionSummary,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// SQLite allows 32,766 bound values per statement; 22 columns × 500 rows stays well inside.
+/// SQLite allows 32,766 bound values per statement; 23 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
+/// One test of a batch: (version, case, repetition).
+pub type TestKey = (VersionId, CaseId, u32);
+
 /// Case ids bound in one `IN (…)` list by [`Store::results_for_cases`]; larger lists are split.
 const CASES_PER_SELECT: usize = 1000;
 
-const COLUMNS: &str = "batch_id, version_id, case_id, status, score, answer, latency_ms, ttft_ms, \
+const COLUMNS: &str =
+    "batch_id, version_id, case_id, repetition, status, score, answer, latency_ms, ttft_ms, \
      prompt_tokens, completion_tokens, total_tokens, total_price, currency, task_id, message_id, \
      conversation_id, workflow_run_id, error_code, error_message, attempts, detail, finished_at";
 
@@ -32,6 +36,7 @@ struct ResultRow {
     batch_id: i64,
     version_id: i64,
     case_id: i64,
+    repetition: i64,
     status: String,
     score: Option<f64>,
     answer: Option<String>,
@@ -59,6 +64,8 @@ impl ResultRow {
             batch_id: BatchId(self.batch_id),
             version_id: VersionId(self.version_id),
             case_id: CaseId(self.case_id),
+            repetition: u32::try_from(self.repetition)
+                .map_err(|_| StoreError::Corrupt(format!("repetition {}", self.repetition)))?,
             status: ResultStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("result status `{}`", self.status)))?,
             score: self.score,
@@ -100,9 +107,11 @@ pub struct VersionTally {
     pub timed: i64,
 }
 
-/// `SELECT {columns}` of a batch's results for some cases, ordered by (version, case).
+/// `SELECT {columns}` of a batch's results for some cases, ordered by (version, case, repetition)
+/// — or, with `group_by`, one row per (version, case).
 fn for_cases<'a, DB: sqlx::Database>(
     columns: &str,
+    group_by: bool,
     batch: BatchId,
     cases: &[CaseId],
 ) -> sqlx::QueryBuilder<'a, DB>
@@ -120,7 +129,11 @@ where
     for case in cases {
         ids.push_bind(case.0);
     }
-    q.push(") ORDER BY version_id, case_id");
+    q.push(if group_by {
+        ") GROUP BY version_id, case_id ORDER BY version_id, case_id"
+    } else {
+        ") ORDER BY version_id, case_id, repetition"
+    });
     q
 }
 
@@ -192,6 +205,7 @@ macro_rules! push_result_values {
             b.push_bind(r.batch_id.0)
                 .push_bind(r.version_id.0)
                 .push_bind(r.case_id.0)
+                .push_bind(i64::from(r.repetition))
                 .push_bind(r.status.as_str())
                 .push_bind(r.score)
                 .push_bind(stored(&r.answer, MAX_STORED_ANSWER_BYTES))
@@ -217,7 +231,7 @@ macro_rules! push_result_values {
 
 impl Store {
     /// Writes results in one transaction. A result already stored for the same
-    /// (batch, version, case) is kept: a resumed batch never writes a test twice.
+    /// (batch, version, case, repetition) is kept: a resumed batch never writes a test twice.
     pub async fn insert_results(&self, results: &[TestResult]) -> StoreResult<()> {
         if results.is_empty() {
             return Ok(());
@@ -227,7 +241,7 @@ impl Store {
             for chunk in results.chunks(ROWS_PER_INSERT) {
                 let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO results ({COLUMNS}) "));
                 push_result_values!(q, chunk);
-                q.push(" ON CONFLICT (batch_id, version_id, case_id) DO NOTHING");
+                q.push(" ON CONFLICT (batch_id, version_id, case_id, repetition) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -238,14 +252,16 @@ impl Store {
 
     pub async fn list_results(&self, batch: BatchId) -> StoreResult<Vec<TestResult>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 ORDER BY version_id, case_id"
+            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 \
+             ORDER BY version_id, case_id, repetition"
         );
         let rows: Vec<ResultRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(batch.0).fetch_all(pool).await)?;
         rows.into_iter().map(ResultRow::into_result).collect()
     }
 
-    /// The results of some of a batch's cases, every version, ordered by (version, case).
+    /// The results of some of a batch's cases, every version and repetition, ordered by
+    /// (version, case, repetition).
     pub async fn results_for_cases(
         &self,
         batch: BatchId,
@@ -254,39 +270,44 @@ impl Store {
         let mut out = Vec::new();
         for chunk in cases.chunks(CASES_PER_SELECT) {
             let rows: Vec<ResultRow> = on_pool!(self, pool => {
-                for_cases(COLUMNS, batch, chunk).build_query_as().fetch_all(pool).await
+                for_cases(COLUMNS, false, batch, chunk).build_query_as().fetch_all(pool).await
             })?;
             for row in rows {
                 out.push(row.into_result()?);
             }
         }
         if cases.len() > CASES_PER_SELECT {
-            out.sort_by_key(|r| (r.version_id, r.case_id));
+            out.sort_by_key(|r| (r.version_id, r.case_id, r.repetition));
         }
         Ok(out)
     }
 
     /// The outcomes of some of a batch's cases (a page of the batch page), every version,
-    /// ordered by (version, case): [`Store::results_for_cases`] without answers and details.
+    /// ordered by (version, case): one cell per test, its repetitions summed up
+    /// ([`ResultCell::of_repeats`]), without answers and details.
     pub async fn result_cells_for_cases(
         &self,
         batch: BatchId,
         cases: &[CaseId],
     ) -> StoreResult<Vec<ResultCell>> {
+        const CELL: &str = "version_id, case_id, COUNT(*) AS runs, \
+             SUM(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed, \
+             SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors, AVG(score) AS score";
         let mut out = Vec::new();
         for chunk in cases.chunks(CASES_PER_SELECT) {
-            let rows: Vec<(i64, i64, String, Option<f64>)> = on_pool!(self, pool => {
-                for_cases("version_id, case_id, status, score", batch, chunk)
-                    .build_query_as().fetch_all(pool).await
+            let rows: Vec<(i64, i64, i64, i64, i64, Option<f64>)> = on_pool!(self, pool => {
+                for_cases(CELL, true, batch, chunk).build_query_as().fetch_all(pool).await
             })?;
-            for (version_id, case_id, status, score) in rows {
-                out.push(ResultCell {
-                    version_id: VersionId(version_id),
-                    case_id: CaseId(case_id),
-                    status: ResultStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Corrupt(format!("result status `{status}`")))?,
+            for (version_id, case_id, runs, passed, errors, score) in rows {
+                let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+                out.push(ResultCell::of_repeats(
+                    VersionId(version_id),
+                    CaseId(case_id),
+                    count(runs),
+                    count(passed),
+                    count(errors),
                     score,
-                });
+                ));
             }
         }
         if cases.len() > CASES_PER_SELECT {
@@ -295,7 +316,23 @@ impl Store {
         Ok(out)
     }
 
-    /// One test's result, if it has one.
+    /// Every stored repetition of one test, in repetition order (empty: it has not run).
+    pub async fn test_results(
+        &self,
+        batch: BatchId,
+        version: VersionId,
+        case: CaseId,
+    ) -> StoreResult<Vec<TestResult>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 AND version_id = $2 \
+             AND case_id = $3 ORDER BY repetition"
+        );
+        let rows: Vec<ResultRow> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(batch.0).bind(version.0).bind(case.0).fetch_all(pool).await)?;
+        rows.into_iter().map(ResultRow::into_result).collect()
+    }
+
+    /// One test's result (its first repetition), if it has one.
     pub async fn get_result(
         &self,
         batch: BatchId,
@@ -303,7 +340,8 @@ impl Store {
         case: CaseId,
     ) -> StoreResult<Option<TestResult>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 AND version_id = $2 AND case_id = $3"
+            "SELECT {COLUMNS} FROM results WHERE batch_id = $1 AND version_id = $2 AND case_id = $3 \
+             ORDER BY repetition LIMIT 1"
         );
         let row: Option<ResultRow> = on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(batch.0).bind(version.0).bind(case.0).fetch_optional(pool).await)?;
@@ -316,7 +354,7 @@ impl Store {
     pub async fn results_page(
         &self,
         batch: BatchId,
-        after: Option<(VersionId, CaseId)>,
+        after: Option<TestKey>,
         limit: u64,
     ) -> StoreResult<Vec<TestResult>> {
         let limit = sql_count(limit);
@@ -324,32 +362,39 @@ impl Store {
             None => {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM results WHERE batch_id = $1 \
-                     ORDER BY version_id, case_id LIMIT $2"
+                     ORDER BY version_id, case_id, repetition LIMIT $2"
                 );
                 on_pool!(self, pool => sqlx::query_as(&sql)
                     .bind(batch.0).bind(limit).fetch_all(pool).await)?
             }
-            Some((version, case)) => {
+            Some((version, case, repetition)) => {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM results WHERE batch_id = $1 \
-                     AND (version_id, case_id) > ($2, $3) ORDER BY version_id, case_id LIMIT $4"
+                     AND (version_id, case_id, repetition) > ($2, $3, $4) \
+                     ORDER BY version_id, case_id, repetition LIMIT $5"
                 );
                 on_pool!(self, pool => sqlx::query_as(&sql)
-                    .bind(batch.0).bind(version.0).bind(case.0).bind(limit)
-                    .fetch_all(pool).await)?
+                    .bind(batch.0).bind(version.0).bind(case.0).bind(i64::from(repetition))
+                    .bind(limit).fetch_all(pool).await)?
             }
         };
         rows.into_iter().map(ResultRow::into_result).collect()
     }
 
-    /// (version, case) pairs that already have a result.
-    pub async fn result_keys(&self, batch: BatchId) -> StoreResult<HashSet<(VersionId, CaseId)>> {
-        let rows: Vec<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT version_id, case_id FROM results WHERE batch_id = $1")
+    /// The tests (version, case, repetition) that already have a result.
+    pub async fn result_keys(&self, batch: BatchId) -> StoreResult<HashSet<TestKey>> {
+        let rows: Vec<(i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT version_id, case_id, repetition FROM results WHERE batch_id = $1")
             .bind(batch.0).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
-            .map(|(v, c)| (VersionId(v), CaseId(c)))
+            .map(|(v, c, r)| {
+                (
+                    VersionId(v),
+                    CaseId(c),
+                    u32::try_from(r).unwrap_or(u32::MAX),
+                )
+            })
             .collect())
     }
 
@@ -364,6 +409,37 @@ impl Store {
              FROM results WHERE batch_id = $1 GROUP BY version_id ORDER BY version_id")
             .bind(batch.0).fetch_all(pool).await)?;
         Ok(rows)
+    }
+
+    /// Per version, what its repeats say about its cases: how many cases have a result, how
+    /// many ran all `repeats` times, how many of those passed every time (pass^k), and how many
+    /// are flaky (some repeats passed, some did not). In the batch's version order is the
+    /// caller's business; versions without a result have no row.
+    pub async fn repeat_stats(
+        &self,
+        batch: BatchId,
+        repeats: u32,
+    ) -> StoreResult<Vec<RepeatStats>> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT version_id, COUNT(*), \
+             SUM(CASE WHEN runs = $2 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN runs = $2 AND passed = runs THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN passed > 0 AND passed < runs THEN 1 ELSE 0 END) \
+             FROM (SELECT version_id, case_id, COUNT(*) AS runs, \
+                   SUM(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed \
+                   FROM results WHERE batch_id = $1 GROUP BY version_id, case_id) per_case \
+             GROUP BY version_id ORDER BY version_id")
+            .bind(batch.0).bind(i64::from(repeats)).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(v, cases, complete, all_passed, flaky)| RepeatStats {
+                version_id: VersionId(v),
+                cases,
+                complete,
+                all_passed,
+                flaky,
+            })
+            .collect())
     }
 
     /// Removes a batch's errored results so that a resume runs those tests again.
