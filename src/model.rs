@@ -8,6 +8,7 @@ mod accounts;
 pub mod compare;
 pub use accounts::*;
 pub mod limits;
+pub mod verdict_text;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

@@ -419,5 +419,11 @@ test("repeats: a flaky case is marked flaky and inconclusive, not regressed; a v
   await open(page, `/compare?base=${id}:${sampled}&cand=${again}:${sampled}`);
   await expect(page.getByTestId("verdict")).toHaveAttribute("data-verdict", "NoDetectableDifference");
   await expect(page.getByTestId("verdict")).toContainText("No detectable difference");
+  // The verdict reads in the reader's language, with the same numbers.
+  const english = await page.getByTestId("verdict-sentence").textContent();
+  await page.getByRole("button", { name: "繁體中文" }).click();
+  await expect(page.getByTestId("verdict-sentence")).toContainText("沒有可偵測的差異：通過率");
+  const pValue = english.match(/p [=<] [0-9.]+/)[0];
+  await expect(page.getByTestId("verdict-sentence")).toContainText(pValue);
   expect(errors).toEqual([]);
 });

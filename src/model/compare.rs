@@ -222,10 +222,18 @@ pub struct Summary {
     pub verdict: Verdict,
     /// `None` unless the verdict is Worse or Better.
     pub decided_by: Option<DecidedBy>,
-    /// The verdict in one or two plain sentences, with intervals.
+    /// The verdict in one or two plain sentences, with intervals (English; the pages render it
+    /// in the reader's language with [`super::verdict_text::sentence`]).
     pub sentence: String,
     pub alpha: f64,
+    /// The power the "you would need about N cases" suggestion is computed for.
+    #[serde(default = "default_power")]
+    pub power: f64,
     pub bootstrap: BootstrapSettings,
+}
+
+fn default_power() -> f64 {
+    0.8
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,6 +110,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
         _ => "verdict verdict-none",
     };
     let verdict = s.verdict;
+    let sentence = StoredValue::new(s.clone());
     let pass = s.pass_rate;
     let score = s.score;
     let latency: SidePair<Option<Percentiles>> = s.latency_ms;
@@ -174,7 +175,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
         </p>
         <section class=verdict_class data-testid="verdict" data-verdict=format!("{verdict:?}")>
             <h2>{move || i18n.t().cmp.verdict(verdict)}</h2>
-            <p>{s.sentence.clone()}</p>
+            <p data-testid="verdict-sentence">{move || sentence.with_value(|s| i18n.sentence(s))}</p>
         </section>
         <div class="table-wrap">
             <table class="grid summary-table" data-testid="compare-summary">

@@ -62,6 +62,16 @@ pub struct I18n {
 }
 
 impl I18n {
+    /// A comparison's verdict in the current language (tracked).
+    pub fn sentence(&self, summary: &crate::model::compare::Summary) -> String {
+        use crate::model::verdict_text::{sentence, Language};
+        let lang = match self.lang.get() {
+            Lang::En => Language::English,
+            Lang::ZhTw => Language::TraditionalChinese,
+        };
+        sentence(summary, lang)
+    }
+
     /// The strings of the current language (tracked: views re-render on a switch).
     pub fn t(&self) -> &'static Strings {
         self.lang.get().strings()

@@ -55,7 +55,6 @@ pub use crate::model::compare::{
 };
 use crate::model::CaseId;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write;
 
 /// The most repeats a batch may run; a suggestion above it says "cases" only.
 pub use crate::model::MAX_REPEATS;
@@ -328,6 +327,7 @@ fn summarise(ordered: &[&CasePair], cases: &[CaseComparison], settings: &Setting
         decided_by,
         sentence: String::new(),
         alpha: settings.alpha,
+        power: settings.power,
         bootstrap: settings.bootstrap,
     };
     summary.sentence = sentence(&summary, settings);
@@ -458,175 +458,10 @@ fn decide(
 // The sentence
 // ---------------------------------------------------------------------------------------------
 
-fn sentence(summary: &Summary, settings: &Settings) -> String {
-    let level = format!("{} %", number((1.0 - settings.alpha) * 100.0));
-    let pass = summary.pass_rate.map(|p| {
-        format!(
-            "pass rate {} points ({level} CI {} to {}), {}",
-            signed(p.delta),
-            plain(p.ci.lo),
-            plain(p.ci.hi),
-            p_value(p.p_value)
-        )
-    });
-    let score = summary.score.map(|s| {
-        format!(
-            "mean score {} ({level} CI {} to {})",
-            signed(s.delta),
-            plain(s.ci.lo),
-            plain(s.ci.hi)
-        )
-    });
-    let (Some(pass), true) = (pass, summary.verdict != Verdict::NotEnoughData) else {
-        return not_enough_data(summary);
-    };
-
-    let mut out = String::new();
-    match summary.verdict {
-        Verdict::Worse | Verdict::Better => {
-            let k = &summary.classes;
-            // The direction of the verdict first, and always its counterweight: a regression
-            // count alone hides that nearly as many cases may have improved.
-            let (word, mut cases) = if summary.verdict == Verdict::Worse {
-                let regressed = plural(k.regressed, "case");
-                (
-                    "worse",
-                    format!(
-                        "{regressed} regressed, {} improved",
-                        grouped(k.improved as u64)
-                    ),
-                )
-            } else {
-                let improved = plural(k.improved, "case");
-                (
-                    "better",
-                    format!(
-                        "{improved} improved, {} regressed",
-                        grouped(k.regressed as u64)
-                    ),
-                )
-            };
-            if k.inconclusive > 0 {
-                let _ = write!(cases, ", {} inconclusive", grouped(k.inconclusive as u64));
-            }
-            let _ = write!(out, "B is {word} than A: ");
-            match (summary.decided_by, score) {
-                (Some(DecidedBy::Score), Some(score)) => {
-                    let _ = write!(out, "{score}; {pass}, {cases}.");
-                }
-                (_, Some(score)) => {
-                    let _ = write!(out, "{pass}, {cases}; {score}.");
-                }
-                (_, None) => {
-                    let _ = write!(out, "{pass}, {cases}.");
-                }
-            }
-        }
-        _ => {
-            let _ = write!(out, "No detectable difference: {pass}");
-            if let Some(score) = score {
-                let _ = write!(out, "; {score}");
-            }
-            out.push('.');
-            if let Some(d) = summary.detectable {
-                let change = number(d.change_points);
-                if d.cases_needed > summary.cases_compared as u64 {
-                    let _ = write!(
-                        out,
-                        " To detect a {change}-point change you would need about {}",
-                        plural(d.cases_needed as usize, "case")
-                    );
-                    if let Some(r) = d.repeats_needed.filter(|r| *r > 1) {
-                        let _ = write!(out, " or {r} repeats of each case");
-                    }
-                    out.push('.');
-                } else {
-                    let _ = write!(
-                        out,
-                        " These {} cases had {} % power to detect a {change}-point change in pass rate.",
-                        grouped(summary.cases_compared as u64),
-                        number(settings.power * 100.0)
-                    );
-                }
-            }
-        }
-    }
-    out
-}
-
-fn not_enough_data(summary: &Summary) -> String {
-    if summary.cases_shared == 0 {
-        "Not enough data: no case was run in both A and B.".to_string()
-    } else {
-        format!(
-            "Not enough data: no shared case has an unchanged snapshot and a finished result in \
-             both A and B ({} of {} changed).",
-            grouped(summary.classes.case_changed as u64),
-            grouped(summary.cases_shared as u64)
-        )
-    }
-}
-
-/// "−8.0", "+8.0", "0.0" (never "−0.0"); U+2212 for minus, as typeset.
-fn signed(x: f64) -> String {
-    let s = plain(x);
-    if s.starts_with('\u{2212}') || s == "0.0" {
-        s
-    } else {
-        format!("+{s}")
-    }
-}
-
-/// One decimal, U+2212 for minus, no sign for positives.
-fn plain(x: f64) -> String {
-    let rounded = (x * 10.0).round() / 10.0;
-    if rounded == 0.0 {
-        return "0.0".to_string();
-    }
-    let s = format!("{:.1}", rounded.abs());
-    if rounded < 0.0 {
-        format!("\u{2212}{s}")
-    } else {
-        s
-    }
-}
-
-fn p_value(p: f64) -> String {
-    if p < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {p:.3}")
-    }
-}
-
-/// 5 → "5", 2.5 → "2.5", 94.99999999999999 → "95" (two decimals at most).
-fn number(x: f64) -> String {
-    let rounded = (x * 100.0).round() / 100.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
-    } else {
-        format!("{rounded}")
-    }
-}
-
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn plural(n: usize, noun: &str) -> String {
-    format!(
-        "{} {noun}{}",
-        grouped(n as u64),
-        if n == 1 { "" } else { "s" }
-    )
+fn sentence(summary: &Summary, _settings: &Settings) -> String {
+    // One text for both the server (CLI, markdown, the API's `sentence`) and the pages, which
+    // render it again in the reader's language from the same summary.
+    crate::model::verdict_text::sentence(summary, crate::model::verdict_text::Language::English)
 }
 
 #[cfg(test)]
@@ -917,6 +752,48 @@ mod tests {
             "{}",
             s.sentence
         );
+    }
+
+    /// The pages render the verdict in the reader's language from the same summary: the Chinese
+    /// sentence says the same thing with the same numbers, for every kind of verdict.
+    #[test]
+    fn the_verdict_in_traditional_chinese_carries_the_same_numbers() {
+        use crate::model::verdict_text::{sentence, Language};
+        let zh =
+            |pairs: &[CasePair]| sentence(&compare(pairs).summary, Language::TraditionalChinese);
+        assert_eq!(
+            zh(&worse_by_eight_points()),
+            "B 比 A 差：通過率 \u{2212}8.0 個百分點（95 % 信賴區間 \u{2212}12.8 至 \u{2212}3.2），\
+             p = 0.002，20 個案例退步、4 個進步。"
+        );
+        assert_eq!(
+            zh(&swapped(&worse_by_eight_points())),
+            "B 比 A 好：通過率 +8.0 個百分點（95 % 信賴區間 3.2 至 12.8），p = 0.002，\
+             20 個案例進步、4 個退步。"
+        );
+        let flips: Vec<CasePair> = (0..40)
+            .map(|i| {
+                let (a, b) = match i {
+                    0 | 1 => (1, 0),
+                    2 | 3 => (0, 1),
+                    _ => (1, 1),
+                };
+                pair(i, side(a, 1, None), side(b, 1, None))
+            })
+            .collect();
+        let none = zh(&flips);
+        assert!(
+            none.starts_with("沒有可偵測的差異：通過率 0.0 個百分點"),
+            "{none}"
+        );
+        assert!(
+            none.ends_with("要偵測 5 個百分點的變化，大約需要 312 個案例，或每個案例重複 8 次。"),
+            "{none}"
+        );
+        assert_eq!(zh(&[]), "資料不足：沒有任何案例同時在 A 與 B 執行。");
+        // English is what the server stores: the same function, the other language.
+        let c = compare(&flips);
+        assert_eq!(sentence(&c.summary, Language::English), c.summary.sentence);
     }
 
     #[test]
