@@ -485,6 +485,44 @@ async fn a_server_run_lands_in_its_history_and_is_gated_there() {
         out.stderr
     );
     assert!(!out.stderr.contains(KEY_WEAK) && !out.stderr.contains(KEY_STRONG));
+
+    // Asked to, an admin overwrites it; and a case edited in the file is updated in place.
+    let cases_file = dir.path().join("cases.json");
+    let mut cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cases_file).unwrap()).unwrap();
+    cases[0]["expected_answer"] = json!("A different expected answer.");
+    std::fs::write(&cases_file, cases.to_string()).unwrap();
+    let out = run(
+        args(&["--config", &one, "--server", &base, "--update-versions"]),
+        KEY_WEAK,
+        Some(server.token.clone()),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("updated version `bot` ({bot})")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("test cases: 20 reused, 1 updated, 0 created"),
+        "{}",
+        out.stderr
+    );
+    let versions = api.ok("list_versions", json!({})).await;
+    let stored = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == bot)
+        .unwrap();
+    assert!(stored["api_key_hint"].as_str().unwrap().ends_with("weak"));
+    let batch_e = api.ok("list_batches", json!({})).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(batch_case_ids(&api, batch_e).await, ids_a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
