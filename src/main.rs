@@ -31,8 +31,9 @@ enum Command {
     Serve(ServeArgs),
     /// Serve a Dify-compatible simulator (apps chosen by API key; see the README).
     MockDify(MockArgs),
-    /// Run one batch headless, for CI; exit 0 when the pass rate is reached, 1 below it, 2 on a
-    /// configuration error.
+    /// Run one batch headless, for CI (in-process, or on a server with --server); exit 0 when
+    /// the pass rate is reached and no version is significantly worse than its --baseline, 1
+    /// otherwise, 2 on a configuration or usage error.
     Run(RunCli),
     /// Re-encrypt every stored API key under a new secret key, then replace the key file (or
     /// print the new key for DIFY_BENCH_SECRET_KEY). Stop the servers using the database first.
@@ -266,6 +267,29 @@ struct RunCli {
     /// Write a JUnit XML report here.
     #[arg(long, env = "DIFY_BENCH_JUNIT")]
     junit: Option<PathBuf>,
+    /// Compare each version with a baseline and fail (exit 1) when one is significantly worse:
+    /// a report written by `run --json`, or a run BATCH:VERSION on the --server (e.g. 12:3 or
+    /// 12:prod). Report cases are matched by name.
+    #[arg(long, env = "DIFY_BENCH_BASELINE", value_name = "REF")]
+    baseline: Option<String>,
+    /// The version of the baseline report to compare every version with (default: the
+    /// report's version of the same name, or its only one).
+    #[arg(long, env = "DIFY_BENCH_BASELINE_VERSION", value_name = "NAME")]
+    baseline_version: Option<String>,
+    /// Write a summary fit for a pull-request comment (Markdown) here.
+    #[arg(long, env = "DIFY_BENCH_MARKDOWN", value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Run the batch on this dify-bench server (its versions and cases matched by name, created
+    /// when missing), so that it lands in the server's history.
+    #[arg(long, env = "DIFY_BENCH_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The API token for --server: an editor's (an admin's to create or update versions).
+    /// Prefer DIFY_BENCH_TOKEN: a flag is visible in the process list.
+    #[arg(long, env = "DIFY_BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// With --server: overwrite a version whose settings differ from the config's (admin).
+    #[arg(long)]
+    update_versions: bool,
 }
 
 fn main() -> ExitCode {
@@ -405,6 +429,12 @@ async fn run(args: RunCli) -> ExitCode {
         min_pass_rate: args.min_pass_rate,
         json: args.json,
         junit: args.junit,
+        baseline: args.baseline,
+        baseline_version: args.baseline_version,
+        markdown: args.markdown,
+        server: args.server,
+        token: args.token,
+        update_versions: args.update_versions,
     };
     let prepared = match headless::prepare(&args, |name| std::env::var(name).ok()) {
         Ok(p) => p,

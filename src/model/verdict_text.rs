@@ -192,7 +192,7 @@ fn not_enough_data(summary: &Summary, lang: Language) -> String {
 }
 
 /// "−8.0", "+8.0", "0.0" (never "−0.0"); U+2212 for minus, as typeset.
-fn signed(x: f64) -> String {
+pub(crate) fn signed(x: f64) -> String {
     let s = plain(x);
     if s.starts_with('\u{2212}') || s == "0.0" {
         s
@@ -215,7 +215,7 @@ fn plain(x: f64) -> String {
     }
 }
 
-fn p_value(p: f64) -> String {
+pub(crate) fn p_value(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".to_string()
     } else {
@@ -233,7 +233,7 @@ fn number(x: f64) -> String {
     }
 }
 
-fn grouped(n: u64) -> String {
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -1,12 +1,18 @@
 //! `dify-bench run --config FILE`: one batch without the web server, for CI.
 //!
-//! The same engine as the server runs it against an in-memory SQLite store. A progress bar on a
-//! TTY (plain lines otherwise), a per-version summary at the end, optional JSON and JUnit reports,
-//! and an exit code: 0 when the pass rate reaches the threshold, 1 below it (or when the batch
-//! could not finish), 2 for a configuration or usage error.
+//! The same engine as the server runs it against an in-memory SQLite store — or, with
+//! `--server URL`, a dify-bench server runs it ([`remote`]). A progress bar on a TTY (plain lines
+//! otherwise), a per-version summary at the end, optional JSON, JUnit and Markdown reports, a
+//! comparison with `--baseline` ([`gate`]), and an exit code: 0 when the pass rate reaches the
+//! threshold and no version is significantly worse than its baseline, 1 otherwise (or when the
+//! batch could not finish), 2 for a configuration or usage error.
+
+pub mod gate;
+pub mod markdown;
+pub mod remote;
 
 use crate::model::{
-    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ScoringConfig,
+    AppMode, Batch, BatchReport, CaseDraft, Progress, ResponseMode, Role, ScoringConfig,
     VersionDraft, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
@@ -52,13 +58,24 @@ pub struct VersionConfig {
     pub inputs: Option<toml::Table>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunArgs {
     pub config: PathBuf,
     pub concurrency: Option<u32>,
     pub min_pass_rate: Option<f64>,
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// A report file or `BATCH:VERSION` on the server ([`gate::BaselineRef`]).
+    pub baseline: Option<String>,
+    /// The version of a baseline report every version is compared with.
+    pub baseline_version: Option<String>,
+    pub markdown: Option<PathBuf>,
+    /// Run on this dify-bench server instead of in-process.
+    pub server: Option<String>,
+    /// The server's API token; never printed.
+    pub token: Option<String>,
+    /// Overwrite a server version whose settings differ from the config's.
+    pub update_versions: bool,
 }
 
 /// A run that could not be set up: exit code 2, with this message.
@@ -167,8 +184,133 @@ fn resolve(config: &Path, relative: &str) -> PathBuf {
     config.parent().unwrap_or(Path::new(".")).join(p)
 }
 
-/// Runs a prepared batch to its end and reports. Returns the process exit code.
+/// Runs a prepared batch to its end — here, or on `--server` — compares it with `--baseline`,
+/// and reports. Returns the process exit code.
 pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError> {
+    let remote = match &args.server {
+        Some(url) => Some(remote::Remote::new(
+            url,
+            args.token.as_deref().unwrap_or_default(),
+        )?),
+        None if args.update_versions => {
+            return Err(ConfigError(
+                "--update-versions is about versions on a server: give --server URL".into(),
+            ))
+        }
+        None => None,
+    };
+    if let Some(r) = &remote {
+        r.check_role(Role::Editor, "running a batch").await?;
+    }
+    if args.server.is_some() || args.baseline.is_some() {
+        gate::check_unique_names(&prepared.cases).map_err(ConfigError)?;
+    }
+    let baseline = match &args.baseline {
+        Some(reference) => Some(
+            gate::load(
+                reference,
+                args.baseline_version.as_deref(),
+                &prepared,
+                remote.as_ref(),
+            )
+            .await?,
+        ),
+        None if args.baseline_version.is_some() => {
+            return Err(ConfigError(
+                "--baseline-version picks a version of the --baseline report: give --baseline"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
+
+    let ran = match &remote {
+        Some(r) => r.run(args, &prepared).await?,
+        None => run_here(args, &prepared).await?,
+    };
+    print_summary(&ran.batch, &ran.summaries);
+    if ran.batch.repeats > 1 {
+        print_repeats(&ran.batch, &ran.repeat_stats);
+    }
+    // The candidate's every result: at hand in-process; from the server only when needed.
+    let needs_results =
+        args.json.is_some() || matches!(baseline, Some(gate::Baseline::Report { .. }));
+    let report = match (ran.report, &remote) {
+        (Some(report), _) => Some(report),
+        (None, Some(r)) if needs_results => Some(r.results(ran.batch.id).await?),
+        (None, _) => None,
+    };
+    let comparisons = match &baseline {
+        Some(b) => gate::compare_all(b, &ran.batch, report.as_ref(), remote.as_ref()).await?,
+        None => Vec::new(),
+    };
+    gate::print(&comparisons);
+    let server = remote.as_ref().map(|r| r.base().to_string());
+    if let (Some(path), Some(report)) = (&args.json, &report) {
+        let document = gate::RunReport {
+            report: report.clone(),
+            server: server.clone(),
+            comparisons: comparisons.clone(),
+        };
+        let json = serde_json::to_string_pretty(&document).unwrap_or_default();
+        std::fs::write(path, json)
+            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    if let Some(path) = &args.junit {
+        let xml = match (&remote, &report) {
+            (Some(r), _) => r.junit(ran.batch.id).await?,
+            (None, Some(report)) => junit(report),
+            (None, None) => String::new(),
+        };
+        std::fs::write(path, xml)
+            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    let failures = gate::failures(&ran.batch, prepared.min_pass_rate, &comparisons);
+    if let Some(path) = &args.markdown {
+        let batch_url = remote.as_ref().map(|r| r.batch_url(ran.batch.id));
+        let text = markdown::render(&markdown::Input {
+            batch: &ran.batch,
+            summaries: &ran.summaries,
+            batch_url: batch_url.as_deref(),
+            min_pass_rate: prepared.min_pass_rate,
+            comparisons: &comparisons,
+            failures: &failures,
+        });
+        std::fs::write(path, text)
+            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("FAIL: {f}");
+        }
+        return Ok(1);
+    }
+    eprintln!(
+        "OK: pass rate {:.1}% (required {:.1}%){}",
+        ran.batch.pass_rate.unwrap_or(0.0),
+        prepared.min_pass_rate,
+        if comparisons.is_empty() {
+            ""
+        } else {
+            "; no version is significantly worse than its baseline"
+        }
+    );
+    Ok(0)
+}
+
+/// A batch that ran to its end: the batch, its per-version summaries, and (in-process) every
+/// result.
+pub(crate) struct Ran {
+    pub batch: Batch,
+    pub summaries: Vec<VersionSummary>,
+    /// With repeats: per version, pass^k and the flaky cases.
+    pub repeat_stats: Vec<crate::model::RepeatStats>,
+    pub report: Option<BatchReport>,
+}
+
+/// Runs the batch in-process, against an in-memory store.
+async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigError> {
     // The operator wrote every target into the config file themselves, so loopback and private
     // targets are allowed here (a Dify on the CI runner or the office network); link-local and
     // metadata addresses still never are. (`serve` refuses them by default: there, the targets
@@ -228,48 +370,21 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
         results: store.list_results(id).await.map_err(internal)?,
     };
     let tallies = store.version_tallies(id).await.map_err(internal)?;
-    print_summary(
-        &results.batch,
-        &VersionTally::summaries(&results.batch.versions, &tallies),
-    );
-    if results.batch.repeats > 1 {
-        let stats = store
+    let summaries = VersionTally::summaries(&results.batch.versions, &tallies);
+    let repeat_stats = if results.batch.repeats > 1 {
+        store
             .repeat_stats(id, results.batch.repeats)
             .await
-            .map_err(internal)?;
-        print_repeats(&results.batch, &stats);
-    }
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
-        std::fs::write(path, json)
-            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
-    }
-    if let Some(path) = &args.junit {
-        std::fs::write(path, junit(&results))
-            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
-    }
-    let batch = &results.batch;
-    let pass_rate = batch.pass_rate.unwrap_or(0.0);
-    if batch.status != BatchStatus::Completed {
-        eprintln!(
-            "batch ended {}: {}",
-            batch.status.as_str(),
-            batch.error_message.as_deref().unwrap_or("no message")
-        );
-        return Ok(1);
-    }
-    if pass_rate + 1e-9 < prepared.min_pass_rate {
-        eprintln!(
-            "FAIL: pass rate {pass_rate:.1}% is below the required {:.1}%",
-            prepared.min_pass_rate
-        );
-        return Ok(1);
-    }
-    eprintln!(
-        "OK: pass rate {pass_rate:.1}% (required {:.1}%)",
-        prepared.min_pass_rate
-    );
-    Ok(0)
+            .map_err(internal)?
+    } else {
+        Vec::new()
+    };
+    Ok(Ran {
+        batch: results.batch.clone(),
+        summaries,
+        repeat_stats,
+        report: Some(results),
+    })
 }
 
 /// A progress bar on a terminal; a line per 10 % (and the end) otherwise, so CI logs stay short.
@@ -406,10 +521,7 @@ mod tests {
     fn args(config: PathBuf) -> RunArgs {
         RunArgs {
             config,
-            concurrency: None,
-            min_pass_rate: None,
-            json: None,
-            junit: None,
+            ..RunArgs::default()
         }
     }
 

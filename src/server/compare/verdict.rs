@@ -87,6 +87,28 @@ pub struct SideOutcome {
     pub repeats: Vec<RepeatMetrics>,
 }
 
+impl SideOutcome {
+    /// A side from its finished repeats: (passed, score, metrics) of each. An errored repeat
+    /// counts in `total`, as not passed, and has no score.
+    pub fn of_repeats(
+        repeats: impl IntoIterator<Item = (bool, Option<f64>, RepeatMetrics)>,
+    ) -> Self {
+        let mut side = SideOutcome::default();
+        let (mut sum, mut scored) = (0.0, 0u32);
+        for (passed, score, metrics) in repeats {
+            side.total += 1;
+            side.passed += u32::from(passed);
+            if let Some(s) = score {
+                sum += s;
+                scored += 1;
+            }
+            side.repeats.push(metrics);
+        }
+        side.mean_score = (scored > 0).then(|| sum / f64::from(scored));
+        side
+    }
+}
+
 /// A case present in both runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CasePair {

@@ -2,10 +2,11 @@
 //! [`CasePair`]s (a changed or one-sided case stays out of the statistics), runs
 //! [`verdict::compare`], and pages the case table — regressions first, then improvements,
 //! inconclusive, changed and unchanged cases, each by score change (worst first), then case id.
+//! [`assemble`] is that second half alone, for runs paired elsewhere (the CI gate's reports).
 
 use super::verdict::{self, CasePair, RepeatMetrics, SideOutcome};
 use crate::model::compare::{CaseClass, CompareRow, CompareView, RunLabel};
-use crate::model::ResultStatus;
+use crate::model::{CaseId, ResultStatus};
 use crate::server::store::{RunOutcome, RunRef, Side, Store, StoreError};
 use std::collections::HashMap;
 
@@ -21,24 +22,15 @@ pub enum CompareError {
 /// One run's side of a case: its finished repetitions (one in a batch without repeats). An
 /// errored repetition counts in `total`, as not passed, and has no score.
 fn side(outcomes: &[RunOutcome]) -> SideOutcome {
-    let scores: Vec<f64> = outcomes.iter().filter_map(|o| o.score).collect();
-    SideOutcome {
-        passed: outcomes
-            .iter()
-            .filter(|o| o.status == ResultStatus::Passed)
-            .count() as u32,
-        total: outcomes.len() as u32,
-        mean_score: (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64),
-        repeats: outcomes
-            .iter()
-            .map(|o| RepeatMetrics {
-                latency_ms: o.latency_ms,
-                ttft_ms: o.ttft_ms,
-                tokens: o.total_tokens,
-                cost: o.total_price,
-            })
-            .collect(),
-    }
+    SideOutcome::of_repeats(outcomes.iter().map(|o| {
+        let metrics = RepeatMetrics {
+            latency_ms: o.latency_ms,
+            ttft_ms: o.ttft_ms,
+            tokens: o.total_tokens,
+            cost: o.total_price,
+        };
+        (o.status == ResultStatus::Passed, o.score, metrics)
+    }))
 }
 
 async fn label(store: &Store, run: RunRef) -> Result<RunLabel, CompareError> {
@@ -93,7 +85,36 @@ pub async fn view(
             }
         }
     }
-    let comparison = verdict::compare(&pairs);
+    Ok(assemble(
+        label_a,
+        label_b,
+        &pairs,
+        &names,
+        (only_in_a, only_in_b),
+        class,
+        page,
+        page_size,
+    ))
+}
+
+/// The pure half of [`view`], for any two runs whose cases are already paired (the CI gate pairs
+/// a report's cases by name): runs the verdict over every pair, then orders the case table —
+/// regressions first, then improvements, inconclusive, changed and unchanged cases, each by
+/// score change (worst first), then case id — keeps `class` (None: every class) and cuts page
+/// `page` (0-based; past the end → the last page). `names` gives each case id its name;
+/// `only_in` counts the cases of one run only.
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    a: RunLabel,
+    b: RunLabel,
+    pairs: &[CasePair],
+    names: &HashMap<CaseId, String>,
+    only_in: (u64, u64),
+    class: Option<CaseClass>,
+    page: u64,
+    page_size: u64,
+) -> CompareView {
+    let comparison = verdict::compare(pairs);
     let mut rows: Vec<_> = comparison
         .cases
         .into_iter()
@@ -110,6 +131,7 @@ pub async fn view(
             })
             .then_with(|| x.case_id.cmp(&y.case_id))
     });
+    let page_size = page_size.max(1);
     let total_rows = rows.len() as u64;
     let pages = total_rows.div_ceil(page_size).max(1);
     let page = page.min(pages - 1);
@@ -123,9 +145,9 @@ pub async fn view(
             case,
         })
         .collect();
-    Ok(CompareView {
-        a: label_a,
-        b: label_b,
+    CompareView {
+        a,
+        b,
         summary: comparison.summary,
         class,
         total_rows,
@@ -133,7 +155,7 @@ pub async fn view(
         pages,
         page_size,
         rows,
-        only_in_a,
-        only_in_b,
-    })
+        only_in_a: only_in.0,
+        only_in_b: only_in.1,
+    }
 }

@@ -68,6 +68,13 @@ impl<'a> From<&'a TestCase> for CaseIdentity<'a> {
     }
 }
 
+/// Two snapshots of a case are the same test: the same question, expected answer, keywords and
+/// assertions (a new name, category or tag does not change what is tested). Comparisons leave a
+/// case that is not the same test out of their statistics.
+pub fn same_test(a: &TestCase, b: &TestCase) -> bool {
+    CaseIdentity::from(a) == CaseIdentity::from(b)
+}
+
 #[derive(sqlx::FromRow)]
 struct OutcomeRow {
     case_id: i64,

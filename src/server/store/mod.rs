@@ -23,7 +23,7 @@ mod versions;
 pub use accounts::UserCredentials;
 pub use authorship::Authored;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
-pub use compare::{PairedCase, RunOutcome, RunRef, Side};
+pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
 pub use results::{TestKey, VersionTally};
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
