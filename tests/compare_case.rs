@@ -97,6 +97,7 @@ async fn an_opened_case_shows_both_answers_and_what_changed() {
         .as_str()
         .unwrap()
         .is_empty());
+    assert_eq!(c["a"]["case"], c["b"]["case"], "one batch, one snapshot");
     let (ra, rb) = (&c["a"]["results"], &c["b"]["results"]);
     assert_eq!(
         (ra.as_array().unwrap().len(), rb.as_array().unwrap().len()),

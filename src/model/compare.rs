@@ -332,20 +332,11 @@ pub fn parse_run_ref(s: &str) -> Result<(super::BatchId, super::VersionId), Stri
     Ok((super::BatchId(b), super::VersionId(v)))
 }
 
-/// A case as one run's snapshot has it: what was asked and what was expected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CaseText {
-    pub name: String,
-    pub query: String,
-    pub expected_answer: String,
-    pub keywords: Vec<String>,
-}
-
 /// One run's side of an opened case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompareSide {
     /// The run's snapshot of the case; None when the case is not in that run.
-    pub case: Option<CaseText>,
+    pub case: Option<super::TestCase>,
     /// The case's results in the run, one per repetition in order; empty when it has not run.
     pub results: Vec<super::TestResult>,
 }

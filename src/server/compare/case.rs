@@ -5,7 +5,7 @@
 //! It reads; it does not classify (that is [`super::view`]'s table) and holds no statistics.
 
 use super::view::{label, CompareError};
-use crate::model::compare::{CaseText, CompareCaseView, CompareSide};
+use crate::model::compare::{CompareCaseView, CompareSide};
 use crate::model::{diff, CaseId, TestResult};
 use crate::server::offload;
 use crate::server::store::{RunRef, Store, StoreResult};
@@ -44,15 +44,7 @@ pub async fn case(
 }
 
 async fn side(store: &Store, run: RunRef, case_id: CaseId) -> StoreResult<CompareSide> {
-    let case = store
-        .batch_case(run.batch, case_id)
-        .await?
-        .map(|c| CaseText {
-            name: c.name,
-            query: c.query,
-            expected_answer: c.expected_answer,
-            keywords: c.keywords,
-        });
+    let case = store.batch_case(run.batch, case_id).await?;
     let results = if case.is_some() {
         repetitions(store, run, case_id).await?
     } else {

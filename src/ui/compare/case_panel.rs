@@ -6,9 +6,9 @@
 //! this only renders its runs, so the browser carries no diff algorithm.
 
 use crate::api::compare_case;
-use crate::model::compare::{CaseText, CompareCaseView, CompareSide, RunLabel};
+use crate::model::compare::{CompareCaseView, CompareSide, RunLabel};
 use crate::model::diff::{DiffOp, DiffRun, Granularity};
-use crate::model::{CaseId, TestResult};
+use crate::model::{CaseId, TestCase, TestResult};
 use crate::ui::i18n::use_i18n;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
 use leptos::prelude::*;
@@ -40,7 +40,11 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
     let i18n = use_i18n();
     let CompareCaseView { a, b, diff, .. } = c;
     // One question and expected answer above both sides, unless the case changed between runs.
-    let same_case = a.case.is_none() || b.case.is_none() || a.case == b.case;
+    let shown = |c: &TestCase| (c.query.clone(), c.expected_answer.clone());
+    let same_case = match (&a.case, &b.case) {
+        (Some(x), Some(y)) => shown(x) == shown(y),
+        _ => true,
+    };
     let shared = if same_case {
         b.case.clone().or_else(|| a.case.clone())
     } else {
@@ -98,7 +102,7 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
 }
 
 #[component]
-fn CaseTextView(t: CaseText) -> impl IntoView {
+fn CaseTextView(t: TestCase) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <dl class="facts case-text">
