@@ -1,8 +1,8 @@
 //! Opening a case of a comparison through the real server (`compare_case`): two simulator versions
 //! of different quality answer the same cases; a regressed case comes back with both answers,
 //! both scores' breakdowns and timings, and a word-level diff whose runs spell each answer — in
-//! English and in Chinese. Unknown runs and cases are refused with a message; a viewer may read,
-//! an anonymous caller may not.
+//! English and in Chinese; with repeats, every repetition in order. Unknown runs and cases are
+//! refused with a message; a viewer may read, an anonymous caller may not.
 
 mod common;
 
@@ -38,10 +38,23 @@ fn has_cjk(s: &str) -> bool {
 }
 
 #[tokio::test]
-async fn an_opened_case_shows_both_answers_and_what_changed() {
-    let sim = simulator(5, FaultProfile::None).await;
+async fn an_opened_case_shows_both_answers_and_what_changed_on_sqlite() {
     let (dir, url) = sqlite_url();
-    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    opened_case(&url, dir.path()).await;
+}
+
+#[tokio::test]
+async fn an_opened_case_shows_both_answers_and_what_changed_on_postgres() {
+    let Some(url) = postgres_url("compare_case").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    opened_case(&url, dir.path()).await;
+}
+
+async fn opened_case(url: &str, dir: &std::path::Path) {
+    let sim = simulator(5, FaultProfile::None).await;
+    let server = Server::start(url, &dir.join("server.log"), &[]);
     let api = server.api();
     let good = api
         .create_version("good", &sim, "app-chat.q90.case-good", "chat", "blocking")
@@ -180,6 +193,42 @@ async fn an_opened_case_shows_both_answers_and_what_changed() {
         same["diff"]["runs"],
         json!([{"op": "equal", "text": answer_a}])
     );
+
+    // With repeats, each side lists every repetition in order; the diff is of the first ones.
+    let repeated = api
+        .ok(
+            "start_batch",
+            json!({"name": "diff x3", "version_ids": [good, bad], "concurrency": 8,
+                   "repeats": 3}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    api.read_progress(repeated, Duration::from_secs(60)).await;
+    let c = api
+        .ok(
+            "compare_case",
+            json!({"base_batch": repeated, "base_version": good, "cand_batch": repeated,
+                   "cand_version": bad, "case_id": regressed["case_id"]}),
+        )
+        .await;
+    for side in ["a", "b"] {
+        let reps: Vec<u64> = c[side]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["repetition"].as_u64().unwrap())
+            .collect();
+        assert_eq!(reps, [0, 1, 2], "{side}: every repetition, in order");
+    }
+    let first = |side: &str| {
+        c[side]["results"][0]["answer"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(side(&c["diff"], "insert"), first("a"));
+    assert_eq!(side(&c["diff"], "delete"), first("b"));
 
     // Unknown runs and cases name the problem.
     let ask = |body: Value| {

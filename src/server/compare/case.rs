@@ -1,5 +1,6 @@
 //! One case of a comparison opened (`compare_case`): each run's snapshot of the case, every
-//! result the case has in each run, and the word-level diff of their first answers
+//! result the case has in each run (one per repetition), and the word-level diff of their first
+//! repetitions' answers
 //! ([`crate::model::diff`]), computed here so that the browser only renders it.
 //!
 //! It reads; it does not classify (that is [`super::view`]'s table) and holds no statistics.
@@ -53,12 +54,7 @@ async fn side(store: &Store, run: RunRef, case_id: CaseId) -> StoreResult<Compar
     Ok(CompareSide { case, results })
 }
 
-/// Every result of a case in a run, one per repetition, in repetition order. Today a run has at
-/// most one result per case; this is the one read to change when repeats are stored.
+/// Every result of a case in a run, one per repetition, in repetition order.
 async fn repetitions(store: &Store, run: RunRef, case_id: CaseId) -> StoreResult<Vec<TestResult>> {
-    Ok(store
-        .get_result(run.batch, run.version, case_id)
-        .await?
-        .into_iter()
-        .collect())
+    store.test_results(run.batch, run.version, case_id).await
 }

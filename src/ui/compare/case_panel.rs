@@ -1,6 +1,7 @@
 //! An opened case row of the compare page: both answers side by side (stacked on narrow screens),
 //! marked where they differ — struck through on A's side, highlighted on B's — then each side's
-//! status, score breakdown, timings and cost ([`crate::ui::result_facts`]).
+//! status, score breakdown, timings and cost ([`crate::ui::result_facts`]). With repeats, the
+//! first repetitions are the ones compared, and each side folds its others below.
 //!
 //! The panel fetches `compare_case` when it opens. The diff is the server's ([`crate::model::diff`]):
 //! this only renders its runs, so the browser carries no diff algorithm.
@@ -8,7 +9,7 @@
 use crate::api::compare_case;
 use crate::model::compare::{CompareCaseView, CompareSide, RunLabel};
 use crate::model::diff::{DiffOp, DiffRun, Granularity};
-use crate::model::{CaseId, TestCase, TestResult};
+use crate::model::{CaseId, ResultStatus, TestCase, TestResult};
 use crate::ui::i18n::use_i18n;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
 use leptos::prelude::*;
@@ -135,14 +136,31 @@ fn Side(
         None => view! { <p class="muted">{move || i18n.t().not_run_yet}</p> }.into_any(),
         Some(first) => {
             let others: Vec<TestResult> = results.collect();
+            // With repeats: how many passed, then the first repetition (the one diffed) in full
+            // and the others folded below it.
+            let tally = (!others.is_empty()).then(|| {
+                let n = others.len() as u32 + 1;
+                let passed = std::iter::once(&first)
+                    .chain(&others)
+                    .filter(|r| r.status == ResultStatus::Passed)
+                    .count() as u32;
+                let number = first.repetition + 1;
+                view! {
+                    <p class="repeat-tally">
+                        <strong>{move || (i18n.t().rep.passed_of)(passed, n)}</strong>
+                        {(passed > 0 && passed < n).then(|| view! { " "<span class="tag tag-flaky">{move || i18n.t().rep.flaky}</span> })}
+                        " · "{move || (i18n.t().rep.repeat_n)(number)}
+                    </p>
+                }
+            });
             let others = (!others.is_empty()).then(|| {
                 let n = others.len();
                 let items = others
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, r)| {
+                    .map(|r| {
+                        let number = r.repetition + 1;
                         view! {
-                            <h4>{move || (i18n.t().cmp.repetition)(i + 2)}</h4>
+                            <h4>{move || (i18n.t().rep.repeat_n)(number)}</h4>
                             <Answer runs=None answer=r.answer.clone()/>
                             <dl class="facts"><ResultOutcome status=r.status score=r.score/><ResultFacts result=r/></dl>
                         }
@@ -156,6 +174,7 @@ fn Side(
                 }
             });
             view! {
+                {tally}
                 <Answer runs answer=first.answer.clone()/>
                 <dl class="facts"><ResultOutcome status=first.status score=first.score/><ResultFacts result=first/></dl>
                 {others}

@@ -44,7 +44,6 @@ pub struct CompareStrings {
     pub diff_by_lines: &'static str,
     pub diff_whole: &'static str,
     pub other_repetitions: fn(usize) -> String,
-    pub repetition: fn(usize) -> String,
 }
 
 impl CompareStrings {
@@ -109,7 +108,6 @@ pub static EN: CompareStrings = CompareStrings {
     diff_by_lines: "These answers are too long and too different to compare word by word: whole lines are marked.",
     diff_whole: "These answers are too long and too different to compare word by word or line by line: everything between their common start and end is marked.",
     other_repetitions: |n| format!("Other repetitions ({n})"),
-    repetition: |n| format!("Repetition {n}"),
 };
 
 pub static ZH_TW: CompareStrings = CompareStrings {
@@ -153,5 +151,4 @@ pub static ZH_TW: CompareStrings = CompareStrings {
     diff_by_lines: "這兩個答案太長且差異太大，無法逐字比較：以整行標示差異。",
     diff_whole: "這兩個答案太長且差異太大，無法逐字或逐行比較：標示共同開頭與結尾之間的全部內容。",
     other_repetitions: |n| format!("其他重複（{n}）"),
-    repetition: |n| format!("第 {n} 次重複"),
 };
