@@ -309,6 +309,7 @@ fn Row(r: CompareRow, a: RunLabel, b: RunLabel) -> impl IntoView {
                     aria-controls=panel_id
                     on:click=move |_| open.update(|o| *o = !*o)
                 >
+                    <span class="toggle-mark" aria-hidden="true">"▸"</span>
                     {r.name}
                 </button>
             </td>
