@@ -6,6 +6,7 @@ use std::fmt;
 
 mod accounts;
 pub mod compare;
+pub mod diff;
 pub use accounts::*;
 pub mod limits;
 pub mod verdict_text;

@@ -357,6 +357,43 @@ test("the compare page says which of two versions is worse, regressions first", 
   await expect(verdict).toContainText("B is worse than A: pass rate −");
   await expect(page.getByTestId("compare-table").locator("tbody tr").first()).toHaveAttribute("data-class", "regressed");
   await shot(page, "compare-page.png", { fullPage: true });
+
+  // A row opens (a button with aria-expanded) both answers side by side, marked where they
+  // differ, with both scores' breakdowns; Enter closes it again.
+  const toggle = page.getByTestId("compare-table").locator("tbody tr[data-class='regressed']").first().getByRole("button");
+  await expect(toggle).toHaveAttribute("aria-expanded", "false");
+  await toggle.click();
+  await expect(toggle).toHaveAttribute("aria-expanded", "true");
+  const panel = page.getByTestId("case-panel");
+  const sideA = panel.getByTestId("side-A");
+  const sideB = panel.getByTestId("side-B");
+  await expect(sideA.getByTestId("answer")).not.toBeEmpty();
+  await expect(sideB.getByTestId("answer")).not.toBeEmpty();
+  await expect(panel.locator("[data-testid='answer'] :is(del, ins)").first()).toBeVisible();
+  expect(await sideA.locator("[data-testid='answer'] ins").count(), "A shows no insertion").toBe(0);
+  expect(await sideB.locator("[data-testid='answer'] del").count(), "B shows no deletion").toBe(0);
+  await expect(sideA.getByText("Keyword coverage")).toBeVisible();
+  await expect(sideB.getByText("Keyword coverage")).toBeVisible();
+  await expect(sideA.locator(".tag-passed")).toBeVisible();
+  const [boxA, boxB] = [await sideA.boundingBox(), await sideB.boundingBox()];
+  expect(boxB.x, "side by side").toBeGreaterThan(boxA.x + boxA.width - 1);
+  await shot(page, "compare-case.png");
+  await toggle.focus();
+  await page.keyboard.press("Enter");
+  await expect(toggle).toHaveAttribute("aria-expanded", "false");
+  await expect(panel).toBeHidden();
+  // At 360 px the sides stack, and the panel stays within the screen.
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.keyboard.press("Enter");
+  await expect(sideB.getByTestId("answer")).not.toBeEmpty();
+  const [narrowA, narrowB, box] = [await sideA.boundingBox(), await sideB.boundingBox(), await panel.boundingBox()];
+  expect(narrowB.y, "stacked").toBeGreaterThan(narrowA.y + narrowA.height - 1);
+  expect(box.x).toBeGreaterThanOrEqual(0);
+  expect(box.x + box.width).toBeLessThanOrEqual(360);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow, "no horizontal overflow at 360 px").toBeLessThanOrEqual(0);
+  await page.setViewportSize({ width: 1280, height: 720 });
+
   // One class at a time, in the URL.
   await page.getByRole("link", { name: /^improved/ }).click();
   await expect(page).toHaveURL(/class=improved/);

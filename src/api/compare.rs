@@ -3,8 +3,8 @@
 //! id, and pages the case table with regressions first.
 
 use super::ApiError;
-use crate::model::compare::CompareView;
-use crate::model::{BatchId, VersionId};
+use crate::model::compare::{CompareCaseView, CompareView};
+use crate::model::{BatchId, CaseId, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -64,8 +64,42 @@ pub async fn compare_runs(
         COMPARE_ROWS_PER_PAGE,
     )
     .await
-    .map_err(|e| match e {
-        crate::server::compare::CompareError::NoRun(m) => ApiError::not_found(m),
-        crate::server::compare::CompareError::Store(e) => e.into(),
-    })
+    .map_err(api_error)
+}
+
+/// One case of a comparison opened: each run's snapshot of the case (name, question, expected
+/// answer, keywords; null when the case is not in that run), its results there (`results`, one
+/// per repetition: answer, status, score and its breakdown, latency, time to first token, usage
+/// and cost, error), and `diff`, a word-level diff of A's first answer against B's (null unless
+/// both answered): `{"granularity": "word" | "line" | "whole", "runs": [{"op": "equal" |
+/// "delete" | "insert", "text"}]}`. A case in neither run, or an unknown run, is a 404.
+#[server(prefix = "/api", endpoint = "compare_case", input = Json)]
+pub async fn compare_case(
+    base_batch: BatchId,
+    base_version: VersionId,
+    cand_batch: BatchId,
+    cand_version: VersionId,
+    case_id: CaseId,
+) -> Result<CompareCaseView, ApiError> {
+    use crate::server::store::RunRef;
+    let engine = engine()?;
+    let run = |batch, version| RunRef { batch, version };
+    crate::server::compare::case(
+        engine.store(),
+        run(base_batch, base_version),
+        run(cand_batch, cand_version),
+        case_id,
+    )
+    .await
+    .map_err(api_error)
+}
+
+#[cfg(feature = "ssr")]
+fn api_error(e: crate::server::compare::CompareError) -> ApiError {
+    use crate::server::compare::CompareError;
+    match e {
+        CompareError::NoRun(m) => ApiError::not_found(m),
+        CompareError::Store(e) => e.into(),
+        CompareError::Unavailable(e) => ApiError::new(super::ErrorKind::Unavailable, e.to_string()),
+    }
 }

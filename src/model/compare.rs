@@ -331,3 +331,23 @@ pub fn parse_run_ref(s: &str) -> Result<(super::BatchId, super::VersionId), Stri
         .map_err(|_| format!("`{s}`: `{v}` is not a version id"))?;
     Ok((super::BatchId(b), super::VersionId(v)))
 }
+
+/// One run's side of an opened case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareSide {
+    /// The run's snapshot of the case; None when the case is not in that run.
+    pub case: Option<super::TestCase>,
+    /// The case's results in the run, one per repetition in order; empty when it has not run.
+    pub results: Vec<super::TestResult>,
+}
+
+/// A case row of the compare page opened (`compare_case`): both sides in full, and what changed
+/// between their answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareCaseView {
+    pub case_id: CaseId,
+    pub a: CompareSide,
+    pub b: CompareSide,
+    /// A's first answer against B's first answer; None unless both sides have an answer.
+    pub diff: Option<super::diff::TextDiff>,
+}

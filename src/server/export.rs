@@ -164,6 +164,11 @@ async fn comparison(
         Ok(v) => Ok(v),
         Err(CompareError::NoRun(m)) => Err(json_error(StatusCode::NOT_FOUND, "not_found", &m)),
         Err(CompareError::Store(e)) => Err(internal(e)),
+        Err(e @ CompareError::Unavailable(_)) => Err(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        )),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
+use crate::ui::result_facts::{ResultFacts, ResultOutcome};
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
@@ -506,16 +507,6 @@ fn ResultDetail(
     let close = Callback::new(move |()| selected.set(None));
     // Which repetition the dialog details (0-based); the list above it picks another.
     let shown = RwSignal::new(0usize);
-    let kws = move |list: Vec<String>, class: &'static str| {
-        if list.is_empty() {
-            view! { <span class="muted">{move || i18n.t().none}</span> }.into_any()
-        } else {
-            list.into_iter()
-                .map(|k| view! { <span class=format!("kw {class}")>{k}</span> })
-                .collect_view()
-                .into_any()
-        }
-    };
     let body = move || {
         let tc = found.with(|f| f.as_ref().and_then(|(_, (_, tc, _))| tc.clone()));
         let expected = tc
@@ -534,57 +525,17 @@ fn ResultDetail(
                 let repeats =
                     (list.len() > 1).then(|| view! { <RepeatList list=list.clone() shown/> });
                 let r = list[at].clone();
-                let status = r.status;
-                let usage = &r.usage;
-                let tokens = format!(
-                    "{} / {} / {}",
-                    usage
-                        .prompt_tokens
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "—".into()),
-                    usage
-                        .completion_tokens
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "—".into()),
-                    usage
-                        .total_tokens
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "—".into()),
-                );
-                let price = match (usage.total_price, usage.currency.as_deref()) {
-                    (Some(p), Some(c)) => format!("{p:.6} {c}"),
-                    (Some(p), None) => format!("{p:.6}"),
-                    (None, _) => "—".to_string(),
-                };
-                let error = match (r.error_code.clone(), r.error_message.clone()) {
-                    (None, None) => None,
-                    (c, m) => Some(format!(
-                        "{} {}",
-                        c.unwrap_or_default(),
-                        m.unwrap_or_default()
-                    )),
-                };
                 view! {
                     {repeats}
                     <dl>
-                        <dt>{move || i18n.t().col_status}</dt>
-                        <dd>
-                            <span class=format!("tag tag-{}", status.as_str())>{move || i18n.t().result_status(status)}</span>
-                        </dd>
-                        <dt>{move || i18n.t().score}</dt><dd data-testid="detail-score">{format::score(r.score)}</dd>
+                        <ResultOutcome status=r.status score=r.score/>
                         <dt>{move || i18n.t().f_query}</dt><dd>{query}</dd>
                         <dt>{move || i18n.t().answer}</dt><dd><pre data-testid="detail-answer">{r.answer.clone().unwrap_or_default()}</pre></dd>
                         <dt>{move || i18n.t().expected_answer}</dt><dd><pre>{expected}</pre></dd>
-                        <dt>{move || i18n.t().keywords_hit}</dt><dd>{kws(r.detail.keywords_hit.clone(), "kw-hit")}</dd>
-                        <dt>{move || i18n.t().keywords_missed}</dt><dd>{kws(r.detail.keywords_missed.clone(), "kw-missed")}</dd>
-                        <dt>{move || i18n.t().latency}</dt><dd>{format::millis(r.latency_ms)}</dd>
-                        <dt>{move || i18n.t().ttft}</dt><dd>{format::millis(r.ttft_ms)}</dd>
-                        <dt>{move || i18n.t().tokens}</dt><dd>{tokens}</dd>
-                        <dt>{move || i18n.t().cmp.cost}</dt><dd data-testid="detail-cost">{price}</dd>
-                        <dt>{move || i18n.t().attempts}</dt><dd>{r.attempts}</dd>
-                        {error.map(|e| view! { <dt>{move || i18n.t().error}</dt><dd class="error">{e}</dd> })}
+                        <ResultFacts result=r/>
                     </dl>
-                }.into_any()
+                }
+                .into_any()
             }
         }
     };

@@ -1,16 +1,20 @@
 //! The compare page (`/compare?base=12:3&cand=14:3[&class=regressed][&page=0]`): the verdict in
 //! plain words on top, the summary with intervals, then the case table — regressions first —
-//! filterable by class, one page of 50 at a time. Everything is in the URL, so a comparison can
-//! be shared. Without `base`, the server compares with the latest earlier run of the candidate's
+//! filterable by class, one page of 50 at a time; a row opens both answers side by side with
+//! what changed between them ([`case_panel`]). Everything but an opened row is in the URL, so a
+//! comparison can be shared. Without `base`, the server compares with the latest earlier run of the candidate's
 //! version.
+
+mod case_panel;
 
 use crate::api::compare_runs;
 use crate::model::compare::{
-    parse_run_ref, CaseClass, CompareRow, CompareView, Interval, Paired, Percentiles, SidePair,
-    Verdict,
+    parse_run_ref, CaseClass, CompareRow, CompareView, Interval, Paired, Percentiles, RunLabel,
+    SidePair, Verdict,
 };
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
+use case_panel::CasePanel;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
@@ -146,6 +150,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
         })
         .collect_view();
     let rows = v.rows.clone();
+    let runs = (v.a.clone(), v.b.clone());
     let empty = rows.is_empty();
     let (page, pages, class) = (v.page, v.pages, v.class);
     let pager = (pages > 1).then(|| {
@@ -251,7 +256,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
                             <th>{move || i18n.t().cmp.mean_score}" Δ"</th>
                             <th>{move || i18n.t().cmp.latency_delta}</th>
                         </tr></thead>
-                        <tbody>{rows.into_iter().map(|r| view! { <Row r/> }).collect_view()}</tbody>
+                        <tbody>{rows.into_iter().map(|r| view! { <Row r a=runs.0.clone() b=runs.1.clone()/> }).collect_view()}</tbody>
                     </table>
                 </div>
             }.into_any()
@@ -260,11 +265,15 @@ fn Comparison(v: CompareView) -> impl IntoView {
     }
 }
 
+/// A case row; its name opens the panel with both answers under it.
 #[component]
-fn Row(r: CompareRow) -> impl IntoView {
+fn Row(r: CompareRow, a: RunLabel, b: RunLabel) -> impl IntoView {
     let i18n = use_i18n();
     let c = r.case;
     let class = c.class;
+    let case_id = c.case_id;
+    let open = RwSignal::new(false);
+    let panel_id = format!("case-panel-{case_id}");
     let outcome = |passed: u32, total: u32, score: Option<f64>| {
         if total == 0 {
             "—".to_string()
@@ -278,14 +287,38 @@ fn Row(r: CompareRow) -> impl IntoView {
             format!("{passed}/{total} · {}", format::score(score))
         }
     };
+    let panel = {
+        let panel_id = panel_id.clone();
+        move || {
+            open.get().then(|| {
+                view! {
+                    <tr class="case-panel-row" id=panel_id.clone()>
+                        <td colspan="6"><CasePanel a=a.clone() b=b.clone() case_id/></td>
+                    </tr>
+                }
+            })
+        }
+    };
     view! {
-        <tr data-class=class.as_str()>
-            <td>{r.name}</td>
+        <tr data-class=class.as_str() class:row-open=move || open.get()>
+            <td>
+                <button
+                    type="button"
+                    class="row-toggle"
+                    aria-expanded=move || if open.get() { "true" } else { "false" }
+                    aria-controls=panel_id
+                    on:click=move |_| open.update(|o| *o = !*o)
+                >
+                    <span class="toggle-mark" aria-hidden="true">"▸"</span>
+                    {r.name}
+                </button>
+            </td>
             <td><span class=format!("tag class-{}", class.as_str())>{move || i18n.t().cmp.class(class)}</span></td>
             <td>{outcome(c.passed_a, c.total_a, c.score.a)}</td>
             <td>{outcome(c.passed_b, c.total_b, c.score.b)}</td>
             <td>{delta_of(&c.score, 1)}</td>
             <td>{delta_of(&c.latency_ms, 0)}</td>
         </tr>
+        {panel}
     }
 }

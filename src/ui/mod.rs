@@ -5,6 +5,7 @@
 //! - `session`: who is signed in, the user menu, role-gated controls;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
+//! - `result_facts`: one result's status, score breakdown, timings and cost (batch and compare pages);
 //! - `components`, `i18n`, `format`, `browser`: building blocks, strings, formatting, browser APIs.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod i18n;
 pub mod login;
 pub mod monitor;
 pub mod progress_modal;
+pub mod result_facts;
 pub mod session;
 pub mod use_batch_progress;
 pub mod versions;

@@ -42,6 +42,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_result_repeats", VIEWER),
     ("batch_results", VIEWER),
     ("compare_runs", VIEWER),
+    ("compare_case", VIEWER),
     // The test set and running it.
     ("save_case", EDITOR),
     ("set_case_enabled", EDITOR),

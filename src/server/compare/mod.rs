@@ -10,9 +10,13 @@
 //!
 //! - [`view`]: the one part with I/O — loads two runs from the store, matches cases by id, marks
 //!   changed snapshots, runs the verdict and pages the case table for `compare_runs`.
+//! - [`case`]: one case opened for `compare_case` — both sides' results and the diff of their
+//!   answers ([`crate::model::diff`]).
 
+pub mod case;
 pub mod stats;
 pub mod verdict;
 pub mod view;
 
+pub use case::case;
 pub use view::{view, CompareError};

@@ -12,11 +12,15 @@ use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    /// A named run does not exist (with a message saying which).
+    /// A named run does not exist, or a named case is in neither run (with a message saying
+    /// which).
     #[error("{0}")]
     NoRun(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Work for the blocking pool could not run (the server is shutting down).
+    #[error(transparent)]
+    Unavailable(#[from] crate::server::offload::OffloadError),
 }
 
 /// One run's side of a case: its finished repetitions (one in a batch without repeats). An
@@ -33,7 +37,7 @@ fn side(outcomes: &[RunOutcome]) -> SideOutcome {
     }))
 }
 
-async fn label(store: &Store, run: RunRef) -> Result<RunLabel, CompareError> {
+pub(super) async fn label(store: &Store, run: RunRef) -> Result<RunLabel, CompareError> {
     let batch = store
         .get_batch(run.batch)
         .await?

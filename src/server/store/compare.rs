@@ -4,7 +4,7 @@
 //!
 //! A run is one version within one batch.
 
-use super::{on_pool, Store, StoreError, StoreResult};
+use super::{on_pool, parse_json, Store, StoreError, StoreResult};
 use crate::model::{Assertion, BatchId, CaseId, ResultStatus, TestCase, VersionId};
 use std::collections::BTreeMap;
 
@@ -135,6 +135,15 @@ impl Store {
             });
         }
         Ok(paired)
+    }
+
+    /// A batch's snapshot of one case, if the batch ran it.
+    pub async fn batch_case(&self, batch: BatchId, case: CaseId) -> StoreResult<Option<TestCase>> {
+        let snap: Option<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT snapshot FROM batch_cases WHERE batch_id = $1 AND case_id = $2")
+            .bind(batch.0).bind(case.0).fetch_optional(pool).await)?;
+        snap.map(|s| parse_json("batch case snapshot", &s))
+            .transpose()
     }
 
     /// Every finished repetition of a run, grouped by case (each case's in repetition order).

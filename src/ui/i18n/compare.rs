@@ -32,6 +32,18 @@ pub struct CompareStrings {
     pub unchanged: &'static str,
     pub inconclusive: &'static str,
     pub case_changed: &'static str,
+    // An opened case row, and a result's score breakdown (shared with the batch page).
+    pub keyword_coverage: &'static str,
+    pub similarity: &'static str,
+    pub assertions: &'static str,
+    pub not_in_run: &'static str,
+    pub no_answer: &'static str,
+    pub only_in_a: &'static str,
+    pub only_in_b: &'static str,
+    pub identical: &'static str,
+    pub diff_by_lines: &'static str,
+    pub diff_whole: &'static str,
+    pub other_repetitions: fn(usize) -> String,
 }
 
 impl CompareStrings {
@@ -85,6 +97,17 @@ pub static EN: CompareStrings = CompareStrings {
     unchanged: "unchanged",
     inconclusive: "inconclusive",
     case_changed: "case changed",
+    keyword_coverage: "Keyword coverage",
+    similarity: "Similarity to the expected answer",
+    assertions: "Assertions",
+    not_in_run: "This case is not in this run.",
+    no_answer: "No answer.",
+    only_in_a: "only in A",
+    only_in_b: "only in B",
+    identical: "The two answers are identical.",
+    diff_by_lines: "These answers are too long and too different to compare word by word: whole lines are marked.",
+    diff_whole: "These answers are too long and too different to compare word by word or line by line: everything between their common start and end is marked.",
+    other_repetitions: |n| format!("Other repetitions ({n})"),
 };
 
 pub static ZH_TW: CompareStrings = CompareStrings {
@@ -117,4 +140,15 @@ pub static ZH_TW: CompareStrings = CompareStrings {
     unchanged: "不變",
     inconclusive: "無法判定",
     case_changed: "案例已變更",
+    keyword_coverage: "關鍵字覆蓋率",
+    similarity: "與預期答案的相似度",
+    assertions: "斷言",
+    not_in_run: "此執行沒有這個案例。",
+    no_answer: "沒有答案。",
+    only_in_a: "只在 A",
+    only_in_b: "只在 B",
+    identical: "兩個答案完全相同。",
+    diff_by_lines: "這兩個答案太長且差異太大，無法逐字比較：以整行標示差異。",
+    diff_whole: "這兩個答案太長且差異太大，無法逐字或逐行比較：標示共同開頭與結尾之間的全部內容。",
+    other_repetitions: |n| format!("其他重複（{n}）"),
 };

@@ -1,0 +1,118 @@
+//! One stored result's facts, as items of a definition list (`<dt>`/`<dd>` pairs; the caller
+//! owns the `<dl>` and what else it lists): [`ResultOutcome`] is the status and score,
+//! [`ResultFacts`] why the score is what it is (keyword coverage, similarity to the expected
+//! answer, keywords hit and missed, assertions) and what the call cost (latency, time to first
+//! token, tokens, price, attempts, error). The batch page's cell detail and the compare page's
+//! opened case both use them, so a result reads the same wherever it is shown.
+
+use crate::model::{Assertion, ResultStatus, TestResult, Usage};
+use crate::ui::format;
+use crate::ui::i18n::use_i18n;
+use leptos::prelude::*;
+
+#[component]
+pub fn ResultOutcome(status: ResultStatus, score: Option<f64>) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <dt>{move || i18n.t().col_status}</dt>
+        <dd>
+            <span class=format!("tag tag-{}", status.as_str())>{move || i18n.t().result_status(status)}</span>
+        </dd>
+        <dt>{move || i18n.t().score}</dt><dd data-testid="detail-score">{format::score(score)}</dd>
+    }
+}
+
+#[component]
+pub fn ResultFacts(result: TestResult) -> impl IntoView {
+    let i18n = use_i18n();
+    let detail = result.detail;
+    let keywords = move |list: Vec<String>, class: &'static str| {
+        if list.is_empty() {
+            view! { <span class="muted">{move || i18n.t().none}</span> }.into_any()
+        } else {
+            list.into_iter()
+                .map(|k| view! { <span class=format!("kw {class}")>{k}</span> })
+                .collect_view()
+                .into_any()
+        }
+    };
+    let assertions = (!detail.assertions.is_empty()).then(|| {
+        let items = detail
+            .assertions
+            .into_iter()
+            .map(|a| {
+                let (class, mark) = if a.passed {
+                    ("assertion-held", "✓")
+                } else {
+                    ("assertion-broken", "✗")
+                };
+                view! {
+                    <li class=class>
+                        {mark}" "<code>{assertion_text(&a.assertion)}</code>
+                        {a.message.map(|m| view! { " — "{m} })}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <dt>{move || i18n.t().cmp.assertions}</dt>
+            <dd><ul class="assertions">{items}</ul></dd>
+        }
+    });
+    let error = error_text(result.error_code, result.error_message);
+    view! {
+        <dt>{move || i18n.t().cmp.keyword_coverage}</dt><dd>{format::score(detail.keyword_score)}</dd>
+        <dt>{move || i18n.t().cmp.similarity}</dt><dd>{format::score(detail.similarity_score)}</dd>
+        <dt>{move || i18n.t().keywords_hit}</dt><dd>{keywords(detail.keywords_hit, "kw-hit")}</dd>
+        <dt>{move || i18n.t().keywords_missed}</dt><dd>{keywords(detail.keywords_missed, "kw-missed")}</dd>
+        {assertions}
+        <dt>{move || i18n.t().latency}</dt><dd>{format::millis(result.latency_ms)}</dd>
+        <dt>{move || i18n.t().ttft}</dt><dd>{format::millis(result.ttft_ms)}</dd>
+        <dt>{move || i18n.t().tokens}</dt><dd>{tokens_text(&result.usage)}</dd>
+        <dt>{move || i18n.t().cmp.cost}</dt><dd data-testid="detail-cost">{price_text(&result.usage)}</dd>
+        <dt>{move || i18n.t().attempts}</dt><dd>{result.attempts}</dd>
+        {error.map(|e| view! { <dt>{move || i18n.t().error}</dt><dd class="error">{e}</dd> })}
+    }
+}
+
+/// `12 / 48 / 60` (prompt / completion / total), `—` where Dify reported none.
+fn tokens_text(usage: &Usage) -> String {
+    let n = |v: Option<i64>| v.map_or_else(|| "—".to_string(), |v| v.to_string());
+    format!(
+        "{} / {} / {}",
+        n(usage.prompt_tokens),
+        n(usage.completion_tokens),
+        n(usage.total_tokens)
+    )
+}
+
+/// `0.000123 USD`, or `—`.
+fn price_text(usage: &Usage) -> String {
+    match (usage.total_price, usage.currency.as_deref()) {
+        (Some(p), Some(c)) => format!("{p:.6} {c}"),
+        (Some(p), None) => format!("{p:.6}"),
+        (None, _) => "—".to_string(),
+    }
+}
+
+/// `too_many_requests Rate limit exceeded`, or None without an error.
+fn error_text(code: Option<String>, message: Option<String>) -> Option<String> {
+    match (code, message) {
+        (None, None) => None,
+        (c, m) => Some(
+            format!("{} {}", c.unwrap_or_default(), m.unwrap_or_default())
+                .trim()
+                .to_string(),
+        ),
+    }
+}
+
+/// An assertion as a case file writes it: `contains "2.5 Gbps"`, `max_latency_ms 5000`.
+fn assertion_text(a: &Assertion) -> String {
+    match a {
+        Assertion::Contains { value } => format!("contains {value:?}"),
+        Assertion::NotContains { value } => format!("not_contains {value:?}"),
+        Assertion::Regex { pattern } => format!("regex /{pattern}/"),
+        Assertion::MaxLatencyMs { ms } => format!("max_latency_ms {ms}"),
+    }
+}
