@@ -8,6 +8,8 @@ mod accounts;
 pub mod compare;
 pub use accounts::*;
 pub mod limits;
+mod totals;
+pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -747,6 +749,9 @@ pub struct BatchView {
     pub cells: Vec<ResultCell>,
     /// Whether any result of the batch (not only this page's) is an error: re-run failed applies.
     pub has_errors: bool,
+    /// One per version, in the batch's version order: tokens, cost, latency and time-to-first-
+    /// token percentiles, errors by code.
+    pub run_totals: Vec<RunTotals>,
 }
 
 /// What an import did (or, with `dry_run`, would do).

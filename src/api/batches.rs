@@ -87,7 +87,8 @@ pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
 }
 
 /// What the batch page shows, one page of cases at a time: the batch, per-version summaries
-/// (computed by the database), and page `page` (0-based; default 0; past the end → the last
+/// and run totals (tokens, cost per currency, latency and time-to-first-token p50 / p95, errors
+/// by code; computed by the database), and page `page` (0-based; default 0; past the end → the last
 /// page) of its cases with each one's outcome in every version. Its size does not grow with the
 /// number of cases; `batch_result` has a cell's answer and details.
 #[server(prefix = "/api", endpoint = "batch_page", input = Json)]
@@ -109,6 +110,7 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let cells = store.result_cells_for_cases(id, &case_ids).await?;
     let summaries = VersionTally::summaries(&batch.versions, &tallies);
+    let run_totals = store.run_totals(id, &batch.versions).await?;
     Ok(BatchView {
         has_errors: batch.failed_tests > 0,
         batch,
@@ -119,6 +121,7 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
         pages,
         cases,
         cells,
+        run_totals,
     })
 }
 

@@ -1,18 +1,21 @@
 //! `dify-bench run --config FILE`: one batch without the web server, for CI.
 //!
 //! The same engine as the server runs it against an in-memory SQLite store. A progress bar on a
-//! TTY (plain lines otherwise), a per-version summary at the end, optional JSON and JUnit reports,
+//! TTY (plain lines otherwise), a per-version summary and each run's totals (tokens, cost,
+//! latency and time-to-first-token percentiles, errors by code) at the end, optional JSON and
+//! JUnit reports,
 //! and an exit code: 0 when the pass rate reaches the threshold, 1 below it (or when the batch
 //! could not finish), 2 for a configuration or usage error.
 
 use crate::model::{
-    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, ScoringConfig,
-    VersionDraft, VersionSummary,
+    AppMode, Batch, BatchReport, BatchStatus, CaseDraft, Progress, ResponseMode, RunTotals,
+    ScoringConfig, VersionDraft, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
 use crate::server::store::VersionTally;
-use serde::Deserialize;
+use crate::ui::format;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -224,12 +227,22 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
         results: store.list_results(id).await.map_err(internal)?,
     };
     let tallies = store.version_tallies(id).await.map_err(internal)?;
+    let totals = store
+        .run_totals(id, &results.batch.versions)
+        .await
+        .map_err(internal)?;
     print_summary(
         &results.batch,
         &VersionTally::summaries(&results.batch.versions, &tallies),
     );
+    println!();
+    print_totals(&results.batch, &totals);
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+        let report = JsonReport {
+            report: &results,
+            run_totals: &totals,
+        };
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(path, json)
             .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
     }
@@ -360,6 +373,79 @@ fn print_summary(batch: &Batch, summaries: &[VersionSummary]) {
     }
 }
 
+/// The `--json` report: the batch, its cases and every result (the document `batch_results`
+/// returns), and each run's totals (`run_totals`, one per version in the batch's order).
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    report: &'a BatchReport,
+    run_totals: &'a [RunTotals],
+}
+
+/// Each run's totals, as its card on the batch page shows them (the same [`format`]ting).
+fn print_totals(batch: &Batch, totals: &[RunTotals]) {
+    println!("{}", totals_table(batch, totals));
+}
+
+fn totals_table(batch: &Batch, totals: &[RunTotals]) -> String {
+    let dash = || "—".to_string();
+    let mut rows: Vec<[String; 6]> = vec![[
+        "version".into(),
+        "tokens (prompt / completion / total)".into(),
+        "cost".into(),
+        "latency p50 / p95".into(),
+        "ttft p50 / p95".into(),
+        "errors".into(),
+    ]];
+    for (v, t) in batch.versions.iter().zip(totals) {
+        let tokens = match (t.prompt_tokens, t.completion_tokens, t.total_tokens) {
+            (None, None, None) => dash(),
+            (p, c, total) => [p, c, total]
+                .map(|n| n.map_or_else(dash, format::count))
+                .join(" / "),
+        };
+        // Listed side by side, never added: a run may be priced in more than one currency.
+        let cost = t
+            .cost
+            .iter()
+            .map(|c| format::money(c.amount, c.currency.as_deref()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let errors = t
+            .errors
+            .iter()
+            .map(|e| format!("{} × {}", e.code.as_deref().unwrap_or("(no code)"), e.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let or_dash = |s: String| if s.is_empty() { dash() } else { s };
+        rows.push([
+            v.name.clone(),
+            tokens,
+            or_dash(cost),
+            format::percentiles_ms(t.latency_ms),
+            format::percentiles_ms(t.ttft_ms),
+            or_dash(errors),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// JUnit XML: a test suite per version, a test case per case (see [`crate::server::junit`]).
 pub fn junit(results: &BatchReport) -> String {
     crate::server::junit::report(results)
@@ -484,6 +570,102 @@ api_key = "env:TEST_KEY"
             .expect("should be refused")
             .0
             .contains("min_pass_rate"));
+    }
+
+    fn batch(versions: &[&str]) -> Batch {
+        use crate::model::*;
+        Batch {
+            id: BatchId(1),
+            name: "b".into(),
+            status: BatchStatus::Completed,
+            concurrency: 1,
+            per_version_cap: None,
+            scoring: ScoringConfig::default(),
+            total_tests: 0,
+            completed_tests: 0,
+            passed_tests: 0,
+            failed_tests: 0,
+            average_score: None,
+            pass_rate: None,
+            error_message: None,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            versions: versions
+                .iter()
+                .enumerate()
+                .map(|(i, name)| BatchVersion {
+                    version_id: VersionId(i as i64 + 1),
+                    name: name.to_string(),
+                    app_mode: AppMode::Chat,
+                    response_mode: ResponseMode::Streaming,
+                    base_url: String::new(),
+                    api_key_hint: String::new(),
+                })
+                .collect(),
+            created_by: None,
+        }
+    }
+
+    #[test]
+    fn the_totals_table_lists_currencies_apart_and_dashes_what_is_missing() {
+        use crate::model::compare::Percentiles;
+        use crate::model::*;
+        let b = batch(&["streamed", "blocking v2"]);
+        let streamed = RunTotals {
+            version_id: VersionId(1),
+            results: 4,
+            prompt_tokens: Some(12_000),
+            completion_tokens: Some(3_456),
+            total_tokens: Some(15_456),
+            cost: vec![
+                CurrencyTotal {
+                    currency: Some("RMB".into()),
+                    amount: 1.5,
+                    results: 1,
+                },
+                CurrencyTotal {
+                    currency: Some("USD".into()),
+                    amount: 0.0042,
+                    results: 2,
+                },
+            ],
+            latency_ms: Some(Percentiles {
+                count: 3,
+                p50: 800.4,
+                p95: 1_540.6,
+            }),
+            ttft_ms: Some(Percentiles {
+                count: 3,
+                p50: 120.0,
+                p95: 300.0,
+            }),
+            errors: vec![
+                ErrorCount {
+                    code: Some("too_many_requests".into()),
+                    count: 2,
+                },
+                ErrorCount {
+                    code: None,
+                    count: 1,
+                },
+            ],
+        };
+        let blocking = RunTotals::empty(VersionId(2));
+        let table = totals_table(&b, &[streamed, blocking]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("version      tokens (prompt / completion / total)  cost"));
+        assert_eq!(
+            lines[1],
+            "streamed     12,000 / 3,456 / 15,456               1.5000 RMB, 0.004200 USD  \
+             800 / 1541 ms      120 / 300 ms    too_many_requests × 2, (no code) × 1"
+        );
+        assert_eq!(
+            lines[2],
+            "blocking v2  —                                     —                         \
+             —                  —               —"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The batch page (`/batches/{id}`): per-version summary cards, the case × version matrix
+//! The batch page (`/batches/{id}`): per-version summary cards (with each run's tokens, cost,
+//! latency percentiles and errors by code, `run_totals`), the case × version matrix
 //! coloured by score / pass, a result's details on click, live while the batch runs (the same
 //! progress stream as the modal refreshes the page), cancel, re-run failed tests, and links to the
 //! CSV / JSON exports.
@@ -10,7 +11,9 @@
 
 use crate::api::{batch_page, batch_result, cancel_batch, rerun_failed, ErrorKind};
 use crate::model::Role;
-use crate::model::{BatchId, BatchView, CaseId, ResultCell, ResultStatus, TestCase, VersionId};
+use crate::model::{
+    BatchId, BatchView, CaseId, ResultCell, ResultStatus, RunTotals, TestCase, VersionId,
+};
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::components::{
     use_confirm, use_toasts, BatchStatusTag, ConnectionTag, LocalTime, Modal, ProgressBar,
@@ -19,6 +22,7 @@ use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
+use crate::ui::run_totals::{ErrorCodes, RunTotalsRows};
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
@@ -200,6 +204,13 @@ fn BatchBody(
                 field(|s| s.avg_latency_ms),
             );
             let errors = s.as_ref().map_or(0, |s| s.errors);
+            let totals = view
+                .run_totals
+                .iter()
+                .find(|t| t.version_id == v.version_id)
+                .cloned()
+                .unwrap_or_else(|| RunTotals::empty(v.version_id));
+            let error_codes = totals.errors.clone();
             let name = v.name.clone();
             view! {
                 <div class="summary-card" data-testid="version-card">
@@ -210,8 +221,9 @@ fn BatchBody(
                         <dt>{move || i18n.t().col_tests}</dt><dd>{completed}" / "{per_version_total}</dd>
                         <dt>{move || i18n.t().average_score}</dt><dd>{format::score(average)}</dd>
                         <dt>{move || i18n.t().pass_rate}</dt><dd>{format::percent(rate)}</dd>
-                        <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
+                        <dt>{move || i18n.t().errors}</dt><dd>{errors}<ErrorCodes errors=error_codes/></dd>
                         <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
+                        <RunTotalsRows totals/>
                     </dl>
                 </div>
             }

@@ -11,8 +11,10 @@ use leptos::prelude::*;
 
 mod accounts;
 mod compare;
+mod totals;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
+pub use totals::TotalsStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -130,6 +132,8 @@ pub struct Strings {
     pub acc: &'static AccountStrings,
     /// The compare page.
     pub cmp: &'static CompareStrings,
+    /// A run's totals on the batch page's cards.
+    pub tot: &'static TotalsStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -370,6 +374,7 @@ fn hms(secs: f64) -> (u64, u64, u64) {
 pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
+    tot: &totals::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -562,6 +567,7 @@ pub static EN: Strings = Strings {
 pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
+    tot: &totals::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",
