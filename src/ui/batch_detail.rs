@@ -221,7 +221,8 @@ fn BatchBody(
                         <dt>{move || i18n.t().col_tests}</dt><dd>{completed}" / "{per_version_total}</dd>
                         <dt>{move || i18n.t().average_score}</dt><dd>{format::score(average)}</dd>
                         <dt>{move || i18n.t().pass_rate}</dt><dd>{format::percent(rate)}</dd>
-                        <dt>{move || i18n.t().errors}</dt><dd>{errors}<ErrorCodes errors=error_codes/></dd>
+                        <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
+                        <ErrorCodes errors=error_codes/>
                         <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
                         <RunTotalsRows totals/>
                     </dl>

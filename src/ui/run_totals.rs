@@ -43,7 +43,8 @@ pub fn RunTotalsRows(totals: RunTotals) -> impl IntoView {
     }
 }
 
-/// A run's errors by code, the most frequent first: `too_many_requests × 3`.
+/// A run's errors by code, the most frequent first (`too_many_requests × 3`): a row of the
+/// card's `<dl>` under the error count, as wide as the card.
 #[component]
 pub fn ErrorCodes(errors: Vec<ErrorCount>) -> impl IntoView {
     let i18n = use_i18n();
@@ -59,9 +60,9 @@ pub fn ErrorCodes(errors: Vec<ErrorCount>) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <ul class="error-codes" data-testid="run-errors" aria-label=move || i18n.t().tot.errors_by_code>
-                {items}
-            </ul>
+            <dd class="error-codes">
+                <ul data-testid="run-errors" aria-label=move || i18n.t().tot.errors_by_code>{items}</ul>
+            </dd>
         }
     })
 }
