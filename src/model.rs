@@ -9,7 +9,9 @@ pub mod compare;
 pub mod diff;
 pub use accounts::*;
 pub mod limits;
+mod totals;
 pub mod verdict_text;
+pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -865,6 +867,9 @@ pub struct BatchView {
     /// result yet has none): pass^k and flaky cases. Empty without repeats.
     #[serde(default)]
     pub repeat_stats: Vec<RepeatStats>,
+    /// One per version, in the batch's version order: tokens, cost, latency and time-to-first-
+    /// token percentiles, errors by code.
+    pub run_totals: Vec<RunTotals>,
 }
 
 /// What an import did (or, with `dry_run`, would do).

@@ -98,6 +98,68 @@ async fn a_headless_run_reports_and_sets_the_exit_code() {
         serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap()).unwrap();
     assert_eq!(report["results"].as_array().unwrap().len(), 20);
     assert_eq!(report["batch"]["status"], "completed");
+
+    // Each run's totals: printed after the summary, and in the report beside the results.
+    let header = stdout
+        .lines()
+        .position(|l| {
+            l.starts_with("version ") && l.contains("tokens (prompt / completion / total)")
+        })
+        .unwrap_or_else(|| panic!("no totals table:\n{stdout}"));
+    assert!(stdout
+        .lines()
+        .nth(header)
+        .unwrap()
+        .contains("ttft p50 / p95"));
+    let good_line = stdout.lines().nth(header + 1).unwrap();
+    let weak_line = stdout.lines().nth(header + 2).unwrap();
+    assert!(
+        good_line.starts_with("good ") && good_line.contains(" USD"),
+        "{stdout}"
+    );
+    assert!(
+        good_line.matches(" ms").count() == 2,
+        "latency and ttft: {good_line}"
+    );
+    assert!(
+        weak_line.starts_with("weak ") && weak_line.matches(" ms").count() == 1,
+        "{stdout}"
+    );
+    let totals = report["run_totals"]
+        .as_array()
+        .expect("run_totals in the report");
+    assert_eq!(totals.len(), 2);
+    for (t, v) in totals
+        .iter()
+        .zip(report["batch"]["versions"].as_array().unwrap())
+    {
+        assert_eq!(t["version_id"], v["version_id"]);
+        let rs: Vec<&serde_json::Value> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["version_id"] == v["version_id"])
+            .collect();
+        assert_eq!(t["results"], 10);
+        let tokens: i64 = rs
+            .iter()
+            .filter_map(|r| r["usage"]["total_tokens"].as_i64())
+            .sum();
+        assert_eq!(t["total_tokens"], tokens);
+        let usd: f64 = rs
+            .iter()
+            .filter_map(|r| r["usage"]["total_price"].as_f64())
+            .sum();
+        assert_eq!(t["cost"][0]["currency"], "USD");
+        assert!((t["cost"][0]["amount"].as_f64().unwrap() - usd).abs() < 1e-9);
+        assert_eq!(t["latency_ms"]["count"], 10);
+    }
+    assert_eq!(totals[0]["ttft_ms"]["count"], 10, "good streams");
+    assert!(
+        totals[1]["ttft_ms"].is_null(),
+        "weak is blocking: {}",
+        totals[1]
+    );
     let junit = std::fs::read_to_string(&junit_out).unwrap();
     assert_eq!(junit.matches("<testsuite ").count(), 2);
     assert_eq!(junit.matches("<testcase ").count(), 20);

@@ -509,6 +509,7 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
         "the quota version failed every test"
     );
     assert!(summaries[2]["average_score"].is_null());
+    run_totals_agree(&first, results, &[a, b, c]);
 
     // One cell's details, in full.
     let one = &results[0];
@@ -631,6 +632,85 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
     for key in [KEY_A, KEY_B, KEY_QUOTA] {
         assert!(!everything.contains(key), "a key leaked");
     }
+}
+
+/// `batch_page`'s `run_totals` against sums and percentiles taken here from every result of
+/// the full report (the percentiles with the same type-7 function the compare page uses).
+fn run_totals_agree(view: &Value, results: &[Value], versions: &[i64]) {
+    use dify_bench::server::compare::stats::percentiles;
+    let totals = view["run_totals"].as_array().expect("run_totals");
+    assert_eq!(totals.len(), versions.len());
+    for (t, vid) in totals.iter().zip(versions) {
+        assert_eq!(t["version_id"], *vid, "in the batch's version order");
+        let rs: Vec<&Value> = results.iter().filter(|r| r["version_id"] == *vid).collect();
+        assert_eq!(t["results"], rs.len() as u64);
+        let sum = |field: &str| {
+            let xs: Vec<i64> = rs
+                .iter()
+                .filter_map(|r| r["usage"][field].as_i64())
+                .collect();
+            (!xs.is_empty()).then(|| xs.iter().sum::<i64>())
+        };
+        for field in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+            assert_eq!(t[field].as_i64(), sum(field), "{field}: {t}");
+        }
+        let mut cost: Vec<(Option<&str>, f64, u64)> = Vec::new();
+        for r in &rs {
+            let Some(price) = r["usage"]["total_price"].as_f64() else {
+                continue;
+            };
+            let currency = r["usage"]["currency"].as_str();
+            match cost.iter_mut().find(|c| c.0 == currency) {
+                Some(c) => (c.1, c.2) = (c.1 + price, c.2 + 1),
+                None => cost.push((currency, price, 1)),
+            }
+        }
+        let got = t["cost"].as_array().unwrap();
+        assert_eq!(got.len(), cost.len(), "{t}");
+        for (g, (currency, amount, n)) in got.iter().zip(&cost) {
+            assert_eq!(g["currency"].as_str(), *currency);
+            assert!(
+                (g["amount"].as_f64().unwrap() - amount).abs() < 1e-9,
+                "{g} vs {amount}"
+            );
+            assert_eq!(g["results"], *n);
+        }
+        for (field, column) in [("latency_ms", "latency_ms"), ("ttft_ms", "ttft_ms")] {
+            let mut xs: Vec<f64> = rs.iter().filter_map(|r| r[column].as_f64()).collect();
+            match percentiles(&mut xs) {
+                None => assert!(t[field].is_null(), "{field}: {t}"),
+                Some(p) => {
+                    assert_eq!(t[field]["count"], p.count as u64);
+                    assert!((t[field]["p50"].as_f64().unwrap() - p.p50).abs() < 1e-9);
+                    assert!((t[field]["p95"].as_f64().unwrap() - p.p95).abs() < 1e-9);
+                }
+            }
+        }
+        let mut errors: HashMap<Option<&str>, u64> = HashMap::new();
+        for r in rs.iter().filter(|r| r["status"] == "error") {
+            *errors.entry(r["error_code"].as_str()).or_default() += 1;
+        }
+        let got = t["errors"].as_array().unwrap();
+        assert_eq!(got.len(), errors.len(), "{t}");
+        for e in got {
+            assert_eq!(
+                errors.get(&e["code"].as_str()),
+                Some(&e["count"].as_u64().unwrap())
+            );
+        }
+    }
+    // What the three versions are: streamed and priced in USD, blocking, failing on quota.
+    assert!(totals[0]["ttft_ms"]["p95"].as_f64().is_some());
+    assert_eq!(totals[0]["cost"][0]["currency"], "USD");
+    assert!(
+        totals[1]["ttft_ms"].is_null(),
+        "blocking: no time to first token"
+    );
+    assert_eq!(
+        totals[2]["errors"],
+        json!([{"code": "rate_limit_error", "count": 60}])
+    );
+    assert!(totals[2]["latency_ms"].is_null() && totals[2]["cost"] == json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -239,7 +239,7 @@ test("5. the zh-TW switch renders the modal in Traditional Chinese, and is remem
   expect(errors).toEqual([]);
 });
 
-test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", async ({ page }) => {
+test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", async ({ page, request }) => {
   const errors = watchConsole(page);
   await page.setViewportSize({ width: 360, height: 740 });
   for (const path of ["/", "/cases", "/batches", "/admin"]) {
@@ -260,6 +260,14 @@ test("narrow screens: 360 px wide, nothing overflows the page, the modal fits", 
   await modal.getByRole("button", { name: "Cancel batch" }).click();
   await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
   await expect(modal.getByTestId("notice")).toContainText("cancelled");
+  // The batch's page, its cards with their run totals, fits too.
+  const batch = (await api(request, "list_batches", { limit: 1 })).body[0];
+  await open(page, `/batches/${batch.id}`);
+  await expect(page.getByTestId("version-card").getByTestId("run-latency")).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow, "horizontal overflow on the batch page").toBeLessThanOrEqual(0);
+  const card = await page.getByTestId("version-card").boundingBox();
+  expect(card.x + card.width).toBeLessThanOrEqual(360);
   expect(errors).toEqual([]);
 });
 
@@ -320,6 +328,21 @@ test("a large batch's page loads one page of cases at a time, with the page in t
     .toBe("completed");
   await expect(matrix.locator("td.cell-pending")).toHaveCount(0, { timeout: 15_000 });
   await expect(page.getByTestId("version-card")).toContainText("55 / 55");
+
+  // The card's run totals, as they stood when the batch ended (the page re-reads them then):
+  // tokens, cost in the simulator's currency, latency and time to first token as p50 / p95.
+  const totals = (await api(request, "batch_page", { id })).body.run_totals[0];
+  expect(totals.results).toBe(55);
+  const card = page.getByTestId("version-card");
+  await expect(card.getByTestId("run-tokens").locator(".line"))
+    .toHaveText(totals.total_tokens.toLocaleString("en-US"));
+  await expect(card.getByTestId("run-tokens")).toContainText(/prompt [\d,]+ · completion [\d,]+/);
+  // Dify prices chat messages; a workflow run reports its tokens only.
+  await expect(card.getByTestId("run-cost"))
+    .toHaveText(version.app_mode === "workflow" ? "—" : /^\d+\.\d{4,6} USD$/);
+  await expect(card.getByTestId("run-latency")).toHaveText(/^\d+ \/ \d+ ms$/);
+  await expect(card.getByTestId("run-ttft"))
+    .toHaveText(version.response_mode === "streaming" ? /^\d+ \/ \d+ ms$/ : "—");
 
   // A cell's details are fetched when it is opened.
   await matrix.locator("td.cell button").first().click();

@@ -90,7 +90,8 @@ pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
 }
 
 /// What the batch page shows, one page of cases at a time: the batch, per-version summaries
-/// (computed by the database), and page `page` (0-based; default 0; past the end → the last
+/// and run totals (tokens, cost per currency, latency and time-to-first-token p50 / p95, errors
+/// by code; computed by the database), and page `page` (0-based; default 0; past the end → the last
 /// page) of its cases with each one's outcome in every version. Its size does not grow with the
 /// number of cases; `batch_result` has a cell's answer and details.
 #[server(prefix = "/api", endpoint = "batch_page", input = Json)]
@@ -120,6 +121,7 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
     } else {
         Vec::new()
     };
+    let run_totals = store.run_totals(id, &batch.versions).await?;
     Ok(BatchView {
         repeat_stats,
         has_errors: batch.failed_tests > 0,
@@ -131,6 +133,7 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
         pages,
         cases,
         cells,
+        run_totals,
     })
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The same engine as the server runs it against an in-memory SQLite store — or, with
 //! `--server URL`, a dify-bench server runs it ([`remote`]). A progress bar on a TTY (plain lines
-//! otherwise), a per-version summary at the end, optional JSON, JUnit and Markdown reports, a
+//! otherwise), a per-version summary and each run's totals (tokens, cost, latency and
+//! time-to-first-token percentiles, errors by code) at the end, optional JSON, JUnit and Markdown
+//! reports, a
 //! comparison with `--baseline` ([`gate`]), and an exit code: 0 when the pass rate reaches the
 //! threshold and no version is significantly worse than its baseline, 1 otherwise (or when the
 //! batch could not finish), 2 for a configuration or usage error.
@@ -12,12 +14,13 @@ pub mod markdown;
 pub mod remote;
 
 use crate::model::{
-    AppMode, Batch, BatchReport, CaseDraft, Progress, ResponseMode, Role, ScoringConfig,
+    AppMode, Batch, BatchReport, CaseDraft, Progress, ResponseMode, Role, RunTotals, ScoringConfig,
     VersionDraft, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
 use crate::server::store::VersionTally;
+use crate::ui::format;
 use serde::Deserialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -232,6 +235,8 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     if ran.batch.repeats > 1 {
         print_repeats(&ran.batch, &ran.repeat_stats);
     }
+    println!();
+    print_totals(&ran.batch, &ran.run_totals);
     // The candidate's every result: at hand in-process; from the server only when needed.
     let needs_results =
         args.json.is_some() || matches!(baseline, Some(gate::Baseline::Report { .. }));
@@ -249,6 +254,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     if let (Some(path), Some(report)) = (&args.json, &report) {
         let document = gate::RunReport {
             report: report.clone(),
+            run_totals: ran.run_totals.clone(),
             server: server.clone(),
             comparisons: comparisons.clone(),
         };
@@ -306,6 +312,8 @@ pub(crate) struct Ran {
     pub summaries: Vec<VersionSummary>,
     /// With repeats: per version, pass^k and the flaky cases.
     pub repeat_stats: Vec<crate::model::RepeatStats>,
+    /// Per version, in the batch's order: tokens, cost, latency and ttft percentiles, errors.
+    pub run_totals: Vec<RunTotals>,
     pub report: Option<BatchReport>,
 }
 
@@ -379,10 +387,15 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
     } else {
         Vec::new()
     };
+    let run_totals = store
+        .run_totals(id, &results.batch.versions)
+        .await
+        .map_err(internal)?;
     Ok(Ran {
         batch: results.batch.clone(),
         summaries,
         repeat_stats,
+        run_totals,
         report: Some(results),
     })
 }
@@ -501,6 +514,70 @@ fn print_repeats(batch: &Batch, stats: &[crate::model::RepeatStats]) {
             v.name, s.all_passed, s.complete, batch.repeats, s.flaky
         );
     }
+}
+
+/// Each run's totals, as its card on the batch page shows them (the same [`format`]ting).
+fn print_totals(batch: &Batch, totals: &[RunTotals]) {
+    println!("{}", totals_table(batch, totals));
+}
+
+fn totals_table(batch: &Batch, totals: &[RunTotals]) -> String {
+    let dash = || "—".to_string();
+    let mut rows: Vec<[String; 6]> = vec![[
+        "version".into(),
+        "tokens (prompt / completion / total)".into(),
+        "cost".into(),
+        "latency p50 / p95".into(),
+        "ttft p50 / p95".into(),
+        "errors".into(),
+    ]];
+    for (v, t) in batch.versions.iter().zip(totals) {
+        let tokens = match (t.prompt_tokens, t.completion_tokens, t.total_tokens) {
+            (None, None, None) => dash(),
+            (p, c, total) => [p, c, total]
+                .map(|n| n.map_or_else(dash, format::count))
+                .join(" / "),
+        };
+        // Listed side by side, never added: a run may be priced in more than one currency.
+        let cost = t
+            .cost
+            .iter()
+            .map(|c| format::money(c.amount, c.currency.as_deref()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let errors = t
+            .errors
+            .iter()
+            .map(|e| format!("{} × {}", e.code.as_deref().unwrap_or("(no code)"), e.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let or_dash = |s: String| if s.is_empty() { dash() } else { s };
+        rows.push([
+            v.name.clone(),
+            tokens,
+            or_dash(cost),
+            format::percentiles_ms(t.latency_ms),
+            format::percentiles_ms(t.ttft_ms),
+            or_dash(errors),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// JUnit XML: a test suite per version, a test case per case (see [`crate::server::junit`]).
@@ -624,6 +701,103 @@ api_key = "env:TEST_KEY"
             .expect("should be refused")
             .0
             .contains("min_pass_rate"));
+    }
+
+    fn batch(versions: &[&str]) -> Batch {
+        use crate::model::*;
+        Batch {
+            id: BatchId(1),
+            name: "b".into(),
+            status: BatchStatus::Completed,
+            concurrency: 1,
+            per_version_cap: None,
+            scoring: ScoringConfig::default(),
+            repeats: 1,
+            total_tests: 0,
+            completed_tests: 0,
+            passed_tests: 0,
+            failed_tests: 0,
+            average_score: None,
+            pass_rate: None,
+            error_message: None,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            versions: versions
+                .iter()
+                .enumerate()
+                .map(|(i, name)| BatchVersion {
+                    version_id: VersionId(i as i64 + 1),
+                    name: name.to_string(),
+                    app_mode: AppMode::Chat,
+                    response_mode: ResponseMode::Streaming,
+                    base_url: String::new(),
+                    api_key_hint: String::new(),
+                })
+                .collect(),
+            created_by: None,
+        }
+    }
+
+    #[test]
+    fn the_totals_table_lists_currencies_apart_and_dashes_what_is_missing() {
+        use crate::model::compare::Percentiles;
+        use crate::model::*;
+        let b = batch(&["streamed", "blocking v2"]);
+        let streamed = RunTotals {
+            version_id: VersionId(1),
+            results: 4,
+            prompt_tokens: Some(12_000),
+            completion_tokens: Some(3_456),
+            total_tokens: Some(15_456),
+            cost: vec![
+                CurrencyTotal {
+                    currency: Some("RMB".into()),
+                    amount: 1.5,
+                    results: 1,
+                },
+                CurrencyTotal {
+                    currency: Some("USD".into()),
+                    amount: 0.0042,
+                    results: 2,
+                },
+            ],
+            latency_ms: Some(Percentiles {
+                count: 3,
+                p50: 800.4,
+                p95: 1_540.6,
+            }),
+            ttft_ms: Some(Percentiles {
+                count: 3,
+                p50: 120.0,
+                p95: 300.0,
+            }),
+            errors: vec![
+                ErrorCount {
+                    code: Some("too_many_requests".into()),
+                    count: 2,
+                },
+                ErrorCount {
+                    code: None,
+                    count: 1,
+                },
+            ],
+        };
+        let blocking = RunTotals::empty(VersionId(2));
+        let table = totals_table(&b, &[streamed, blocking]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("version      tokens (prompt / completion / total)  cost"));
+        assert_eq!(
+            lines[1],
+            "streamed     12,000 / 3,456 / 15,456               1.5000 RMB, 0.004200 USD  \
+             800 / 1541 ms      120 / 300 ms    too_many_requests × 2, (no code) × 1"
+        );
+        assert_eq!(
+            lines[2],
+            "blocking v2  —                                     —                         \
+             —                  —               —"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The batch page (`/batches/{id}`): per-version summary cards, the case × version matrix
+//! The batch page (`/batches/{id}`): per-version summary cards (with each run's tokens, cost,
+//! latency percentiles and errors by code, `run_totals`), the case × version matrix
 //! coloured by score / pass, a result's details on click, live while the batch runs (the same
 //! progress stream as the modal refreshes the page), cancel, re-run failed tests, and links to the
 //! CSV / JSON exports.
@@ -10,7 +11,9 @@
 
 use crate::api::{batch_page, batch_result_repeats, cancel_batch, rerun_failed, ErrorKind};
 use crate::model::Role;
-use crate::model::{BatchId, BatchView, CaseId, ResultCell, ResultStatus, TestCase, VersionId};
+use crate::model::{
+    BatchId, BatchView, CaseId, ResultCell, ResultStatus, RunTotals, TestCase, VersionId,
+};
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::components::{
     use_confirm, use_toasts, BatchStatusTag, ConnectionTag, LocalTime, Modal, ProgressBar,
@@ -20,6 +23,7 @@ use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
+use crate::ui::run_totals::{ErrorCodes, RunTotalsRows};
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
@@ -202,6 +206,13 @@ fn BatchBody(
                 field(|s| s.avg_latency_ms),
             );
             let errors = s.as_ref().map_or(0, |s| s.errors);
+            let totals = view
+                .run_totals
+                .iter()
+                .find(|t| t.version_id == v.version_id)
+                .cloned()
+                .unwrap_or_else(|| RunTotals::empty(v.version_id));
+            let error_codes = totals.errors.clone();
             let name = v.name.clone();
             let rep = view
                 .repeat_stats
@@ -227,9 +238,15 @@ fn BatchBody(
                         <dt>{move || i18n.t().average_score}</dt><dd>{format::score(average)}</dd>
                         <dt>{move || i18n.t().pass_rate}</dt><dd>{format::percent(rate)}</dd>
                         <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
+                        <ErrorCodes errors=error_codes/>
                         <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
                         {repeat_rows}
+                        <RunTotalsRows totals/>
                     </dl>
+                    <a class="card-link" data-testid="compare-previous"
+                        href=crate::ui::compare::compare_href(None, &format!("{id}:{}", v.version_id), None, 0)>
+                        {move || i18n.t().cmp.vs_previous}
+                    </a>
                 </div>
             }
         })

@@ -90,13 +90,6 @@ fn interval(ci: Interval) -> String {
     format!("[{:+.1}, {:+.1}]", ci.lo, ci.hi)
 }
 
-fn pct(p: &Option<Percentiles>) -> String {
-    p.map_or_else(
-        || "—".to_string(),
-        |p| format!("{:.0} / {:.0} ms", p.p50, p.p95),
-    )
-}
-
 fn delta_of(p: &Paired, digits: usize) -> String {
     p.delta
         .map_or_else(|| "—".to_string(), |d| format!("{d:+.digits$}"))
@@ -212,11 +205,11 @@ fn Comparison(v: CompareView) -> impl IntoView {
                     })}
                     <tr>
                         <td>{move || i18n.t().cmp.latency}</td>
-                        <td>{pct(&latency.a)}</td><td>{pct(&latency.b)}</td><td></td>
+                        <td>{format::percentiles_ms(latency.a)}</td><td>{format::percentiles_ms(latency.b)}</td><td></td>
                     </tr>
                     <tr>
                         <td>{move || i18n.t().cmp.ttft}</td>
-                        <td>{pct(&ttft.a)}</td><td>{pct(&ttft.b)}</td><td></td>
+                        <td>{format::percentiles_ms(ttft.a)}</td><td>{format::percentiles_ms(ttft.b)}</td><td></td>
                     </tr>
                     <tr>
                         <td>{move || i18n.t().cmp.tokens}</td>
@@ -226,8 +219,8 @@ fn Comparison(v: CompareView) -> impl IntoView {
                     </tr>
                     <tr>
                         <td>{move || i18n.t().cmp.cost}</td>
-                        <td>{cost.a.map(|c| format!("{c:.4}")).unwrap_or_else(|| "—".into())}</td>
-                        <td>{cost.b.map(|c| format!("{c:.4}")).unwrap_or_else(|| "—".into())}</td>
+                        <td>{cost.a.map(format::cost).unwrap_or_else(|| "—".into())}</td>
+                        <td>{cost.b.map(format::cost).unwrap_or_else(|| "—".into())}</td>
                         <td></td>
                     </tr>
                 </tbody>

@@ -1,6 +1,8 @@
 //! Pure formatting of numbers, times and CSV: the same output on the server and in the browser,
 //! so server-rendered HTML hydrates without mismatches.
 
+use crate::model::compare::Percentiles;
+
 /// `82.5` or `—`.
 pub fn score(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into())
@@ -14,6 +16,47 @@ pub fn percent(x: Option<f64>) -> String {
 /// `1234 ms` or `—`.
 pub fn millis(x: Option<i64>) -> String {
     x.map(|v| format!("{v} ms")).unwrap_or_else(|| "—".into())
+}
+
+/// `820 / 1540 ms` (p50 / p95, rounded to the millisecond) or `—`.
+pub fn percentiles_ms(p: Option<Percentiles>) -> String {
+    p.map_or_else(
+        || "—".to_string(),
+        |p| format!("{:.0} / {:.0} ms", p.p50, p.p95),
+    )
+}
+
+/// A summed price: 4 decimals, or 6 below 0.01 so that a cheap run does not read `0.0000`.
+pub fn cost(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.01 {
+        format!("{x:.6}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// `0.0123 USD`, or the amount alone when no currency was reported.
+pub fn money(amount: f64, currency: Option<&str>) -> String {
+    match currency {
+        Some(c) => format!("{} {c}", cost(amount)),
+        None => cost(amount),
+    }
+}
+
+/// `1,234,567`: digits grouped by three (as both English and Taiwanese usage write them).
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's `civil_from_days`.
@@ -75,6 +118,29 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn money_and_counts_read_plainly() {
+        assert_eq!(cost(0.0), "0.0000");
+        assert_eq!(cost(1.23456), "1.2346");
+        assert_eq!(cost(0.0123), "0.0123");
+        assert_eq!(cost(0.000294), "0.000294");
+        assert_eq!(money(0.5, Some("USD")), "0.5000 USD");
+        assert_eq!(money(0.5, None), "0.5000");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-12_345), "-12,345");
+        assert_eq!(count(i64::MIN), "-9,223,372,036,854,775,808");
+        let p = Percentiles {
+            count: 3,
+            p50: 819.5,
+            p95: 1540.2,
+        };
+        assert_eq!(percentiles_ms(Some(p)), "820 / 1540 ms");
+        assert_eq!(percentiles_ms(None), "—");
     }
 
     #[test]

@@ -15,6 +15,8 @@ mod repeats;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
 pub use repeats::RepeatStrings;
+mod totals;
+pub use totals::TotalsStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -144,6 +146,8 @@ pub struct Strings {
     pub cmp: &'static CompareStrings,
     /// Repeats: the launch form, the matrix, the result dialog, the version cards.
     pub rep: &'static RepeatStrings,
+    /// A run's totals on the batch page's cards.
+    pub tot: &'static TotalsStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -386,6 +390,7 @@ pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
     rep: &repeats::EN,
+    tot: &totals::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -582,6 +587,7 @@ pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
+    tot: &totals::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -3,6 +3,7 @@
 //!
 //! - `versions`, `cases`, `batches`, `batch_detail`, `compare`, `admin`, `login`: one file per page;
 //! - `session`: who is signed in, the user menu, role-gated controls;
+//! - `run_totals`: a run's tokens, cost, latency percentiles and errors on the batch page's cards;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
 //! - `result_facts`: one result's status, score breakdown, timings and cost (batch and compare pages);
@@ -22,6 +23,7 @@ pub mod login;
 pub mod monitor;
 pub mod progress_modal;
 pub mod result_facts;
+pub mod run_totals;
 pub mod session;
 pub mod use_batch_progress;
 pub mod versions;

@@ -89,6 +89,10 @@ impl BaselineRef {
 pub struct RunReport {
     #[serde(flatten)]
     pub report: BatchReport,
+    /// Each run's totals (tokens, cost, latency and ttft percentiles, errors), one per version in
+    /// the batch's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_totals: Vec<crate::model::RunTotals>,
     /// The server the batch ran on (`run --server`); absent for a run in-process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
@@ -811,6 +815,7 @@ mod tests {
                 cases: vec![],
                 results: vec![],
             },
+            run_totals: Vec::new(),
             server: None,
             comparisons: vec![],
         };

@@ -230,6 +230,7 @@ impl Remote {
             batch: view.batch,
             summaries: view.summaries,
             repeat_stats: view.repeat_stats,
+            run_totals: view.run_totals,
             report: None,
         })
     }

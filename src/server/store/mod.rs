@@ -18,6 +18,7 @@ mod compare;
 mod results;
 mod sealed_keys;
 mod sqlite_file;
+mod totals;
 mod versions;
 
 pub use accounts::UserCredentials;
