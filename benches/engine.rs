@@ -5,11 +5,13 @@
 //! | section   | what                                                                         |
 //! |-----------|------------------------------------------------------------------------------|
 //! | wall      | 10 versions × 1,000 cases at c = 10 / 100 / 400 vs ideal ceil(N/c) × L         |
+//! | repeats   | 10 versions × 1,000 cases × repeats 5 at c = 100 vs ideal ceil(N/c) × L       |
 //! | fanout    | 1,000 SSE watchers of one running batch: fan-out and staleness p50/p99, RSS   |
 //! | registry  | registry updates/s with 8 writers; memory per 10-version batch               |
 //! | store     | result writes/s, SQLite (and PostgreSQL when TEST_POSTGRES_URL is set)       |
 //! | scale     | one batch of 100 versions × 1,000 cases = 100,000 tests: peak RSS            |
 //! | bigpage   | that batch's page: server function, SSR, exports, and Chromium load times    |
+//! | compare   | 2 runs × 25,000 cases: `compare_runs`, CSV export, RSS, Chromium load times   |
 //! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
 //!
@@ -19,6 +21,10 @@
 //!
 //!     cargo bench --features ssr --bench engine [-- SECTION...]
 //!     BENCH_RUNS=5 (runs per figure, default 3)
+//!     BENCH_CASES=1000 (cases per version in `repeats` and `compare`, for a quick trial;
+//!                       default 1,000 and 25,000)
+//!     DIFY_BENCH_BIN=…/release/dify-bench (the server `bigpage`, `compare` and `frontend`
+//!                       start; default this build's: it must be the build of `target/site`)
 
 use dify_bench::model::{
     AppMode, BatchId, CaseDraft, ResponseMode, ResultStatus, ScoreDetail, TestResult, Usage,
@@ -90,6 +96,8 @@ fn main() {
             "__registry" => phase_registry(),
             "__store" => rt().block_on(phase_store(rest)),
             "__bigdb" => rt().block_on(phase_bigdb(rest)),
+            "__comparedb" => rt().block_on(phase_comparedb(rest)),
+            "__compareparts" => rt().block_on(phase_compareparts(rest)),
             "__watchers" => {
                 rt().block_on(watchers(rest));
                 return;
@@ -105,11 +113,13 @@ fn main() {
     }
     let all = [
         "wall",
+        "repeats",
         "fanout",
         "registry",
         "store",
         "scale",
         "bigpage",
+        "compare",
         "promptfoo",
         "frontend",
     ];
@@ -132,11 +142,13 @@ fn main() {
     for s in sections {
         match s {
             "wall" => section_wall(&sim),
+            "repeats" => section_repeats(&sim),
             "fanout" => section_fanout(&sim),
             "registry" => section_registry(),
             "store" => section_store(),
             "scale" => section_scale(&sim),
             "bigpage" => section_bigpage(&sim),
+            "compare" => section_compare(&sim),
             "promptfoo" => section_promptfoo(&sim),
             "frontend" => section_frontend(),
             _ => unreachable!(),
@@ -150,13 +162,7 @@ fn main() {
 fn section_wall(sim: &MockDify) {
     println!("## a. batch wall time vs ideal (10 versions x 1,000 cases, blocking chat, L = {LATENCY_MS} ms)");
     println!("engine in-process (file SQLite, WAL), simulator in its own process; wall = start_batch -> terminal event");
-    // The simulator's own time per call (timer granularity, HTTP, answer generation), one call
-    // at a time: what L really is on this machine.
-    let probe = rt().block_on(probe_latency_ms(&sim.base));
-    println!(
-        "simulator alone, one call at a time: median {probe:.2} ms per call (L = {LATENCY_MS} ms): \
-         the limit on this machine is ceil(N/c) x {probe:.2} ms"
-    );
+    print_probe(sim);
     println!(
         "| c | ideal s | wall s (median) | wall/ideal | runs | CPU s | peak RSS MiB | results |"
     );
@@ -166,6 +172,47 @@ fn section_wall(sim: &MockDify) {
         let ideal = (10_000f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
         print_wall_row(c, ideal, &rs);
     }
+    println!();
+}
+
+/// The simulator's own time per call (timer granularity, HTTP, answer generation), one call at a
+/// time: what L really is on this machine.
+fn print_probe(sim: &MockDify) {
+    let probe = rt().block_on(probe_latency_ms(&sim.base));
+    println!(
+        "simulator alone, one call at a time: median {probe:.2} ms per call (L = {LATENCY_MS} ms): \
+         the limit on this machine is ceil(N/c) x {probe:.2} ms"
+    );
+}
+
+/// Repeats: every (version, case) run 5 times, as many tests as 50 versions would make; the
+/// limit is the same as for any 50,000 tests.
+fn section_repeats(sim: &MockDify) {
+    let cases = bench_cases(1000);
+    let repeats = 5u64;
+    let n = 10 * cases as u64 * repeats;
+    println!(
+        "## a2. repeats: 10 versions x {cases} cases x repeats {repeats} = {n} tests (blocking chat, L = {LATENCY_MS} ms)"
+    );
+    println!("as in a: engine in-process, simulator in its own process; wall = start_batch -> terminal event");
+    print_probe(sim);
+    println!(
+        "| c | ideal s | wall s (median) | wall/ideal | runs | CPU s | peak RSS MiB | results |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let c = 100u64;
+    let rs = phase_runs(
+        "__wall",
+        &[
+            &sim.base,
+            "10",
+            &cases.to_string(),
+            &c.to_string(),
+            &repeats.to_string(),
+        ],
+    );
+    let ideal = (n as f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
+    print_wall_row(c, ideal, &rs);
     println!();
 }
 
@@ -196,141 +243,43 @@ fn section_bigpage(sim: &MockDify) {
         made[0]["completed"],
         made[0]["wall_s"].as_f64().unwrap_or(0.0)
     );
-    let root = repo_root();
-    let token = cli_token(&db);
-    let mut child = Command::new(bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--database-url", &db])
-        .args(["--site-root"])
-        .arg(root.join("target/site"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dify-bench serve");
-    let pid = child.id();
-    let base = read_line_with(&mut child, "dify-bench listening on ");
-    let hwm = || proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
-    println!("| request | median ms | runs | bytes |");
-    println!("|---|---|---|---|");
+    let server = Served::start(&db, Stdio::inherit());
+    print_request_header();
     rt().block_on(async {
-        let http = bearer_client(&token, true);
-        let timed = |method: &'static str, path: String, body: Option<Value>, n: usize| {
-            let http = http.clone();
-            let url = format!("{base}{path}");
-            async move {
-                let mut times = Vec::new();
-                let mut bytes = 0;
-                for i in 0..n + 2 {
-                    let t = Instant::now();
-                    let req = match method {
-                        "POST" => http.post(&url).json(body.as_ref().unwrap()),
-                        _ => http.get(&url),
-                    };
-                    let res = req.send().await.unwrap();
-                    assert!(res.status().is_success(), "{url}: {}", res.status());
-                    use futures::StreamExt;
-                    // Counted as it arrives: the exports are ~100 MB, not for this process to hold.
-                    bytes = 0;
-                    let mut body = res.bytes_stream();
-                    while let Some(chunk) = body.next().await {
-                        bytes += chunk.unwrap().len();
-                    }
-                    if i >= 2 {
-                        times.push(t.elapsed().as_secs_f64() * 1000.0);
-                    }
-                }
-                (times, bytes)
-            }
-        };
-        let row = |label: &str, (times, bytes): (Vec<f64>, usize)| {
-            let shown: Vec<String> = times.iter().take(5).map(|t| format!("{t:.1}")).collect();
-            println!(
-                "| {label} | {:.1} | {}{} | {bytes} |",
-                pct(&times, 50.0),
-                shown.join(" "),
-                if times.len() > 5 { " …" } else { "" }
-            );
-        };
-        row(
+        let http = bearer_client(&server.token, true);
+        let page = |n: u64| json!({"id": id, "page": n});
+        let api = server.url("/api/batch_page");
+        request_row(
+            &http,
             "`POST /api/batch_page` page 1",
-            timed(
-                "POST",
-                "/api/batch_page".into(),
-                Some(json!({"id": id, "page": 0})),
-                20,
-            )
-            .await,
-        );
-        row(
+            &api,
+            Some(&page(0)),
+            20,
+        )
+        .await;
+        request_row(
+            &http,
             "`POST /api/batch_page` page 20",
-            timed(
-                "POST",
-                "/api/batch_page".into(),
-                Some(json!({"id": id, "page": 19})),
-                20,
-            )
-            .await,
-        );
-        row(
-            "`GET /batches/{id}` (SSR)",
-            timed("GET", format!("/batches/{id}"), None, 10).await,
-        );
-        let before = hwm();
-        row(
-            "`GET /api/batches/{id}/results.csv`",
-            timed("GET", format!("/api/batches/{id}/results.csv"), None, 3).await,
-        );
-        row(
-            "`GET /api/batches/{id}/results.json`",
-            timed("GET", format!("/api/batches/{id}/results.json"), None, 3).await,
-        );
+            &api,
+            Some(&page(19)),
+            20,
+        )
+        .await;
+        let ssr = server.url(&format!("/batches/{id}"));
+        request_row(&http, "`GET /batches/{id}` (SSR)", &ssr, None, 10).await;
+        let before = server.peak_rss_mib();
+        for ext in ["csv", "json"] {
+            let path = format!("/api/batches/{id}/results.{ext}");
+            let label = format!("`GET /api/batches/{{id}}/results.{ext}`");
+            request_row(&http, &label, &server.url(&path), None, 3).await;
+        }
         println!(
             "\nserver peak RSS: {before:.1} MiB before the exports, {:.1} MiB after 5 of each",
-            hwm()
+            server.peak_rss_mib()
         );
     });
-    // The browser: needs Node and the end-to-end packages (`make test` installs them).
-    let script = root.join("bench/batch-page.mjs");
-    // A browser signs in as a person does: a viewer made with `dify-bench user add`.
-    let password = "bench-viewer-password";
-    let mut add = Command::new(bin())
-        .args([
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ])
-        .args(["--database-url", &db])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run dify-bench user add");
-    {
-        use std::io::Write;
-        let mut stdin = add.stdin.take().unwrap();
-        writeln!(stdin, "{password}").unwrap();
-    }
-    assert!(add.wait().unwrap().success(), "user add failed");
-    let node = Command::new("node")
-        .arg(&script)
-        .args([
-            &base,
-            &id.to_string(),
-            &runs().to_string(),
-            "bench",
-            password,
-        ])
-        .stderr(Stdio::inherit())
-        .output();
-    match node {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let line = text
-                .lines()
-                .find_map(|l| l.strip_prefix("RESULT "))
-                .unwrap_or("[]");
-            let loads: Vec<Value> = serde_json::from_str(line).unwrap_or_default();
+    match server.browser_loads("bench/batch-page.mjs", &[&id.to_string()]) {
+        Ok(loads) => {
             println!("\nChromium, `/batches/{id}` in a fresh context each time (after one warm-up load):\n");
             println!("| load | matrix shown ms | hydrated ms | matrix rows × columns | bytes transferred (HTML) |");
             println!("|---|---|---|---|---|");
@@ -354,15 +303,304 @@ fn section_bigpage(sim: &MockDify) {
                 );
             }
         }
-        Ok(out) => println!(
-            "the browser load failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        ),
-        Err(e) => println!("node is not available ({e}): browser load not measured"),
+        Err(why) => println!("\n{why}"),
     }
-    let _ = child.kill();
-    let _ = child.wait();
     println!();
+}
+
+/// Comparing two runs of 25,000 cases (two versions of one batch, of different quality): the
+/// `compare_runs` server function (its first page carries the verdict, computed over every case
+/// on each request), a filtered and a deep page, the CSV export, the server's peak RSS, and the
+/// compare page in Chromium until the verdict and the first row show and it is hydrated.
+fn section_compare(sim: &MockDify) {
+    let cases = bench_cases(25_000);
+    println!(
+        "## g. comparing two runs of {cases} cases (one batch: quality 80 = A, quality 60 = B, c = 400)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/compare.db", dir.path().display());
+    let made = phase_runs_n("__comparedb", &[&sim.base, &db, &cases.to_string()], 1);
+    let (id, a, b) = (
+        made[0]["batch_id"].as_i64().unwrap(),
+        made[0]["base_version"].as_i64().unwrap(),
+        made[0]["cand_version"].as_i64().unwrap(),
+    );
+    println!(
+        "batch {id}: {} results ({} errors), made in {:.1} s",
+        made[0]["completed"],
+        made[0]["errors"],
+        made[0]["wall_s"].as_f64().unwrap_or(0.0)
+    );
+    let server = Served::start(&db, Stdio::inherit());
+    let runs = json!({"base_batch": id, "base_version": a, "cand_batch": id, "cand_version": b});
+    let with = |extra: Value| {
+        let mut body = runs.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // The server's peak RSS after each step.
+    let mut peaks = vec![("before the requests", server.peak_rss_mib())];
+    let first = rt().block_on(async {
+        let http = bearer_client(&server.token, true);
+        // What the first page says, read once (untimed) for the report.
+        let view: Value = http
+            .post(server.url("/api/compare_runs"))
+            .json(&runs)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let s = &view["summary"];
+        println!(
+            "verdict: {} ({}); classes {}; {} rows in {} pages",
+            s["verdict"], s["sentence"], s["classes"], view["total_rows"], view["pages"]
+        );
+        let last = view["pages"].as_u64().unwrap_or(1) - 1;
+        print_request_header();
+        let api = server.url("/api/compare_runs");
+        let first = request_row(
+            &http,
+            "`POST /api/compare_runs` page 1",
+            &api,
+            Some(&runs),
+            10,
+        )
+        .await;
+        peaks.push(("page 1", server.peak_rss_mib()));
+        let regressed = with(json!({"class": "regressed"}));
+        request_row(&http, "same, `class: regressed`", &api, Some(&regressed), 5).await;
+        peaks.push(("`regressed`", server.peak_rss_mib()));
+        let deep = with(json!({"page": last}));
+        let label = format!("same, page {} (the last)", last + 1);
+        request_row(&http, &label, &api, Some(&deep), 5).await;
+        peaks.push(("the last page", server.peak_rss_mib()));
+        let csv = server.url(&format!(
+            "/api/compare/cases.csv?base={id}:{a}&cand={id}:{b}"
+        ));
+        request_row(&http, "`GET /api/compare/cases.csv`", &csv, None, 3).await;
+        peaks.push(("the CSV", server.peak_rss_mib()));
+        first
+    });
+    println!(
+        "\nfirst page with the verdict: median {first:.1} ms (target ≤ 500 ms: {})",
+        if first <= 500.0 { "met" } else { "not met" }
+    );
+    let peaks: Vec<String> = peaks
+        .iter()
+        .map(|(when, mib)| format!("{mib:.1} MiB {when}"))
+        .collect();
+    println!(
+        "server peak RSS (VmHWM; the requests one at a time): {}",
+        peaks.join(", after ")
+    );
+    // The same in-process, step by step (a fresh process on the same database).
+    let parts = phase_runs_n(
+        "__compareparts",
+        &[&db, &id.to_string(), &a.to_string(), &b.to_string()],
+        1,
+    );
+    let p = &parts[0];
+    let (cases_ms, paired_ms, view_ms) = (
+        f(p, "batch_cases_ms"),
+        f(p, "paired_cases_ms"),
+        f(p, "view_ms"),
+    );
+    let mib = |k: &str| f(p, k) / 1024.0;
+    println!("\nwhere the time goes, in-process (median of 5; peak RSS of that process after each step):\n");
+    println!("| step | ms | peak RSS MiB |");
+    println!("|---|---|---|");
+    println!("| (process start) | | {:.1} |", mib("hwm0_kb"));
+    println!(
+        "| read the batch's case snapshots (`batch_cases`) | {cases_ms:.1} | {:.1} |",
+        mib("hwm_cases_kb")
+    );
+    println!(
+        "| read both runs (`paired_cases`: the snapshots + `run_outcomes` × 2) | {paired_ms:.1} | {:.1} |",
+        mib("hwm_paired_kb")
+    );
+    println!(
+        "| all of `compare::view`, page 1 (+ statistics, classes, sort, page) | {view_ms:.1} | {:.1} |",
+        mib("hwm_view_kb")
+    );
+    println!(
+        "| so: statistics, sort and page | {:.1} | |",
+        view_ms - paired_ms
+    );
+    let query = format!("base={id}:{a}&cand={id}:{b}");
+    match server.browser_loads("bench/compare-page.mjs", &[&query]) {
+        Ok(loads) => {
+            println!("\nChromium, `/compare?{query}` in a fresh context each time (after one warm-up load):\n");
+            println!("| load | verdict shown ms | first row shown ms | hydrated ms | verdict | rows | bytes transferred (HTML) |");
+            println!("|---|---|---|---|---|---|---|");
+            for (i, l) in loads.iter().enumerate() {
+                println!(
+                    "| {} | {} | {} | {} | {} | {} | {} ({}) |",
+                    i + 1,
+                    l["verdict_ms"],
+                    l["row_ms"],
+                    l["hydrated_ms"],
+                    l["verdict"].as_str().unwrap_or("?"),
+                    l["rows"],
+                    l["bytes"],
+                    l["html_bytes"]
+                );
+            }
+            if !loads.is_empty() {
+                println!(
+                    "median: verdict {:.0} ms, first row {:.0} ms, hydrated {:.0} ms",
+                    median(loads.iter().map(|l| f(l, "verdict_ms"))),
+                    median(loads.iter().map(|l| f(l, "row_ms"))),
+                    median(loads.iter().map(|l| f(l, "hydrated_ms")))
+                );
+            }
+        }
+        Err(why) => println!("\n{why}"),
+    }
+    println!();
+}
+
+/// `dify-bench serve` ([`server_bin`]) on a database, with the release site in `target/site`
+/// and an admin API token made by `dify-bench token create`, as a CI job would. Stopped when
+/// dropped.
+struct Served {
+    child: Child,
+    base: String,
+    token: String,
+    db: String,
+}
+
+impl Served {
+    fn start(db: &str, stderr: Stdio) -> Served {
+        let token = cli_token(db);
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--database-url", db])
+            .args(["--site-root"])
+            .arg(repo_root().join("target/site"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start dify-bench serve");
+        let base = read_line_with(&mut child, "dify-bench listening on ");
+        Served {
+            child,
+            base,
+            token,
+            db: db.to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The server's peak RSS so far (VmHWM), MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        proc_status_kb(self.child.id(), "VmHWM").unwrap_or(0) as f64 / 1024.0
+    }
+
+    /// Runs a browser script of `bench/` (Node and the end-to-end packages: `make test` installs
+    /// them) as `node SCRIPT BASE RUNS USER PASSWORD ARGS…`, signed in as a person is: a viewer
+    /// made with `dify-bench user add` (so: once per server). Each load's figures, or why there
+    /// are none.
+    fn browser_loads(&self, script: &str, args: &[&str]) -> Result<Vec<Value>, String> {
+        let pkg = repo_root().join("target/site/pkg");
+        if !pkg.join("dify-bench.wasm").exists() {
+            return Err(format!(
+                "no release build of the front end at {} (run `make build`): browser load not measured",
+                pkg.display()
+            ));
+        }
+        let (user, password) = ("bench", "bench-viewer-password");
+        add_viewer(&self.db, user, password);
+        let out = Command::new("node")
+            .arg(repo_root().join(script))
+            .args([&self.base, &runs().to_string(), user, password])
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("node is not available ({e}): browser load not measured"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!("the browser load failed: {text}"));
+        }
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .unwrap_or("[]");
+        Ok(serde_json::from_str(line).unwrap_or_default())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A person who signs in through the login page: `dify-bench user add USER --role viewer
+/// --password-stdin`.
+fn add_viewer(db: &str, user: &str, password: &str) {
+    let mut add = Command::new(bin())
+        .args(["user", "add", user, "--role", "viewer", "--password-stdin"])
+        .args(["--database-url", db])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run dify-bench user add");
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(add.wait().unwrap().success(), "user add failed");
+}
+
+fn print_request_header() {
+    println!("| request | median ms | runs | bytes |");
+    println!("|---|---|---|---|");
+}
+
+/// Times `n` requests after 2 warm-ups (a POST of `body` as JSON, or a GET), each body read to
+/// its end as it arrives (the exports are ~100 MB, not for this process to hold); prints a row of
+/// `| request | median ms | runs | bytes |` and returns the median.
+async fn request_row(
+    http: &reqwest::Client,
+    label: &str,
+    url: &str,
+    body: Option<&Value>,
+    n: usize,
+) -> f64 {
+    use futures::StreamExt;
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for i in 0..n + 2 {
+        let t = Instant::now();
+        let req = match body {
+            Some(body) => http.post(url).json(body),
+            None => http.get(url),
+        };
+        let res = req.send().await.unwrap();
+        assert!(res.status().is_success(), "{url}: {}", res.status());
+        bytes = 0;
+        let mut stream = res.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk.unwrap().len();
+        }
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let shown: Vec<String> = times.iter().take(5).map(|t| format!("{t:.1}")).collect();
+    let m = pct(&times, 50.0);
+    println!(
+        "| {label} | {m:.1} | {}{} | {bytes} |",
+        shown.join(" "),
+        if times.len() > 5 { " …" } else { "" }
+    );
+    m
 }
 
 /// Median time of 100 sequential blocking calls to the simulator (after 10 warm-up calls).
@@ -634,22 +872,12 @@ fn section_frontend() {
     // SSR of `/`: the bench build of the server, an empty SQLite database.
     let dir = tempfile::tempdir().unwrap();
     let fe_db = format!("sqlite://{}/fe.db", dir.path().display());
-    let token = cli_token(&fe_db);
-    let mut child = Command::new(bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--database-url"])
-        .arg(&fe_db)
-        .args(["--site-root"])
-        .arg(root.join("target/site"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dify-bench serve");
-    let base = read_line_with(&mut child, "dify-bench listening on ");
+    let server = Served::start(&fe_db, Stdio::null());
+    let (base, token) = (&server.base, &server.token);
     // Keep-alive (as a browser navigates) and a new connection per request (a first visit).
     let ssr = |keep_alive: bool| {
         rt().block_on(async {
-            let http = bearer_client(&token, keep_alive);
+            let http = bearer_client(token, keep_alive);
             let mut times = Vec::new();
             for i in 0..220 {
                 let t = Instant::now();
@@ -701,20 +929,21 @@ fn section_frontend() {
             pct(&times, 90.0)
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     println!();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Phases (child side). Each prints `RESULT {json}`.
 
-/// One batch of `versions` × `cases` at concurrency `c`, to its end.
+/// One batch of `versions` × `cases` at concurrency `c` (× `repeats`, 1 if not given), to its
+/// end.
 async fn phase_wall(args: &[String]) -> Value {
     let sim = &args[0];
     let versions: usize = args[1].parse().unwrap();
     let cases: usize = args[2].parse().unwrap();
     let c: u32 = args[3].parse().unwrap();
+    let repeats: Option<u32> = args.get(4).map(|r| r.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let engine = http::engine_for(
         &format!("sqlite://{}/bench.db", dir.path().display()),
@@ -730,6 +959,7 @@ async fn phase_wall(args: &[String]) -> Value {
             name: "bench".into(),
             version_ids,
             concurrency: Some(c),
+            repeats,
             ..Default::default()
         })
         .await
@@ -765,6 +995,83 @@ async fn phase_bigdb(args: &[String]) -> Value {
     let batch = engine.store().get_batch(id).await.unwrap().unwrap();
     engine.store().close().await;
     json!({"batch_id": id.0, "completed": batch.completed_tests, "wall_s": t0.elapsed().as_secs_f64()})
+}
+
+/// Makes a finished batch of 2 versions × `args[2]` cases in the database at `args[1]` (for
+/// `compare`): a chat app of quality 80, the baseline, and one of quality 60, the candidate, so
+/// the comparison finds regressions.
+async fn phase_comparedb(args: &[String]) -> Value {
+    let engine = http::engine_for(&args[1], OutboundPolicy::allowing_private())
+        .await
+        .unwrap();
+    let cases: usize = args[2].parse().unwrap();
+    let keys = vec![
+        "app-chat.q80.bench-base".to_string(),
+        "app-chat.q60.bench-cand".to_string(),
+    ];
+    let version_ids = setup_keyed(&engine, &args[0], keys, cases).await;
+    let t0 = Instant::now();
+    let id = engine
+        .start_batch(StartBatch {
+            name: format!("compare {cases} cases"),
+            version_ids: version_ids.clone(),
+            concurrency: Some(400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_end(&engine, id).await;
+    let batch = engine.store().get_batch(id).await.unwrap().unwrap();
+    engine.store().close().await;
+    json!({
+        "batch_id": id.0, "base_version": version_ids[0].0, "cand_version": version_ids[1].0,
+        "completed": batch.completed_tests, "errors": batch.failed_tests,
+        "wall_s": t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Where `compare_runs`' time goes, in-process on the database at `args[0]` (batch `args[1]`,
+/// versions `args[2]` → `args[3]`): each step's median of 5 after a warm-up, and the process's
+/// peak RSS after each.
+async fn phase_compareparts(args: &[String]) -> Value {
+    use dify_bench::server::store::RunRef;
+    let store = Store::connect(&args[0]).await.unwrap();
+    let id: i64 = args[1].parse().unwrap();
+    let run = |v: &String| RunRef {
+        batch: BatchId(id),
+        version: VersionId(v.parse().unwrap()),
+    };
+    let (a, b) = (run(&args[2]), run(&args[3]));
+    async fn timed<T, F: std::future::Future<Output = T>>(mut step: impl FnMut() -> F) -> f64 {
+        let mut times = Vec::new();
+        for i in 0..6 {
+            let t = Instant::now();
+            std::hint::black_box(step().await);
+            if i > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        pct(&times, 50.0)
+    }
+    let hwm0 = status_kb("VmHWM");
+    let cases_ms = timed(|| async { store.batch_cases(BatchId(id)).await.unwrap().len() }).await;
+    let hwm_cases = status_kb("VmHWM");
+    let paired_ms = timed(|| async { store.paired_cases(a, b).await.unwrap().len() }).await;
+    let hwm_paired = status_kb("VmHWM");
+    let view_ms = timed(|| async {
+        dify_bench::server::compare::view(&store, a, b, None, 0, 50)
+            .await
+            .unwrap()
+            .total_rows
+    })
+    .await;
+    let hwm_view = status_kb("VmHWM");
+    store.close().await;
+    json!({
+        "batch_cases_ms": cases_ms, "paired_cases_ms": paired_ms, "view_ms": view_ms,
+        "hwm0_kb": hwm0, "hwm_cases_kb": hwm_cases, "hwm_paired_kb": hwm_paired,
+        "hwm_view_kb": hwm_view,
+    })
 }
 
 async fn phase_fanout(args: &[String]) -> Value {
@@ -1185,7 +1492,7 @@ async fn phase_store(args: &[String]) -> Value {
     let mut versions = Vec::new();
     for i in 0..10 {
         let id = store
-            .insert_version(&version_draft(i, "http://127.0.0.1:9/v1"))
+            .insert_version(&version_draft(i, "http://127.0.0.1:9/v1", bench_key(i)))
             .await
             .unwrap();
         versions.push(store.get_version(id).await.unwrap().unwrap());
@@ -1271,12 +1578,12 @@ async fn fresh_pg_database() -> String {
 // ---------------------------------------------------------------------------------------------
 // Workload.
 
-fn version_draft(i: usize, base_url: &str) -> VersionDraft {
+fn version_draft(i: usize, base_url: &str, key: String) -> VersionDraft {
     VersionDraft {
         name: format!("Bench version {i:03}"),
         description: String::new(),
         base_url: base_url.to_string(),
-        api_key: Some(bench_key(i)),
+        api_key: Some(key),
         app_mode: AppMode::Chat,
         response_mode: ResponseMode::Blocking,
         answer_field: None,
@@ -1311,12 +1618,22 @@ fn case_drafts(n: usize) -> Vec<CaseDraft> {
 }
 
 async fn setup(engine: &Arc<Engine>, sim: &str, versions: usize, cases: usize) -> Vec<VersionId> {
+    setup_keyed(engine, sim, (0..versions).map(bench_key).collect(), cases).await
+}
+
+/// One version per simulator key, and `cases` cases.
+async fn setup_keyed(
+    engine: &Arc<Engine>,
+    sim: &str,
+    keys: Vec<String>,
+    cases: usize,
+) -> Vec<VersionId> {
     let mut ids = Vec::new();
-    for i in 0..versions {
+    for (i, key) in keys.into_iter().enumerate() {
         ids.push(
             engine
                 .store()
-                .insert_version(&version_draft(i, sim))
+                .insert_version(&version_draft(i, sim, key))
                 .await
                 .unwrap(),
         );
@@ -1593,6 +1910,15 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dify-bench")
 }
 
+/// The binary `Served` starts: DIFY_BENCH_BIN as the browser tests take it (the release build
+/// that made `target/site`, so that the page hydrates with the WASM it was built with), else
+/// this build's.
+fn server_bin() -> PathBuf {
+    std::env::var_os("DIFY_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(bin()))
+}
+
 /// An admin API token for a database, made by `dify-bench token create` as a CI job would.
 fn cli_token(database_url: &str) -> String {
     let out = Command::new(bin())
@@ -1634,6 +1960,14 @@ fn tools_dir() -> PathBuf {
             PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
                 .join(".cache/dify-bench/bench-tools")
         })
+}
+
+/// Cases per version in `repeats` and `compare`: BENCH_CASES, for a quick trial at small scale.
+fn bench_cases(default: usize) -> usize {
+    std::env::var("BENCH_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn runs() -> usize {

@@ -103,11 +103,13 @@ impl Store {
     /// outcomes.
     pub async fn paired_cases(&self, a: RunRef, b: RunRef) -> StoreResult<Vec<PairedCase>> {
         let cases_a = self.batch_cases(a.batch).await?;
-        let cases_b = if b.batch == a.batch {
-            cases_a.clone()
+        // Two runs of one batch share its snapshots.
+        let other_batch = if b.batch == a.batch {
+            None
         } else {
-            self.batch_cases(b.batch).await?
+            Some(self.batch_cases(b.batch).await?)
         };
+        let cases_b = other_batch.as_ref().unwrap_or(&cases_a);
         let mut out_a = self.run_outcomes(a).await?;
         let mut out_b = self.run_outcomes(b).await?;
         let in_b: BTreeMap<CaseId, &TestCase> = cases_b.iter().map(|c| (c.id, c)).collect();
