@@ -8,8 +8,8 @@
 //! times to first token as one comma-separated list (`string_agg`: SQLite ≥ 3.44, which sqlx
 //! bundles, and PostgreSQL), and each run's values go through [`stats::percentiles`] — type 7,
 //! the numbers the compare page shows for the same run. A list per group rather than a row per
-//! result: 100,000 rows through sqlx's SQLite driver take about 150 ms, the lists a few.
-//! Timings on a 100,000-result batch are in BENCHMARKS.md.
+//! result: on a 100,000-result batch the lists add 10–20 ms to the scan, where a row per result
+//! costs 150–300 ms more through sqlx's SQLite driver (BENCHMARKS.md, d3).
 
 use super::{on_pool, Store, StoreError, StoreResult};
 use crate::model::{BatchId, BatchVersion, CurrencyTotal, ErrorCount, RunTotals, VersionId};
