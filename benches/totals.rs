@@ -19,6 +19,7 @@ use dify_bench::model::{
 };
 use dify_bench::server::compare::stats::SplitMix64;
 use dify_bench::server::simulator::knowledge;
+use dify_bench::server::store::totals::{ERRORS, SUMS as SUMS_AND_LISTS};
 use dify_bench::server::store::{NewBatch, Store};
 use std::future::Future;
 use std::time::Instant;
@@ -26,18 +27,8 @@ use std::time::Instant;
 const VERSIONS: usize = 100;
 const CASES: usize = 1000;
 
-// The store's two queries (src/server/store/totals.rs), timed one by one, and the alternatives
-// they were chosen over.
-const SUMS_AND_LISTS: &str = "SELECT version_id, currency, COUNT(*) AS results, \
-     CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
-     CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
-     CAST(SUM(total_tokens) AS BIGINT) AS total_tokens, \
-     SUM(total_price) AS price, COUNT(total_price) AS priced, \
-     string_agg(CAST(latency_ms AS TEXT), ',') AS latencies, \
-     string_agg(CAST(ttft_ms AS TEXT), ',') AS ttfts \
-     FROM results WHERE batch_id = $1 GROUP BY version_id, currency";
-const ERRORS: &str = "SELECT version_id, error_code, COUNT(*) FROM results \
-     WHERE batch_id = $1 AND status = 'error' GROUP BY version_id, error_code";
+// The store's two queries (SUMS_AND_LISTS and ERRORS, from src/server/store/totals.rs) are timed
+// one by one, beside the alternatives they were chosen over.
 const SUMS_ONLY: &str = "SELECT version_id, currency, COUNT(*) AS results, \
      CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
      CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \

@@ -6,20 +6,9 @@
 mod common;
 
 use common::*;
-use dify_bench::server::simulator::{self, FaultProfile};
-use serde_json::{json, Value};
+use dify_bench::server::simulator::FaultProfile;
+use serde_json::json;
 use std::time::Duration;
-
-fn all_cases() -> Value {
-    let cases: Vec<Value> = simulator::knowledge::entries()
-        .iter()
-        .map(|e| {
-            json!({"name": e.name, "query": e.query, "expected_answer": e.expected_answer,
-                   "keywords": e.keywords, "category": e.category})
-        })
-        .collect();
-    Value::Array(cases)
-}
 
 #[tokio::test]
 async fn a_worse_version_is_found_worse_and_a_rerun_is_no_different() {
@@ -41,7 +30,7 @@ async fn a_worse_version_is_found_worse_and_a_rerun_is_no_different() {
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": all_cases().to_string()}),
+        json!({"format": "json", "content": knowledge_cases().to_string()}),
     )
     .await;
     let run = |versions: Vec<i64>, name: &'static str| {

@@ -7,20 +7,9 @@
 mod common;
 
 use common::*;
-use dify_bench::server::simulator::{self, FaultProfile};
+use dify_bench::server::simulator::FaultProfile;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn all_cases() -> Value {
-    let cases: Vec<Value> = simulator::knowledge::entries()
-        .iter()
-        .map(|e| {
-            json!({"name": e.name, "query": e.query, "expected_answer": e.expected_answer,
-                   "keywords": e.keywords, "category": e.category})
-        })
-        .collect();
-    Value::Array(cases)
-}
 
 /// The text of the runs of `diff` whose op is not `skip`: one side's answer.
 fn side(diff: &Value, skip: &str) -> String {
@@ -64,7 +53,7 @@ async fn opened_case(url: &str, dir: &std::path::Path) {
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": all_cases().to_string()}),
+        json!({"format": "json", "content": knowledge_cases().to_string()}),
     )
     .await;
     let batch = api

@@ -312,6 +312,18 @@ pub async fn postgres_url(test: &str) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// Every entry of the simulator's knowledge base as a test case, as import JSON.
+pub fn knowledge_cases() -> Value {
+    let cases: Vec<Value> = simulator::knowledge::entries()
+        .iter()
+        .map(|e| {
+            json!({"name": e.name, "query": e.query, "expected_answer": e.expected_answer,
+                   "keywords": e.keywords, "category": e.category})
+        })
+        .collect();
+    Value::Array(cases)
+}
+
 /// Ten test cases (five of them from the simulator's knowledge base) as import JSON.
 pub fn ten_cases() -> Value {
     let kb = simulator::knowledge::entries();

@@ -18,7 +18,7 @@ mod compare;
 mod results;
 mod sealed_keys;
 mod sqlite_file;
-mod totals;
+pub mod totals;
 mod versions;
 
 pub use accounts::UserCredentials;

@@ -34,7 +34,8 @@ struct SumRow {
 }
 
 // PostgreSQL's SUM of a BIGINT is a NUMERIC: cast back so that both backends decode an i64.
-const SUMS: &str = "SELECT version_id, currency, COUNT(*) AS results, \
+/// Per (version, currency): sums and the latency / ttft value lists (public for `benches/totals`).
+pub const SUMS: &str = "SELECT version_id, currency, COUNT(*) AS results, \
      CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
      CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
      CAST(SUM(total_tokens) AS BIGINT) AS total_tokens, \
@@ -43,7 +44,8 @@ const SUMS: &str = "SELECT version_id, currency, COUNT(*) AS results, \
      string_agg(CAST(ttft_ms AS TEXT), ',') AS ttfts \
      FROM results WHERE batch_id = $1 GROUP BY version_id, currency";
 
-const ERRORS: &str = "SELECT version_id, error_code, COUNT(*) FROM results \
+/// Per (version, error code): how many errors (public for `benches/totals`).
+pub const ERRORS: &str = "SELECT version_id, error_code, COUNT(*) FROM results \
      WHERE batch_id = $1 AND status = 'error' GROUP BY version_id, error_code";
 
 /// A run's values, gathered before its percentiles are taken.
