@@ -474,9 +474,14 @@ test("repeats: a flaky case is marked flaky and inconclusive, not regressed; a v
     await expect(row).toHaveAttribute("data-class", "inconclusive");
   }
 
-  // The same version, run again with the same repeats: no detectable difference.
+  // The same version, run again with the same repeats: from its card, "compare with its previous
+  // run" compares it with the batch before (no base in the URL: the server picks it), and finds
+  // no detectable difference.
   const again = await run("E2E repeats again", [sampled]);
-  await open(page, `/compare?base=${id}:${sampled}&cand=${again}:${sampled}`);
+  await open(page, `/batches/${again}`);
+  await page.getByTestId("version-card").getByTestId("compare-previous").click();
+  await expect(page).toHaveURL(new RegExp(`/compare\\?cand=${again}:${sampled}$`));
+  await expect(page.getByTestId("runs")).toContainText("E2E repeats");
   await expect(page.getByTestId("verdict")).toHaveAttribute("data-verdict", "NoDetectableDifference");
   await expect(page.getByTestId("verdict")).toContainText("No detectable difference");
   // The verdict reads in the reader's language, with the same numbers.
