@@ -8,6 +8,8 @@ mod accounts;
 pub mod compare;
 pub mod diff;
 pub use accounts::*;
+mod judge;
+pub use judge::*;
 pub mod limits;
 mod totals;
 pub mod verdict_text;

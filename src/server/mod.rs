@@ -12,6 +12,7 @@ pub mod export;
 pub mod headless;
 pub mod http;
 pub mod import;
+pub mod judge;
 pub mod junit;
 pub mod offload;
 pub mod outbound;
