@@ -175,6 +175,29 @@ pub struct TestCase {
     pub created_by: Option<String>,
     #[serde(default)]
     pub updated_by: Option<String>,
+    /// The case's own rubric for the judge, added to the batch's rubric.
+    #[serde(default)]
+    pub rubric: Option<String>,
+    /// Bumped whenever the expected answer, keywords or rubric change (an edit, or promoting a
+    /// reviewed answer); earlier revisions are kept.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
+}
+
+fn first_revision() -> u32 {
+    1
+}
+
+/// An earlier revision of a case: what it was graded against until it was replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRevision {
+    pub revision: u32,
+    /// The case as it was at that revision.
+    pub case: TestCase,
+    /// When and by whom it was replaced, and why ("edited", "promoted the answer of batch 12").
+    pub replaced_at: i64,
+    pub replaced_by: Option<String>,
+    pub note: String,
 }
 
 /// How answers are scored in one batch.
@@ -187,6 +210,10 @@ pub struct ScoringConfig {
     pub keyword_weight: f64,
     /// Weight of similarity to the expected answer in the score.
     pub similarity_weight: f64,
+    /// An LLM judge grading every answer (a third weighted component, optionally a gate).
+    pub judge: Option<JudgeScoring>,
+    /// Embedding similarity to the expected answer (a fourth weighted component).
+    pub embedding: Option<EmbeddingScoring>,
 }
 
 impl Default for ScoringConfig {
@@ -195,6 +222,8 @@ impl Default for ScoringConfig {
             pass_threshold: 60.0,
             keyword_weight: 0.5,
             similarity_weight: 0.5,
+            judge: None,
+            embedding: None,
         }
     }
 }
@@ -216,8 +245,18 @@ impl ScoringConfig {
                 return Err(format!("{name} must be a non-negative number, got {w}"));
             }
         }
-        if self.keyword_weight + self.similarity_weight <= 0.0 {
-            return Err("keyword_weight and similarity_weight cannot both be 0".into());
+        let judge_weight = self.judge.as_ref().map_or(0.0, |j| j.weight);
+        let embedding_weight = self.embedding.as_ref().map_or(0.0, |e| e.weight);
+        for (name, w) in [
+            ("judge.weight", judge_weight),
+            ("embedding.weight", embedding_weight),
+        ] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(format!("{name} must be a non-negative number, got {w}"));
+            }
+        }
+        if self.keyword_weight + self.similarity_weight + judge_weight + embedding_weight <= 0.0 {
+            return Err("every scoring weight is 0; give at least one component a weight".into());
         }
         Ok(())
     }
@@ -319,6 +358,15 @@ pub struct ScoreDetail {
     /// Similarity to the expected answer 0–100 (None when the case has no expected answer).
     pub similarity_score: Option<f64>,
     pub assertions: Vec<AssertionOutcome>,
+    /// What the batch's judge said (None when the batch has no judge or there was no answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeOutcome>,
+    /// Embedding similarity to the expected answer, 0–100 (None without an embedding scorer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_score: Option<f64>,
+    /// Why the embedding score is missing (the endpoint failed); the test keeps its other scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -545,6 +593,8 @@ pub struct CaseDraft {
     pub assertions: Vec<Assertion>,
     pub inputs: Option<serde_json::Value>,
     pub enabled: Option<bool>,
+    /// The case's own rubric for the judge (blank: none).
+    pub rubric: Option<String>,
 }
 
 impl CaseDraft {
@@ -616,6 +666,17 @@ impl CaseDraft {
                 }
                 Assertion::MaxLatencyMs { .. } => {}
             }
+        }
+        self.rubric = self
+            .rubric
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        if let Some(r) = &self.rubric {
+            limits::check_chars(
+                "column `rubric`",
+                r,
+                limits::MAX_EXPECTED_ANSWER_CHARS,
+            )?;
         }
         if let Some(t) = self.pass_threshold {
             if !(0.0..=100.0).contains(&t) {

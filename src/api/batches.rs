@@ -14,7 +14,8 @@ use crate::model::ScoringConfig;
 /// Starts versions × cases × repeats in the background and returns the batch id at once.
 /// `case_ids` null means every enabled case; `concurrency` defaults to 4; `repeats` (1–20)
 /// defaults to 1; scoring fields default to a pass threshold of 60 and equal keyword/similarity
-/// weights. Refused with 409 when the server runs
+/// weights; `judge` (`{"judge_id", "rubric", "weight", "must_pass"}`) adds an LLM judge and
+/// `embedding` (`{"judge_id", "weight"}`) an embedding score. Refused with 409 when the server runs
 /// as many batches as it may (`--max-running-batches`), 400 above `--max-tests-per-batch`, 503
 /// while it shuts down.
 #[allow(clippy::too_many_arguments)]
@@ -29,12 +30,16 @@ pub async fn start_batch(
     keyword_weight: Option<f64>,
     similarity_weight: Option<f64>,
     repeats: Option<u32>,
+    judge: Option<crate::model::JudgeScoring>,
+    embedding: Option<crate::model::EmbeddingScoring>,
 ) -> Result<BatchId, ApiError> {
     let defaults = ScoringConfig::default();
     let scoring = ScoringConfig {
         pass_threshold: pass_threshold.unwrap_or(defaults.pass_threshold),
         keyword_weight: keyword_weight.unwrap_or(defaults.keyword_weight),
         similarity_weight: similarity_weight.unwrap_or(defaults.similarity_weight),
+        judge,
+        embedding,
     };
     let engine = engine()?;
     let id = engine

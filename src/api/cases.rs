@@ -35,6 +35,7 @@ pub async fn save_case(
     assertions: Option<Vec<Assertion>>,
     inputs: Option<serde_json::Value>,
     enabled: Option<bool>,
+    rubric: Option<String>,
 ) -> Result<TestCase, ApiError> {
     let draft = CaseDraft {
         name: name.unwrap_or_default(),
@@ -47,6 +48,7 @@ pub async fn save_case(
         assertions: assertions.unwrap_or_default(),
         inputs,
         enabled,
+        rubric,
     };
     // A regex is compiled to check it: off the async threads (see `server::offload`).
     let heavy = crate::server::offload::compiles_regex(&draft.assertions);
@@ -60,7 +62,11 @@ pub async fn save_case(
     let id = match id {
         None => store.insert_case(&draft).await?,
         Some(id) => {
-            if !store.update_case(id, &draft).await? {
+            let by = super::ssr::caller_label();
+            if !store
+                .update_case_noting(id, &draft, by.as_deref(), "edited")
+                .await?
+            {
                 return Err(ApiError::not_found(format!(
                     "test case {id} does not exist"
                 )));

@@ -286,6 +286,7 @@ pub fn export_json(cases: &[TestCase]) -> String {
             assertions: c.assertions.clone(),
             inputs: Some(c.inputs.clone()),
             enabled: Some(c.enabled),
+            rubric: c.rubric.clone(),
         })
         .collect();
     serde_json::to_string_pretty(&drafts).unwrap_or_else(|_| "[]".into())
@@ -374,6 +375,8 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            rubric: None,
+            revision: 1,
         };
         let again = parse_cases(Format::Json, &export_json(std::slice::from_ref(&case))).unwrap();
         assert_eq!(again[0].assertions, case.assertions);
@@ -400,6 +403,8 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            rubric: None,
+            revision: 1,
         };
         let text = export_csv(std::slice::from_ref(&case));
         let mut reader = csv::Reader::from_reader(text.as_bytes());

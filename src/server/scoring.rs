@@ -160,6 +160,7 @@ impl CasePlan {
                 keyword_score: keyword_score.map(round2),
                 similarity_score: similarity_score.map(round2),
                 assertions,
+                ..ScoreDetail::default()
             },
         }
     }
@@ -620,6 +621,8 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            rubric: None,
+            revision: 1,
         }
     }
 
@@ -642,6 +645,7 @@ mod tests {
             pass_threshold: 60.0,
             keyword_weight,
             similarity_weight,
+            ..ScoringConfig::default()
         }
     }
 

@@ -141,6 +141,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
         } else {
             None
         };
+        let (judge, embedding) = (None, None);
         starting.set(true);
         let name = name.get_untracked();
         leptos::task::spawn_local(async move {
@@ -154,6 +155,8 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                 None,
                 None,
                 reps,
+                judge,
+                embedding,
             )
             .await;
             starting.set(false);
@@ -280,6 +283,8 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            rubric: None,
+            revision: 1,
         }
     }
 

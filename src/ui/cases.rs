@@ -274,6 +274,7 @@ fn CaseForm(
     // Kept as they are: the form does not edit assertions or inputs.
     let assertions = c.as_ref().map(|c| c.assertions.clone());
     let inputs = c.as_ref().map(|c| c.inputs.clone());
+    let rubric = RwSignal::new(c.as_ref().and_then(|c| c.rubric.clone()).unwrap_or_default());
     let error = RwSignal::new(None::<String>);
     let close = Callback::new(move |()| editing.set(None));
 
@@ -308,6 +309,7 @@ fn CaseForm(
                 assertions,
                 inputs.filter(|v| !v.is_null()),
                 Some(enabled.get_untracked()),
+                Some(rubric.get_untracked()),
             )
             .await;
             match result {
@@ -343,6 +345,11 @@ fn CaseForm(
                 <label>
                     <span>{move || i18n.t().f_expected}</span>
                     <textarea rows="3" bind:value=expected></textarea>
+                </label>
+                <label>
+                    <span>{move || i18n.t().jdg.f_case_rubric}</span>
+                    <textarea rows="2" bind:value=rubric data-testid="case-rubric"></textarea>
+                    <small>{move || i18n.t().jdg.f_case_rubric_help}</small>
                 </label>
                 <label>
                     <span>{move || i18n.t().f_keywords}</span>

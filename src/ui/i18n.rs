@@ -11,6 +11,8 @@ use leptos::prelude::*;
 
 mod accounts;
 mod compare;
+mod judge;
+pub use judge::JudgeStrings;
 mod repeats;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
@@ -146,6 +148,7 @@ pub struct Strings {
     pub cmp: &'static CompareStrings,
     /// Repeats: the launch form, the matrix, the result dialog, the version cards.
     pub rep: &'static RepeatStrings,
+    pub jdg: &'static JudgeStrings,
     /// A run's totals on the batch page's cards.
     pub tot: &'static TotalsStrings,
     // Chrome
@@ -390,6 +393,7 @@ pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
     rep: &repeats::EN,
+    jdg: &judge::EN,
     tot: &totals::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
@@ -587,6 +591,7 @@ pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
+    jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",

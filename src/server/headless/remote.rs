@@ -846,6 +846,8 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            rubric: None,
+            revision: 1,
         }
     }
 

@@ -1,7 +1,16 @@
-//! The `test_cases` table.
+//! The `test_cases` table, and `case_revisions`: a case's earlier expected answers.
+//!
+//! A case's *revision* goes up whenever what it is graded against changes — its expected answer,
+//! keywords or rubric — by an edit or by promoting a reviewed answer; the text it had before is
+//! kept in `case_revisions`. Batches keep their own snapshots (`batch_cases`), so a new revision
+//! never rewrites a past result.
 
 use super::{now_ms, on_pool, parse_json, to_json, Store, StoreResult};
-use crate::model::{CaseDraft, CaseId, TestCase};
+use crate::model::{CaseDraft, CaseId, CaseRevision, TestCase};
+
+const INSERT_REVISION: &str = "INSERT INTO case_revisions \
+    (case_id, revision, snapshot, created_at, created_by, note) VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (case_id, revision) DO NOTHING";
 
 #[derive(sqlx::FromRow)]
 struct CaseRow {
@@ -20,6 +29,8 @@ struct CaseRow {
     updated_at: i64,
     created_by: Option<String>,
     updated_by: Option<String>,
+    rubric: Option<String>,
+    revision: i64,
 }
 
 impl CaseRow {
@@ -40,16 +51,19 @@ impl CaseRow {
             updated_at: self.updated_at,
             created_by: self.created_by,
             updated_by: self.updated_by,
+            rubric: self.rubric,
+            revision: u32::try_from(self.revision).unwrap_or(1),
         })
     }
 }
 
 const COLUMNS: &str =
     "id, name, query, expected_answer, keywords, category, tags, pass_threshold, \
-                       assertions, inputs, enabled, created_at, updated_at, created_by, updated_by";
+                       assertions, inputs, enabled, created_at, updated_at, created_by, updated_by, \
+                       rubric, revision";
 const INSERT: &str = "INSERT INTO test_cases (name, query, expected_answer, keywords, category, \
-                      tags, pass_threshold, assertions, inputs, enabled, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id";
+                      tags, pass_threshold, assertions, inputs, enabled, created_at, updated_at, rubric) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id";
 
 /// The bound values of one draft, in `INSERT` order after the name and query.
 struct Encoded {
@@ -82,6 +96,7 @@ macro_rules! bind_insert {
             .bind(&$enc.inputs)
             .bind($draft.enabled.unwrap_or(true))
             .bind($now)
+            .bind(&$draft.rubric)
     };
 }
 
@@ -122,29 +137,92 @@ impl Store {
         Ok(ids.into_iter().map(CaseId).collect())
     }
 
+    /// Replaces a case's fields. When what it is graded against changes (expected answer,
+    /// keywords, rubric), the case as it was is kept as a revision and its revision goes up.
     pub async fn update_case(&self, id: CaseId, draft: &CaseDraft) -> StoreResult<bool> {
+        self.update_case_noting(id, draft, None, "edited").await
+    }
+
+    /// [`Store::update_case`], recording who made a new revision and why.
+    pub async fn update_case_noting(
+        &self,
+        id: CaseId,
+        draft: &CaseDraft,
+        by: Option<&str>,
+        note: &str,
+    ) -> StoreResult<bool> {
         let enc = encode(draft);
+        let select = format!("SELECT {COLUMNS} FROM test_cases WHERE id = $1");
         let sql = "UPDATE test_cases SET name = $2, query = $3, expected_answer = $4, \
                    keywords = $5, category = $6, tags = $7, pass_threshold = $8, \
                    assertions = $9, inputs = $10, enabled = COALESCE($11, enabled), \
-                   updated_at = $12 WHERE id = $1";
-        let done = on_pool!(self, pool => sqlx::query(sql)
-            .bind(id.0)
-            .bind(&draft.name)
-            .bind(&draft.query)
-            .bind(&draft.expected_answer)
-            .bind(&enc.keywords)
-            .bind(&draft.category)
-            .bind(&enc.tags)
-            .bind(draft.pass_threshold)
-            .bind(&enc.assertions)
-            .bind(&enc.inputs)
-            .bind(draft.enabled)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+                   updated_at = $12, rubric = $13, revision = $14 WHERE id = $1";
+        let now = now_ms();
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let Some(row): Option<CaseRow> =
+                sqlx::query_as(&select).bind(id.0).fetch_optional(&mut *tx).await?
+            else {
+                return Ok(false);
+            };
+            let old = row.into_case().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let regraded = old.expected_answer != draft.expected_answer
+                || old.keywords != draft.keywords
+                || old.rubric != draft.rubric;
+            let revision = i64::from(old.revision) + i64::from(regraded);
+            if regraded {
+                sqlx::query(INSERT_REVISION)
+                    .bind(id.0)
+                    .bind(i64::from(old.revision))
+                    .bind(to_json(&old))
+                    .bind(now)
+                    .bind(by)
+                    .bind(note)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let n = sqlx::query(sql)
+                .bind(id.0)
+                .bind(&draft.name)
+                .bind(&draft.query)
+                .bind(&draft.expected_answer)
+                .bind(&enc.keywords)
+                .bind(&draft.category)
+                .bind(&enc.tags)
+                .bind(draft.pass_threshold)
+                .bind(&enc.assertions)
+                .bind(&enc.inputs)
+                .bind(draft.enabled)
+                .bind(now)
+                .bind(&draft.rubric)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n == 1)
+        })?;
+        Ok(done)
+    }
+
+    /// A case's earlier revisions, newest first (the current one is the case itself).
+    pub async fn case_revisions(&self, id: CaseId) -> StoreResult<Vec<CaseRevision>> {
+        let rows: Vec<(i64, String, i64, Option<String>, String)> = on_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT revision, snapshot, created_at, created_by, note FROM case_revisions \
+                 WHERE case_id = $1 ORDER BY revision DESC")
+            .bind(id.0).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(revision, snapshot, at, by, note)| {
+                Ok(CaseRevision {
+                    revision: u32::try_from(revision).unwrap_or(0),
+                    case: parse_json("case revision", &snapshot)?,
+                    replaced_at: at,
+                    replaced_by: by,
+                    note,
+                })
+            })
+            .collect()
     }
 
     pub async fn set_case_enabled(&self, id: CaseId, enabled: bool) -> StoreResult<bool> {
