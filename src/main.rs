@@ -730,8 +730,9 @@ async fn rotate_secret_key(args: RotateArgs) -> ExitCode {
     match store.rotate_secret_key(&new).await {
         Ok(done) => {
             eprintln!(
-                "Re-encrypted {} version keys and {} batch snapshots: key id {} -> {}.",
-                done.versions, done.snapshots, done.old_key_id, done.new_key_id
+                "Re-encrypted {} version keys, {} batch snapshots and {} judge keys: key id {} \
+                 -> {}.",
+                done.versions, done.snapshots, done.judges, done.old_key_id, done.new_key_id
             );
             if from_env {
                 eprintln!(

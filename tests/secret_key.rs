@@ -92,7 +92,7 @@ async fn rotate_secret_key_through_the_binary() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "", "a key file rotation prints no key");
     assert!(
-        stderr.contains("Re-encrypted 1 version keys and 1 batch snapshots"),
+        stderr.contains("Re-encrypted 1 version keys, 1 batch snapshots and 0 judge keys"),
         "{stderr}"
     );
     let second = key_in(&key_file);

@@ -31,6 +31,8 @@ pub struct Purpose(&'static str);
 impl Purpose {
     /// A Dify app's API key (`versions.api_key` and batch snapshots).
     pub const API_KEY: Purpose = Purpose("dify-bench/api-key");
+    /// A judge's or embedding endpoint's API key (`judges.api_key`).
+    pub const JUDGE_KEY: Purpose = Purpose("dify-bench/judge-key");
 
     /// A purpose of a kind not listed here (e.g. a judge's key); the name is part of every seal.
     pub const fn new(name: &'static str) -> Purpose {

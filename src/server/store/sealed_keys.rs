@@ -1,4 +1,4 @@
-//! Dify API keys at rest: which columns hold them, sealing what an older version left in plain
+//! Dify API keys (and judges' keys) at rest: which columns hold them, sealing what an older version left in plain
 //! text, forgetting keys that finished batches no longer need, and rotating the master key.
 //!
 //! Keys live in `versions.api_key` and in each batch snapshot's `batch_versions.config` (JSON,
@@ -21,6 +21,9 @@
 //!   a snapshot without its key is refused by the runner.
 //! - **Rotation** re-seals every value under a new key in one transaction, refusing if any does
 //!   not open under the current one.
+//! - **Judges' keys** (`judges.api_key`) are sealed for their own purpose
+//!   ([`Purpose::JUDGE_KEY`]) from the first write (the table is younger than sealing, so none is
+//!   ever plain text); start-up checks their key id with the rest, and rotation re-seals them.
 
 use super::{on_pool, Db, Store, StoreError, StoreResult};
 use crate::server::secret::key_source::{
@@ -41,6 +44,8 @@ pub struct Rotation {
     pub versions: usize,
     /// Batch snapshots whose key was re-encrypted.
     pub snapshots: usize,
+    /// Judge keys re-encrypted.
+    pub judges: usize,
     /// Where the new key now is (for the env var: nowhere but in the caller's hands).
     pub origin: KeyOrigin,
 }
@@ -95,6 +100,8 @@ fn write_lock(db: &Db) -> (&'static str, Option<&'static str>) {
 const SELECT_VERSIONS: &str = "SELECT id, api_key FROM versions ORDER BY id";
 const SELECT_SNAPSHOTS: &str =
     "SELECT batch_id, version_id, config FROM batch_versions ORDER BY batch_id, version_id";
+const SELECT_JUDGES: &str = "SELECT id, api_key FROM judges ORDER BY id";
+const UPDATE_JUDGE: &str = "UPDATE judges SET api_key = $2 WHERE id = $1";
 const UPDATE_VERSION: &str = "UPDATE versions SET api_key = $2 WHERE id = $1";
 const UPDATE_SNAPSHOT: &str =
     "UPDATE batch_versions SET config = $3 WHERE batch_id = $1 AND version_id = $2";
@@ -104,6 +111,8 @@ const UPDATE_SNAPSHOT: &str =
 struct Rows {
     versions: Vec<(i64, String)>,
     snapshots: Vec<(i64, i64, String)>,
+    /// Judges' keys: only their key ids are read from here; rotation re-seals them itself.
+    judges: Vec<(i64, String)>,
 }
 
 /// The rows to write back.
@@ -111,6 +120,7 @@ struct Rows {
 struct Updates {
     versions: Vec<(i64, String)>,
     snapshots: Vec<(i64, i64, String)>,
+    judges: Vec<(i64, String)>,
 }
 
 /// Why one stored value could not be re-sealed.
@@ -171,6 +181,9 @@ impl Rows {
             if let Some(key) = snapshot_key(config)? {
                 out.push((snapshot_label(*batch, *version), key));
             }
+        }
+        for (id, key) in &self.judges {
+            out.push((format!("judge {id}'s API key"), key.clone()));
         }
         Ok(out)
     }
@@ -278,6 +291,7 @@ impl Store {
             let rows = Rows {
                 versions: sqlx::query_as(SELECT_VERSIONS).fetch_all(&mut *tx).await?,
                 snapshots: sqlx::query_as(SELECT_SNAPSHOTS).fetch_all(&mut *tx).await?,
+                judges: sqlx::query_as(SELECT_JUDGES).fetch_all(&mut *tx).await?,
             };
             let next_id = loaded.next().map(|k| k.id().clone());
             match choose_key(&rows.key_ids()?, loaded.key().id(), next_id.as_ref()) {
@@ -389,6 +403,7 @@ impl Store {
             new_key_id: new.id().clone(),
             versions: updates.versions.len(),
             snapshots: updates.snapshots.len(),
+            judges: updates.judges.len(),
             origin: self.key_origin.clone(),
         })
     }
@@ -404,11 +419,25 @@ impl Store {
             let rows = Rows {
                 versions: sqlx::query_as(SELECT_VERSIONS).fetch_all(&mut *tx).await?,
                 snapshots: sqlx::query_as(SELECT_SNAPSHOTS).fetch_all(&mut *tx).await?,
+                judges: sqlx::query_as(SELECT_JUDGES).fetch_all(&mut *tx).await?,
             };
-            let updates = rows.reseal(|text| {
+            let mut updates = rows.reseal(|text| {
                 let secret = self.keys.open(text).map_err(Failure::Open)?;
                 new_keys.seal(&secret).map(Some).map_err(Failure::Seal)
             })?;
+            let (old_judge, new_judge) = (
+                self.keys.for_purpose(Purpose::JUDGE_KEY),
+                new_keys.for_purpose(Purpose::JUDGE_KEY),
+            );
+            for (id, text) in &rows.judges {
+                let label = format!("judge {id}'s API key");
+                let secret = old_judge.open(text).map_err(|e| at(label.clone())(Failure::Open(e)))?;
+                let sealed = new_judge.seal(&secret).map_err(|e| at(label)(Failure::Seal(e)))?;
+                updates.judges.push((*id, sealed));
+            }
+            for (id, key) in &updates.judges {
+                sqlx::query(UPDATE_JUDGE).bind(id).bind(key).execute(&mut *tx).await?;
+            }
             for (id, key) in &updates.versions {
                 sqlx::query(UPDATE_VERSION).bind(id).bind(key).execute(&mut *tx).await?;
             }
@@ -484,6 +513,7 @@ mod tests {
                 (11, 1, snap(Some("k0"))),
                 (12, 2, snap(None)),
             ],
+            ..Rows::default()
         };
         let mut calls = 0;
         let updates = rows
@@ -509,6 +539,7 @@ mod tests {
         let rows = Rows {
             versions: vec![],
             snapshots: vec![(7, 3, snap(Some("enc:v1:0000000a:zz")))],
+            ..Rows::default()
         };
         let err = rows
             .reseal(|_| Err(Failure::Open(OpenError::Malformed)))
@@ -525,6 +556,7 @@ mod tests {
         let rows = Rows {
             versions: vec![(1, "app-plain".into()), (2, "enc:v1:0000000a:zz".into())],
             snapshots: vec![(1, 1, snap(Some("enc:v1:0000000b:zz"))), (2, 1, snap(None))],
+            ..Rows::default()
         };
         let ids: Vec<String> = rows
             .key_ids()
