@@ -24,9 +24,10 @@
 //!    over the following lines up to the next label; without a reason label, the unlabelled lines
 //!    are the reason. The first score and the first verdict count.
 //!
-//! Verdict words (case-insensitive, the first word of the value): `pass`, `passed`, `yes`, `true`,
-//! `通過`/`通过`, `合格`, `是` mean pass; `fail`, `failed`, `no`, `false`, `不通過`/`不通过`,
-//! `未通過`/`未通过`, `不合格`, `否` mean fail. Any other verdict is an error, not a guess.
+//! Verdict words (case-insensitive, the first word of the value): `pass`, `passed`, `passes`,
+//! `yes`, `true`, `通過`/`通过`, `合格`, `是` mean pass; `fail`, `failed`, `fails`, `no`, `false`,
+//! `不通過`/`不通过`, `未通過`/`未通过`, `不合格`, `否` mean fail. Any other verdict is an error,
+//! not a guess: the threshold decides only when there is no verdict at all.
 //!
 //! ## Scales
 //!
