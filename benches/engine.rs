@@ -1409,6 +1409,7 @@ fn phase_registry() -> Value {
         batch_id: BatchId(id),
         name: format!("Batch test 2026-11-28 16:{:02}", id % 60),
         repeats: 1,
+        judged: false,
         started_at_ms: 0,
         versions: (1..=10)
             .map(|v| {
@@ -1441,6 +1442,7 @@ fn phase_registry() -> Value {
                                 },
                                 score: Some(72.5),
                                 latency_ms: Some(20),
+                                judge: None,
                             },
                         );
                     }

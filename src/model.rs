@@ -491,6 +491,23 @@ pub struct Progress {
     /// How many times every (version, case) runs; `total_tests` counts every repetition.
     #[serde(default = "one")]
     pub repeats: u32,
+    /// The judge's tallies, when the batch has a judge (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeTally>,
+}
+
+/// What the judge has done so far in a batch (or for one version). A test counts as completed
+/// only once it is judged, so these never run ahead of `completed_tests`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct JudgeTally {
+    /// Tests the judge gave a judgement on (from the cache or a call).
+    pub judged: u64,
+    /// Of those, served from the judgement cache (no call made).
+    pub cached: u64,
+    /// Answered tests the judge gave no judgement on (`judge_error`).
+    pub errors: u64,
+    /// Mean judge score over the judged tests; None before the first.
+    pub average_score: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -512,6 +529,9 @@ pub struct VersionProgress {
     /// passed / completed × 100; None before the first.
     pub pass_rate: Option<f64>,
     pub avg_latency_ms: Option<f64>,
+    /// The judge's tallies for this version, when the batch has a judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeTally>,
 }
 
 /// A version as submitted for create or update. `api_key` is write-only: on update, `None` keeps

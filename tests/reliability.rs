@@ -533,6 +533,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
         batch_id: BatchId(1),
         name: "once".into(),
         repeats: 1,
+        judged: false,
         started_at_ms: 0,
         versions: (1..=10)
             .map(|v| VersionStart::fresh(VersionId(v), format!("v{v}"), 100))
@@ -552,6 +553,7 @@ async fn progress_is_serialised_once_per_event_not_per_watcher() {
             status: ResultStatus::Passed,
             score: Some(90.0),
             latency_ms: Some(20),
+            judge: None,
         },
     );
     // The publisher may run between the start and the finish (another worker thread), so the

@@ -13,7 +13,8 @@
 //! over, they resume on the next start).
 
 use crate::model::{
-    BatchId, BatchStatus, Progress, ResultStatus, VersionId, VersionProgress, VersionRunStatus,
+    BatchId, BatchStatus, JudgeTally, Progress, ResultStatus, VersionId, VersionProgress,
+    VersionRunStatus,
 };
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -92,6 +93,8 @@ pub struct BatchStart {
     /// Wall-clock start in Unix ms (the first start, for a resumed batch).
     pub started_at_ms: i64,
     pub versions: Vec<VersionStart>,
+    /// The batch has a judge: the progress carries its tallies.
+    pub judged: bool,
 }
 
 pub struct VersionStart {
@@ -105,6 +108,34 @@ pub struct VersionStart {
     pub scored: u64,
     pub latency_sum: f64,
     pub timed: u64,
+    pub judge: JudgeSums,
+}
+
+/// Running sums of the judge's work for one version.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JudgeSums {
+    pub judged: u64,
+    pub cached: u64,
+    pub errors: u64,
+    pub score_sum: f64,
+}
+
+impl JudgeSums {
+    fn add(&mut self, o: &JudgeSums) {
+        self.judged += o.judged;
+        self.cached += o.cached;
+        self.errors += o.errors;
+        self.score_sum += o.score_sum;
+    }
+
+    fn tally(&self) -> JudgeTally {
+        JudgeTally {
+            judged: self.judged,
+            cached: self.cached,
+            errors: self.errors,
+            average_score: (self.judged > 0).then(|| round2(self.score_sum / self.judged as f64)),
+        }
+    }
 }
 
 impl VersionStart {
@@ -121,6 +152,7 @@ impl VersionStart {
             scored: 0,
             latency_sum: 0.0,
             timed: 0,
+            judge: JudgeSums::default(),
         }
     }
 }
@@ -131,6 +163,15 @@ pub struct Finished {
     pub status: ResultStatus,
     pub score: Option<f64>,
     pub latency_ms: Option<i64>,
+    /// What the judge did with it: None when it was not judged (no judge, or no answer).
+    pub judge: Option<JudgeFinish>,
+}
+
+/// The judge's part of a finished test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JudgeFinish {
+    Judged { score: f64, cached: bool },
+    Error,
 }
 
 #[derive(Debug)]
@@ -145,6 +186,7 @@ struct VersionState {
     scored: u64,
     latency_sum: f64,
     timed: u64,
+    judge: JudgeSums,
     in_flight: u32,
     cancelled: bool,
 }
@@ -162,6 +204,7 @@ impl From<VersionStart> for VersionState {
             scored: v.scored,
             latency_sum: v.latency_sum,
             timed: v.timed,
+            judge: v.judge,
             in_flight: 0,
             cancelled: false,
         }
@@ -185,7 +228,7 @@ impl VersionState {
         }
     }
 
-    fn to_progress(&self) -> VersionProgress {
+    fn to_progress(&self, judged: bool) -> VersionProgress {
         VersionProgress {
             version_id: self.id,
             version_name: self.name.clone(),
@@ -198,6 +241,7 @@ impl VersionState {
             pass_rate: (self.completed > 0)
                 .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
             avg_latency_ms: (self.timed > 0).then(|| round2(self.latency_sum / self.timed as f64)),
+            judge: judged.then(|| self.judge.tally()),
         }
     }
 }
@@ -207,6 +251,7 @@ struct BatchState {
     batch_id: BatchId,
     name: String,
     repeats: u32,
+    judged: bool,
     status: BatchStatus,
     started_at_ms: i64,
     finished_at_ms: Option<i64>,
@@ -278,9 +323,16 @@ impl BatchState {
             versions: self
                 .versions
                 .iter()
-                .map(VersionState::to_progress)
+                .map(|v| v.to_progress(self.judged))
                 .collect(),
             repeats: self.repeats,
+            judge: self.judged.then(|| {
+                let mut sums = JudgeSums::default();
+                for v in &self.versions {
+                    sums.add(&v.judge);
+                }
+                sums.tally()
+            }),
         }
     }
 }
@@ -347,6 +399,7 @@ impl Registry {
             batch_id: start.batch_id,
             name: start.name,
             repeats: start.repeats,
+            judged: start.judged,
             status: BatchStatus::Running,
             started_at_ms: start.started_at_ms,
             finished_at_ms: None,
@@ -414,6 +467,15 @@ impl Registry {
             if let Some(ms) = done.latency_ms {
                 v.latency_sum += ms as f64;
                 v.timed += 1;
+            }
+            match done.judge {
+                Some(JudgeFinish::Judged { score, cached }) => {
+                    v.judge.judged += 1;
+                    v.judge.cached += u64::from(cached);
+                    v.judge.score_sum += score;
+                }
+                Some(JudgeFinish::Error) => v.judge.errors += 1,
+                None => {}
             }
             s.rate.record(Instant::now());
         }
@@ -539,6 +601,7 @@ pub fn render_stored(
         batch_id: start.batch_id,
         name: start.name,
         repeats: start.repeats,
+        judged: start.judged,
         status,
         started_at_ms: start.started_at_ms,
         finished_at_ms,
@@ -613,6 +676,7 @@ mod tests {
             batch_id: BatchId(id),
             name: format!("batch {id}"),
             repeats: 1,
+            judged: false,
             started_at_ms: unix_ms(),
             versions: versions
                 .iter()
@@ -626,6 +690,7 @@ mod tests {
             status,
             score,
             latency_ms: Some(100),
+            judge: None,
         }
     }
 
@@ -817,6 +882,7 @@ mod tests {
             batch_id: BatchId(1),
             name: String::new(),
             repeats: 1,
+            judged: false,
             status: BatchStatus::Running,
             started_at_ms: 0,
             finished_at_ms: None,

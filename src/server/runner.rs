@@ -21,7 +21,9 @@ use crate::model::{
 };
 use crate::server::dify::{AppEndpoint, DifyClient};
 use crate::server::offload;
-use crate::server::progress::{BatchStart, Finished, Registry, VersionStart};
+use crate::server::progress::{
+    BatchStart, Finished, JudgeFinish, JudgeSums, Registry, VersionStart,
+};
 use crate::server::scoring::CasePlan;
 use crate::server::store::{
     BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, TestKey, VersionTally,
@@ -910,6 +912,13 @@ async fn write_results(
                 status: r.status,
                 score: r.score,
                 latency_ms: r.latency_ms,
+                judge: r.detail.judge.as_ref().map(|j| match (j.score, &j.error) {
+                    (Some(score), None) => JudgeFinish::Judged {
+                        score,
+                        cached: j.cached,
+                    },
+                    _ => JudgeFinish::Error,
+                }),
             };
             registry.test_finished(r.batch_id, r.version_id, done);
         }
@@ -994,6 +1003,7 @@ pub(crate) fn batch_start(
         name: batch.name.clone(),
         repeats: batch.repeats.max(1),
         started_at_ms,
+        judged: batch.scoring.judge.is_some(),
         versions: batch
             .versions
             .iter()
@@ -1014,6 +1024,12 @@ pub(crate) fn batch_start(
                     scored: t.scored as u64,
                     latency_sum: t.latency_sum.unwrap_or(0.0),
                     timed: t.timed as u64,
+                    judge: JudgeSums {
+                        judged: t.judged as u64,
+                        cached: t.judge_cached as u64,
+                        errors: t.judge_errors as u64,
+                        score_sum: t.judge_score_sum.unwrap_or(0.0),
+                    },
                 }
             })
             .collect(),

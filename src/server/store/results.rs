@@ -18,13 +18,17 @@ use crate::model::{
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// SQLite allows 32,766 bound values per statement; 23 columns × 500 rows stays well inside.
+/// SQLite allows 32,766 bound values per statement; 28 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
 /// One test of a batch: (version, case, repetition).
 pub type TestKey = (VersionId, CaseId, u32);
 
 /// Case ids bound in one `IN (…)` list by [`Store::results_for_cases`]; larger lists are split.
 const CASES_PER_SELECT: usize = 1000;
+
+/// The judge's columns, written beside [`COLUMNS`] from the result's `detail.judge` (which is
+/// what reads see); they exist for SQL tallies.
+const JUDGE_COLUMNS: &str = "judge_score, judge_status, judge_cached, judge_tokens, judge_price";
 
 const COLUMNS: &str =
     "batch_id, version_id, case_id, repetition, status, score, answer, latency_ms, ttft_ms, \
@@ -105,6 +109,10 @@ pub struct VersionTally {
     pub scored: i64,
     pub latency_sum: Option<f64>,
     pub timed: i64,
+    pub judged: i64,
+    pub judge_cached: i64,
+    pub judge_errors: i64,
+    pub judge_score_sum: Option<f64>,
 }
 
 /// `SELECT {columns}` of a batch's results for some cases, ordered by (version, case, repetition)
@@ -225,6 +233,16 @@ macro_rules! push_result_values {
                 .push_bind(r.attempts)
                 .push_bind(to_json(&r.detail))
                 .push_bind(r.finished_at);
+            let judge = r.detail.judge.as_ref();
+            b.push_bind(judge.and_then(|j| j.score))
+                .push_bind(judge.map(|j| match j.passed {
+                    _ if j.error.is_some() => "error",
+                    Some(true) => "passed",
+                    _ => "failed",
+                }))
+                .push_bind(judge.map(|j| j.cached))
+                .push_bind(judge.and_then(|j| j.tokens))
+                .push_bind(judge.and_then(|j| j.price));
         })
     };
 }
@@ -239,7 +257,9 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for chunk in results.chunks(ROWS_PER_INSERT) {
-                let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO results ({COLUMNS}) "));
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
+                ));
                 push_result_values!(q, chunk);
                 q.push(" ON CONFLICT (batch_id, version_id, case_id, repetition) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
@@ -405,7 +425,11 @@ impl Store {
              COUNT(*) FILTER (WHERE status = 'error') AS errored, \
              SUM(score) AS score_sum, COUNT(score) AS scored, \
              SUM(CAST(latency_ms AS DOUBLE PRECISION)) AS latency_sum, \
-             COUNT(latency_ms) AS timed \
+             COUNT(latency_ms) AS timed, \
+             COUNT(judge_score) AS judged, \
+             COUNT(*) FILTER (WHERE judge_cached) AS judge_cached, \
+             COUNT(*) FILTER (WHERE judge_status = 'error') AS judge_errors, \
+             SUM(judge_score) AS judge_score_sum \
              FROM results WHERE batch_id = $1 GROUP BY version_id ORDER BY version_id")
             .bind(batch.0).fetch_all(pool).await)?;
         Ok(rows)
