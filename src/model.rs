@@ -692,11 +692,7 @@ impl CaseDraft {
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty());
         if let Some(r) = &self.rubric {
-            limits::check_chars(
-                "column `rubric`",
-                r,
-                limits::MAX_EXPECTED_ANSWER_CHARS,
-            )?;
+            limits::check_chars("column `rubric`", r, limits::MAX_EXPECTED_ANSWER_CHARS)?;
         }
         if let Some(t) = self.pass_threshold {
             if !(0.0..=100.0).contains(&t) {

@@ -20,11 +20,12 @@ use crate::model::{
     TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
 use crate::server::dify::{AppEndpoint, DifyClient};
+use crate::server::judge::{BatchJudging, Judging};
 use crate::server::offload;
 use crate::server::progress::{
     BatchStart, Finished, JudgeFinish, JudgeSums, Registry, VersionStart,
 };
-use crate::server::scoring::CasePlan;
+use crate::server::scoring::{CasePlan, Semantic};
 use crate::server::store::{
     BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, TestKey, VersionTally,
 };
@@ -96,6 +97,8 @@ pub struct Engine {
     calls: Arc<Semaphore>,
     /// Cancelled once at shutdown: every runner stops dispatching and winds down.
     shutdown: CancellationToken,
+    /// Judges and embedding scorers, their caches and limits.
+    judging: Arc<Judging>,
 }
 
 /// What [`Engine::shutdown`] left behind.
@@ -119,6 +122,7 @@ impl Engine {
         limits: EngineLimits,
     ) -> Arc<Engine> {
         Arc::new(Engine {
+            judging: Judging::new(store.clone(), client.clone()),
             store,
             registry,
             client,
@@ -162,6 +166,7 @@ impl Engine {
         }
         let scoring = req.scoring.unwrap_or_default();
         scoring.validate().map_err(EngineError::Invalid)?;
+        self.check_judges(&scoring).await?;
         let name = req.name.trim();
         let name = if name.is_empty() {
             default_batch_name()
@@ -232,6 +237,32 @@ impl Engine {
             )),
             (Refusal::Busy, None) => EngineError::Conflict("the batch is already running".into()),
         }
+    }
+
+    /// The batch's judge must be a judge, and its embedding scorer an embeddings endpoint.
+    async fn check_judges(&self, scoring: &ScoringConfig) -> Result<(), EngineError> {
+        let wanted = [
+            scoring.judge.as_ref().map(|j| (j.judge_id, true)),
+            scoring.embedding.as_ref().map(|e| (e.judge_id, false)),
+        ];
+        for (id, grades) in wanted.into_iter().flatten() {
+            let field = if grades { "judge" } else { "embedding" };
+            let judge = self.store.get_judge(id).await?.ok_or_else(|| {
+                EngineError::Invalid(format!("{field}: judge {id} does not exist"))
+            })?;
+            if judge.judge.kind.grades() != grades {
+                return Err(EngineError::Invalid(format!(
+                    "{field}: judge {id} (`{}`) is {}",
+                    judge.judge.name,
+                    if grades {
+                        "an embeddings endpoint; choose a judge (openai or dify_app)"
+                    } else {
+                        "a judge; choose an embeddings endpoint"
+                    }
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn selected_versions(
@@ -508,6 +539,7 @@ impl Engine {
             .map(|c| c.max(1) as usize)
             .unwrap_or(usize::MAX);
         let scoring = Arc::new(batch.scoring.clone());
+        let grading = Arc::new(self.judging.for_batch(&batch.scoring).await?);
         let endpoints: Vec<Arc<AppEndpoint>> = plan
             .versions
             .iter()
@@ -586,6 +618,8 @@ impl Engine {
                     repetition,
                     plan: case_plans[ci].clone(),
                     scoring: scoring.clone(),
+                    grading: grading.clone(),
+                    judging: self.judging.clone(),
                 };
                 let client = self.client.clone();
                 let registry = self.registry.clone();
@@ -782,6 +816,9 @@ struct Job {
     repetition: u32,
     plan: Arc<CasePlan>,
     scoring: Arc<ScoringConfig>,
+    /// The batch's judge and embedding scorer (often neither).
+    grading: Arc<BatchJudging>,
+    judging: Arc<Judging>,
 }
 
 impl Job {
@@ -801,11 +838,24 @@ impl Job {
         drop(call);
         let scored = match outcome {
             Ok(answer) => {
+                // Judged before it counts as completed: the judge's calls have their own limit.
+                let semantic = if self.grading.is_empty() {
+                    Semantic::default()
+                } else {
+                    let threshold = self
+                        .case
+                        .pass_threshold
+                        .unwrap_or(self.scoring.pass_threshold);
+                    self.judging
+                        .assess(&self.grading, &self.case, &answer.answer, threshold)
+                        .await
+                };
                 // A very long answer is scored off the async threads (see `offload`).
                 let long = answer.answer.len() >= offload::LONG_ANSWER_BYTES;
                 let (plan, scoring) = (self.plan.clone(), self.scoring.clone());
                 let scored = offload::cpu_if(long, move || {
-                    let scored = plan.score(&answer.answer, answer.latency_ms, &scoring);
+                    let scored =
+                        plan.score_with(&answer.answer, answer.latency_ms, &scoring, semantic);
                     (answer, scored)
                 })
                 .await;

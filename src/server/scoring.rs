@@ -26,6 +26,8 @@
 //! - **Assertions**: `contains` / `not_contains` are substring checks on normalised text; `regex`
 //!   runs on the raw answer, because users write patterns for what Dify returns; `max_latency_ms`
 //!   holds when `latency <= ms`. Empty values, empty patterns and `ms = 0` are refused up front.
+//! - **Judge and embeddings** ([`Semantic`]): two more weighted components when a batch has them;
+//!   with `judge.must_pass` the judge's verdict is a gate as well.
 //! - **Pass**: `score >= threshold` (the case's, else the batch's) and every assertion holds.
 
 use std::collections::HashMap;
@@ -33,7 +35,9 @@ use std::collections::HashMap;
 use regex::{Regex, RegexBuilder};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::model::{Assertion, AssertionOutcome, ScoreDetail, ScoringConfig, TestCase};
+use crate::model::{
+    Assertion, AssertionOutcome, JudgeOutcome, ScoreDetail, ScoringConfig, TestCase,
+};
 
 /// Largest compiled size of a user's regex; a hostile pattern is refused instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = crate::model::limits::MAX_REGEX_COMPILED_BYTES;
@@ -100,6 +104,18 @@ impl CasePlan {
 
     /// Scores one answer. Never panics, whatever the answer.
     pub fn score(&self, answer: &str, latency_ms: i64, cfg: &ScoringConfig) -> Scored {
+        self.score_with(answer, latency_ms, cfg, Semantic::default())
+    }
+
+    /// Scores one answer with what the judge and the embedding scorer said about it (see
+    /// [`Semantic`]). Never panics, whatever the answer.
+    pub fn score_with(
+        &self,
+        answer: &str,
+        latency_ms: i64,
+        cfg: &ScoringConfig,
+        semantic: Semantic,
+    ) -> Scored {
         let norm = normalize(answer);
 
         let mut keywords_hit = Vec::new();
@@ -122,11 +138,22 @@ impl CasePlan {
             .collect();
         let all_hold = assertions.iter().all(|o| o.passed);
 
-        let (mut sum, mut weights) = (0.0, 0.0);
-        for (component, weight) in [
+        let judge_score = semantic
+            .judge
+            .as_ref()
+            .filter(|j| j.error.is_none())
+            .and_then(|j| j.score);
+        let components = [
             (keyword_score, cfg.keyword_weight),
             (similarity_score, cfg.similarity_weight),
-        ] {
+            (judge_score, cfg.judge.as_ref().map_or(0.0, |j| j.weight)),
+            (
+                semantic.embedding_score,
+                cfg.embedding.as_ref().map_or(0.0, |e| e.weight),
+            ),
+        ];
+        let (mut sum, mut weights) = (0.0, 0.0);
+        for (component, weight) in components {
             if let Some(s) = component {
                 if weight > 0.0 && weight.is_finite() {
                     sum += weight * s;
@@ -134,36 +161,59 @@ impl CasePlan {
                 }
             }
         }
-        let available: Vec<f64> = [keyword_score, similarity_score]
-            .into_iter()
-            .flatten()
-            .collect();
+        let available: Vec<f64> = components.iter().filter_map(|(c, _)| *c).collect();
+        let judge_failed = cfg.judge.is_some() && judge_score.is_none();
         let score = if weights > 0.0 {
             round2(sum / weights)
         } else if !available.is_empty() {
             // The batch weighted to zero the only components this case has: an answer must still
             // earn its score, so they count equally rather than not at all.
             round2(available.iter().sum::<f64>() / available.len() as f64)
-        } else if all_hold {
+        } else if all_hold && !judge_failed {
             100.0
         } else {
+            // Nothing graded it: a judge that failed is not a free pass.
             0.0
         };
         let threshold = self.pass_threshold.unwrap_or(cfg.pass_threshold);
+        // "The judge must pass": only a judgement that says pass lets the test pass.
+        let gate_holds = match &cfg.judge {
+            Some(j) if j.must_pass => semantic
+                .judge
+                .as_ref()
+                .is_some_and(|o| o.error.is_none() && o.passed == Some(true)),
+            _ => true,
+        };
 
         Scored {
             score,
-            passed: all_hold && score >= threshold,
+            passed: all_hold && gate_holds && score >= threshold,
             detail: ScoreDetail {
                 keywords_hit,
                 keywords_missed,
                 keyword_score: keyword_score.map(round2),
                 similarity_score: similarity_score.map(round2),
                 assertions,
-                ..ScoreDetail::default()
+                judge: semantic.judge,
+                embedding_score: semantic.embedding_score,
+                embedding_error: semantic.embedding_error,
             },
         }
     }
+}
+
+/// What the judge and the embedding scorer said about an answer, for [`CasePlan::score_with`].
+/// The judge's score and the embedding score are two more weighted components beside keyword
+/// coverage and similarity (weights `judge.weight` and `embedding.weight`); a component that is
+/// missing (a judge error, an embedding failure) is left out of the mean, as a case without
+/// keywords leaves out coverage. With `judge.must_pass`, a test passes only when the judge gave a
+/// judgement and it says pass. A test that nothing could grade (no component at all) and whose
+/// judge failed scores 0.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Semantic {
+    pub judge: Option<JudgeOutcome>,
+    pub embedding_score: Option<f64>,
+    pub embedding_error: Option<String>,
 }
 
 /// Checks a case's assertions without scoring (used when a case is saved or imported).

@@ -274,7 +274,11 @@ fn CaseForm(
     // Kept as they are: the form does not edit assertions or inputs.
     let assertions = c.as_ref().map(|c| c.assertions.clone());
     let inputs = c.as_ref().map(|c| c.inputs.clone());
-    let rubric = RwSignal::new(c.as_ref().and_then(|c| c.rubric.clone()).unwrap_or_default());
+    let rubric = RwSignal::new(
+        c.as_ref()
+            .and_then(|c| c.rubric.clone())
+            .unwrap_or_default(),
+    );
     let error = RwSignal::new(None::<String>);
     let close = Callback::new(move |()| editing.set(None));
 

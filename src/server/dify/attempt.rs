@@ -15,6 +15,7 @@ use super::retry::parse_retry_after;
 use super::sse::SseParser;
 use super::{AppEndpoint, ClientConfig};
 use crate::model::limits::human_bytes;
+use crate::server::secret::Secret;
 
 /// Error bodies are summarised, so the first part is all that is read.
 const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
@@ -103,6 +104,38 @@ pub(crate) async fn get_json(
     let content_type = header(response.headers(), CONTENT_TYPE);
     let body = read_capped(response, deadline, cfg).await?;
     serde_json::from_slice(&body).map_err(|e| not_json_error(content_type.as_deref(), &body, &e))
+}
+
+/// One `POST` of a JSON body with a bearer key, reading a JSON reply: what a judge's or an
+/// embedding endpoint's call is. Errors map as Dify's do, and an OpenAI-style error envelope is
+/// read too (see `error::from_http_error`).
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    cfg: &ClientConfig,
+    key: &Secret,
+    url: reqwest::Url,
+    body: &serde_json::Value,
+) -> Result<(serde_json::Value, Duration), AttemptError> {
+    let started = Instant::now();
+    let deadline = after(started, cfg.request_timeout);
+    let request = http
+        .post(url)
+        .bearer_auth(header_key(key)?)
+        .header(ACCEPT, "application/json")
+        .json(body);
+    let response = match timeout_at(deadline, request.send()).await {
+        Err(_) => return Err(timeout(cfg)),
+        Ok(Err(e)) => return Err(from_reqwest(&e, cfg)),
+        Ok(Ok(r)) => r,
+    };
+    if !response.status().is_success() {
+        return Err(error_response(response, deadline).await);
+    }
+    let content_type = header(response.headers(), CONTENT_TYPE);
+    let body = read_capped(response, deadline, cfg).await?;
+    let value = serde_json::from_slice(&body)
+        .map_err(|e| not_json_error(content_type.as_deref(), &body, &e))?;
+    Ok((value, started.elapsed()))
 }
 
 async fn read_stream(
@@ -259,23 +292,28 @@ async fn read_prefix(response: reqwest::Response, cap: usize, deadline: Instant)
 /// The key as sent. Pasted keys often carry a trailing newline; a key with other characters a
 /// header cannot hold is refused here with a message that does not quote it.
 fn api_key(app: &AppEndpoint) -> Result<&str, AttemptError> {
-    let key = app.api_key.expose().trim();
-    if key.is_empty() {
+    header_key(&app.api_key)
+}
+
+/// The key as an `Authorization` header can carry it, or why not.
+fn header_key(key: &Secret) -> Result<&str, AttemptError> {
+    let raw = key.expose().trim();
+    if raw.is_empty() {
         return Err(AttemptError::new(
             codes::INVALID_REQUEST,
-            "the version has no API key",
+            "there is no API key",
         ));
     }
-    if key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+    if raw.chars().any(|c| c.is_control() || !c.is_ascii()) {
         return Err(AttemptError::new(
             codes::INVALID_REQUEST,
             format!(
                 "the API key {} contains characters an HTTP header cannot carry",
-                app.api_key.hint()
+                key.hint()
             ),
         ));
     }
-    Ok(key)
+    Ok(raw)
 }
 
 /// `what` grew past `max_response_bytes`; the rest was not read.

@@ -98,7 +98,7 @@ pub(crate) fn from_http_error(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> AttemptError {
-    let mut err = match dify_envelope(body) {
+    let mut err = match dify_envelope(body).or_else(|| openai_envelope(status, body)) {
         Some((code, message)) => {
             let message = message.unwrap_or_else(|| format!("{} ({code})", status_line(status)));
             AttemptError::new(&code, message)
@@ -139,6 +139,30 @@ fn dify_envelope(body: &[u8]) -> Option<(String, Option<String>)> {
     }
     let message = obj.get("message")?.as_str()?;
     obj.get("status")?.as_u64()?;
+    let message = truncate_chars(&one_line(message), MAX_MESSAGE_CHARS);
+    Some((code.to_string(), (!message.is_empty()).then_some(message)))
+}
+
+/// The error envelope of OpenAI-compatible APIs (judges, embeddings):
+/// `{"error": {"message", "type", "code"}}`. The code is `code`, else `type`; a quota
+/// (`insufficient_quota`) becomes [`codes::RATE_LIMIT_ERROR`] and any other 429 (a rate limit:
+/// wait and it frees up) [`codes::TOO_MANY_REQUESTS`], so the retry rules treat them as Dify's.
+fn openai_envelope(status: u16, body: &[u8]) -> Option<(String, Option<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(body.trim_ascii()).ok()?;
+    let error = value.get("error")?.as_object()?;
+    let message = error.get("message")?.as_str()?;
+    let named = |k: &str| error.get(k).and_then(|v| v.as_str()).map(str::trim);
+    let identifier = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let code = named("code")
+        .filter(|c| !c.is_empty())
+        .or_else(|| named("type"))
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CODE_CHARS && c.chars().all(identifier))
+        .unwrap_or(codes::HTTP_ERROR);
+    let code = match (status, code) {
+        (_, "insufficient_quota") => codes::RATE_LIMIT_ERROR,
+        (429, _) => codes::TOO_MANY_REQUESTS,
+        (_, code) => code,
+    };
     let message = truncate_chars(&one_line(message), MAX_MESSAGE_CHARS);
     Some((code.to_string(), (!message.is_empty()).then_some(message)))
 }

@@ -128,6 +128,15 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A JSON reply to [`DifyClient::post_json`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonReply {
+    pub body: Value,
+    /// Send to end of the successful attempt.
+    pub latency_ms: i64,
+    pub attempts: u32,
+}
+
 /// What "test connection" learns about an app.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AppInfo {
@@ -185,54 +194,110 @@ impl DifyClient {
         let call = request::prepare(app, query, case_inputs, &self.cfg.user)
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
         self.check_target(app, &call.url).await?;
+        let (ok, attempts) = self
+            .retrying(&app.api_key, || {
+                attempt::run(&self.http, &self.cfg, app, &call)
+            })
+            .await
+            .map_err(|(err, attempts, ids)| failure(app, err, attempts, ids))?;
+        Ok(Answer {
+            answer: ok.parsed.answer,
+            latency_ms: millis(ok.latency),
+            ttft_ms: ok.ttft.map(millis),
+            usage: ok.parsed.usage,
+            ids: ok.parsed.ids,
+            attempts,
+        })
+    }
+
+    /// `POST {base_url}/{path}` with a JSON body and a bearer key, reading a JSON reply — a
+    /// judge's or an embedding endpoint's call — under the same outbound policy, timeouts,
+    /// retries and backoff as a Dify call.
+    pub async fn post_json(
+        &self,
+        base_url: &str,
+        path: &str,
+        key: &Secret,
+        body: &Value,
+    ) -> Result<JsonReply, Failure> {
+        let fail = |err: AttemptError, attempts| Failure {
+            code: err.code,
+            message: scrub(&err.message, key),
+            http_status: err.http_status,
+            attempts,
+            ids: DifyIds::default(),
+        };
+        let url = request::endpoint_url(base_url, path).map_err(|e| fail(e, 0))?;
+        self.cfg.outbound.check_url(&url).await.map_err(|refused| {
+            fail(
+                AttemptError::new(codes::TARGET_REFUSED, refused.to_string()),
+                0,
+            )
+        })?;
+        let ((body, latency), attempts) = self
+            .retrying(key, || {
+                attempt::post_json(&self.http, &self.cfg, key, url.clone(), body)
+            })
+            .await
+            .map_err(|(err, attempts, _)| fail(err, attempts))?;
+        Ok(JsonReply {
+            body,
+            latency_ms: millis(latency),
+            attempts,
+        })
+    }
+
+    /// Runs `attempt` until it succeeds or the retry rules ([`classify`], `max_attempts`) give
+    /// up, sleeping the backoff between attempts. Returns the attempts made, and on failure the
+    /// last error with every id Dify gave across the attempts.
+    async fn retrying<T, F, Fut>(
+        &self,
+        key: &Secret,
+        mut attempt: F,
+    ) -> Result<(T, u32), (AttemptError, u32, DifyIds)>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
         let max_attempts = self.cfg.max_attempts.max(1);
         let mut ids = DifyIds::default();
-        let mut attempt = 1;
+        let mut n = 1;
         loop {
-            let err = match attempt::run(&self.http, &self.cfg, app, &call).await {
-                Ok(ok) => {
-                    return Ok(Answer {
-                        answer: ok.parsed.answer,
-                        latency_ms: millis(ok.latency),
-                        ttft_ms: ok.ttft.map(millis),
-                        usage: ok.parsed.usage,
-                        ids: ok.parsed.ids,
-                        attempts: attempt,
-                    })
-                }
+            let err = match attempt().await {
+                Ok(ok) => return Ok((ok, n)),
                 Err(err) => err,
             };
             merge_ids(&mut ids, &err.ids);
             let decision = classify(err.http_status, &err.code);
-            if decision == Decision::GiveUp || attempt >= max_attempts {
+            if decision == Decision::GiveUp || n >= max_attempts {
                 tracing::debug!(
-                    app = %app.api_key,
-                    attempt,
+                    app = %key,
+                    attempt = n,
                     code = %err.code,
                     http_status = ?err.http_status,
                     ?decision,
-                    "Dify call failed"
+                    "call failed"
                 );
-                return Err(failure(app, err, attempt, ids));
+                return Err((err, n, ids));
             }
             let delay = retry::delay_before_retry(
-                attempt - 1,
+                n - 1,
                 err.retry_after,
                 self.cfg.backoff_base,
                 self.cfg.backoff_max,
                 &mut rand::thread_rng(),
             );
             tracing::debug!(
-                app = %app.api_key,
-                attempt,
+                app = %key,
+                attempt = n,
                 max_attempts,
                 code = %err.code,
                 http_status = ?err.http_status,
                 delay_ms = millis(delay),
-                "Dify call failed; retrying"
+                "call failed; retrying"
             );
             tokio::time::sleep(delay).await;
-            attempt += 1;
+            n += 1;
         }
     }
 

@@ -7,6 +7,8 @@
 //! similarity.
 
 pub mod calibration;
+mod judging;
 pub mod parse;
 pub mod rubric;
 pub mod vector;
+pub use judging::{judgement_key, BatchJudging, Judging};

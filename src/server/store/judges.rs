@@ -43,7 +43,8 @@ struct JudgeRow {
     updated_by: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, kind, base_url, model, app_mode, api_key, json_mode, concurrency, \
+const COLUMNS: &str =
+    "id, name, kind, base_url, model, app_mode, api_key, json_mode, concurrency, \
                        input_price, output_price, created_at, updated_at, created_by, updated_by";
 
 impl Store {
