@@ -810,6 +810,16 @@ pub struct VersionSummary {
     pub pass_rate: Option<f64>,
     /// Mean latency over timed tests; None before the first.
     pub avg_latency_ms: Option<f64>,
+    /// The judge's tallies, when the batch has a judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeTally>,
+    /// Results a person reviewed.
+    #[serde(default)]
+    pub reviewed: i64,
+    /// The pass rate with every reviewed result counted by its reviewed verdict (and the rest
+    /// by the automatic one); None before the first result.
+    #[serde(default)]
+    pub reviewed_pass_rate: Option<f64>,
 }
 
 /// What a version's repeats say about its cases, in a batch with repeats.

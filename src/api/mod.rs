@@ -13,7 +13,10 @@ mod batches;
 mod cases;
 #[allow(clippy::too_many_arguments)]
 mod compare;
+#[allow(clippy::too_many_arguments)]
+mod judges;
 mod overview;
+mod reviews;
 #[allow(clippy::too_many_arguments)]
 mod versions;
 
@@ -21,7 +24,9 @@ pub use auth::*;
 pub use batches::*;
 pub use cases::*;
 pub use compare::*;
+pub use judges::*;
 pub use overview::*;
+pub use reviews::*;
 pub use versions::*;
 
 use leptos::server_fn::codec::JsonEncoding;

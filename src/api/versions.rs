@@ -96,7 +96,7 @@ pub async fn save_version(
 
 /// `scheme://host:port` of an http(s) URL, lower case, with the default port made explicit.
 #[cfg(feature = "ssr")]
-fn origin_of(url: &str) -> Option<String> {
+pub(super) fn origin_of(url: &str) -> Option<String> {
     let parsed = reqwest::Url::parse(url).ok()?;
     Some(format!(
         "{}://{}:{}",

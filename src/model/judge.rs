@@ -357,3 +357,48 @@ pub struct Calibration {
 /// Below this κ, or with fewer reviews than [`MIN_CALIBRATION_REVIEWS`], the judge page warns.
 pub const MIN_KAPPA: f64 = 0.6;
 pub const MIN_CALIBRATION_REVIEWS: u64 = 20;
+
+/// Why a result is in the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueReason {
+    /// The judge gave no judgement.
+    JudgeError,
+    /// The judge and the lexical scorers (keywords, similarity) disagree on pass or fail.
+    Disagreement,
+    /// The score is within a few points of the pass threshold.
+    NearThreshold,
+}
+
+/// A result worth a human look, in a batch's review queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub version_id: super::VersionId,
+    pub case_id: super::CaseId,
+    pub repetition: u32,
+    pub version_name: String,
+    pub case_name: String,
+    pub reasons: Vec<QueueReason>,
+    pub status: super::ResultStatus,
+    pub score: Option<f64>,
+    /// The judge's score, and the lexical score (the mean of keyword coverage and similarity).
+    pub judge_score: Option<f64>,
+    pub lexical_score: Option<f64>,
+}
+
+/// A judge page: the judge and its calibration per rubric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeReport {
+    pub judge: Judge,
+    /// One per rubric the judge has reviewed verdicts for (none: no reviews yet).
+    pub rubrics: Vec<Calibration>,
+}
+
+/// What "test" on a judge found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeProbe {
+    pub ok: bool,
+    /// What came back ("score 100, pass: …", "1536-dimensional embeddings") or what failed.
+    pub message: String,
+    pub latency_ms: i64,
+}

@@ -145,6 +145,10 @@ impl Engine {
         &self.client
     }
 
+    pub fn judging(&self) -> &Arc<Judging> {
+        &self.judging
+    }
+
     /// Validates and stores a batch, starts it in the background, and returns its id at once.
     pub async fn start_batch(self: &Arc<Self>, req: StartBatch) -> Result<BatchId, EngineError> {
         let concurrency = req.concurrency.unwrap_or(DEFAULT_CONCURRENCY);

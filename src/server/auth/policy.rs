@@ -43,6 +43,11 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_results", VIEWER),
     ("compare_runs", VIEWER),
     ("compare_case", VIEWER),
+    ("list_judges", VIEWER),
+    ("judge_calibration", VIEWER),
+    ("get_review", VIEWER),
+    ("review_queue", VIEWER),
+    ("case_revisions", VIEWER),
     // The test set and running it.
     ("save_case", EDITOR),
     ("set_case_enabled", EDITOR),
@@ -51,11 +56,18 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("start_batch", EDITOR),
     ("cancel_batch", EDITOR),
     ("rerun_failed", EDITOR),
+    // Human review writes verdicts beside results, and may change a case's expected answer.
+    ("set_review", EDITOR),
+    ("promote_answer", EDITOR),
     // Versions hold the Dify keys; accounts hold everyone's access.
     ("save_version", ADMIN),
     ("set_version_enabled", ADMIN),
     ("delete_version", ADMIN),
     ("test_connection", ADMIN),
+    // Judges hold keys too.
+    ("save_judge", ADMIN),
+    ("delete_judge", ADMIN),
+    ("test_judge", ADMIN),
     ("list_users", ADMIN),
     ("create_user", ADMIN),
     ("set_user_role", ADMIN),

@@ -402,6 +402,9 @@ mod tests {
             average_score: Some(70.0),
             pass_rate: Some(66.666),
             avg_latency_ms: Some(1250.0),
+            judge: None,
+            reviewed: 0,
+            reviewed_pass_rate: Some(66.666),
         }]
     }
 

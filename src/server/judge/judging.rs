@@ -364,6 +364,40 @@ impl Judging {
         })
     }
 
+    /// "Test" on the admin page: one small grading (or embedding) call, uncached, with the
+    /// judge as configured now.
+    pub async fn probe(&self, record: &JudgeRecord) -> Result<String, String> {
+        if record.judge.kind.grades() {
+            let input = JudgeInput {
+                question: "What is 2 + 2?",
+                expected_answer: "4",
+                answer: "2 + 2 equals 4.",
+                case_rubric: None,
+                context: None,
+            };
+            let call = self.call(record, Rubric::Correctness, &input).await?;
+            let j = call.judgement;
+            let verdict = match j.passed {
+                Some(true) => "pass",
+                Some(false) => "fail",
+                None => "no verdict",
+            };
+            Ok(format!("score {}, {verdict}: {}", j.score, j.reason))
+        } else {
+            let body = json!({"model": record.judge.model, "input": ["dify-bench"]});
+            let reply = self
+                .client
+                .post_json(&record.judge.base_url, "embeddings", &record.api_key, &body)
+                .await
+                .map_err(|f| call_failed(&f))?;
+            let vectors = embeddings_of(&reply.body, 1)?;
+            Ok(format!(
+                "{}-dimensional embeddings",
+                vectors.first().map_or(0, Vec::len)
+            ))
+        }
+    }
+
     /// Cosine similarity of the answer's and the expected answer's embeddings, 0–100.
     async fn embedding_score(
         &self,

@@ -9,6 +9,7 @@
 pub mod calibration;
 mod judging;
 pub mod parse;
+pub mod review;
 pub mod rubric;
 pub mod vector;
 pub use judging::{judgement_key, BatchJudging, Judging};

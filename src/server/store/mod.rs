@@ -17,6 +17,7 @@ mod cases;
 mod compare;
 mod judges;
 mod results;
+mod reviews;
 mod sealed_keys;
 mod sqlite_file;
 pub mod totals;
@@ -28,6 +29,7 @@ pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
 pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
 pub use judges::{CachedJudgement, JudgeRecord};
 pub use results::{TestKey, VersionTally};
+pub use reviews::ReviewedJudgement;
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
 

@@ -12,8 +12,8 @@ use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
 use crate::model::{
-    BatchId, BatchVersion, CaseId, DifyIds, RepeatStats, ResultCell, ResultStatus, TestResult,
-    Usage, VersionId, VersionSummary,
+    BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, RepeatStats, ResultCell, ResultStatus,
+    TestResult, Usage, VersionId, VersionSummary,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -113,6 +113,9 @@ pub struct VersionTally {
     pub judge_cached: i64,
     pub judge_errors: i64,
     pub judge_score_sum: Option<f64>,
+    /// Results with a human review, and results that pass once reviews override.
+    pub reviewed: i64,
+    pub reviewed_passed: i64,
 }
 
 /// `SELECT {columns}` of a batch's results for some cases, ordered by (version, case, repetition)
@@ -179,6 +182,15 @@ impl VersionTally {
             pass_rate: (self.completed > 0)
                 .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
             avg_latency_ms: mean(self.latency_sum, self.timed),
+            judge: (self.judged + self.judge_errors > 0).then(|| JudgeTally {
+                judged: self.judged as u64,
+                cached: self.judge_cached as u64,
+                errors: self.judge_errors as u64,
+                average_score: mean(self.judge_score_sum, self.judged),
+            }),
+            reviewed: self.reviewed,
+            reviewed_pass_rate: (self.completed > 0)
+                .then(|| round2(self.reviewed_passed as f64 * 100.0 / self.completed as f64)),
         }
     }
 }
@@ -429,8 +441,12 @@ impl Store {
              COUNT(judge_score) AS judged, \
              COUNT(*) FILTER (WHERE judge_cached) AS judge_cached, \
              COUNT(*) FILTER (WHERE judge_status = 'error') AS judge_errors, \
-             SUM(judge_score) AS judge_score_sum \
-             FROM results WHERE batch_id = $1 GROUP BY version_id ORDER BY version_id")
+             SUM(judge_score) AS judge_score_sum, \
+             COUNT(rv.verdict) AS reviewed, \
+             COUNT(*) FILTER (WHERE COALESCE(rv.verdict = 'pass', status = 'passed')) \
+                 AS reviewed_passed \
+             FROM results LEFT JOIN reviews rv USING (batch_id, version_id, case_id, repetition) \
+             WHERE batch_id = $1 GROUP BY version_id ORDER BY version_id")
             .bind(batch.0).fetch_all(pool).await)?;
         Ok(rows)
     }
