@@ -8,7 +8,8 @@ use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
 use crate::ui::session::{provide_session, IfRole, SessionWatch, UserMenu};
 use crate::ui::{
-    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, LoginPage, SetupPage, VersionsPage,
+    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, JudgePage, LoginPage, SetupPage,
+    VersionsPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -92,6 +93,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/batches/:id") view=BatchPage/>
                     <Route path=path!("/compare") view=ComparePage/>
                     <Route path=path!("/admin") view=AdminPage/>
+                    <Route path=path!("/judges/:id") view=JudgePage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/setup") view=SetupPage/>
                 </Routes>

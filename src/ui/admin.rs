@@ -1,5 +1,5 @@
 //! The admin page (`/admin`): users (add, change role, set password, remove) and API tokens
-//! (create — the secret is shown once — and revoke). Only admins reach it; the server refuses
+//! (create — the secret is shown once — and revoke), and judges (`ui::judges`). Only admins reach it; the server refuses
 //! everyone else whatever this page shows.
 
 use crate::api::{
@@ -20,6 +20,7 @@ pub fn AdminPage() -> impl IntoView {
         </div>
         <Users/>
         <Tokens/>
+        <crate::ui::judges::JudgesPanel/>
     }
 }
 

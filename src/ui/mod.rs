@@ -2,6 +2,7 @@
 //! functions ([`crate::api`]); they never see the engine or an API key.
 //!
 //! - `versions`, `cases`, `batches`, `batch_detail`, `compare`, `admin`, `login`: one file per page;
+//! - `judges`: the admin page's judges panel and a judge's calibration page;
 //! - `session`: who is signed in, the user menu, role-gated controls;
 //! - `run_totals`: a run's tokens, cost, latency percentiles and errors on the batch page's cards;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
@@ -19,6 +20,7 @@ pub mod compare;
 pub mod components;
 pub mod format;
 pub mod i18n;
+pub mod judges;
 pub mod login;
 pub mod monitor;
 pub mod progress_modal;
@@ -33,5 +35,6 @@ pub use batch_detail::BatchPage;
 pub use batches::BatchesPage;
 pub use cases::CasesPage;
 pub use compare::ComparePage;
+pub use judges::JudgePage;
 pub use login::{LoginPage, SetupPage};
 pub use versions::VersionsPage;

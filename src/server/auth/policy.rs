@@ -86,6 +86,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/batches/:id", VIEWER),
     ("/compare", VIEWER),
     ("/admin", ADMIN),
+    ("/judges/:id", VIEWER),
     ("/login", Public),
     ("/setup", Public),
 ];
