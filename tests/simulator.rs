@@ -319,6 +319,89 @@ async fn blocking_chat_and_completion_have_exactly_dify_keys() {
 }
 
 #[tokio::test]
+async fn a_scripted_key_answers_the_sim_answer_input() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let script = "C-PHY 2.0 不是 6 Gsps。";
+    let chat = json!({"inputs": {"sim_answer": script}, "query": question(), "response_mode": "blocking", "user": "tester"});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q0.scripted"),
+            &chat,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, b["answer"].as_str()), (StatusCode::OK, Some(script)));
+
+    // Streaming chunks add up to the script too, and a workflow outputs it.
+    let streaming = json!({"inputs": {"sim_answer": script}, "query": question(), "response_mode": "streaming", "user": "tester"});
+    let text = post(
+        &client,
+        &format!("{base}/chat-messages"),
+        Some("app-chat.q0.scripted"),
+        &streaming,
+    )
+    .await
+    .text()
+    .await
+    .expect("a stream");
+    let streamed: String = frames(&text)
+        .iter()
+        .filter(|f| f["event"] == "message")
+        .filter_map(|f| f["answer"].as_str())
+        .collect();
+    assert_eq!(streamed, script);
+    let run = json!({"inputs": {"query": question(), "sim_answer": script}, "user": "tester"});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/workflows/run"),
+            Some("app-workflow.q0.scripted"),
+            &run,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["data"]["outputs"]["answer"].as_str()),
+        (StatusCode::OK, Some(script))
+    );
+
+    // Without the input it answers as its quality says; other keys ignore the input.
+    let plain = chat_body("blocking");
+    let (_, scripted) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q100.scripted"),
+            &plain,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        scripted["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("13.7 Gbps")),
+        "{scripted}"
+    );
+    let (_, other) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q100"),
+            &chat,
+        )
+        .await,
+    )
+    .await;
+    assert_ne!(other["answer"].as_str(), Some(script));
+}
+
+#[tokio::test]
 async fn blocking_workflow_has_no_event_and_a_data_object() {
     let base = start(fast(FaultProfile::None)).await;
     let client = Client::new();

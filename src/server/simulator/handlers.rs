@@ -384,7 +384,12 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         Some(KeyToken::Sampled) => this_attempt.str("answer"),
         _ => request.str("answer"),
     };
-    let answer = answer::compose(entry, p.app.quality, &mut answer_seed.rng());
+    let scripted = match (p.app.token, p.inputs.get("sim_answer")) {
+        (Some(KeyToken::Scripted), Some(Value::String(text))) => Some(text.clone()),
+        _ => None,
+    };
+    let answer =
+        scripted.unwrap_or_else(|| answer::compose(entry, p.app.quality, &mut answer_seed.rng()));
     let ask = Ask {
         mode: p.app.mode,
         quality: p.app.quality,
