@@ -38,12 +38,16 @@
 
 mod answer;
 mod clock;
+mod embeddings;
+mod facts;
 mod faults;
 mod generate;
 mod handlers;
+mod judge;
 pub mod keys;
 pub mod knowledge;
 mod rng;
+mod script;
 mod stream;
 mod wire;
 
