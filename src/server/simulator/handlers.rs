@@ -35,7 +35,7 @@ struct Prepared {
     conversation_id: Option<String>,
 }
 
-type Payload = Result<Bytes, BytesRejection>;
+pub(super) type Payload = Result<Bytes, BytesRejection>;
 
 pub(super) async fn chat_messages(
     State(sim): State<SimState>,
@@ -302,6 +302,9 @@ fn question(family: Family, body: &Map<String, Value>, inputs: &Value) -> Result
 }
 
 async fn generate(sim: SimState, headers: &HeaderMap, body: Payload, family: Family) -> Response {
+    sim.counters
+        .dify_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match prepare(headers, body, family) {
         Err(e) => e.into_response(),
         Ok(request) => run(sim, request).await,
@@ -418,7 +421,7 @@ async fn run(sim: SimState, p: Prepared) -> Response {
 
 /// Latency and time to first token get uniform ± jitter (never below zero); the per-chunk
 /// delay is exact.
-fn draw_timing(cfg: &SimConfig, rng: &mut impl Rng) -> Timing {
+pub(super) fn draw_timing(cfg: &SimConfig, rng: &mut impl Rng) -> Timing {
     let spread = i64::try_from(cfg.jitter_ms).unwrap_or(i64::MAX);
     let mut jittered = |base: u64| {
         let delta = if spread > 0 {
@@ -456,22 +459,12 @@ async fn blocking_response(
             let body = truncated_json(&generation.blocking_body(elapsed));
             json_200(Body::from(body))
         }
-        Some(Fault::Cut) => {
-            let head = truncated_json(&generation.blocking_body(elapsed));
-            let cut = std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "simulated cut response",
-            );
-            json_200(Body::from_stream(futures::stream::iter([
-                Ok(Bytes::from(head)),
-                Err(cut),
-            ])))
-        }
+        Some(Fault::Cut) => cut_json(truncated_json(&generation.blocking_body(elapsed))),
         _ => Json(generation.blocking_body(elapsed)).into_response(),
     }
 }
 
-fn json_200(body: Body) -> Response {
+pub(super) fn json_200(body: Body) -> Response {
     (
         StatusCode::OK,
         [(
@@ -483,8 +476,20 @@ fn json_200(body: Body) -> Response {
         .into_response()
 }
 
+/// A 200 JSON response whose connection drops after `head`.
+pub(super) fn cut_json(head: Vec<u8>) -> Response {
+    let cut = std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "simulated cut response",
+    );
+    json_200(Body::from_stream(futures::stream::iter([
+        Ok(Bytes::from(head)),
+        Err(cut),
+    ])))
+}
+
 /// The first half of the serialised body, cut on a UTF-8 boundary.
-fn truncated_json(value: &Value) -> Vec<u8> {
+pub(super) fn truncated_json(value: &impl serde::Serialize) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut at = bytes.len() / 2;
     while at > 0 && bytes.get(at).is_some_and(|b| b & 0xc0 == 0x80) {
