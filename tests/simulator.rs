@@ -1797,3 +1797,79 @@ async fn stats_count_every_request_received() {
         json!({"chat_completions": 4, "embeddings": 1, "dify_calls": 2})
     );
 }
+
+#[tokio::test]
+async fn a_judge_app_answers_the_verdict_as_a_dify_app() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let inputs = json!({
+        "question": "What is the top lane rate of MIPI D-PHY v2.5?",
+        "expected_answer": "MIPI D-PHY v2.5 reaches up to 4.5 Gbps per data lane.",
+        "answer": "MIPI D-PHY v2.5 is not 4.5 Gbps per data lane.",
+        "rubric": "correctness",
+    });
+    // A workflow judge: graded from its inputs, no query needed; its form declares them.
+    let run = json!({"inputs": inputs, "user": "tester"});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/workflows/run"),
+            Some("app-workflow.q0.judge"),
+            &run,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let verdict: Value =
+        serde_json::from_str(b["data"]["outputs"]["answer"].as_str().unwrap_or_default())
+            .expect("strict JSON");
+    assert_eq!(
+        (verdict["pass"].as_bool(), verdict["score"].as_u64()),
+        (Some(false), Some(0)),
+        "{verdict}"
+    );
+    let form = client
+        .get(format!("{base}/parameters"))
+        .bearer_auth("app-workflow.q0.judge")
+        .send()
+        .await
+        .expect("answers")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    let variables: Vec<&str> = form["user_input_form"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x["paragraph"]["variable"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        variables,
+        ["question", "expected_answer", "answer", "rubric", "context"]
+    );
+
+    // A chat judge: the prompt contract in its query.
+    let prompt = judge_prompt("correctness", "q?", "It is 10 Gbps.", "10 Gbps it is.");
+    let chat =
+        json!({"inputs": {}, "query": prompt, "response_mode": "blocking", "user": "tester"});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat-messages"),
+            Some("app-chat.q0.judge"),
+            &chat,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let verdict: Value =
+        serde_json::from_str(b["answer"].as_str().unwrap_or_default()).expect("strict JSON");
+    assert_eq!(
+        (verdict["pass"].as_bool(), verdict["score"].as_u64()),
+        (Some(true), Some(100))
+    );
+}

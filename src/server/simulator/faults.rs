@@ -102,7 +102,8 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::EndOrder
         | KeyToken::UnknownEvents
         | KeyToken::Sampled
-        | KeyToken::Scripted => None,
+        | KeyToken::Scripted
+        | KeyToken::Judge => None,
         KeyToken::TooManyRequests => Some(Fault::TooManyRequests { retry_after: true }),
         KeyToken::TooManyRequestsNoRetryAfter => {
             Some(Fault::TooManyRequests { retry_after: false })

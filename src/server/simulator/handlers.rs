@@ -21,7 +21,7 @@ use super::keys::{self, AppKey, KeyLookup, KeyToken};
 use super::rng::{is_uuid, stable_uuid, StableHash};
 use super::stream::{self, Playback};
 use super::wire::{gateway_timeout_html, ApiError};
-use super::{answer, knowledge, FaultProfile, SimConfig, SimState};
+use super::{answer, judge, knowledge, FaultProfile, SimConfig, SimState};
 use crate::model::AppMode;
 
 /// A validated generation request.
@@ -117,7 +117,9 @@ pub(super) async fn parameters(headers: HeaderMap) -> Response {
         Err(e) => return e.into_response(),
         Ok((_, app)) => app,
     };
-    let user_input_form = if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
+    let user_input_form = if app.token == Some(KeyToken::Judge) {
+        judge_input_form()
+    } else if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
         json!([{"text-input": {
             "label": "Query", "variable": "query", "required": true, "max_length": 4000, "default": ""
         }}])
@@ -144,6 +146,22 @@ pub(super) async fn parameters(headers: HeaderMap) -> Response {
         },
     }))
     .into_response()
+}
+
+/// What a Dify app built as a judge asks for (`KeyToken::Judge`).
+fn judge_input_form() -> Value {
+    let field = |variable: &str, required: bool| {
+        json!({"paragraph": {
+            "label": variable, "variable": variable, "required": required, "default": ""
+        }})
+    };
+    json!([
+        field("question", true),
+        field("expected_answer", true),
+        field("answer", true),
+        field("rubric", false),
+        field("context", false),
+    ])
 }
 
 pub(super) async fn not_found() -> Response {
@@ -240,7 +258,18 @@ fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepare
         }
     };
 
-    let question = question(family, &body, &inputs)?;
+    let question = match question(family, &body, &inputs) {
+        Ok(q) => q,
+        // A judge app graded from its inputs needs no query.
+        Err(_)
+            if family != Family::Chat
+                && app.token == Some(KeyToken::Judge)
+                && judge::has_inputs(&inputs) =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(e),
+    };
 
     let conversation_id = if family == Family::Chat {
         match body.get("conversation_id") {
@@ -389,6 +418,7 @@ async fn run(sim: SimState, p: Prepared) -> Response {
     };
     let scripted = match (p.app.token, p.inputs.get("sim_answer")) {
         (Some(KeyToken::Scripted), Some(Value::String(text))) => Some(text.clone()),
+        (Some(KeyToken::Judge), _) => Some(judge::as_dify_app(&p.question, &p.inputs)),
         _ => None,
     };
     let answer =

@@ -28,8 +28,13 @@
 //!   Simplified Chinese or English fails).
 //!
 //! Pass is score ≥ [`PASS_SCORE`] with no contradiction. Scores are whole numbers 0–100.
+//!
+//! # As a Dify app
+//! An app key with the `judge` token is a judge built in Dify: it grades the same way from its
+//! `question` / `expected_answer` / `answer` / `rubric` / `context` inputs (or from the prompt
+//! contract in its query) and answers the strict-JSON verdict ([`as_dify_app`]).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::facts::{self, canonical, Fact, FactKind};
 use super::knowledge;
@@ -100,6 +105,37 @@ pub(super) fn read_prompt<'a>(
         context: context.filter(|c| !c.is_empty()),
         answer: answer?,
     })
+}
+
+/// Whether a Dify judge app's inputs carry what it grades (an `answer` string).
+pub(super) fn has_inputs(inputs: &Value) -> bool {
+    inputs.get("answer").is_some_and(Value::is_string)
+}
+
+/// What a Dify app with the `judge` token answers: the strict-JSON verdict for its `question`,
+/// `expected_answer`, `answer`, `rubric` and `context` inputs, or, without an `answer` input,
+/// for the prompt contract in its query.
+pub(super) fn as_dify_app(query: &str, inputs: &Value) -> String {
+    let text = |name: &str| {
+        inputs
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_string())
+    };
+    let prompt = match text("answer") {
+        Some(answer) => Some(Prompt {
+            rubric: text("rubric")
+                .and_then(|r| Rubric::parse(&r.to_lowercase()))
+                .unwrap_or(Rubric::Correctness),
+            question: text("question").unwrap_or_default(),
+            expected: text("expected_answer").unwrap_or_default(),
+            context: text("context").filter(|c| !c.is_empty()),
+            answer,
+        }),
+        None => read_prompt(std::iter::once(query)),
+    };
+    let verdict = prompt.ok_or(NOTHING_TO_GRADE).and_then(|p| grade(&p));
+    render(&verdict, Shape::Json)
 }
 
 /// `<\/answer>` → `</answer>`, for the section names only.
@@ -697,6 +733,25 @@ mod tests {
         let hedged = faithful.replace("It runs at 6 Gbps using 8b/10b.", "I am not sure.");
         let p = read_prompt(std::iter::once(hedged.as_str())).expect("a prompt");
         assert!(grade(&p).expect("a verdict").pass);
+    }
+
+    #[test]
+    fn a_dify_judge_app_grades_its_inputs_or_its_query() {
+        let v = |text: String| -> serde_json::Value {
+            serde_json::from_str(&text).expect("strict JSON")
+        };
+        let inputs = json!({
+            "question": "What is the top lane rate of MIPI D-PHY v2.5?",
+            "expected_answer": "MIPI D-PHY v2.5 reaches up to 4.5 Gbps per data lane.",
+            "answer": "It is not 4.5 Gbps.",
+            "rubric": "correctness",
+        });
+        assert!(has_inputs(&inputs));
+        assert_eq!(v(as_dify_app("", &inputs))["pass"], false);
+        let query = prompt("correctness", "q?", "It is 10 Gbps.", "10 Gbps it is.");
+        assert!(!has_inputs(&json!({"query": query})));
+        assert_eq!(v(as_dify_app(&query, &json!({})))["score"], 100);
+        assert_eq!(as_dify_app("hello", &json!({})), NOTHING_TO_GRADE);
     }
 
     #[test]

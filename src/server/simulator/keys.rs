@@ -8,8 +8,8 @@
 //!   mode   chat | agent-chat | advanced-chat | completion | workflow
 //!   NN     0–100, the share of the expected content an answer carries
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
-//!          flaky1 endorder unknown_events sampled scripted (an unrecognised third segment is
-//!          ignored like the rest)
+//!          flaky1 endorder unknown_events sampled scripted judge (an unrecognised third segment
+//!          is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //!
 //! sk-judge[.<token>][.<anything else>]     the judge (/v1/chat/completions) and the
@@ -65,10 +65,15 @@ pub enum KeyToken {
     /// generated answer when there is none), so a test can make an app say exactly a paraphrase
     /// or a contradiction.
     Scripted,
+    /// No fault; the app is a judge (a Dify app used as the LLM judge): it answers the verdict
+    /// as strict JSON, graded as `judge` grades, for the `question`, `expected_answer`, `answer`,
+    /// `rubric` and optional `context` inputs, or (without an `answer` input) for the prompt
+    /// contract in its query. Workflow and completion judges need no `query` input then.
+    Judge,
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 16] = [
+    pub const ALL: [KeyToken; 17] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -85,6 +90,7 @@ impl KeyToken {
         KeyToken::UnknownEvents,
         KeyToken::Sampled,
         KeyToken::Scripted,
+        KeyToken::Judge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +111,7 @@ impl KeyToken {
             KeyToken::UnknownEvents => "unknown_events",
             KeyToken::Sampled => "sampled",
             KeyToken::Scripted => "scripted",
+            KeyToken::Judge => "judge",
         }
     }
 

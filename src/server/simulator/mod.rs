@@ -26,7 +26,8 @@
 //! chance that each keyword and each sentence of the expected answer makes it into the answer
 //! (see `answer`), so a q90 app scores clearly above a q40 one. `app-disabled.q0` is a key whose
 //! app has its API disabled (403); any other key is unknown (401). The `scripted` token makes an
-//! app answer its call's `inputs.sim_answer` word for word.
+//! app answer its call's `inputs.sim_answer` word for word; the `judge` token makes it a judge
+//! built in Dify, answering the verdict for its inputs (see `judge`).
 //!
 //! # The judge is a key too
 //! `sk-judge[.<token>][.<anything>]` (see [`keys`]) calls the judge and the embedder; any other
