@@ -1873,3 +1873,37 @@ async fn a_judge_app_answers_the_verdict_as_a_dify_app() {
         (Some(true), Some(100))
     );
 }
+
+#[tokio::test]
+async fn judge_prompts_may_be_larger_than_dify_bodies() {
+    let base = start(fast(FaultProfile::None)).await;
+    let client = Client::new();
+    let big = "x".repeat(2 << 20);
+    let (s, b) = judge_call(&client, &base, "sk-judge", &big).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let body = json!({"inputs": {}, "query": big, "response_mode": "blocking", "user": "tester"});
+    let response = post(
+        &client,
+        &format!("{base}/chat-messages"),
+        Some("app-chat.q90"),
+        &body,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let huge =
+        json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(17 << 20)}]});
+    let (s, b) = json_of(
+        post(
+            &client,
+            &format!("{base}/chat/completions"),
+            Some("sk-judge"),
+            &huge,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("request_too_large"))
+    );
+}
