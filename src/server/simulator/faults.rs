@@ -98,7 +98,12 @@ pub(super) fn draw(profile: FaultProfile, latency: Duration, rng: &mut impl Rng)
 /// The fault a key token forces; `attempt` counts earlier requests for the same (key, question).
 pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
     match token {
-        KeyToken::Ok | KeyToken::EndOrder | KeyToken::UnknownEvents | KeyToken::Sampled => None,
+        KeyToken::Ok
+        | KeyToken::EndOrder
+        | KeyToken::UnknownEvents
+        | KeyToken::Sampled
+        | KeyToken::Scripted
+        | KeyToken::Judge => None,
         KeyToken::TooManyRequests => Some(Fault::TooManyRequests { retry_after: true }),
         KeyToken::TooManyRequestsNoRetryAfter => {
             Some(Fault::TooManyRequests { retry_after: false })

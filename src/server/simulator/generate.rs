@@ -646,13 +646,13 @@ impl Generation {
 }
 
 /// Roughly what a BPE tokenizer gives: one token per CJK character, four per three words.
-fn token_estimate(s: &str) -> u64 {
+pub(super) fn token_estimate(s: &str) -> u64 {
     let cjk = s.chars().filter(|c| answer::is_cjk(*c)).count() as u64;
     let words = s.split_whitespace().count() as u64;
     cjk + words * 4 / 3 + 1
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -21,7 +21,7 @@ use super::keys::{self, AppKey, KeyLookup, KeyToken};
 use super::rng::{is_uuid, stable_uuid, StableHash};
 use super::stream::{self, Playback};
 use super::wire::{gateway_timeout_html, ApiError};
-use super::{answer, knowledge, FaultProfile, SimConfig, SimState};
+use super::{answer, judge, knowledge, FaultProfile, SimConfig, SimState};
 use crate::model::AppMode;
 
 /// A validated generation request.
@@ -35,7 +35,7 @@ struct Prepared {
     conversation_id: Option<String>,
 }
 
-type Payload = Result<Bytes, BytesRejection>;
+pub(super) type Payload = Result<Bytes, BytesRejection>;
 
 pub(super) async fn chat_messages(
     State(sim): State<SimState>,
@@ -117,7 +117,9 @@ pub(super) async fn parameters(headers: HeaderMap) -> Response {
         Err(e) => return e.into_response(),
         Ok((_, app)) => app,
     };
-    let user_input_form = if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
+    let user_input_form = if app.token == Some(KeyToken::Judge) {
+        judge_input_form()
+    } else if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
         json!([{"text-input": {
             "label": "Query", "variable": "query", "required": true, "max_length": 4000, "default": ""
         }}])
@@ -144,6 +146,22 @@ pub(super) async fn parameters(headers: HeaderMap) -> Response {
         },
     }))
     .into_response()
+}
+
+/// What a Dify app built as a judge asks for (`KeyToken::Judge`).
+fn judge_input_form() -> Value {
+    let field = |variable: &str, required: bool| {
+        json!({"paragraph": {
+            "label": variable, "variable": variable, "required": required, "default": ""
+        }})
+    };
+    json!([
+        field("question", true),
+        field("expected_answer", true),
+        field("answer", true),
+        field("rubric", false),
+        field("context", false),
+    ])
 }
 
 pub(super) async fn not_found() -> Response {
@@ -240,7 +258,18 @@ fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepare
         }
     };
 
-    let question = question(family, &body, &inputs)?;
+    let question = match question(family, &body, &inputs) {
+        Ok(q) => q,
+        // A judge app graded from its inputs needs no query.
+        Err(_)
+            if family != Family::Chat
+                && app.token == Some(KeyToken::Judge)
+                && judge::has_inputs(&inputs) =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(e),
+    };
 
     let conversation_id = if family == Family::Chat {
         match body.get("conversation_id") {
@@ -302,6 +331,9 @@ fn question(family: Family, body: &Map<String, Value>, inputs: &Value) -> Result
 }
 
 async fn generate(sim: SimState, headers: &HeaderMap, body: Payload, family: Family) -> Response {
+    sim.counters
+        .dify_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match prepare(headers, body, family) {
         Err(e) => e.into_response(),
         Ok(request) => run(sim, request).await,
@@ -384,7 +416,13 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         Some(KeyToken::Sampled) => this_attempt.str("answer"),
         _ => request.str("answer"),
     };
-    let answer = answer::compose(entry, p.app.quality, &mut answer_seed.rng());
+    let scripted = match (p.app.token, p.inputs.get("sim_answer")) {
+        (Some(KeyToken::Scripted), Some(Value::String(text))) => Some(text.clone()),
+        (Some(KeyToken::Judge), _) => Some(judge::as_dify_app(&p.question, &p.inputs)),
+        _ => None,
+    };
+    let answer =
+        scripted.unwrap_or_else(|| answer::compose(entry, p.app.quality, &mut answer_seed.rng()));
     let ask = Ask {
         mode: p.app.mode,
         quality: p.app.quality,
@@ -413,7 +451,7 @@ async fn run(sim: SimState, p: Prepared) -> Response {
 
 /// Latency and time to first token get uniform ± jitter (never below zero); the per-chunk
 /// delay is exact.
-fn draw_timing(cfg: &SimConfig, rng: &mut impl Rng) -> Timing {
+pub(super) fn draw_timing(cfg: &SimConfig, rng: &mut impl Rng) -> Timing {
     let spread = i64::try_from(cfg.jitter_ms).unwrap_or(i64::MAX);
     let mut jittered = |base: u64| {
         let delta = if spread > 0 {
@@ -451,22 +489,12 @@ async fn blocking_response(
             let body = truncated_json(&generation.blocking_body(elapsed));
             json_200(Body::from(body))
         }
-        Some(Fault::Cut) => {
-            let head = truncated_json(&generation.blocking_body(elapsed));
-            let cut = std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "simulated cut response",
-            );
-            json_200(Body::from_stream(futures::stream::iter([
-                Ok(Bytes::from(head)),
-                Err(cut),
-            ])))
-        }
+        Some(Fault::Cut) => cut_json(truncated_json(&generation.blocking_body(elapsed))),
         _ => Json(generation.blocking_body(elapsed)).into_response(),
     }
 }
 
-fn json_200(body: Body) -> Response {
+pub(super) fn json_200(body: Body) -> Response {
     (
         StatusCode::OK,
         [(
@@ -478,8 +506,20 @@ fn json_200(body: Body) -> Response {
         .into_response()
 }
 
+/// A 200 JSON response whose connection drops after `head`.
+pub(super) fn cut_json(head: Vec<u8>) -> Response {
+    let cut = std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "simulated cut response",
+    );
+    json_200(Body::from_stream(futures::stream::iter([
+        Ok(Bytes::from(head)),
+        Err(cut),
+    ])))
+}
+
 /// The first half of the serialised body, cut on a UTF-8 boundary.
-fn truncated_json(value: &Value) -> Vec<u8> {
+pub(super) fn truncated_json(value: &impl serde::Serialize) -> Vec<u8> {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut at = bytes.len() / 2;
     while at > 0 && bytes.get(at).is_some_and(|b| b & 0xc0 == 0x80) {

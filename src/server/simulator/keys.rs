@@ -1,16 +1,27 @@
-//! The simulator's API-key grammar: which app a key names, how good its answers are, and which
-//! behaviour a test forces with a token. Parsing only; what a token *does* lives in `faults` and
-//! `generate`.
+//! The simulator's API-key grammars: which Dify app a key names, how good its answers are, and
+//! which behaviour a test forces with a token; and the same for the OpenAI-compatible judge and
+//! embeddings endpoints. Parsing only; what a token *does* lives in `faults`, `generate`,
+//! `handlers` and `openai`.
 //!
 //! ```text
 //! app-<mode>.q<NN>[.<token>][.<anything else>]
 //!   mode   chat | agent-chat | advanced-chat | completion | workflow
 //!   NN     0–100, the share of the expected content an answer carries
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
-//!          flaky1 endorder unknown_events sampled (an unrecognised third segment is ignored like
-//!          the rest)
+//!          flaky1 endorder unknown_events sampled scripted judge (an unrecognised third segment
+//!          is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
+//!
+//! sk-judge[.<token>][.<anything else>]     the judge (/v1/chat/completions) and the
+//!                                          embedder (/v1/embeddings); any other key is 401
+//!   token  fenced malformed text           how the judge words its verdict (chat only)
+//!          r429 quota e500 slow flaky1     a forced fault (both endpoints)
+//!          outage<N>                       the first N well-formed requests to each endpoint
+//!                                          succeed, every later one is 503 (N: 0–999999)
+//!          (an unrecognised second segment is ignored like the rest)
 //! ```
+
+use std::fmt;
 
 use crate::model::AppMode;
 
@@ -50,10 +61,19 @@ pub enum KeyToken {
     /// it, a question always gets the same answer from a key). Repeats of a case then differ, so
     /// a middling quality makes cases flaky.
     Sampled,
+    /// No fault; the app answers the string in the call's `inputs.sim_answer` word for word (the
+    /// generated answer when there is none), so a test can make an app say exactly a paraphrase
+    /// or a contradiction.
+    Scripted,
+    /// No fault; the app is a judge (a Dify app used as the LLM judge): it answers the verdict
+    /// as strict JSON, graded as `judge` grades, for the `question`, `expected_answer`, `answer`,
+    /// `rubric` and optional `context` inputs, or (without an `answer` input) for the prompt
+    /// contract in its query. Workflow and completion judges need no `query` input then.
+    Judge,
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 15] = [
+    pub const ALL: [KeyToken; 17] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -69,6 +89,8 @@ impl KeyToken {
         KeyToken::EndOrder,
         KeyToken::UnknownEvents,
         KeyToken::Sampled,
+        KeyToken::Scripted,
+        KeyToken::Judge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +110,8 @@ impl KeyToken {
             KeyToken::EndOrder => "endorder",
             KeyToken::UnknownEvents => "unknown_events",
             KeyToken::Sampled => "sampled",
+            KeyToken::Scripted => "scripted",
+            KeyToken::Judge => "judge",
         }
     }
 
@@ -144,6 +168,89 @@ fn parse_quality(s: &str) -> Option<u8> {
         return None;
     }
     digits.parse::<u8>().ok().filter(|q| *q <= 100)
+}
+
+/// A behaviour forced on every request made with a judge key (`sk-judge.<token>`). A key with a
+/// token never gets profile faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgeToken {
+    /// The verdict's JSON inside a ```json fence, after a sentence of prose.
+    Fenced,
+    /// `Score: 4/5`, `Verdict: PASS`, `Reason: …` lines instead of JSON.
+    Text,
+    /// Prose with no score at all.
+    Malformed,
+    /// 429 `rate_limit_exceeded` with `Retry-After: 1`.
+    RateLimited,
+    /// 429 `insufficient_quota` (must not be retried).
+    Quota,
+    /// 500 `server_error` after the latency.
+    Internal,
+    /// Five times the configured latency.
+    Slow,
+    /// The first attempt for each (key, request content) fails with 500; later attempts succeed.
+    Flaky1,
+    /// The first N well-formed requests to each endpoint succeed, every later one is 503.
+    Outage(u32),
+}
+
+impl JudgeToken {
+    /// The tokens without a parameter, in the grammar's order.
+    pub const FIXED: [JudgeToken; 8] = [
+        JudgeToken::Fenced,
+        JudgeToken::Malformed,
+        JudgeToken::Text,
+        JudgeToken::RateLimited,
+        JudgeToken::Quota,
+        JudgeToken::Internal,
+        JudgeToken::Slow,
+        JudgeToken::Flaky1,
+    ];
+
+    pub fn parse(s: &str) -> Option<JudgeToken> {
+        if let Some(digits) = s.strip_prefix("outage") {
+            if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            return digits.parse().ok().map(JudgeToken::Outage);
+        }
+        JudgeToken::FIXED.into_iter().find(|t| t.to_string() == s)
+    }
+}
+
+impl fmt::Display for JudgeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fixed = match self {
+            JudgeToken::Fenced => "fenced",
+            JudgeToken::Text => "text",
+            JudgeToken::Malformed => "malformed",
+            JudgeToken::RateLimited => "r429",
+            JudgeToken::Quota => "quota",
+            JudgeToken::Internal => "e500",
+            JudgeToken::Slow => "slow",
+            JudgeToken::Flaky1 => "flaky1",
+            JudgeToken::Outage(n) => return write!(f, "outage{n}"),
+        };
+        f.write_str(fixed)
+    }
+}
+
+/// What a well-formed judge key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JudgeKey {
+    pub token: Option<JudgeToken>,
+}
+
+/// The judge key a bearer token names, or `None` for any other token (401 `invalid_api_key`).
+pub fn lookup_judge(key: &str) -> Option<JudgeKey> {
+    let rest = key.strip_prefix("sk-judge")?;
+    if rest.is_empty() {
+        return Some(JudgeKey { token: None });
+    }
+    let rest = rest.strip_prefix('.')?;
+    let token = rest.split('.').next().and_then(JudgeToken::parse);
+    Some(JudgeKey { token })
 }
 
 #[cfg(test)]
@@ -213,6 +320,46 @@ mod tests {
             "app-chat.q９０",
         ] {
             assert_eq!(lookup(bad), KeyLookup::Unknown, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scripted_is_a_token() {
+        assert_eq!(
+            app("app-workflow.q10.scripted").token,
+            Some(KeyToken::Scripted)
+        );
+    }
+
+    #[test]
+    fn judge_keys_and_their_tokens() {
+        let token = |key: &str| lookup_judge(key).map(|k| k.token);
+        assert_eq!(token("sk-judge"), Some(None));
+        assert_eq!(token("sk-judge.run-7"), Some(None));
+        assert_eq!(token("sk-judge.fenced"), Some(Some(JudgeToken::Fenced)));
+        assert_eq!(
+            token("sk-judge.outage20.b3"),
+            Some(Some(JudgeToken::Outage(20)))
+        );
+        assert_eq!(token("sk-judge.outage0"), Some(Some(JudgeToken::Outage(0))));
+        for t in JudgeToken::FIXED {
+            assert_eq!(token(&format!("sk-judge.{t}.x")), Some(Some(t)));
+        }
+        // A token only counts as the first segment after the prefix.
+        assert_eq!(token("sk-judge.x.r429"), Some(None));
+        for not_a_token in ["outage", "outage-1", "outage1234567", "outageX", "R429"] {
+            assert_eq!(token(&format!("sk-judge.{not_a_token}")), Some(None));
+        }
+        for bad in [
+            "",
+            "sk-judg",
+            "sk-judgex",
+            "sk-judge-fenced",
+            "SK-JUDGE",
+            "app-chat.q90",
+            "sk-proj-abc",
+        ] {
+            assert_eq!(lookup_judge(bad), None, "{bad:?}");
         }
     }
 }

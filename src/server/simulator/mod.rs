@@ -4,15 +4,37 @@
 //! what `mock-dify` serves, what `serve --demo` runs in-process, and what every test and
 //! benchmark of the Dify client and the batch runner talks to over real HTTP.
 //!
-//! It owns nothing outside Dify's side of the wire: scoring, the client and the runner live
-//! elsewhere.
+//! Beside Dify it serves an OpenAI-compatible LLM judge and embedder, so the judge can be tested
+//! and demonstrated offline too.
+//!
+//! It owns nothing outside the far side of the wire: scoring, the clients, the judge's prompts
+//! and the runner live elsewhere.
+//!
+//! # Routes
+//! | route                                   | what                                          |
+//! |-----------------------------------------|-----------------------------------------------|
+//! | `POST /v1/chat-messages`, `/v1/completion-messages`, `/v1/workflows/run`, `/v1/workflows/{id}/run` | Dify generation (`handlers`) |
+//! | `POST /v1/{chat-messages,completion-messages,workflows/tasks}/{task_id}/stop` | Dify stop |
+//! | `GET /v1/info`, `GET /v1/parameters`    | Dify app description                          |
+//! | `POST /v1/chat/completions`             | OpenAI-compatible judge (`openai`, `judge`)   |
+//! | `POST /v1/embeddings`                   | OpenAI-compatible embeddings (`openai`, `embeddings`) |
+//! | `GET /v1/sim/stats`                     | simulator only, no auth: requests received per kind (`stats`) |
 //!
 //! # Apps are API keys
 //! `app-<mode>.q<NN>[.<token>][.<anything>]`, e.g. `app-chat.q90`, `app-workflow.q50`,
 //! `app-advanced-chat.q70.endorder.x1` (see [`keys`] for the tokens). Quality NN (0–100) is the
 //! chance that each keyword and each sentence of the expected answer makes it into the answer
 //! (see `answer`), so a q90 app scores clearly above a q40 one. `app-disabled.q0` is a key whose
-//! app has its API disabled (403); any other key is unknown (401).
+//! app has its API disabled (403); any other key is unknown (401). The `scripted` token makes an
+//! app answer its call's `inputs.sim_answer` word for word; the `judge` token makes it a judge
+//! built in Dify, answering the verdict for its inputs (see `judge`).
+//!
+//! # The judge is a key too
+//! `sk-judge[.<token>][.<anything>]` (see [`keys`]) calls the judge and the embedder; any other
+//! key gets OpenAI's 401 `invalid_api_key`. The judge grades deterministically from the texts of
+//! the prompt our judge's prompt builder writes, and knows the knowledge base's right answers
+//! (`judge` documents the rubrics); tokens pick the verdict's wording (strict JSON, fenced JSON,
+//! `Score: 4/5` text, prose without a score) or force a fault (`openai` has the table).
 //!
 //! # Timing
 //! Blocking: the whole response takes `latency_ms` ± `jitter_ms`. Streaming: headers and a
@@ -30,20 +52,30 @@
 //! (the stream then goes on normally). In blocking mode a mid-stream error becomes the
 //! matching JSON error, a cut a truncated body, malformed JSON the first half of the body.
 //!
+//! The judge and embedder take the same latency and profile (keys without a token), rendered as
+//! OpenAI errors; the concurrency ceiling is Dify's alone.
+//!
 //! # Repeatability
 //! Answers are seeded by hash(seed, key, question); faults, timing and ids by that plus the
 //! attempt number for the (key, question) pair, counted here. So one `--seed` gives the same
 //! run whatever order requests arrive in, and a retry sees a fresh draw. Only the concurrency
-//! ceiling depends on timing.
+//! ceiling depends on timing. The judge's verdicts and vectors depend on the texts alone; its
+//! faults and timing are drawn per (key, request content, attempt) the same way.
 
 mod answer;
 mod clock;
+mod embeddings;
+mod facts;
 mod faults;
 mod generate;
 mod handlers;
+mod judge;
 pub mod keys;
 pub mod knowledge;
+mod openai;
 mod rng;
+mod script;
+mod stats;
 mod stream;
 mod wire;
 
@@ -59,6 +91,8 @@ use crate::model::{AppMode, ResponseMode};
 
 /// Request bodies above this get 413 `request_entity_too_large`.
 const MAX_BODY_BYTES: usize = 1 << 20;
+/// The judge's prompts and embedding batches may be larger than any Dify call.
+const MAX_OPENAI_BODY_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -159,6 +193,7 @@ struct Sim {
     attempts: faults::AttemptLedger,
     ceiling: faults::ConcurrencyCeiling,
     tasks: stream::TaskRegistry,
+    counters: stats::Counters,
 }
 
 type SimState = Arc<Sim>;
@@ -170,6 +205,7 @@ pub fn router(cfg: SimConfig) -> Router {
         attempts: faults::AttemptLedger::default(),
         ceiling: faults::ConcurrencyCeiling::default(),
         tasks: stream::TaskRegistry::default(),
+        counters: stats::Counters::default(),
     });
     Router::new()
         .route("/v1/chat-messages", post(handlers::chat_messages))
@@ -196,6 +232,15 @@ pub fn router(cfg: SimConfig) -> Router {
         )
         .route("/v1/info", get(handlers::info))
         .route("/v1/parameters", get(handlers::parameters))
+        .route(
+            "/v1/chat/completions",
+            post(openai::chat_completions).layer(DefaultBodyLimit::max(MAX_OPENAI_BODY_BYTES)),
+        )
+        .route(
+            "/v1/embeddings",
+            post(openai::embeddings).layer(DefaultBodyLimit::max(MAX_OPENAI_BODY_BYTES)),
+        )
+        .route("/v1/sim/stats", get(stats::stats))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
