@@ -2,12 +2,14 @@
 //! against human reviews. Keys are write-only, as versions' are.
 
 use super::ApiError;
-use crate::model::{AppMode, Judge, JudgeDraft, JudgeId, JudgeKind, JudgeProbe, JudgeReport};
+use crate::model::{AppMode, Judge, JudgeId, JudgeKind, JudgeProbe, JudgeReport};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::ssr::engine;
+#[cfg(feature = "ssr")]
+use crate::model::JudgeDraft;
 
 /// Every judge, oldest first. Keys appear only as hints.
 #[server(prefix = "/api", endpoint = "list_judges", input = Json)]

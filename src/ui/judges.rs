@@ -339,12 +339,15 @@ pub fn JudgePage() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
             .map(JudgeId)
     });
-    let report = Resource::new(move || id.get(), |id| async move {
-        match id {
-            Some(id) => judge_calibration(id).await.map(Some),
-            None => Ok(None),
-        }
-    });
+    let report = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => judge_calibration(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     view! {
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || report.get().map(|r| match r {

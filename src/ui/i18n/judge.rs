@@ -156,7 +156,9 @@ pub static EN: JudgeStrings = JudgeStrings {
         format!("Only {have} reviews: at least {need} are needed before κ means much.")
     },
     low_kappa: |k| {
-        format!("κ = {k:.2} is below 0.6: this judge disagrees with people too often to trust alone.")
+        format!(
+            "κ = {k:.2} is below 0.6: this judge disagrees with people too often to trust alone."
+        )
     },
     calibrated: "The judge agrees with people well enough (κ ≥ 0.6, ≥ 20 reviews).",
     f_judge: "LLM judge",
@@ -179,12 +181,7 @@ pub static EN: JudgeStrings = JudgeStrings {
         format!("{judged} judged ({cached} from the cache), {errors} judge errors")
     },
     review: "Review",
-    reviewed_as: |pass, by| {
-        format!(
-            "Reviewed as {} by {by}",
-            if pass { "pass" } else { "fail" }
-        )
-    },
+    reviewed_as: |pass, by| format!("Reviewed as {} by {by}", if pass { "pass" } else { "fail" }),
     mark_pass: "Pass",
     mark_fail: "Fail",
     clear_review: "Clear",
