@@ -508,6 +508,12 @@ pub struct JudgeTally {
     pub errors: u64,
     /// Mean judge score over the judged tests; None before the first.
     pub average_score: Option<f64>,
+    /// Tokens and cost of the judge's calls (the batch page's summary; the progress stream
+    /// leaves them out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
 }
 
 fn one() -> u32 {

@@ -176,6 +176,16 @@ pub async fn batch_result_repeats(
     Ok(results)
 }
 
+/// One case as the batch ran it (its snapshot at launch; later edits do not show).
+#[server(prefix = "/api", endpoint = "batch_case", input = Json)]
+pub async fn batch_case(id: BatchId, case_id: CaseId) -> Result<crate::model::TestCase, ApiError> {
+    engine()?
+        .store()
+        .batch_case(id, case_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("batch {id} has no case {case_id}")))
+}
+
 /// A batch with its case snapshots and **every** stored result, in one JSON body: fine for
 /// small batches and scripts. It grows with the batch (a 100,000-test batch is tens of MB):
 /// page through `batch_page`, or stream `GET /api/batches/{id}/results.json` (the same document)

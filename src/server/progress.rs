@@ -134,6 +134,8 @@ impl JudgeSums {
             cached: self.cached,
             errors: self.errors,
             average_score: (self.judged > 0).then(|| round2(self.score_sum / self.judged as f64)),
+            tokens: None,
+            cost: None,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The batch configuration modal: name (default "Batch test YYYY-MM-DD HH:mm"), thread count,
-//! per-version cap, repeats, which cases (all enabled, or by category / tag), pass threshold. Start calls
+//! per-version cap, repeats, which cases (all enabled, or by category / tag), pass threshold, and
+//! the grading beyond words (an LLM judge with its rubric, weight and gate; embeddings). Start calls
 //! `start_batch`; on success the progress modal opens, on failure the error stays here.
 
-use crate::api::{list_cases, start_batch};
+use crate::api::{list_cases, list_judges, start_batch};
 use crate::model::{
-    CaseId, TestCase, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
+    CaseId, EmbeddingScoring, JudgeId, JudgeScoring, Rubric, TestCase, VersionId,
+    DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
 use crate::ui::browser;
 use crate::ui::components::Modal;
@@ -63,6 +65,22 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
     let tags = RwSignal::new(BTreeSet::<String>::new());
     let error = RwSignal::new(None::<String>);
     let starting = RwSignal::new(false);
+    let judges = LocalResource::new(list_judges);
+    let judge = RwSignal::new(None::<JudgeId>);
+    let rubric = RwSignal::new(Rubric::Correctness);
+    let judge_weight = RwSignal::new("1".to_string());
+    let must_pass = RwSignal::new(false);
+    let embedder = RwSignal::new(None::<JudgeId>);
+    let embedding_weight = RwSignal::new("1".to_string());
+    let judge_options = move |grades: bool| {
+        judges
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(move |j| j.kind.grades() == grades)
+            .collect::<Vec<_>>()
+    };
 
     let all_cases = move || cases.get().and_then(Result::ok).unwrap_or_default();
     let chosen = Memo::new(move |_| {
@@ -117,14 +135,39 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                     return Err(format!("{}: ≥ 1", t.f_per_version_cap));
                 }
             }
+            let weight = |text: String, field: &str| -> Result<f64, String> {
+                match parse_num(text, field)? {
+                    None => Ok(1.0),
+                    Some(w) if w >= 0.0 => Ok(w),
+                    Some(_) => Err(format!("{field}: ≥ 0")),
+                }
+            };
+            let judge = match judge.get_untracked() {
+                Some(judge_id) => Some(JudgeScoring {
+                    judge_id,
+                    rubric: rubric.get_untracked(),
+                    weight: weight(judge_weight.get_untracked(), t.jdg.f_judge_weight)?,
+                    must_pass: must_pass.get_untracked(),
+                }),
+                None => None,
+            };
+            let embedding = match embedder.get_untracked() {
+                Some(judge_id) => Some(EmbeddingScoring {
+                    judge_id,
+                    weight: weight(embedding_weight.get_untracked(), t.jdg.f_embedding_weight)?,
+                }),
+                None => None,
+            };
             Ok((
                 conc.map(|c| c as u32),
                 cap.map(|c| c as u32),
                 thr,
                 reps.map(|r| r as u32),
+                judge,
+                embedding,
             ))
         })();
-        let (conc, cap, thr, reps) = match parsed {
+        let (conc, cap, thr, reps, judge, embedding) = match parsed {
             Ok(p) => p,
             Err(e) => {
                 error.set(Some(e));
@@ -141,7 +184,6 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
         } else {
             None
         };
-        let (judge, embedding) = (None, None);
         starting.set(true);
         let name = name.get_untracked();
         leptos::task::spawn_local(async move {
@@ -245,6 +287,67 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                             </div>
                         </div>
                     </Show>
+                </fieldset>
+                <fieldset data-testid="grading">
+                    <legend>{move || i18n.t().jdg.judge}</legend>
+                    <div class="form-row">
+                        <label>
+                            <span>{move || i18n.t().jdg.f_judge}</span>
+                            <select name="judge" on:change=move |ev| {
+                                judge.set(event_target_value(&ev).parse::<i64>().ok().map(JudgeId));
+                            }>
+                                <option value="" selected=move || judge.get().is_none()>{move || i18n.t().jdg.f_judge_none}</option>
+                                {move || judge_options(true).into_iter().map(|j| {
+                                    let id = j.id;
+                                    view! { <option value=id.0.to_string() selected=move || judge.get() == Some(id)>{j.name}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <Show when=move || judge.get().is_some()>
+                            <label>
+                                <span>{move || i18n.t().jdg.f_rubric}</span>
+                                <select name="rubric" on:change=move |ev| {
+                                    if let Some(r) = Rubric::parse(&event_target_value(&ev)) {
+                                        rubric.set(r);
+                                    }
+                                }>
+                                    {Rubric::ALL.into_iter().map(|r| view! {
+                                        <option value=r.as_str() selected=move || rubric.get() == r>{move || (i18n.t().jdg.rubric)(r)}</option>
+                                    }).collect_view()}
+                                </select>
+                                <small>{move || (i18n.t().jdg.rubric_help)(rubric.get())}</small>
+                            </label>
+                            <label>
+                                <span>{move || i18n.t().jdg.f_judge_weight}</span>
+                                <input type="number" name="judge-weight" min="0" step="any" bind:value=judge_weight/>
+                            </label>
+                            <label class="inline">
+                                <input type="checkbox" name="must-pass" bind:checked=must_pass/>
+                                <span>{move || i18n.t().jdg.f_must_pass}</span>
+                            </label>
+                        </Show>
+                    </div>
+                    <div class="form-row">
+                        <label>
+                            <span>{move || i18n.t().jdg.f_embedding}</span>
+                            <select name="embedding" on:change=move |ev| {
+                                embedder.set(event_target_value(&ev).parse::<i64>().ok().map(JudgeId));
+                            }>
+                                <option value="" selected=move || embedder.get().is_none()>{move || i18n.t().jdg.f_judge_none}</option>
+                                {move || judge_options(false).into_iter().map(|j| {
+                                    let id = j.id;
+                                    view! { <option value=id.0.to_string() selected=move || embedder.get() == Some(id)>{j.name}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <Show when=move || embedder.get().is_some()>
+                            <label>
+                                <span>{move || i18n.t().jdg.f_embedding_weight}</span>
+                                <input type="number" name="embedding-weight" min="0" step="any" bind:value=embedding_weight/>
+                            </label>
+                        </Show>
+                    </div>
+                    <small class="muted">{move || i18n.t().jdg.f_weights_help}</small>
                 </fieldset>
                 <p class="muted" data-testid="tests-planned">
                     {move || (i18n.t().tests_planned)(n_versions, chosen.with(Vec::len), repeats_n())}

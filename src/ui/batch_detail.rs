@@ -9,7 +9,9 @@
 //! fetched when its cell is opened (`batch_result_repeats`: every repetition of the test). So a 100,000-test batch loads as fast as a
 //! small one. Exports are streamed by the server (`/api/batches/{id}/results.csv|json|junit.xml`).
 
-use crate::api::{batch_page, batch_result_repeats, cancel_batch, rerun_failed, ErrorKind};
+use crate::api::{
+    batch_case, batch_page, batch_result_repeats, cancel_batch, rerun_failed, ErrorKind,
+};
 use crate::model::Role;
 use crate::model::{
     BatchId, BatchView, CaseId, ResultCell, ResultStatus, RunTotals, TestCase, VersionId,
@@ -23,6 +25,7 @@ use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
+use crate::ui::review::{ReviewBox, ReviewQueue};
 use crate::ui::run_totals::{ErrorCodes, RunTotalsRows};
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
@@ -108,6 +111,8 @@ pub fn BatchPage() -> impl IntoView {
         }
     });
 
+    let on_review = Callback::new(move |()| reload.update(|n| *n += 1));
+    let open_result = Callback::new(move |key| selected.set(Some(key)));
     view! {
         <p><a href="/batches">{move || i18n.t().back_to_batches}</a></p>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
@@ -124,7 +129,17 @@ pub fn BatchPage() -> impl IntoView {
                 }
             }}
         </Transition>
-        {move || selected.get().map(|(v, c)| view! { <ResultDetail loaded=loaded.read_only() version=v case=c selected/> })}
+        {move || {
+            let b = loaded.with(|v| {
+                v.as_ref()
+                    .filter(|v| v.batch.status.is_terminal())
+                    .map(|v| v.batch.id)
+            })?;
+            Some(view! { <ReviewQueue batch=b reload=reload.into() open=open_result/> })
+        }}
+        {move || selected.get().map(|(v, c)| view! {
+            <ResultDetail loaded=loaded.read_only() version=v case=c selected on_review/>
+        })}
     }
 }
 
@@ -219,6 +234,35 @@ fn BatchBody(
                 .iter()
                 .find(|r| r.version_id == v.version_id)
                 .cloned();
+            let judge_rows = s.as_ref().and_then(|s| s.judge).map(|j| {
+                let cost = match (j.tokens, j.cost) {
+                    (None, None) => None,
+                    (t, c) => Some(format!(
+                        "{} tokens · {}",
+                        t.unwrap_or(0),
+                        c.map_or_else(|| "—".to_string(), |c| format!("{c:.4}"))
+                    )),
+                };
+                view! {
+                    <dt>{move || i18n.t().jdg.judge_mean}</dt>
+                    <dd data-testid="judge-mean">{format::score(j.average_score)}</dd>
+                    <dt>{move || i18n.t().jdg.judge}</dt>
+                    <dd data-testid="judge-calls">
+                        {move || (i18n.t().jdg.judge_calls)(j.judged, j.cached, j.errors)}
+                        {cost.clone().map(|c| view! { <br/><span class="muted">{c}</span> })}
+                    </dd>
+                }
+            });
+            let review_rows = s.as_ref().filter(|s| s.reviewed > 0).map(|s| {
+                let (n, rate) = (s.reviewed, s.reviewed_pass_rate);
+                view! {
+                    <dt>{move || i18n.t().jdg.reviewed_pass_rate}</dt>
+                    <dd data-testid="reviewed-pass-rate">
+                        {format::percent(rate)}" "
+                        <span class="muted">{move || (i18n.t().jdg.reviewed_count)(n)}</span>
+                    </dd>
+                }
+            });
             let repeat_rows = (repeats > 1).then(|| {
                 let (pass_all, flaky) = rep.as_ref().map_or((None, 0), |r| (r.pass_all_rate(), r.flaky));
                 view! {
@@ -236,7 +280,9 @@ fn BatchBody(
                     <dl>
                         <dt>{move || i18n.t().col_tests}</dt><dd>{completed}" / "{per_version_total}</dd>
                         <dt>{move || i18n.t().average_score}</dt><dd>{format::score(average)}</dd>
-                        <dt>{move || i18n.t().pass_rate}</dt><dd>{format::percent(rate)}</dd>
+                        <dt>{move || i18n.t().pass_rate}</dt><dd data-testid="pass-rate">{format::percent(rate)}</dd>
+                        {review_rows}
+                        {judge_rows}
                         <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
                         <ErrorCodes errors=error_codes/>
                         <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
@@ -494,6 +540,8 @@ fn ResultDetail(
     version: VersionId,
     case: CaseId,
     selected: RwSignal<Option<(VersionId, CaseId)>>,
+    /// Runs after a review changed (the page's reviewed pass rates and queue change).
+    on_review: Callback<()>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let found = Memo::new(move |_| {
@@ -508,24 +556,37 @@ fn ResultDetail(
         let (batch, cell) = (batch.get(), cell.get());
         async move {
             match (batch, cell) {
-                (Some(id), Some(_)) => batch_result_repeats(id, version, case).await,
+                (Some(id), _) => batch_result_repeats(id, version, case).await,
                 _ => Ok(Vec::new()),
             }
         }
     });
+    // A case on another page of the matrix (opened from the review queue) is read on its own.
+    let on_page =
+        Memo::new(move |_| found.with(|f| f.as_ref().and_then(|(_, (_, tc, _))| tc.clone())));
+    let snapshot = LocalResource::new(move || {
+        let (batch, on_page) = (batch.get(), on_page.get());
+        async move {
+            match (batch, on_page) {
+                (_, Some(tc)) => Some(tc),
+                (Some(id), None) => batch_case(id, case).await.ok(),
+                (None, None) => None,
+            }
+        }
+    });
+    let case_of = move || snapshot.get().flatten();
     let title = Signal::derive(move || {
+        let cname = case_of().map(|c| c.name).unwrap_or_default();
         found.with(|f| {
-            let (vname, cname) = f.as_ref().map_or(("", ""), |(_, (v, tc, _))| {
-                (v.as_str(), tc.as_ref().map_or("", |c| c.name.as_str()))
-            });
-            (i18n.t().result_title)(cname, vname)
+            let vname = f.as_ref().map_or("", |(_, (v, _, _))| v.as_str());
+            (i18n.t().result_title)(&cname, vname)
         })
     });
     let close = Callback::new(move |()| selected.set(None));
     // Which repetition the dialog details (0-based); the list above it picks another.
     let shown = RwSignal::new(0usize);
     let body = move || {
-        let tc = found.with(|f| f.as_ref().and_then(|(_, (_, tc, _))| tc.clone()));
+        let tc = case_of();
         let expected = tc
             .as_ref()
             .map(|c| c.expected_answer.clone())
@@ -542,8 +603,16 @@ fn ResultDetail(
                 let repeats =
                     (list.len() > 1).then(|| view! { <RepeatList list=list.clone() shown/> });
                 let r = list[at].clone();
+                let review = batch.get_untracked().map(|b| {
+                    let has_answer = r.answer.as_deref().is_some_and(|a| !a.trim().is_empty());
+                    view! {
+                        <ReviewBox batch=b version case repetition=r.repetition has_answer
+                            on_change=on_review/>
+                    }
+                });
                 view! {
                     {repeats}
+                    {review}
                     <dl>
                         <ResultOutcome status=r.status score=r.score/>
                         <dt>{move || i18n.t().f_query}</dt><dd>{query}</dd>

@@ -1,14 +1,15 @@
 //! The test cases page (`/cases`): a searchable, filterable table; add / edit / delete / enable;
 //! import CSV or JSON with a dry-run preview (row-numbered errors, nothing stored if any row is
-//! bad); export.
+//! bad); export; a case's rubric for the judge, its revision and its earlier revisions.
 
 use crate::api::{
-    delete_case, export_cases, import_cases, list_cases, save_case, set_case_enabled,
+    case_revisions, delete_case, export_cases, import_cases, list_cases, save_case,
+    set_case_enabled,
 };
 use crate::model::Role;
-use crate::model::{ImportReport, TestCase};
+use crate::model::{CaseId, ImportReport, TestCase};
 use crate::ui::browser;
-use crate::ui::components::{use_confirm, use_toasts, Modal};
+use crate::ui::components::{use_confirm, use_toasts, LocalTime, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::session::IfRole;
@@ -221,7 +222,13 @@ fn CaseRow(
                     </label>
                 </IfRole>
             </td>
-            <td>{c.name}</td>
+            <td>
+                {c.name}
+                {(c.revision > 1).then(|| {
+                    let r = c.revision;
+                    view! { " "<span class="tag" data-testid="case-revision">{move || (i18n.t().jdg.revision)(r)}</span> }
+                })}
+            </td>
             <td><div class="clip">{c.query}</div></td>
             <td><div class="clip">{c.expected_answer}</div></td>
             <td>{c.keywords.join(", ")}</td>
@@ -379,6 +386,7 @@ fn CaseForm(
                     <input type="checkbox" bind:checked=enabled/>
                     <span>{move || i18n.t().f_enabled}</span>
                 </label>
+                {id.map(|id| view! { <Revisions id/> })}
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">
                     <button type="button" on:click=move |_| close.run(())>{move || i18n.t().cancel}</button>
@@ -386,6 +394,43 @@ fn CaseForm(
                 </div>
             </form>
         </Modal>
+    }
+}
+
+/// A case's earlier revisions (what it was graded against before an edit or a promoted answer).
+#[component]
+fn Revisions(id: CaseId) -> impl IntoView {
+    let i18n = use_i18n();
+    let list = LocalResource::new(move || case_revisions(id));
+    view! {
+        <details class="revisions" data-testid="case-revisions">
+            <summary>{move || i18n.t().jdg.revisions}</summary>
+            {move || match list.get() {
+                None => view! { <p class="muted">{move || i18n.t().loading}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
+                Some(Ok(revs)) if revs.is_empty() => {
+                    view! { <p class="muted">{move || i18n.t().jdg.no_revisions}</p> }.into_any()
+                }
+                Some(Ok(revs)) => revs
+                    .into_iter()
+                    .map(|r| {
+                        let n = r.revision;
+                        let ms = r.replaced_at;
+                        view! {
+                            <div class="revision">
+                                <p>
+                                    <b>{move || (i18n.t().jdg.revision)(n)}</b>" · "<LocalTime ms/>
+                                    {r.replaced_by.map(|by| view! { " · "{by} })}
+                                    " · "<span class="muted">{r.note}</span>
+                                </p>
+                                <pre>{r.case.expected_answer}</pre>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+                    .into_any(),
+            }}
+        </details>
     }
 }
 

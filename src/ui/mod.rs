@@ -3,6 +3,7 @@
 //!
 //! - `versions`, `cases`, `batches`, `batch_detail`, `compare`, `admin`, `login`: one file per page;
 //! - `judges`: the admin page's judges panel and a judge's calibration page;
+//! - `review`: human review of a result (the result dialog) and a batch's review queue;
 //! - `session`: who is signed in, the user menu, role-gated controls;
 //! - `run_totals`: a run's tokens, cost, latency percentiles and errors on the batch page's cards;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
@@ -25,6 +26,7 @@ pub mod login;
 pub mod monitor;
 pub mod progress_modal;
 pub mod result_facts;
+pub mod review;
 pub mod run_totals;
 pub mod session;
 pub mod use_batch_progress;

@@ -246,6 +246,14 @@ fn VersionRow(monitor: Monitor, vid: VersionId) -> impl IntoView {
                 <span>{move || i18n.t().average_score}": "<b>{get(|v| format::score(v.average_score))}</b></span>
                 <span>{move || i18n.t().pass_rate}": "<b>{get(|v| format::percent(v.pass_rate))}</b></span>
                 <span>{move || i18n.t().failed}": "<b>{get(|v| v.failed_tests.to_string())}</b></span>
+                {move || v.with(|v| v.as_ref().and_then(|v| v.judge)).map(|j| view! {
+                    <span data-testid="version-judge">
+                        {move || i18n.t().jdg.judge_mean}": "<b>{format::score(j.average_score)}</b>
+                        {(j.errors > 0).then(|| view! {
+                            " · "<span class="error">{move || i18n.t().jdg.judge_error}" "{j.errors}</span>
+                        })}
+                    </span>
+                })}
             </div>
         </div>
     }

@@ -1,11 +1,12 @@
 //! One stored result's facts, as items of a definition list (`<dt>`/`<dd>` pairs; the caller
 //! owns the `<dl>` and what else it lists): [`ResultOutcome`] is the status and score,
 //! [`ResultFacts`] why the score is what it is (keyword coverage, similarity to the expected
-//! answer, keywords hit and missed, assertions) and what the call cost (latency, time to first
+//! answer, the judge's score, verdict and reason, the embedding score, keywords hit and missed,
+//! assertions) and what the call cost (latency, time to first
 //! token, tokens, price, attempts, error). The batch page's cell detail and the compare page's
 //! opened case both use them, so a result reads the same wherever it is shown.
 
-use crate::model::{Assertion, ResultStatus, TestResult, Usage};
+use crate::model::{Assertion, JudgeOutcome, ResultStatus, TestResult, Usage};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use leptos::prelude::*;
@@ -60,7 +61,20 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
         }
     });
     let error = error_text(result.error_code, result.error_message);
+    let judge = detail.judge.map(|j| view! { <JudgeFacts j/> });
+    let embedding =
+        (detail.embedding_score.is_some() || detail.embedding_error.is_some()).then(|| {
+            view! {
+                <dt>{move || i18n.t().jdg.embedding_score}</dt>
+                <dd data-testid="detail-embedding">
+                    {format::score(detail.embedding_score)}
+                    {detail.embedding_error.map(|e| view! { " "<span class="error">{e}</span> })}
+                </dd>
+            }
+        });
     view! {
+        {judge}
+        {embedding}
         <dt>{move || i18n.t().cmp.keyword_coverage}</dt><dd>{format::score(detail.keyword_score)}</dd>
         <dt>{move || i18n.t().cmp.similarity}</dt><dd>{format::score(detail.similarity_score)}</dd>
         <dt>{move || i18n.t().keywords_hit}</dt><dd>{keywords(detail.keywords_hit, "kw-hit")}</dd>
@@ -72,6 +86,45 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
         <dt>{move || i18n.t().cmp.cost}</dt><dd data-testid="detail-cost">{price_text(&result.usage)}</dd>
         <dt>{move || i18n.t().attempts}</dt><dd>{result.attempts}</dd>
         {error.map(|e| view! { <dt>{move || i18n.t().error}</dt><dd class="error">{e}</dd> })}
+    }
+}
+
+/// What the judge said: its score and verdict, its reason (or its error), and whether it came
+/// from the cache.
+#[component]
+fn JudgeFacts(j: JudgeOutcome) -> impl IntoView {
+    let i18n = use_i18n();
+    let rubric = j.rubric;
+    match j.error {
+        Some(e) => view! {
+            <dt>{move || i18n.t().jdg.judge}</dt>
+            <dd class="error" data-testid="detail-judge-error">
+                <span class="tag tag-error">{move || i18n.t().jdg.judge_error}</span>" "{e}
+            </dd>
+        }
+        .into_any(),
+        None => {
+            let passed = j.passed.unwrap_or(false);
+            let extra = match (j.cached, j.tokens) {
+                (true, _) => Some(i18n.t_untracked().jdg.from_cache.to_string()),
+                (false, Some(t)) => Some(format!("{t} tokens")),
+                _ => None,
+            };
+            view! {
+                <dt>{move || i18n.t().jdg.judge_score}</dt>
+                <dd data-testid="detail-judge">
+                    <b>{format::score(j.score)}</b>" "
+                    <span class=if passed { "tag tag-passed" } else { "tag tag-failed" }>
+                        {move || (i18n.t().jdg.judge_verdict)(passed)}
+                    </span>
+                    " · "{move || (i18n.t().jdg.rubric)(rubric)}
+                    {extra.map(|x| view! { <span class="muted">" · "{x}</span> })}
+                </dd>
+                <dt>{move || i18n.t().jdg.judge}</dt>
+                <dd data-testid="detail-judge-reason" class="judge-reason">{j.reason}</dd>
+            }
+            .into_any()
+        }
     }
 }
 

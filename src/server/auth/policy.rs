@@ -40,6 +40,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_page", VIEWER),
     ("batch_result", VIEWER),
     ("batch_result_repeats", VIEWER),
+    ("batch_case", VIEWER),
     ("batch_results", VIEWER),
     ("compare_runs", VIEWER),
     ("compare_case", VIEWER),

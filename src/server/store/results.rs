@@ -113,6 +113,8 @@ pub struct VersionTally {
     pub judge_cached: i64,
     pub judge_errors: i64,
     pub judge_score_sum: Option<f64>,
+    pub judge_tokens: Option<i64>,
+    pub judge_cost: Option<f64>,
     /// Results with a human review, and results that pass once reviews override.
     pub reviewed: i64,
     pub reviewed_passed: i64,
@@ -187,6 +189,8 @@ impl VersionTally {
                 cached: self.judge_cached as u64,
                 errors: self.judge_errors as u64,
                 average_score: mean(self.judge_score_sum, self.judged),
+                tokens: self.judge_tokens,
+                cost: self.judge_cost,
             }),
             reviewed: self.reviewed,
             reviewed_pass_rate: (self.completed > 0)
@@ -442,6 +446,7 @@ impl Store {
              COUNT(*) FILTER (WHERE judge_cached) AS judge_cached, \
              COUNT(*) FILTER (WHERE judge_status = 'error') AS judge_errors, \
              SUM(judge_score) AS judge_score_sum, \
+             CAST(SUM(judge_tokens) AS BIGINT) AS judge_tokens, SUM(judge_price) AS judge_cost, \
              COUNT(rv.verdict) AS reviewed, \
              COUNT(*) FILTER (WHERE COALESCE(rv.verdict = 'pass', status = 'passed')) \
                  AS reviewed_passed \

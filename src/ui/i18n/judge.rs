@@ -85,6 +85,7 @@ pub struct JudgeStrings {
     pub queue_empty: &'static str,
     pub reason: fn(QueueReason) -> &'static str,
     pub lexical: &'static str,
+    pub col_version: &'static str,
     // Case revisions.
     pub revision: fn(u32) -> String,
     pub revisions: &'static str,
@@ -203,6 +204,7 @@ pub static EN: JudgeStrings = JudgeStrings {
         QueueReason::NearThreshold => "near the threshold",
     },
     lexical: "Lexical",
+    col_version: "Version",
     revision: |r| format!("revision {r}"),
     revisions: "Earlier revisions",
     no_revisions: "No earlier revision.",
@@ -306,6 +308,7 @@ pub static ZH_TW: JudgeStrings = JudgeStrings {
         QueueReason::NearThreshold => "接近門檻",
     },
     lexical: "字詞",
+    col_version: "版本",
     revision: |r| format!("第 {r} 版"),
     revisions: "先前版本",
     no_revisions: "沒有先前版本。",
