@@ -46,7 +46,7 @@ async fn run(api: &Api, body: Value) -> (i64, Value, Vec<Value>) {
     (id, last, results)
 }
 
-fn result_of<'a>(results: &'a [Value], case: i64) -> &'a Value {
+fn result_of(results: &[Value], case: i64) -> &Value {
     results
         .iter()
         .find(|r| r["case_id"] == case)
