@@ -500,3 +500,114 @@ async fn every_reply_shape_is_read_or_refused_by_name() {
         "{probe}"
     );
 }
+
+/// `dify-bench run` with a `[judge]` section: in-process, the judge alone decides (the paraphrase
+/// passes, the negation fails, so 50% and exit 1 under a 60% gate); with `--server`, the server's
+/// judge of that name is created once and then reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_run_grades_with_the_judge_of_its_config() {
+    let sim = simulator(2, FaultProfile::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = json!([
+        {"name": "paraphrase", "query": QUESTION, "expected_answer": EXPECTED,
+         "keywords": ["4.5 Gbps", "per data lane"], "inputs": {"sim_answer": PARAPHRASE}},
+        {"name": "negation", "query": QUESTION, "expected_answer": EXPECTED,
+         "keywords": ["4.5 Gbps", "per data lane"], "inputs": {"sim_answer": NEGATION}},
+    ]);
+    std::fs::write(dir.path().join("cases.json"), cases.to_string()).unwrap();
+    let config = dir.path().join("ci.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+cases = "cases.json"
+min_pass_rate = 60
+
+[scoring]
+keyword_weight = 0
+similarity_weight = 0
+
+[judge]
+name = "ci judge"
+base_url = "{sim}"
+model = "sim-judge"
+api_key = "env:CI_JUDGE_KEY"
+rubric = "correctness"
+weight = 1
+
+[[versions]]
+name = "scripted"
+base_url = "{sim}"
+api_key = "app-chat.q100.scripted.ci"
+app_mode = "chat"
+response_mode = "blocking"
+"#
+        ),
+    )
+    .unwrap();
+    let run = |extra: Vec<String>| {
+        let (config, report) = (config.clone(), dir.path().join("report.json"));
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .arg("--json")
+                .arg(&report)
+                .args(extra)
+                .env("CI_JUDGE_KEY", JUDGE_KEY)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let report: Value =
+                serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
+                    .unwrap_or(Value::Null);
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+                report,
+            )
+        })
+    };
+    let (code, stderr, report) = run(vec![]).await.unwrap();
+    assert_eq!(code, Some(1), "50% < 60%: {stderr}");
+    assert!(!stderr.contains(JUDGE_KEY), "{stderr}");
+    let status_of = |name: &str| {
+        let case = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["id"]
+            .clone();
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["case_id"] == case)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of("paraphrase"), "passed", "{report}");
+    assert_eq!(status_of("negation"), "failed", "{report}");
+
+    // On a server: the judge is created there on the first run, reused on the second.
+    let (db, url) = sqlite_url();
+    let server = Server::start(&url, &db.path().join("server.log"), &[]);
+    let remote = |_: ()| {
+        vec![
+            "--server".to_string(),
+            server.base.clone(),
+            "--token".to_string(),
+            server.token.clone(),
+        ]
+    };
+    let (code, stderr, _) = run(remote(())).await.unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("created judge `ci judge`"), "{stderr}");
+    let (code, stderr, _) = run(remote(())).await.unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("created judge"), "reused: {stderr}");
+    let judges = server.api().ok("list_judges", json!({})).await;
+    assert_eq!(judges.as_array().unwrap().len(), 1, "{judges}");
+}

@@ -14,8 +14,9 @@ pub mod markdown;
 pub mod remote;
 
 use crate::model::{
-    AppMode, Batch, BatchReport, CaseDraft, Progress, ResponseMode, Role, RunTotals, ScoringConfig,
-    VersionDraft, VersionSummary,
+    AppMode, Batch, BatchReport, CaseDraft, EmbeddingScoring, JudgeDraft, JudgeId, JudgeKind,
+    JudgeScoring, Progress, ResponseMode, Role, Rubric, RunTotals, ScoringConfig, VersionDraft,
+    VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
@@ -43,7 +44,76 @@ pub struct RunConfig {
     pub min_pass_rate: Option<f64>,
     #[serde(default)]
     pub scoring: ScoringConfig,
+    /// An LLM judge grading every answer (see [`JudgeConfig`]).
+    pub judge: Option<JudgeConfig>,
+    /// An embeddings endpoint scoring similarity to the expected answer.
+    pub embedding: Option<EmbeddingConfig>,
     pub versions: Vec<VersionConfig>,
+}
+
+/// `[judge]`: the judge and how it counts. In-process it is created for the run; with
+/// `--server`, the server's judge of this name is used, or created (an admin's call) when it has
+/// none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeConfig {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub kind: JudgeKind,
+    pub base_url: String,
+    pub model: Option<String>,
+    pub app_mode: Option<AppMode>,
+    /// The key itself, or `env:NAME`. Not needed with `--server` when the server has the judge.
+    pub api_key: Option<String>,
+    pub json_mode: Option<bool>,
+    pub concurrency: Option<u32>,
+    pub input_price_per_mtok: Option<f64>,
+    pub output_price_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub rubric: Rubric,
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub must_pass: bool,
+}
+
+/// `[embedding]`: an OpenAI-compatible `/embeddings` endpoint, found or created as `[judge]` is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    pub name: Option<String>,
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub concurrency: Option<u32>,
+    pub weight: Option<f64>,
+}
+
+/// A judge (or embeddings endpoint) of the config, checked, with how it counts in the score.
+#[derive(Debug, Clone)]
+pub struct PreparedJudge {
+    pub draft: JudgeDraft,
+    pub rubric: Rubric,
+    pub weight: f64,
+    pub must_pass: bool,
+}
+
+impl PreparedJudge {
+    /// The batch's scoring with this judge (`grades`) or embedding scorer, now known as `id`.
+    pub fn apply(&self, scoring: &mut ScoringConfig, id: JudgeId) {
+        if self.draft.kind.grades() {
+            scoring.judge = Some(JudgeScoring {
+                judge_id: id,
+                rubric: self.rubric,
+                weight: self.weight,
+                must_pass: self.must_pass,
+            });
+        } else {
+            scoring.embedding = Some(EmbeddingScoring {
+                judge_id: id,
+                weight: self.weight,
+            });
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +162,8 @@ pub struct Prepared {
     pub versions: Vec<VersionDraft>,
     pub cases: Vec<CaseDraft>,
     pub min_pass_rate: f64,
+    /// `[judge]` and `[embedding]`, in that order, where given.
+    pub judges: Vec<PreparedJudge>,
 }
 
 pub fn prepare(
@@ -114,8 +186,20 @@ pub fn prepare(
             path.display()
         )));
     }
-    config
-        .scoring
+    if config.scoring.judge.is_some() || config.scoring.embedding.is_some() {
+        return Err(ConfigError(
+            "[scoring]: a judge or embedding scorer goes in its own [judge] or [embedding] \
+             section"
+                .into(),
+        ));
+    }
+    let judges = prepare_judges(&config, &env)?;
+    let mut with_judges = config.scoring.clone();
+    for (n, j) in judges.iter().enumerate() {
+        // Placeholder ids: only the weights are checked here.
+        j.apply(&mut with_judges, JudgeId(n as i64 + 1));
+    }
+    with_judges
         .validate()
         .map_err(|e| ConfigError(format!("[scoring]: {e}")))?;
     let min_pass_rate = args.min_pass_rate.or(config.min_pass_rate).unwrap_or(0.0);
@@ -176,7 +260,90 @@ pub fn prepare(
         versions,
         cases,
         min_pass_rate,
+        judges,
     })
+}
+
+/// `env:NAME` read from the environment, anything else as it is; None for none.
+fn key_from(
+    given: Option<&str>,
+    label: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match given.map(|k| (k, k.strip_prefix("env:"))) {
+        None => Ok(None),
+        Some((_, Some(var))) => env(var)
+            .filter(|k| !k.trim().is_empty())
+            .map(Some)
+            .ok_or_else(|| ConfigError(format!("{label}: environment variable {var} is not set"))),
+        Some((k, None)) => Ok(Some(k.to_string())),
+    }
+}
+
+fn prepare_judges(
+    config: &RunConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<PreparedJudge>, ConfigError> {
+    let mut out = Vec::new();
+    let weight = |w: Option<f64>, label: &str| match w {
+        None => Ok(1.0),
+        Some(w) if w >= 0.0 && w.is_finite() => Ok(w),
+        Some(w) => Err(ConfigError(format!(
+            "{label}: weight must be a non-negative number, got {w}"
+        ))),
+    };
+    if let Some(j) = &config.judge {
+        if !j.kind.grades() {
+            return Err(ConfigError(
+                "[judge]: kind must be openai or dify_app (an embeddings endpoint goes in \
+                 [embedding])"
+                    .into(),
+            ));
+        }
+        let defaults = JudgeDraft::default();
+        let draft = JudgeDraft {
+            name: j.name.clone().unwrap_or_else(|| "ci judge".into()),
+            kind: j.kind,
+            base_url: j.base_url.clone(),
+            model: j.model.clone().unwrap_or_default(),
+            app_mode: j.app_mode.unwrap_or(defaults.app_mode),
+            api_key: key_from(j.api_key.as_deref(), "[judge]", env)?,
+            json_mode: j.json_mode.unwrap_or(defaults.json_mode),
+            concurrency: j.concurrency.unwrap_or(defaults.concurrency),
+            input_price_per_mtok: j.input_price_per_mtok,
+            output_price_per_mtok: j.output_price_per_mtok,
+        }
+        .normalized(false)
+        .map_err(|e| ConfigError(format!("[judge]: {e}")))?;
+        out.push(PreparedJudge {
+            draft,
+            rubric: j.rubric,
+            weight: weight(j.weight, "[judge]")?,
+            must_pass: j.must_pass,
+        });
+    }
+    if let Some(e) = &config.embedding {
+        let draft = JudgeDraft {
+            name: e.name.clone().unwrap_or_else(|| "ci embeddings".into()),
+            kind: JudgeKind::Embeddings,
+            base_url: e.base_url.clone(),
+            model: e.model.clone(),
+            api_key: key_from(e.api_key.as_deref(), "[embedding]", env)?,
+            concurrency: e
+                .concurrency
+                .unwrap_or(crate::model::DEFAULT_JUDGE_CONCURRENCY),
+            ..JudgeDraft::default()
+        }
+        .normalized(false)
+        .map_err(|e| ConfigError(format!("[embedding]: {e}")))?;
+        out.push(PreparedJudge {
+            draft,
+            rubric: Rubric::default(),
+            weight: weight(e.weight, "[embedding]")?,
+            must_pass: false,
+        });
+    }
+    Ok(out)
 }
 
 fn resolve(config: &Path, relative: &str) -> PathBuf {
@@ -337,6 +504,18 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
         .insert_cases(&prepared.cases)
         .await
         .map_err(internal)?;
+    let mut scoring = prepared.config.scoring.clone();
+    for j in &prepared.judges {
+        if j.draft.api_key.is_none() {
+            return Err(ConfigError(format!(
+                "`{}`: api_key is needed to run it here (only --server can use a judge the \
+                 server already has)",
+                j.draft.name
+            )));
+        }
+        let id = store.insert_judge(&j.draft, None).await.map_err(internal)?;
+        j.apply(&mut scoring, id);
+    }
     let id = engine
         .start_batch(StartBatch {
             name: prepared.config.name.clone(),
@@ -344,7 +523,7 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
             case_ids: None,
             concurrency: args.concurrency.or(prepared.config.concurrency),
             per_version_cap: prepared.config.per_version_cap,
-            scoring: Some(prepared.config.scoring.clone()),
+            scoring: Some(scoring),
             repeats: prepared.config.repeats,
             created_by: None,
         })
@@ -610,6 +789,54 @@ name = "v1"
 base_url = "http://127.0.0.1:5001/v1"
 api_key = "env:TEST_KEY"
 "#;
+
+    #[test]
+    fn judge_sections_are_checked_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cases.csv", "query\nq1\n");
+        let judge = "[judge]\nbase_url = \"http://127.0.0.1:5001/v1\"\nmodel = \"m\"\n\
+                     api_key = \"env:JUDGE\"\nweight = 2\nmust_pass = true\n";
+        let cfg = write(dir.path(), "j.toml", &format!("{CONFIG}{judge}"));
+        let p = prepare(&args(cfg), |_| Some("k-123".into())).unwrap();
+        assert_eq!(p.judges.len(), 1);
+        let j = &p.judges[0];
+        assert_eq!(
+            (j.draft.name.as_str(), j.weight, j.must_pass),
+            ("ci judge", 2.0, true)
+        );
+        assert_eq!(j.draft.api_key.as_deref(), Some("k-123"));
+        for (bad, why) in [
+            (
+                judge.replace("model = \"m\"\n", ""),
+                "[judge]: model is empty",
+            ),
+            (
+                format!("{judge}kind = \"embeddings\"\n"),
+                "[judge]: kind must be openai or dify_app",
+            ),
+            (
+                judge.replace("weight = 2", "weight = -1"),
+                "[judge]: weight must be a non-negative number",
+            ),
+            (
+                "[scoring.judge]\njudge_id = 1\n".to_string(),
+                "[scoring]: a judge or embedding scorer goes in its own",
+            ),
+        ] {
+            let cfg = write(dir.path(), "bad.toml", &format!("{CONFIG}{bad}"));
+            let err = prepare(&args(cfg), |_| Some("k".into()))
+                .err()
+                .expect("should be refused")
+                .0;
+            assert!(err.starts_with(why), "{why}: {err}");
+        }
+        let unset = write(dir.path(), "unset.toml", &format!("{CONFIG}{judge}"));
+        let err = prepare(&args(unset), |v| (v == "TEST_KEY").then(|| "k".into()))
+            .err()
+            .expect("should be refused")
+            .0;
+        assert_eq!(err, "[judge]: environment variable JUDGE is not set");
+    }
 
     #[test]
     fn a_good_config_loads_with_the_key_from_the_environment() {

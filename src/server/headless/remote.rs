@@ -26,8 +26,8 @@ use super::{ConfigError, Display, Prepared, Ran, RunArgs};
 use crate::api::ApiError;
 use crate::model::compare::CompareView;
 use crate::model::{
-    key_hint, Batch, BatchId, BatchReport, BatchView, CaseDraft, CaseId, Me, Progress, Role,
-    TestCase, Version, VersionDraft, VersionId,
+    key_hint, Batch, BatchId, BatchReport, BatchView, CaseDraft, CaseId, Judge, JudgeId, Me,
+    Progress, Role, TestCase, Version, VersionDraft, VersionId,
 };
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
@@ -206,6 +206,11 @@ impl Remote {
             .ensure_versions(&prepared.versions, args.update_versions)
             .await?;
         let case_ids = self.ensure_cases(&prepared.cases).await?;
+        let mut scoring = prepared.config.scoring.clone();
+        for j in &prepared.judges {
+            let id = self.ensure_judge(j).await?;
+            j.apply(&mut scoring, id);
+        }
         if case_ids.is_empty() {
             return Err(ConfigError(
                 "every case of the cases file is disabled: there is nothing to run".into(),
@@ -215,6 +220,7 @@ impl Remote {
         let id = self
             .start_batch(
                 config,
+                &scoring,
                 &version_ids,
                 &case_ids,
                 args.concurrency.or(config.concurrency),
@@ -395,15 +401,60 @@ impl Remote {
             .collect())
     }
 
+    /// The server's judge of the config judge's name, created when it has none (an admin's
+    /// call, with the config's key). An existing one is used as the server has it: its key and
+    /// settings are the server admin's.
+    pub async fn ensure_judge(&self, j: &super::PreparedJudge) -> Result<JudgeId, ConfigError> {
+        let existing: Vec<Judge> = self
+            .call("list_judges", json!({}), "listing judges")
+            .await?;
+        if let Some(found) = existing.iter().find(|e| e.name == j.draft.name) {
+            if found.kind != j.draft.kind {
+                return Err(ConfigError(format!(
+                    "the server's judge `{}` is a {} endpoint, the config's a {} one",
+                    found.name, found.kind, j.draft.kind
+                )));
+            }
+            return Ok(found.id);
+        }
+        let d = &j.draft;
+        if d.api_key.is_none() {
+            return Err(ConfigError(format!(
+                "the server has no judge named `{}`, and the config gives no api_key to create it",
+                d.name
+            )));
+        }
+        let doing = format!(
+            "creating judge `{}`, which it does not have yet (an admin's call; or create it \
+             once on the admin page)",
+            d.name
+        );
+        let saved: Judge = self
+            .call(
+                "save_judge",
+                json!({
+                    "name": d.name, "kind": d.kind, "base_url": d.base_url, "model": d.model,
+                    "app_mode": d.app_mode, "api_key": d.api_key, "json_mode": d.json_mode,
+                    "concurrency": d.concurrency,
+                    "input_price_per_mtok": d.input_price_per_mtok,
+                    "output_price_per_mtok": d.output_price_per_mtok,
+                }),
+                &doing,
+            )
+            .await?;
+        eprintln!("server: created judge `{}` ({})", d.name, saved.id);
+        Ok(saved.id)
+    }
+
     /// `start_batch`: the new batch's id.
     pub async fn start_batch(
         &self,
         config: &super::RunConfig,
+        scoring: &crate::model::ScoringConfig,
         version_ids: &[VersionId],
         case_ids: &[CaseId],
         concurrency: Option<u32>,
     ) -> Result<BatchId, ConfigError> {
-        let scoring = &config.scoring;
         self.call(
             "start_batch",
             json!({
@@ -416,6 +467,8 @@ impl Remote {
                 "pass_threshold": scoring.pass_threshold,
                 "keyword_weight": scoring.keyword_weight,
                 "similarity_weight": scoring.similarity_weight,
+                "judge": scoring.judge,
+                "embedding": scoring.embedding,
             }),
             "starting the batch",
         )
@@ -742,6 +795,7 @@ fn case_body(id: Option<CaseId>, d: &CaseDraft) -> Value {
         "assertions": d.assertions,
         "inputs": d.inputs,
         "enabled": d.enabled.unwrap_or(true),
+        "rubric": d.rubric,
     })
 }
 
@@ -800,6 +854,7 @@ fn same_content(c: &TestCase, d: &CaseDraft) -> bool {
         && c.assertions == d.assertions
         && same_inputs(&c.inputs, d.inputs.as_ref())
         && c.enabled == d.enabled.unwrap_or(true)
+        && c.rubric == d.rubric
 }
 
 /// The cases to create as `import_cases` JSON texts, each under [`IMPORT_CHUNK_BYTES`] (or one
