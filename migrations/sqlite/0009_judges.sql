@@ -14,6 +14,8 @@ CREATE TABLE judges (
     concurrency  BIGINT  NOT NULL,
     input_price  DOUBLE PRECISION,
     output_price DOUBLE PRECISION,
+    -- Chosen for new batches in the UI unless the user chooses otherwise.
+    use_by_default BOOLEAN NOT NULL DEFAULT FALSE,
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL,
     created_by   TEXT,

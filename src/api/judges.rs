@@ -20,7 +20,8 @@ pub async fn list_judges() -> Result<Vec<Judge>, ApiError> {
 
 /// Creates a judge (no `id`) or updates one. `api_key` is write-only: required on create, and on
 /// update left out (or empty) to keep the stored key — unless `base_url` moves to another scheme,
-/// host or port, where the key must be given again.
+/// host or port, where the key must be given again. `use_by_default`: the launch form picks it
+/// for new batches.
 #[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "save_judge", input = Json)]
 pub async fn save_judge(
@@ -35,6 +36,7 @@ pub async fn save_judge(
     concurrency: Option<u32>,
     input_price_per_mtok: Option<f64>,
     output_price_per_mtok: Option<f64>,
+    use_by_default: Option<bool>,
 ) -> Result<Judge, ApiError> {
     let defaults = JudgeDraft::default();
     let draft = JudgeDraft {
@@ -48,6 +50,7 @@ pub async fn save_judge(
         concurrency: concurrency.unwrap_or(defaults.concurrency),
         input_price_per_mtok,
         output_price_per_mtok,
+        use_by_default: use_by_default.unwrap_or(false),
     }
     .normalized(id.is_none())
     .map_err(ApiError::bad_request)?;

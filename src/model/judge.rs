@@ -114,6 +114,10 @@ pub struct Judge {
     /// (Dify reports its own price).
     pub input_price_per_mtok: Option<f64>,
     pub output_price_per_mtok: Option<f64>,
+    /// The launch form chooses it for a new batch unless the user chooses otherwise (the API
+    /// never does: a batch has the judge its request names).
+    #[serde(default)]
+    pub use_by_default: bool,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]
@@ -141,6 +145,7 @@ pub struct JudgeDraft {
     pub concurrency: u32,
     pub input_price_per_mtok: Option<f64>,
     pub output_price_per_mtok: Option<f64>,
+    pub use_by_default: bool,
 }
 
 impl Default for JudgeDraft {
@@ -156,6 +161,7 @@ impl Default for JudgeDraft {
             concurrency: DEFAULT_JUDGE_CONCURRENCY,
             input_price_per_mtok: None,
             output_price_per_mtok: None,
+            use_by_default: false,
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Demo mode (`serve --demo`, what `make run` uses): the simulator is mounted on the server's
 //! own port under [`MOUNT`], and an empty database gets the simulator's demo apps as versions (of
-//! different quality and app mode, one disabled) plus the simulator's knowledge base as test cases — so a newcomer can
-//! launch a batch at once.
+//! different quality and app mode, one disabled), the simulator's judge and embeddings endpoint
+//! as judges, plus the simulator's knowledge base as test cases — so a newcomer can launch a
+//! batch, judged, at once.
 
-use crate::model::{CaseDraft, VersionDraft};
+use crate::model::{CaseDraft, JudgeDraft, JudgeKind, VersionDraft};
 use crate::server::simulator::{demo_apps, knowledge, FaultProfile, SimConfig};
 use crate::server::store::{Store, StoreResult};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -75,6 +76,9 @@ pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
             })
             .collect();
         store.insert_cases(&cases).await?;
+        for draft in demo_judges(&url) {
+            store.insert_judge(&draft, None).await?;
+        }
         tracing::info!(
             versions = demo_apps().len(),
             cases = cases.len(),
@@ -99,7 +103,54 @@ pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
             store.update_version(v.id, &draft).await?;
         }
     }
+    for record in store.list_judges().await? {
+        let j = &record.judge;
+        if j.base_url.ends_with(&format!("{MOUNT}/v1")) && j.base_url != url {
+            let draft = JudgeDraft {
+                name: j.name.clone(),
+                kind: j.kind,
+                base_url: url.clone(),
+                model: j.model.clone(),
+                app_mode: j.app_mode,
+                api_key: None,
+                json_mode: j.json_mode,
+                concurrency: j.concurrency,
+                input_price_per_mtok: j.input_price_per_mtok,
+                output_price_per_mtok: j.output_price_per_mtok,
+                use_by_default: j.use_by_default,
+            };
+            store.update_judge(j.id, &draft, None).await?;
+        }
+    }
     Ok(())
+}
+
+/// The simulator's judge (an OpenAI-compatible LLM that grades from the texts) and its
+/// embeddings endpoint, with prices so the demo shows a judge's cost too.
+fn demo_judges(url: &str) -> [JudgeDraft; 2] {
+    [
+        JudgeDraft {
+            name: "Demo LLM judge (simulated)".into(),
+            kind: JudgeKind::Openai,
+            base_url: url.into(),
+            model: "sim-judge".into(),
+            api_key: Some("sk-judge".into()),
+            concurrency: 8,
+            input_price_per_mtok: Some(0.15),
+            output_price_per_mtok: Some(0.6),
+            use_by_default: true,
+            ..JudgeDraft::default()
+        },
+        JudgeDraft {
+            name: "Demo embeddings (simulated)".into(),
+            kind: JudgeKind::Embeddings,
+            base_url: url.into(),
+            model: "sim-embed".into(),
+            api_key: Some("sk-judge".into()),
+            concurrency: 8,
+            ..JudgeDraft::default()
+        },
+    ]
 }
 
 /// The demo admin's username.

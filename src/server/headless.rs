@@ -312,6 +312,7 @@ fn prepare_judges(
             concurrency: j.concurrency.unwrap_or(defaults.concurrency),
             input_price_per_mtok: j.input_price_per_mtok,
             output_price_per_mtok: j.output_price_per_mtok,
+            use_by_default: false,
         }
         .normalized(false)
         .map_err(|e| ConfigError(format!("[judge]: {e}")))?;

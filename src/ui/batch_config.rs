@@ -72,6 +72,24 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
     let must_pass = RwSignal::new(false);
     let embedder = RwSignal::new(None::<JudgeId>);
     let embedding_weight = RwSignal::new("1".to_string());
+    // The judges marked "use by default" are chosen until the user chooses (the demo's judge is
+    // one, so a demo batch is judged out of the box).
+    Effect::new(move |chosen: Option<bool>| {
+        if chosen == Some(true) {
+            return true;
+        }
+        let Some(Ok(list)) = judges.get() else {
+            return false;
+        };
+        let first = |grades: bool| {
+            list.iter()
+                .find(|j| j.use_by_default && j.kind.grades() == grades)
+                .map(|j| j.id)
+        };
+        judge.set(first(true));
+        embedder.set(first(false));
+        true
+    });
     let judge_options = move |grades: bool| {
         judges
             .get()

@@ -159,6 +159,7 @@ fn JudgeForm(
     let price = |p: Option<f64>| p.map(|p| p.to_string()).unwrap_or_default();
     let input_price = RwSignal::new(price(j.as_ref().and_then(|j| j.input_price_per_mtok)));
     let output_price = RwSignal::new(price(j.as_ref().and_then(|j| j.output_price_per_mtok)));
+    let by_default = RwSignal::new(j.as_ref().is_some_and(|j| j.use_by_default));
     let error = RwSignal::new(None::<String>);
     let saving = RwSignal::new(false);
     let close = Callback::new(move |()| editing.set(None));
@@ -211,6 +212,7 @@ fn JudgeForm(
                 conc,
                 inp,
                 outp,
+                Some(by_default.get_untracked()),
             )
             .await;
             saving.set(false);
@@ -317,6 +319,10 @@ fn JudgeForm(
                         <input type="number" min="0" step="any" bind:value=output_price/>
                     </label>
                 </div>
+                <label class="inline">
+                    <input type="checkbox" name="use-by-default" bind:checked=by_default/>
+                    <span>{move || i18n.t().jdg.f_use_by_default}</span>
+                </label>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">
                     <button type="button" on:click=move |_| close.run(())>{move || i18n.t().cancel}</button>

@@ -564,6 +564,7 @@ mod tests {
             concurrency: 1,
             input_price_per_mtok: Some(2.5),
             output_price_per_mtok: Some(10.0),
+            use_by_default: false,
             created_at: 0,
             updated_at: 0,
             created_by: None,

@@ -37,6 +37,7 @@ struct JudgeRow {
     concurrency: i64,
     input_price: Option<f64>,
     output_price: Option<f64>,
+    use_by_default: bool,
     created_at: i64,
     updated_at: i64,
     created_by: Option<String>,
@@ -45,7 +46,8 @@ struct JudgeRow {
 
 const COLUMNS: &str =
     "id, name, kind, base_url, model, app_mode, api_key, json_mode, concurrency, \
-                       input_price, output_price, created_at, updated_at, created_by, updated_by";
+                       input_price, output_price, use_by_default, created_at, updated_at, \
+                       created_by, updated_by";
 
 impl Store {
     fn judge_record(&self, row: JudgeRow) -> StoreResult<JudgeRecord> {
@@ -74,6 +76,7 @@ impl Store {
                 concurrency,
                 input_price_per_mtok: row.input_price,
                 output_price_per_mtok: row.output_price,
+                use_by_default: row.use_by_default,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 created_by: row.created_by,
@@ -109,8 +112,9 @@ impl Store {
             .seal(&Secret::new(key))?;
         let sql = "INSERT INTO judges (name, kind, base_url, model, app_mode, api_key, json_mode, \
                    concurrency, input_price, output_price, created_at, updated_at, created_by, \
-                   updated_by) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $12) RETURNING id";
+                   updated_by, use_by_default) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $12, $13) \
+                   RETURNING id";
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(&draft.name)
             .bind(draft.kind.as_str())
@@ -124,6 +128,7 @@ impl Store {
             .bind(draft.output_price_per_mtok)
             .bind(now_ms())
             .bind(by)
+            .bind(draft.use_by_default)
             .fetch_one(pool)
             .await)
         .map_err(|e| name_taken(e, &draft.name))?;
@@ -148,7 +153,7 @@ impl Store {
         let sql = "UPDATE judges SET name = $2, kind = $3, base_url = $4, model = $5, \
                    app_mode = $6, api_key = COALESCE($7, api_key), json_mode = $8, \
                    concurrency = $9, input_price = $10, output_price = $11, updated_at = $12, \
-                   updated_by = $13 WHERE id = $1";
+                   updated_by = $13, use_by_default = $14 WHERE id = $1";
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(id.0)
             .bind(&draft.name)
@@ -163,6 +168,7 @@ impl Store {
             .bind(draft.output_price_per_mtok)
             .bind(now_ms())
             .bind(by)
+            .bind(draft.use_by_default)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
