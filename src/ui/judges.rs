@@ -34,6 +34,7 @@ pub fn JudgesPanel() -> impl IntoView {
                         view! { <p class="empty">{move || i18n.t().jdg.no_judges}</p> }.into_any()
                     }
                     Ok(list) => view! {
+                        <div class="table-wrap">
                         <table class="table">
                             <thead><tr>
                                 <th>{move || i18n.t().f_name}</th>
@@ -48,6 +49,7 @@ pub fn JudgesPanel() -> impl IntoView {
                                     .collect_view()}
                             </tbody>
                         </table>
+                        </div>
                     }.into_any(),
                 })}
             </Transition>
@@ -415,6 +417,7 @@ fn CalibrationCard(c: Calibration) -> impl IntoView {
                     }}
                 </dd>
             </dl>
+            <div class="table-wrap">
             <table class="table confusion" aria-label=move || i18n.t().jdg.confusion>
                 <thead><tr>
                     <th>{move || format!("{} ↓ · {} →", i18n.t().jdg.judge_says, i18n.t().jdg.human_says)}</th>
@@ -426,6 +429,7 @@ fn CalibrationCard(c: Calibration) -> impl IntoView {
                     <tr><th>{move || i18n.t().jdg.fail}</th><td>{m[1][0]}</td><td>{m[1][1]}</td></tr>
                 </tbody>
             </table>
+            </div>
             {(warn_few || warn_kappa).then(|| view! {
                 <div class="warning" role="status" data-testid="calibration-warning">
                     {warn_few.then(|| view! { <p>{move || (i18n.t().jdg.too_few_reviews)(reviews, MIN_CALIBRATION_REVIEWS)}</p> })}

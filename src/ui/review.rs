@@ -72,7 +72,7 @@ pub fn ReviewBox(
     };
     view! {
         <section class="review" data-testid="review">
-            <h3>{move || i18n.t().jdg.review}</h3>
+            <p class="review-title"><strong>{move || i18n.t().jdg.review}</strong></p>
             <p data-testid="review-state">
                 {move || current.get().map(|r| {
                     let pass = r.verdict == ReviewVerdict::Pass;
@@ -165,6 +165,7 @@ pub fn ReviewQueue(
                     view! { <p class="empty">{move || i18n.t().jdg.queue_empty}</p> }.into_any()
                 }
                 Some(Ok(list)) => view! {
+                    <div class="table-wrap">
                     <table class="table">
                         <thead><tr>
                             <th>{move || i18n.t().f_name}</th>
@@ -176,6 +177,7 @@ pub fn ReviewQueue(
                         </tr></thead>
                         <tbody>{list.into_iter().map(row).collect_view()}</tbody>
                     </table>
+                    </div>
                 }.into_any(),
             }}
         </section>
