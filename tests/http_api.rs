@@ -566,7 +566,7 @@ async fn batch_page_and_exports(database_url: &str, log: &std::path::Path) {
     assert!(text.starts_with(
         "batch_id,version_id,version,case_id,case,status,score,latency_ms,ttft_ms,prompt_tokens,\
          completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,error_message,answer,\
-         total_price,currency,repetition\n"
+         total_price,currency,repetition,judge_score,judge_verdict,judge_reason,embedding_score\n"
     ));
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();

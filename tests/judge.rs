@@ -329,6 +329,20 @@ async fn judge_end_to_end(database_url: &str, dir: &std::path::Path) {
             .text()
             .await
             .unwrap();
+        if export == "results.csv" {
+            // The judge's columns: the negation's row says fail, and why.
+            let mut reader = csv::Reader::from_reader(text.as_bytes());
+            let headers = reader.headers().unwrap().clone();
+            let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+            let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+            let neg_row = rows
+                .iter()
+                .find(|r| r[col("case_id")] == neg.to_string())
+                .unwrap();
+            assert_eq!(&neg_row[col("judge_verdict")], "fail");
+            assert!(neg_row[col("judge_reason")].contains("4.5 Gbps"));
+            assert!(!neg_row[col("embedding_score")].is_empty());
+        }
         everything.push_str(&text);
     }
     assert!(everything.contains("sk-…4242"), "the hint is shown");

@@ -34,7 +34,8 @@ const ROWS_PER_PAGE: u64 = 2000;
 /// The CSV export's header line.
 pub const CSV_HEADER: &str = "batch_id,version_id,version,case_id,case,status,score,latency_ms,\
     ttft_ms,prompt_tokens,completion_tokens,total_tokens,keywords_hit,keywords_missed,error_code,\
-    error_message,answer,total_price,currency,repetition\n";
+    error_message,answer,total_price,currency,repetition,judge_score,judge_verdict,judge_reason,\
+    embedding_score\n";
 
 pub async fn results_csv(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Response {
     match open(&engine, &id).await {
@@ -437,6 +438,7 @@ pub fn csv_rows(
     // Every text that came from a user or from Dify; numbers and statuses are ours.
     let text = |s: Option<&str>| neutralize(s.unwrap_or_default()).into_owned();
     for r in results {
+        let judge = r.detail.judge.as_ref();
         let record = [
             r.batch_id.to_string(),
             r.version_id.to_string(),
@@ -463,6 +465,24 @@ pub fn csv_rows(
             text(r.usage.currency.as_deref()),
             // 1-based, as people count repeats; 1 in a batch without repeats.
             (u64::from(r.repetition) + 1).to_string(),
+            judge
+                .and_then(|j| j.score)
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_default(),
+            // pass, fail, or error (the judge gave no judgement); empty without a judge.
+            judge
+                .map(|j| match (&j.error, j.passed) {
+                    (Some(_), _) => "error",
+                    (None, Some(true)) => "pass",
+                    (None, _) => "fail",
+                })
+                .unwrap_or_default()
+                .to_string(),
+            text(judge.map(|j| j.error.as_deref().unwrap_or(&j.reason))),
+            r.detail
+                .embedding_score
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_default(),
         ];
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&record);
