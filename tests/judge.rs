@@ -625,3 +625,67 @@ response_mode = "blocking"
     let judges = server.api().ok("list_judges", json!({})).await;
     assert_eq!(judges.as_array().unwrap().len(), 1, "{judges}");
 }
+
+/// The faithfulness rubric reads what Dify retrieved (`retriever_resources`), from a blocking body
+/// and from a stream alike; the language rubric fails a Traditional Chinese question answered in
+/// the expected answer's words only when the script differs (here it does not: it passes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faithfulness_is_judged_against_what_dify_retrieved() {
+    let (dir, url) = sqlite_url();
+    let sim = simulator(2, FaultProfile::None).await;
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let api = server.api();
+    let judge = api
+        .ok(
+            "save_judge",
+            json!({"name": "faithful", "kind": "openai", "base_url": sim, "model": "m",
+                   "api_key": "sk-judge"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let blocking = api
+        .create_version(
+            "blocking",
+            &sim,
+            "app-chat.q100.faith-b",
+            "chat",
+            "blocking",
+        )
+        .await;
+    let streaming = api
+        .create_version(
+            "streaming",
+            &sim,
+            "app-chat.q100.faith-s",
+            "chat",
+            "streaming",
+        )
+        .await;
+    api.ok(
+        "import_cases",
+        json!({"format": "json", "content": ten_cases().to_string()}),
+    )
+    .await;
+    for rubric in ["faithfulness", "language"] {
+        let (_, last, results) = run(
+            &api,
+            json!({"version_ids": [blocking, streaming], "concurrency": 8,
+                   "judge": {"judge_id": judge, "rubric": rubric, "weight": 1.0}}),
+        )
+        .await;
+        assert_eq!(last["judge"]["errors"], 0, "{last}");
+        assert_eq!(results.len(), 20);
+        for r in &results {
+            let j = &r["detail"]["judge"];
+            assert_eq!(j["rubric"], rubric, "{r}");
+            assert_eq!(j["passed"], true, "{r}");
+            if rubric == "faithfulness" {
+                assert!(
+                    j["reason"].as_str().unwrap().contains("retrieved context"),
+                    "judged against the context: {j}"
+                );
+            }
+        }
+    }
+}

@@ -851,7 +851,13 @@ impl Job {
                         .pass_threshold
                         .unwrap_or(self.scoring.pass_threshold);
                     self.judging
-                        .assess(&self.grading, &self.case, &answer.answer, threshold)
+                        .assess(
+                            &self.grading,
+                            &self.case,
+                            &answer.answer,
+                            &answer.retrieved,
+                            threshold,
+                        )
                         .await
                 };
                 // A very long answer is scored off the async threads (see `offload`).

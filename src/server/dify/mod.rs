@@ -97,6 +97,8 @@ pub struct Answer {
     pub ids: DifyIds,
     /// HTTP attempts made, the successful one included.
     pub attempts: u32,
+    /// What Dify retrieved for it (`retriever_resources`' contents, bounded): a judge's context.
+    pub retrieved: Vec<String>,
 }
 
 /// No usable answer after the retries the rules allow.
@@ -207,6 +209,7 @@ impl DifyClient {
             usage: ok.parsed.usage,
             ids: ok.parsed.ids,
             attempts,
+            retrieved: ok.parsed.retrieved,
         })
     }
 

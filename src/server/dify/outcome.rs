@@ -18,6 +18,37 @@ pub(crate) struct Parsed {
     pub answer: String,
     pub usage: Usage,
     pub ids: DifyIds,
+    /// The `content` of the chunks Dify retrieved (`metadata.retriever_resources`), bounded.
+    pub retrieved: Vec<String>,
+}
+
+/// Retrieved chunks kept per answer, and their total size: what a judge reads as the context.
+const MAX_RETRIEVED_CHUNKS: usize = 20;
+const MAX_RETRIEVED_BYTES: usize = 64 << 10;
+
+/// The `content` of each of `metadata.retriever_resources`, in order, within the bounds above
+/// (a chunk that does not fit is left out, not cut).
+fn retrieved_of(metadata: Option<&Value>) -> Vec<String> {
+    let Some(list) = metadata
+        .and_then(|m| m.get("retriever_resources"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut total = 0;
+    for content in list
+        .iter()
+        .filter_map(|r| r.get("content").and_then(Value::as_str))
+        .filter(|c| !c.trim().is_empty())
+    {
+        if out.len() == MAX_RETRIEVED_CHUNKS || total + content.len() > MAX_RETRIEVED_BYTES {
+            break;
+        }
+        total += content.len();
+        out.push(content.to_string());
+    }
+    out
 }
 
 /// Everything recorded so far. Terminal events are *recorded*, never taken as the end: chatflows send
@@ -29,6 +60,7 @@ pub(crate) struct Outcome {
     text_chunks: String,
     usage: Usage,
     ids: DifyIds,
+    retrieved: Vec<String>,
     message_end: bool,
     workflow_end: Option<WorkflowEnd>,
     error: Option<StreamError>,
@@ -118,6 +150,7 @@ impl Outcome {
                 if let Some(usage) = event.pointer("/metadata/usage") {
                     self.usage = parse_usage(usage);
                 }
+                self.retrieved = retrieved_of(event.get("metadata"));
             }
             "workflow_finished" => {
                 self.workflow_end = Some(WorkflowEnd::from_data(event.get("data")));
@@ -155,6 +188,7 @@ impl Outcome {
             if let Some(usage) = body.pointer("/metadata/usage") {
                 outcome.usage = parse_usage(usage);
             }
+            outcome.retrieved = retrieved_of(body.get("metadata"));
         } else {
             return Err(AttemptError::new(
                 codes::INVALID_RESPONSE,
@@ -176,7 +210,11 @@ impl Outcome {
 
     /// Decides. A failed workflow outranks the `error` event a chatflow sends after it (that event
     /// only says "Run failed: …" as `invalid_param`); the node's own error is the useful message.
-    pub fn finish(self, mode: AppMode, answer_field: Option<&str>) -> Result<Parsed, AttemptError> {
+    pub fn finish(
+        mut self,
+        mode: AppMode,
+        answer_field: Option<&str>,
+    ) -> Result<Parsed, AttemptError> {
         let ids = self.ids.clone();
         if let Some(wf) = &self.workflow_end {
             match wf.status.as_deref() {
@@ -235,7 +273,12 @@ impl Outcome {
             usage.total_price = usage.total_price.or(wf.usage.total_price);
             usage.currency = usage.currency.or_else(|| wf.usage.currency.clone());
         }
-        Ok(Parsed { answer, usage, ids })
+        Ok(Parsed {
+            answer,
+            usage,
+            ids,
+            retrieved: std::mem::take(&mut self.retrieved),
+        })
     }
 
     /// The first non-empty value of each id wins. `id` means the message id only on message events
@@ -425,6 +468,26 @@ pub(crate) fn not_json_error(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retrieved_chunks_are_kept_in_order_within_bounds() {
+        let meta = serde_json::json!({"retriever_resources": [
+            {"content": "first"}, {"content": "  "}, {"score": 0.5}, {"content": "second"},
+        ]});
+        assert_eq!(retrieved_of(Some(&meta)), vec!["first", "second"]);
+        assert!(retrieved_of(Some(&serde_json::json!({}))).is_empty());
+        assert!(retrieved_of(None).is_empty());
+        let many: Vec<Value> = (0..50)
+            .map(|i| serde_json::json!({"content": format!("chunk {i}")}))
+            .collect();
+        let meta = serde_json::json!({"retriever_resources": many});
+        assert_eq!(retrieved_of(Some(&meta)).len(), MAX_RETRIEVED_CHUNKS);
+        let big = "x".repeat(MAX_RETRIEVED_BYTES - 10);
+        let meta = serde_json::json!({"retriever_resources": [
+            {"content": big}, {"content": "does not fit"},
+        ]});
+        assert_eq!(retrieved_of(Some(&meta)).len(), 1);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -146,19 +146,22 @@ impl Judging {
 
     /// What the batch's judge and embedding scorer say about one answer. `threshold` decides a
     /// judgement that gave a score but no verdict.
+    /// `retrieved`: what Dify retrieved for the answer (the faithfulness rubric's context).
     pub async fn assess(
         &self,
         batch: &BatchJudging,
         case: &TestCase,
         answer: &str,
+        retrieved: &[String],
         threshold: f64,
     ) -> Semantic {
+        let context = retrieved.join("\n\n---\n\n");
         let input = JudgeInput {
             question: &case.query,
             expected_answer: &case.expected_answer,
             answer,
             case_rubric: case.rubric.as_deref(),
-            context: None,
+            context: (!context.trim().is_empty()).then_some(context.as_str()),
         };
         let judge = match &batch.judge {
             Some(c) => Some(self.judge(c, &input, threshold).await),

@@ -156,7 +156,8 @@ pub static EN: JudgeStrings = JudgeStrings {
     pass: "pass",
     fail: "fail",
     too_few_reviews: |have, need| {
-        format!("Only {have} reviews: at least {need} are needed before κ means much.")
+        let reviews = if have == 1 { "review" } else { "reviews" };
+        format!("Only {have} {reviews}: at least {need} are needed before κ means much.")
     },
     low_kappa: |k| {
         format!(
@@ -181,7 +182,7 @@ pub static EN: JudgeStrings = JudgeStrings {
     embedding_score: "Embedding similarity",
     judge_mean: "Judge mean",
     judge_calls: |judged, cached, errors| {
-        format!("{judged} judged ({cached} from the cache), {errors} judge errors")
+        format!("{judged} judged · {cached} cached · {errors} errors")
     },
     review: "Review",
     reviewed_as: |pass, by| format!("Reviewed as {} by {by}", if pass { "pass" } else { "fail" }),
@@ -285,9 +286,7 @@ pub static ZH_TW: JudgeStrings = JudgeStrings {
     from_cache: "來自快取",
     embedding_score: "嵌入向量相似度",
     judge_mean: "評審平均",
-    judge_calls: |judged, cached, errors| {
-        format!("已評審 {judged} 筆（{cached} 筆來自快取），評審錯誤 {errors} 筆")
-    },
+    judge_calls: |judged, cached, errors| format!("已評 {judged} · 快取 {cached} · 錯誤 {errors}"),
     review: "人工複核",
     reviewed_as: |pass, by| {
         format!("{by} 複核為{}", if pass { "通過" } else { "不通過" })
