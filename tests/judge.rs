@@ -34,6 +34,11 @@ async fn judge_calls(sim: &str) -> u64 {
     sim_stats(sim).await["chat_completions"].as_u64().unwrap()
 }
 
+/// `save_judge` with `body`: the new judge's id.
+async fn add_judge(api: &Api, body: Value) -> i64 {
+    api.ok("save_judge", body).await["id"].as_i64().unwrap()
+}
+
 /// Runs a batch to its end and returns (its id, the terminal progress event, its results).
 async fn run(api: &Api, body: Value) -> (i64, Value, Vec<Value>) {
     let id = api.ok("start_batch", body).await.as_i64().unwrap();
@@ -90,9 +95,7 @@ async fn judge_end_to_end(database_url: &str, dir: &std::path::Path) {
             json!({"name": "sim embeddings", "kind": "embeddings", "base_url": sim,
                    "model": "sim-embed", "api_key": JUDGE_KEY}),
         )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+        .await;
 
     // The scripted app answers each case's `sim_answer` word for word.
     let version = api
@@ -389,15 +392,12 @@ async fn a_judge_outage_mid_batch_leaves_judge_errors_and_the_batch_completes() 
     let server = Server::start(&url, &dir.path().join("server.log"), &[]);
     let api = server.api();
     // Three judgements, then 503 on every call (retried, then given up).
-    let judge = api
-        .ok(
-            "save_judge",
-            json!({"name": "failing", "kind": "openai", "base_url": sim, "model": "m",
+    let judge = add_judge(
+        &api,
+        json!({"name": "failing", "kind": "openai", "base_url": sim, "model": "m",
                    "api_key": "sk-judge.outage3", "concurrency": 1}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    )
+    .await;
     let version = api
         .create_version("q100", &sim, "app-chat.q100.outage", "chat", "blocking")
         .await;
@@ -464,15 +464,12 @@ async fn every_reply_shape_is_read_or_refused_by_name() {
         (".text", true),
         (".malformed", false),
     ] {
-        let id = api
-            .ok(
-                "save_judge",
-                json!({"name": format!("shape{token}"), "kind": "openai", "base_url": sim,
+        let id = add_judge(
+            &api,
+            json!({"name": format!("shape{token}"), "kind": "openai", "base_url": sim,
                        "model": "m", "api_key": format!("sk-judge{token}")}),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
+        )
+        .await;
         let probe = api.ok("test_judge", json!({"id": id})).await;
         assert_eq!(probe["ok"], ok, "{token}: {probe}");
         if !ok {
@@ -484,26 +481,20 @@ async fn every_reply_shape_is_read_or_refused_by_name() {
         }
     }
     // A Dify app as the judge: the simulator's `judge` app grades from its inputs.
-    let id = api
-        .ok(
-            "save_judge",
-            json!({"name": "dify judge", "kind": "dify_app", "base_url": sim,
+    let id = add_judge(
+        &api,
+        json!({"name": "dify judge", "kind": "dify_app", "base_url": sim,
                    "app_mode": "workflow", "api_key": "app-workflow.q100.judge"}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    )
+    .await;
     let probe = api.ok("test_judge", json!({"id": id})).await;
     assert_eq!(probe["ok"], true, "{probe}");
-    let embed = api
-        .ok(
-            "save_judge",
-            json!({"name": "embed", "kind": "embeddings", "base_url": sim, "model": "e",
+    let embed = add_judge(
+        &api,
+        json!({"name": "embed", "kind": "embeddings", "base_url": sim, "model": "e",
                    "api_key": "sk-judge"}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    )
+    .await;
     let probe = api.ok("test_judge", json!({"id": embed})).await;
     assert_eq!(probe["ok"], true, "{probe}");
     assert!(
@@ -635,15 +626,12 @@ async fn faithfulness_is_judged_against_what_dify_retrieved() {
     let sim = simulator(2, FaultProfile::None).await;
     let server = Server::start(&url, &dir.path().join("server.log"), &[]);
     let api = server.api();
-    let judge = api
-        .ok(
-            "save_judge",
-            json!({"name": "faithful", "kind": "openai", "base_url": sim, "model": "m",
+    let judge = add_judge(
+        &api,
+        json!({"name": "faithful", "kind": "openai", "base_url": sim, "model": "m",
                    "api_key": "sk-judge"}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    )
+    .await;
     let blocking = api
         .create_version(
             "blocking",

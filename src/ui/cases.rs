@@ -9,7 +9,7 @@ use crate::api::{
 use crate::model::Role;
 use crate::model::{CaseId, ImportReport, TestCase};
 use crate::ui::browser;
-use crate::ui::components::{use_confirm, use_toasts, LocalTime, Modal};
+use crate::ui::components::{settle_save, use_confirm, use_toasts, LocalTime, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::session::IfRole;
@@ -323,14 +323,8 @@ fn CaseForm(
                 Some(rubric.get_untracked()),
             )
             .await;
-            match result {
-                Ok(_) => {
-                    toasts.success(i18n.t_untracked().saved);
-                    reload.update(|n| *n += 1);
-                    editing.set(None);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
+            let saved = i18n.t_untracked().saved;
+            settle_save(result, toasts, saved, reload, || editing.set(None), error);
         });
     };
 

@@ -349,6 +349,26 @@ impl Toasts {
     }
 }
 
+/// What an add/edit form does with its save's answer: on success a toast (`saved`), the list
+/// reloaded and the form closed; on failure the message stays in the form.
+pub fn settle_save<T>(
+    result: Result<T, crate::api::ApiError>,
+    toasts: Toasts,
+    saved: &str,
+    reload: RwSignal<u64>,
+    close: impl FnOnce(),
+    error: RwSignal<Option<String>>,
+) {
+    match result {
+        Ok(_) => {
+            toasts.success(saved);
+            reload.update(|n| *n += 1);
+            close();
+        }
+        Err(e) => error.set(Some(e.message)),
+    }
+}
+
 pub fn provide_toasts() -> Toasts {
     let t = Toasts {
         items: RwSignal::new(Vec::new()),

@@ -5,7 +5,7 @@ use crate::api::{delete_judge, judge_calibration, list_judges, save_judge, test_
 use crate::model::{
     AppMode, Calibration, Judge, JudgeId, JudgeKind, MIN_CALIBRATION_REVIEWS, MIN_KAPPA,
 };
-use crate::ui::components::{use_confirm, use_toasts, Modal};
+use crate::ui::components::{settle_save, use_confirm, use_toasts, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use leptos::prelude::*;
@@ -218,14 +218,8 @@ fn JudgeForm(
             )
             .await;
             saving.set(false);
-            match result {
-                Ok(_) => {
-                    toasts.success(i18n.t_untracked().saved);
-                    reload.update(|n| *n += 1);
-                    editing.set(None);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
+            let saved = i18n.t_untracked().saved;
+            settle_save(result, toasts, saved, reload, || editing.set(None), error);
         });
     };
 
