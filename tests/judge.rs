@@ -569,13 +569,21 @@ response_mode = "blocking"
                     .unwrap_or(Value::Null);
             (
                 out.status.code(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
                 report,
             )
         })
     };
     let (code, stderr, report) = run(vec![]).await.unwrap();
     assert_eq!(code, Some(1), "50% < 60%: {stderr}");
+    assert!(
+        stderr.contains("scripted: mean 50.0, 2 judged (0 from the cache), 0 judge errors"),
+        "the summary has the judge's line: {stderr}"
+    );
     assert!(!stderr.contains(JUDGE_KEY), "{stderr}");
     let status_of = |name: &str| {
         let case = report["cases"]

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 const KEY: &str = "app-RotateMe4c1f7e22aa";
+const JUDGE_KEY: &str = "sk-JudgeRotate9b2e51d0";
 
 fn version(name: &str, key: &str) -> VersionDraft {
     VersionDraft {
@@ -32,10 +33,18 @@ fn case() -> CaseDraft {
     .unwrap()
 }
 
-/// A database with one version and one finished batch, its key file beside it.
+/// A database with one version, one judge and one finished batch, its key file beside it.
 async fn seeded(url: &str) -> (VersionId, BatchId) {
     let store = Store::open(url, &SecretKeyConfig::default()).await.unwrap();
     let v = store.insert_version(&version("v", KEY)).await.unwrap();
+    let judge = JudgeDraft {
+        name: "j".into(),
+        base_url: "http://127.0.0.1:5001/v1".into(),
+        model: "m".into(),
+        api_key: Some(JUDGE_KEY.into()),
+        ..Default::default()
+    };
+    store.insert_judge(&judge, None).await.unwrap();
     let c = store.insert_cases(&[case()]).await.unwrap()[0];
     let batch = store
         .create_batch(&NewBatch {
@@ -92,7 +101,7 @@ async fn rotate_secret_key_through_the_binary() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "", "a key file rotation prints no key");
     assert!(
-        stderr.contains("Re-encrypted 1 version keys, 1 batch snapshots and 0 judge keys"),
+        stderr.contains("Re-encrypted 1 version keys, 1 batch snapshots and 1 judge keys"),
         "{stderr}"
     );
     let second = key_in(&key_file);
@@ -120,6 +129,8 @@ async fn rotate_secret_key_through_the_binary() {
     );
     let plan = store.batch_plan(batch).await.unwrap().unwrap();
     assert_eq!(plan.versions[0].api_key.as_ref().unwrap().expose(), KEY);
+    let judges = store.list_judges().await.unwrap();
+    assert_eq!(judges[0].api_key.expose(), JUDGE_KEY, "the judge's key re-sealed");
     store.close().await;
 
     // The old key no longer opens the database: refused by id, nothing changed.
@@ -164,8 +175,13 @@ async fn rotate_secret_key_through_the_binary() {
             .expose(),
         KEY
     );
+    assert_eq!(
+        store.list_judges().await.unwrap()[0].api_key.expose(),
+        JUDGE_KEY
+    );
     store.close().await;
-    assert!(!text(&std::fs::read(dir.path().join("bench.db")).unwrap()).contains(KEY));
+    let file = text(&std::fs::read(dir.path().join("bench.db")).unwrap());
+    assert!(!file.contains(KEY) && !file.contains(JUDGE_KEY));
 
     // An in-memory database has nothing to rotate.
     let out = rotate("sqlite::memory:", None);

@@ -677,6 +677,31 @@ fn print_summary(batch: &Batch, summaries: &[VersionSummary]) {
             latency
         );
     }
+    print_judge(batch, summaries);
+}
+
+/// With a judge: per version, its mean score, what it judged (from the cache), its errors, and
+/// its tokens and cost.
+fn print_judge(batch: &Batch, summaries: &[VersionSummary]) {
+    if batch.scoring.judge.is_none() {
+        return;
+    }
+    println!("judge:");
+    for (v, t) in batch.versions.iter().zip(summaries) {
+        let Some(j) = t.judge else { continue };
+        let mean = j
+            .average_score
+            .map_or_else(|| "—".to_string(), |s| format!("{s:.1}"));
+        let cost = j.cost.map_or_else(String::new, |c| format!(", cost {c:.6}"));
+        println!(
+            "  {}: mean {mean}, {} judged ({} from the cache), {} judge errors, {} tokens{cost}",
+            v.name,
+            j.judged,
+            j.cached,
+            j.errors,
+            j.tokens.unwrap_or(0)
+        );
+    }
 }
 
 /// With repeats: per version, pass^k (the cases that passed every repeat) and the flaky cases.

@@ -176,8 +176,9 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Deletes a judge. Results it graded keep their judgements; a batch still running with it
-    /// records a judge error for the tests it had not judged yet.
+    /// Deletes a judge. Results it graded keep their judgements; a batch running with it goes on
+    /// with the judge it loaded, and one resumed or re-run later records a judge error for the
+    /// tests it judges.
     pub async fn delete_judge(&self, id: JudgeId) -> StoreResult<bool> {
         let done = on_pool!(self, pool => sqlx::query("DELETE FROM judges WHERE id = $1")
             .bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
