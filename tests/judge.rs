@@ -89,13 +89,12 @@ async fn judge_end_to_end(database_url: &str, dir: &std::path::Path) {
     assert_eq!(judge["api_key_hint"], "sk-…4242", "{judge}");
     let probe = api.ok("test_judge", json!({"id": judge_id})).await;
     assert_eq!(probe["ok"], true, "{probe}");
-    let embedder = api
-        .ok(
-            "save_judge",
-            json!({"name": "sim embeddings", "kind": "embeddings", "base_url": sim,
-                   "model": "sim-embed", "api_key": JUDGE_KEY}),
-        )
-        .await;
+    let embedder = add_judge(
+        &api,
+        json!({"name": "sim embeddings", "kind": "embeddings", "base_url": sim,
+               "model": "sim-embed", "api_key": JUDGE_KEY}),
+    )
+    .await;
 
     // The scripted app answers each case's `sim_answer` word for word.
     let version = api
@@ -480,6 +479,22 @@ async fn every_reply_shape_is_read_or_refused_by_name() {
             );
         }
     }
+    // The outbound policy holds for judges as for Dify: a metadata address is never called.
+    let id = add_judge(
+        &api,
+        json!({"name": "metadata", "kind": "openai", "base_url": "http://169.254.169.254/v1",
+               "model": "m", "api_key": "sk-judge"}),
+    )
+    .await;
+    let probe = api.ok("test_judge", json!({"id": id})).await;
+    assert_eq!(probe["ok"], false, "{probe}");
+    assert!(
+        probe["message"]
+            .as_str()
+            .unwrap()
+            .contains("target_refused"),
+        "{probe}"
+    );
     // A Dify app as the judge: the simulator's `judge` app grades from its inputs.
     let id = add_judge(
         &api,

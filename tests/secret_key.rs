@@ -130,7 +130,11 @@ async fn rotate_secret_key_through_the_binary() {
     let plan = store.batch_plan(batch).await.unwrap().unwrap();
     assert_eq!(plan.versions[0].api_key.as_ref().unwrap().expose(), KEY);
     let judges = store.list_judges().await.unwrap();
-    assert_eq!(judges[0].api_key.expose(), JUDGE_KEY, "the judge's key re-sealed");
+    assert_eq!(
+        judges[0].api_key.expose(),
+        JUDGE_KEY,
+        "the judge's key re-sealed"
+    );
     store.close().await;
 
     // The old key no longer opens the database: refused by id, nothing changed.

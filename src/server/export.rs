@@ -683,14 +683,14 @@ mod tests {
         assert_eq!(
             text,
             "3,1,\"v1, chat\",7,MIPI D-PHY,failed,42.50,812,,10,20,30,a;b,c,,,\
-             \"line one\nsaid \"\"hi\"\", then left\",0.000125,USD,1\n"
+             \"line one\nsaid \"\"hi\"\", then left\",0.000125,USD,1,,,,\n"
         );
         let file = format!("{CSV_HEADER}{text}");
         let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
         let headers = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
-        assert_eq!(headers.len(), 20);
-        assert_eq!(row.len(), 20);
+        assert_eq!(headers.len(), 24);
+        assert_eq!(row.len(), 24);
         assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
         assert_eq!((&row[17], &row[18]), ("0.000125", "USD"));
         assert_eq!((&headers[19], &row[19]), ("repetition", "1"));

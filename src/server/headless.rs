@@ -692,7 +692,9 @@ fn print_judge(batch: &Batch, summaries: &[VersionSummary]) {
         let mean = j
             .average_score
             .map_or_else(|| "—".to_string(), |s| format!("{s:.1}"));
-        let cost = j.cost.map_or_else(String::new, |c| format!(", cost {c:.6}"));
+        let cost = j
+            .cost
+            .map_or_else(String::new, |c| format!(", cost {c:.6}"));
         println!(
             "  {}: mean {mean}, {} judged ({} from the cache), {} judge errors, {} tokens{cost}",
             v.name,
