@@ -6,6 +6,7 @@
 //! |-----------|------------------------------------------------------------------------------|
 //! | wall      | 10 versions × 1,000 cases at c = 10 / 100 / 400 vs ideal ceil(N/c) × L         |
 //! | repeats   | 10 versions × 1,000 cases × repeats 5 at c = 100 vs ideal ceil(N/c) × L       |
+//! | judge     | 1 version × 1,000 cases at c = 100, each answer judged: vs ceil(N/c) × 2L     |
 //! | fanout    | 1,000 SSE watchers of one running batch: fan-out and staleness p50/p99, RSS   |
 //! | registry  | registry updates/s with 8 writers; memory per 10-version batch               |
 //! | store     | result writes/s, SQLite (and PostgreSQL when TEST_POSTGRES_URL is set)       |
@@ -21,8 +22,8 @@
 //!
 //!     cargo bench --features ssr --bench engine [-- SECTION...]
 //!     BENCH_RUNS=5 (runs per figure, default 3)
-//!     BENCH_CASES=1000 (cases per version in `repeats` and `compare`, for a quick trial;
-//!                       default 1,000 and 25,000)
+//!     BENCH_CASES=1000 (cases per version in `repeats`, `judge` and `compare`, for a quick
+//!                       trial; default 1,000, 1,000 and 25,000)
 //!     DIFY_BENCH_BIN=…/release/dify-bench (the server `bigpage`, `compare` and `frontend`
 //!                       start; default this build's: it must be the build of `target/site`)
 
@@ -81,6 +82,11 @@ const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
 const SIM_ADDR: &str = "127.0.0.1:5077";
 const WATCHERS: usize = 1000;
+/// The simulator's judge key (no token: well-formed JSON verdicts, no faults), its model name
+/// (any), and the calls in flight `judge` allows it (as many as the batch has tests in flight).
+const JUDGE_KEY: &str = "sk-judge";
+const JUDGE_MODEL: &str = "sim-judge";
+const JUDGE_CONCURRENCY: u32 = 100;
 
 fn main() {
     raise_nofile();
@@ -92,6 +98,7 @@ fn main() {
         let rest = &args[1..];
         let out = match phase.as_str() {
             "__wall" => rt().block_on(phase_wall(rest)),
+            "__judge" => rt().block_on(phase_judge(rest)),
             "__fanout" => rt().block_on(phase_fanout(rest)),
             "__registry" => phase_registry(),
             "__store" => rt().block_on(phase_store(rest)),
@@ -114,6 +121,7 @@ fn main() {
     let all = [
         "wall",
         "repeats",
+        "judge",
         "fanout",
         "registry",
         "store",
@@ -143,6 +151,7 @@ fn main() {
         match s {
             "wall" => section_wall(&sim),
             "repeats" => section_repeats(&sim),
+            "judge" => section_judge(&sim),
             "fanout" => section_fanout(&sim),
             "registry" => section_registry(),
             "store" => section_store(),
@@ -176,13 +185,14 @@ fn section_wall(sim: &MockDify) {
 }
 
 /// The simulator's own time per call (timer granularity, HTTP, answer generation), one call at a
-/// time: what L really is on this machine.
-fn print_probe(sim: &MockDify) {
+/// time: what L really is on this machine (returned, in ms).
+fn print_probe(sim: &MockDify) -> f64 {
     let probe = rt().block_on(probe_latency_ms(&sim.base));
     println!(
         "simulator alone, one call at a time: median {probe:.2} ms per call (L = {LATENCY_MS} ms): \
          the limit on this machine is ceil(N/c) x {probe:.2} ms"
     );
+    probe
 }
 
 /// Repeats: every (version, case) run 5 times, as many tests as 50 versions would make; the
@@ -214,6 +224,101 @@ fn section_repeats(sim: &MockDify) {
     let ideal = (n as f64 / c as f64).ceil() * LATENCY_MS as f64 / 1000.0;
     print_wall_row(c, ideal, &rs);
     println!();
+}
+
+/// The judge: every answer graded by the simulator's OpenAI-compatible judge before the test
+/// counts, so a test is two calls in sequence (the app, then the judge, each L) and the ideal is
+/// ceil(N/c) × 2L. Each case asks its own question, so no two tests share a judgement and every
+/// test is one real judge call (the simulator's request counter checks it). The same batch run
+/// again is served from the judgement cache: no judge call, ideal ceil(N/c) × L, as without one.
+fn section_judge(sim: &MockDify) {
+    let cases = bench_cases(1000);
+    let c = 100u64;
+    let rounds = (cases as f64 / c as f64).ceil();
+    let ideal_app = rounds * LATENCY_MS as f64 / 1000.0;
+    let ideal = 2.0 * ideal_app;
+    println!(
+        "## a3. the judge: 1 version x {cases} cases at c = {c}, every answer judged (blocking chat, L = {LATENCY_MS} ms, judge {LATENCY_MS} ms)"
+    );
+    println!(
+        "as in a: engine in-process, simulator in its own process, its `/v1/chat/completions` the judge \
+         (judge concurrency {JUDGE_CONCURRENCY}); wall = start_batch -> terminal event"
+    );
+    let app_ms = print_probe(sim);
+    let judge_ms = rt().block_on(probe_judge_ms(&sim.base));
+    println!(
+        "simulated judge alone, one call at a time: median {judge_ms:.2} ms per call: the limit \
+         with the judge on this machine is {rounds} x ({app_ms:.2} + {judge_ms:.2}) ms = {:.3} s",
+        rounds * (app_ms + judge_ms) / 1000.0
+    );
+    let (n, cc) = (cases.to_string(), c.to_string());
+    // Alternating, so that a change in the machine's load falls on both alike.
+    let (mut judged, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..runs() {
+        judged.extend(phase_runs_n("__judge", &[&sim.base, &n, &cc, "judged"], 1));
+        plain.extend(phase_runs_n("__judge", &[&sim.base, &n, &cc, "plain"], 1));
+    }
+    println!(
+        "| batch | ideal s | wall s (median) | wall/ideal | runs | of which start_batch s | CPU s | peak RSS MiB | results | judge calls made / cached / errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    print_judge_row("judged, empty cache", ideal, &judged, "");
+    print_judge_row("the same again (all cached)", ideal_app, &judged, "again_");
+    print_judge_row("no judge", ideal_app, &plain, "");
+    let counted = |k: &str| -> Vec<String> { judged.iter().map(|r| r[k].to_string()).collect() };
+    let (first, again) = (counted("sim_calls"), counted("again_sim_calls"));
+    let exact = first.iter().all(|n| *n == cases.to_string()) && again.iter().all(|n| n == "0");
+    println!(
+        "\njudge requests the simulator received (`GET /v1/sim/stats`), per run: {} on the first \
+         judged batch, {} on the second (expected {cases} and 0: {})",
+        first.join(" "),
+        again.join(" "),
+        if exact { "yes" } else { "NO" }
+    );
+    let wall = median(judged.iter().map(|r| f(r, "wall_s")));
+    let plain_wall = median(plain.iter().map(|r| f(r, "wall_s")));
+    println!(
+        "judged wall / ideal {:.3} (target <= 1.1: {}); the judge added {:.3} s over the batch without it \
+         (its own latency: {rounds} x {LATENCY_MS} ms = {:.2} s)",
+        wall / ideal,
+        if wall / ideal <= 1.1 { "met" } else { "not met" },
+        wall - plain_wall,
+        ideal - ideal_app
+    );
+    println!();
+}
+
+/// A row of the judge table from the phase results' fields named `prefix` + the usual name.
+fn print_judge_row(label: &str, ideal: f64, rs: &[Value], prefix: &str) {
+    let key = |name: &str| format!("{prefix}{name}");
+    let m = |name: &str| median(rs.iter().map(|r| f(r, &key(name))));
+    let wall = m("wall_s");
+    let runs: Vec<String> = rs
+        .iter()
+        .map(|r| format!("{:.3}", f(r, &key("wall_s"))))
+        .collect();
+    let r = &rs[0];
+    let judge = match r[key("judged")].as_u64() {
+        Some(judged) => {
+            let cached = r[key("cached")].as_u64().unwrap_or(0);
+            format!(
+                "{} / {cached} / {}",
+                judged - cached.min(judged),
+                r[key("judge_errors")]
+            )
+        }
+        None => "—".into(),
+    };
+    println!(
+        "| {label} | {ideal:.2} | {wall:.3} | {:.3} | {} | {:.3} | {:.2} | {:.1} | {} ok / {} err | {judge} |",
+        wall / ideal,
+        runs.join(" "),
+        m("start_s"),
+        m("cpu_s"),
+        m("hwm_kb") / 1024.0,
+        r[key("completed")],
+        r[key("errors")],
+    );
 }
 
 fn section_scale(sim: &MockDify) {
@@ -605,20 +710,47 @@ async fn request_row(
 
 /// Median time of 100 sequential blocking calls to the simulator (after 10 warm-up calls).
 async fn probe_latency_ms(base: &str) -> f64 {
-    let http = reqwest::Client::new();
     let body = json!({"query": knowledge::entries()[0].query, "inputs": {},
                       "response_mode": "blocking", "user": "probe"});
+    median_call_ms(&format!("{base}/chat-messages"), &bench_key(0), &body).await
+}
+
+/// The same for the simulated judge, with the request the engine sends it for a
+/// knowledge-base question answered word for word.
+async fn probe_judge_ms(base: &str) -> f64 {
+    use dify_bench::server::judge::rubric::{prompt, JudgeInput};
+    let e = &knowledge::entries()[0];
+    let p = prompt(
+        dify_bench::model::Rubric::Correctness,
+        &JudgeInput {
+            question: e.query,
+            expected_answer: e.expected_answer,
+            answer: e.expected_answer,
+            case_rubric: None,
+            context: None,
+        },
+    );
+    let body = json!({"model": JUDGE_MODEL, "temperature": 0,
+                      "messages": [{"role": "system", "content": p.system},
+                                   {"role": "user", "content": p.user}],
+                      "response_format": {"type": "json_object"}});
+    median_call_ms(&format!("{base}/chat/completions"), JUDGE_KEY, &body).await
+}
+
+/// Median time of 100 sequential POSTs of `body` (after 10 warm-up ones), each read to its end.
+async fn median_call_ms(url: &str, key: &str, body: &Value) -> f64 {
+    let http = reqwest::Client::new();
     let mut times = Vec::new();
     for i in 0..110 {
         let t = Instant::now();
         let res = http
-            .post(format!("{base}/chat-messages"))
-            .bearer_auth(bench_key(0))
-            .json(&body)
+            .post(url)
+            .bearer_auth(key)
+            .json(body)
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 200, "{url}");
         let _ = res.bytes().await.unwrap();
         if i >= 10 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -973,6 +1105,106 @@ async fn phase_wall(args: &[String]) -> Value {
         "completed": batch.completed_tests, "errors": batch.failed_tests,
         "total": batch.total_tests, "events": events, "status": batch.status.as_str(),
     })
+}
+
+/// One version × `args[1]` cases at concurrency `args[2]`; `args[3]`: `judged` (every answer
+/// graded by the simulator's judge, then the same batch again, every judgement now cached, its
+/// figures as `again_*`) or `plain` (no judge). The judge calls of each batch are the simulator's
+/// own count (`GET /v1/sim/stats`) before and after it.
+async fn phase_judge(args: &[String]) -> Value {
+    use dify_bench::model::{JudgeDraft, JudgeKind, JudgeScoring, ScoringConfig};
+    let sim = &args[0];
+    let cases: usize = args[1].parse().unwrap();
+    let c: u32 = args[2].parse().unwrap();
+    let judged = match args[3].as_str() {
+        "judged" => true,
+        "plain" => false,
+        other => panic!("__judge: `judged` or `plain`, not {other}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = http::engine_for(
+        &format!("sqlite://{}/bench.db", dir.path().display()),
+        OutboundPolicy::allowing_private(),
+    )
+    .await
+    .unwrap();
+    let keys = vec!["app-chat.q100.bench-judge".to_string()];
+    let version_ids = setup_with(&engine, sim, keys, own_question_drafts(cases)).await;
+    let scoring = if judged {
+        let draft = JudgeDraft {
+            name: "bench judge".into(),
+            kind: JudgeKind::Openai,
+            base_url: sim.clone(),
+            model: JUDGE_MODEL.into(),
+            api_key: Some(JUDGE_KEY.into()),
+            concurrency: JUDGE_CONCURRENCY,
+            ..Default::default()
+        }
+        .normalized(true)
+        .unwrap();
+        let judge_id = engine.store().insert_judge(&draft, None).await.unwrap();
+        Some(ScoringConfig {
+            judge: Some(JudgeScoring {
+                judge_id,
+                weight: 1.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    } else {
+        None
+    };
+    let run = || {
+        let (engine, version_ids, scoring) = (&engine, version_ids.clone(), scoring.clone());
+        async move {
+            let calls0 = sim_chat_completions(sim).await;
+            let cpu0 = cpu_s();
+            let t0 = Instant::now();
+            let id = engine
+                .start_batch(StartBatch {
+                    name: "bench judge".into(),
+                    version_ids,
+                    concurrency: Some(c),
+                    scoring,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let start_s = t0.elapsed().as_secs_f64();
+            wait_end(engine, id).await;
+            let wall = t0.elapsed().as_secs_f64();
+            let cpu = cpu_s() - cpu0;
+            let calls = sim_chat_completions(sim).await - calls0;
+            let batch = engine.store().get_batch(id).await.unwrap().unwrap();
+            let judge = engine.registry().get(id).and_then(|p| p.judge);
+            json!({
+                "wall_s": wall, "start_s": start_s, "cpu_s": cpu, "hwm_kb": status_kb("VmHWM"),
+                "completed": batch.completed_tests, "errors": batch.failed_tests,
+                "status": batch.status.as_str(), "sim_calls": calls,
+                "judged": judge.map(|j| j.judged), "cached": judge.map(|j| j.cached),
+                "judge_errors": judge.map(|j| j.errors),
+            })
+        }
+    };
+    let mut out = run().await;
+    if judged {
+        let again = run().await;
+        for (k, v) in again.as_object().unwrap() {
+            out[format!("again_{k}")] = v.clone();
+        }
+    }
+    out
+}
+
+/// `chat_completions` of the simulator's request counters.
+async fn sim_chat_completions(sim: &str) -> u64 {
+    let stats: Value = reqwest::get(format!("{sim}/sim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["chat_completions"].as_u64().unwrap()
 }
 
 /// Makes a finished 100 × 1,000 batch in the database at `args[1]` (for `bigpage`).
@@ -1619,6 +1851,23 @@ fn case_drafts(n: usize) -> Vec<CaseDraft> {
         .collect()
 }
 
+/// As [`case_drafts`], each asking its own question (the knowledge base's, with the case's
+/// number: the simulator still finds the entry), so no two share a judgement.
+fn own_question_drafts(n: usize) -> Vec<CaseDraft> {
+    case_drafts(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let query = format!("{} (case {i:04})", c.query);
+            assert!(
+                knowledge::find(&query).is_some(),
+                "the simulator finds no entry for `{query}`"
+            );
+            CaseDraft { query, ..c }
+        })
+        .collect()
+}
+
 async fn setup(engine: &Arc<Engine>, sim: &str, versions: usize, cases: usize) -> Vec<VersionId> {
     setup_keyed(engine, sim, (0..versions).map(bench_key).collect(), cases).await
 }
@@ -1630,6 +1879,16 @@ async fn setup_keyed(
     keys: Vec<String>,
     cases: usize,
 ) -> Vec<VersionId> {
+    setup_with(engine, sim, keys, case_drafts(cases)).await
+}
+
+/// One version per simulator key, and these cases.
+async fn setup_with(
+    engine: &Arc<Engine>,
+    sim: &str,
+    keys: Vec<String>,
+    cases: Vec<CaseDraft>,
+) -> Vec<VersionId> {
     let mut ids = Vec::new();
     for (i, key) in keys.into_iter().enumerate() {
         ids.push(
@@ -1640,11 +1899,7 @@ async fn setup_keyed(
                 .unwrap(),
         );
     }
-    engine
-        .store()
-        .insert_cases(&case_drafts(cases))
-        .await
-        .unwrap();
+    engine.store().insert_cases(&cases).await.unwrap();
     ids
 }
 
