@@ -395,6 +395,124 @@ async fn cancel_stops_a_batch_promptly_and_batches_run_side_by_side() {
     assert_eq!(last["batch_name"], "alongside");
 }
 
+/// GET the progress stream with `Last-Event-ID: last` and read it to its end: (status, body).
+async fn progress_after(api: &Api, batch: i64, last: &str, limit: Duration) -> (u16, String) {
+    let res = api
+        .http
+        .get(format!("{}/api/batches/{batch}/progress", api.base))
+        .header("last-event-id", last)
+        .send()
+        .await
+        .expect("open the progress stream");
+    let status = res.status().as_u16();
+    let body = tokio::time::timeout(limit, res.text())
+        .await
+        .expect("the progress stream did not end in time")
+        .expect("read the progress stream");
+    (status, body)
+}
+
+/// The first event of the progress stream, the connection dropped after it.
+async fn first_event(api: &Api, batch: i64) -> (u64, Value) {
+    use futures::StreamExt;
+    let res = api
+        .http
+        .get(format!("{}/api/batches/{batch}/progress", api.base))
+        .send()
+        .await
+        .expect("open the progress stream");
+    let mut stream = res.bytes_stream();
+    let mut raw = String::new();
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            raw.push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+            if let Some(first) = parse_sse(&raw).into_iter().next() {
+                return first;
+            }
+        }
+        panic!("the stream ended without an event: {raw}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("no first event in time")
+}
+
+/// A reconnecting client (`Last-Event-ID`) is sent no event it has: on a running batch, only
+/// newer ones; on a finished batch it has the end of, 204 (EventSource's "stop reconnecting"),
+/// both while the batch is in memory and from the store after a restart. Garbage is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_stream_honours_last_event_id() {
+    // Every test starts at once and none ends for over a second: the snapshot read after the
+    // starts stays the latest event for a while, so the reconnect meets one it already has.
+    let sim = simulator(1500, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let log = dir.path().join("server.log");
+    let server = Server::start(&url, &log, &[]);
+    let api = server.api();
+    let v = api
+        .create_version("slow", &sim, KEY_A, "chat", "blocking")
+        .await;
+    api.ok(
+        "import_cases",
+        json!({"format": "json", "content": ten_cases().to_string()}),
+    )
+    .await;
+    let id = api
+        .ok(
+            "start_batch",
+            json!({"name": "reconnects", "version_ids": [v], "concurrency": 10}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+
+    // Past the coalescing window of the tests' starts, before any of them ends.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (seen, _) = first_event(&api, id).await;
+    let (status, raw) = progress_after(&api, id, &seen.to_string(), Duration::from_secs(60)).await;
+    assert_eq!(status, 200);
+    assert!(raw.starts_with("retry: 3000\n"), "{raw:.80}");
+    let events = parse_sse(&raw);
+    let ids: Vec<u64> = events.iter().map(|(i, _)| *i).collect();
+    assert!(
+        ids.iter().all(|&i| i > seen),
+        "{seen} was seen, then {ids:?}"
+    );
+    let (end, last) = events.last().expect("events after the reconnect").clone();
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["completed_tests"], 10);
+
+    // Finished, still in memory: the end already seen is the end of reconnecting.
+    let (status, body) = progress_after(&api, id, &end.to_string(), Duration::from_secs(5)).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (status, raw) =
+        progress_after(&api, id, &(end - 1).to_string(), Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    assert_eq!(parse_sse(&raw), vec![(end, last.clone())]);
+    for garbage in ["soon", "-1", ""] {
+        let (status, raw) = progress_after(&api, id, garbage, Duration::from_secs(5)).await;
+        assert_eq!(status, 200, "Last-Event-ID `{garbage}`");
+        assert_eq!(parse_sse(&raw).len(), 1, "Last-Event-ID `{garbage}`: {raw}");
+    }
+
+    // After a restart the batch is read from the store, with an id of its own.
+    drop(server);
+    let server = Server::start(&url, &log, &[]);
+    let api = server.api();
+    let (events, _) = api.read_progress(id, Duration::from_secs(5)).await;
+    let [(stored, snapshot)] = &events[..] else {
+        panic!("one snapshot of a finished batch, got {events:?}");
+    };
+    assert_eq!(snapshot["status"], "completed");
+    let (status, body) =
+        progress_after(&api, id, &stored.to_string(), Duration::from_secs(5)).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (status, raw) =
+        progress_after(&api, id, &(stored - 1).to_string(), Duration::from_secs(5)).await;
+    assert_eq!(status, 200);
+    assert_eq!(parse_sse(&raw).len(), 1);
+}
+
 const KEY_QUOTA: &str = "app-chat.q80.quota.http-page-charlie";
 
 /// The batch page and the exports against the full report of a finished batch: 3 versions (one

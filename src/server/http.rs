@@ -10,7 +10,7 @@ use crate::server::outbound::{AllowedHost, OutboundPolicy};
 use crate::server::progress::Registry;
 use crate::server::runner::{Engine, EngineLimits};
 use crate::server::sse::{self, json_error};
-use crate::server::store::{redact_url, Store};
+use crate::server::store::{redact_url, InstanceLock, Store};
 use crate::server::watchers::Watchers;
 use crate::server::{assets, demo, export, simulator};
 use axum::extract::{DefaultBodyLimit, Extension, State};
@@ -107,6 +107,9 @@ fn engine_on(
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     check_every_function_is_listed()?;
+    // Taken first, so a second server on the same SQLite file is refused with that reason,
+    // not with "address in use" or after touching the database; held until `serve` returns.
+    let _instance = InstanceLock::acquire(&opts.database_url)?;
     // Bound before the engine is built: demo mode's outbound policy names the bound port.
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await

@@ -1,4 +1,5 @@
-//! Files only the server's own user may read: the SQLite database and the secret key file.
+//! Files only the server's own user may read: the SQLite database, its lock file and the secret
+//! key file.
 //!
 //! Folders are created 0700 and files 0600; an existing one that is more open is tightened (the
 //! caller logs it). New files are written whole under a temporary name in the same folder and then
@@ -96,6 +97,16 @@ pub fn create_empty(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Opens `path` for reading and writing, creating it with mode 0600 if there is none; an
+/// existing file keeps its contents (a lock file's holder is read before it is overwritten).
+pub fn open_or_create(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
+    options.open(path)
 }
 
 /// Writes `contents` to `path` only if there is no such file yet. False when another process

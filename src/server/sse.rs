@@ -5,6 +5,12 @@
 //! ends. A `: keep-alive` comment every 15 s. A batch the registry no longer tracks answers one
 //! snapshot built from the store and ends; an unknown id answers 404 with a JSON body.
 //!
+//! A client that reconnects with `Last-Event-ID: N` (as `EventSource` does) is sent no event
+//! whose id is not above N: a first snapshot it already has is skipped and the stream waits for
+//! the next change. When the event it already has is the batch's end, the answer is 204 No
+//! Content, the status that tells `EventSource` to stop reconnecting; a 200 that ends at once
+//! would have it reconnect every 3 s for ever. A `Last-Event-ID` that is not a number is ignored.
+//!
 //! Each stream holds a slot of [`Watchers`] while it is open: past the limit per batch or per
 //! server, the route answers 503 with `Retry-After` instead of opening one.
 
@@ -14,7 +20,7 @@ use crate::server::runner::{batch_start, Engine};
 use crate::server::watchers::{holding, Watchers};
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
@@ -32,6 +38,7 @@ pub async fn progress(
     State(engine): State<Arc<Engine>>,
     Extension(watchers): Extension<Arc<Watchers>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let Ok(raw) = id.parse::<i64>() else {
         return json_error(
@@ -46,8 +53,16 @@ pub async fn progress(
         Ok(slot) => slot,
         Err(refused) => return refused.response(),
     };
+    let seen = last_event_id(&headers);
     if let Some(rx) = engine.registry().subscribe(id) {
-        return sse_response(holding(live(rx), slot));
+        let (seq, terminal) = {
+            let first = rx.borrow();
+            (first.seq, first.is_terminal())
+        };
+        if opening(seq, terminal, seen) == Opening::Over {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        return sse_response(holding(live(rx, seen), slot));
     }
     let stored = async {
         let Some(batch) = engine.store().get_batch(id).await? else {
@@ -64,10 +79,18 @@ pub async fn progress(
         Ok::<_, crate::server::store::StoreError>(Some(Event::snapshot(progress, seq)))
     };
     match stored.await {
-        Ok(Some(event)) => sse_response(holding(
-            stream::iter([Bytes::from_static(RETRY_PREFIX), event.frame]),
-            slot,
-        )),
+        Ok(Some(event)) => match opening(event.seq, event.is_terminal(), seen) {
+            Opening::Send => sse_response(holding(
+                stream::iter([Bytes::from_static(RETRY_PREFIX), event.frame]),
+                slot,
+            )),
+            // Not over (queued, or waiting to be resumed): the client keeps asking every 3 s.
+            Opening::Skip => sse_response(holding(
+                stream::iter([Bytes::from_static(RETRY_PREFIX)]),
+                slot,
+            )),
+            Opening::Over => StatusCode::NO_CONTENT.into_response(),
+        },
         Ok(None) => json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -84,17 +107,52 @@ pub async fn progress(
     }
 }
 
-/// The live stream of a tracked batch. Every frame goes out as the registry's shared buffer:
-/// the `retry:` line is a static chunk of its own, so nothing is copied per watcher.
-fn live(mut rx: watch::Receiver<Arc<Event>>) -> impl Stream<Item = Bytes> + Send {
+/// The `Last-Event-ID` a reconnecting client sent, if it is an event id at all.
+fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What a client that has seen up to `seen` is owed of the event it would be sent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Newer than anything it has: send it.
+    Send,
+    /// It has this one and the batch goes on: open the stream, wait for a newer one.
+    Skip,
+    /// It has the batch's last event: nothing will ever be newer (204).
+    Over,
+}
+
+fn opening(seq: u64, terminal: bool, seen: Option<u64>) -> Opening {
+    match seen {
+        Some(seen) if seq <= seen && terminal => Opening::Over,
+        Some(seen) if seq <= seen => Opening::Skip,
+        _ => Opening::Send,
+    }
+}
+
+/// The live stream of a tracked batch, without the events up to `seen`. Every frame goes out
+/// as the registry's shared buffer: the `retry:` line is a static chunk of its own, so nothing
+/// is copied per watcher.
+fn live(
+    mut rx: watch::Receiver<Arc<Event>>,
+    seen: Option<u64>,
+) -> impl Stream<Item = Bytes> + Send {
     let first = rx.borrow_and_update().clone();
+    let is_new = move |event: &Event| seen.is_none_or(|seen| event.seq > seen);
     let state = Live {
         rx,
         ended: first.is_terminal(),
         keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
         last_sent: Instant::now(),
     };
-    let rest = stream::unfold(state, |mut st| async move {
+    let rest = stream::unfold(state, move |mut st| async move {
         if st.ended {
             return None;
         }
@@ -103,6 +161,14 @@ fn live(mut rx: watch::Receiver<Arc<Event>>) -> impl Stream<Item = Bytes> + Send
                 changed = st.rx.changed() => {
                     changed.ok()?;
                     let event = st.rx.borrow_and_update().clone();
+                    if !is_new(&event) {
+                        // The client has it; if it is the end, so is the stream (its next
+                        // reconnect is answered 204).
+                        if event.is_terminal() {
+                            return None;
+                        }
+                        continue;
+                    }
                     st.ended = event.is_terminal();
                     st.last_sent = Instant::now();
                     return Some((event.frame.clone(), st));
@@ -123,7 +189,9 @@ fn live(mut rx: watch::Receiver<Arc<Event>>) -> impl Stream<Item = Bytes> + Send
             }
         }
     });
-    stream::iter([Bytes::from_static(RETRY_PREFIX), first.frame.clone()]).chain(rest)
+    let opening = std::iter::once(Bytes::from_static(RETRY_PREFIX))
+        .chain(is_new(&first).then(|| first.frame.clone()));
+    stream::iter(opening).chain(rest)
 }
 
 struct Live {
@@ -151,4 +219,46 @@ fn sse_response(body: impl Stream<Item = Bytes> + Send + 'static) -> Response {
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": code, "message": message });
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_last_event_id_and_ignores_garbage() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("last-event-id", HeaderValue::from_str(value).unwrap());
+            last_event_id(&headers)
+        };
+        assert_eq!(with("1718000000123"), Some(1_718_000_000_123));
+        assert_eq!(with(" 42 "), Some(42));
+        for garbage in ["", "abc", "-5", "1.5", "99999999999999999999999"] {
+            assert_eq!(with(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(last_event_id(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn an_event_not_newer_than_last_event_id_is_not_sent_again() {
+        // (seq, terminal, Last-Event-ID) → what the client gets first.
+        let cases = [
+            (10, false, None, Opening::Send),
+            (10, true, None, Opening::Send),
+            (10, false, Some(9), Opening::Send),
+            (10, true, Some(9), Opening::Send),
+            (10, false, Some(10), Opening::Skip),
+            (10, false, Some(11), Opening::Skip),
+            (10, true, Some(10), Opening::Over),
+            (10, true, Some(11), Opening::Over),
+        ];
+        for (seq, terminal, seen, expected) in cases {
+            assert_eq!(
+                opening(seq, terminal, seen),
+                expected,
+                "{seq} {terminal} {seen:?}"
+            );
+        }
+    }
 }

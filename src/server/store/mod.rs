@@ -8,13 +8,14 @@
 //! The store does not validate user input (the API and config loaders do) and never hands out
 //! rows with keys except as [`VersionRecord`] / [`BatchPlan`], which carry a [`Secret`]. Keys are
 //! stored sealed under the master key (see `sealed_keys`); the SQLite file is private
-//! (`sqlite_file`).
+//! (`sqlite_file`) and served by one `serve` at a time (`instance_lock`).
 
 mod accounts;
 mod authorship;
 mod batches;
 mod cases;
 mod compare;
+mod instance_lock;
 mod judges;
 mod results;
 mod reviews;
@@ -27,6 +28,7 @@ pub use accounts::UserCredentials;
 pub use authorship::Authored;
 pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
 pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
+pub use instance_lock::InstanceLock;
 pub use judges::{CachedJudgement, JudgeRecord};
 pub use results::{TestKey, VersionTally};
 pub use reviews::ReviewedJudgement;
@@ -58,6 +60,22 @@ pub enum StoreError {
     },
     #[error("cannot make the database file private ({path}): {source}")]
     File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "another dify-bench process{} is serving the SQLite database {db} (it holds {lock}). \
+         One SQLite file serves one `dify-bench serve`: stop the other one, or use PostgreSQL \
+         (DATABASE_URL=postgres://…) to run several instances",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        db: String,
+        lock: String,
+        holder: Option<u32>,
+    },
+    #[error("cannot lock {path} for this server: {source}")]
+    Lock {
         path: String,
         source: std::io::Error,
     },
