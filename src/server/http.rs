@@ -205,6 +205,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if !resumed.is_empty() {
         tracing::info!(count = resumed.len(), "resumed unfinished batches");
     }
+    // PostgreSQL: cancels sent to other instances reach the batches running here.
+    let listening = tokio_util::sync::CancellationToken::new();
+    crate::server::cluster::spawn_listener(engine.clone(), listening.clone());
+    let _stop_listening = listening.drop_guard();
     // The test harness and `make run` read this line to learn the port.
     println!("dify-bench listening on http://{addr}");
     // Set off by `shutdown::graceful`, once runners are told to stop (see there for the steps).

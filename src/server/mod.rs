@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod cluster;
 pub mod compare;
 pub mod connections;
 pub mod csv_safe;

@@ -54,6 +54,9 @@ pub const CALL_GRACE: Duration = Duration::from_secs(3);
 /// At shutdown, how long the result writer may take to store the answers already received:
 /// a few transactions, normally milliseconds; bounded for a database that stopped answering.
 pub const WRITER_DRAIN: Duration = Duration::from_secs(2);
+/// How long a cancel for a batch this instance does not run waits for the instance that runs it
+/// (told over `LISTEN/NOTIFY`) to end it, before concluding that none does.
+pub const REMOTE_CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -333,10 +336,25 @@ impl Engine {
         Ok(cases)
     }
 
-    /// Asks a running batch to stop; in-flight calls are aborted and it ends `cancelled`.
+    /// Asks a running batch to stop; in-flight calls are aborted and it ends `cancelled`. A batch
+    /// that another instance runs (PostgreSQL) is told to stop over `LISTEN/NOTIFY`
+    /// (`server::cluster`); when no instance ends it within [`REMOTE_CANCEL_WAIT`], none runs it,
+    /// and it is marked cancelled here.
     pub async fn cancel_batch(&self, id: BatchId) -> Result<(), EngineError> {
         if self.runs.cancel(id) {
             return Ok(());
+        }
+        let unfinished = |b: &Option<Batch>| b.as_ref().is_some_and(|b| !b.status.is_terminal());
+        if unfinished(&self.store.get_batch(id).await?)
+            && crate::server::cluster::announce_cancel(&self.store, id).await?
+        {
+            let deadline = tokio::time::Instant::now() + REMOTE_CANCEL_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if !unfinished(&self.store.get_batch(id).await?) {
+                    return Ok(());
+                }
+            }
         }
         match self.store.get_batch(id).await? {
             None => Err(EngineError::NotFound(format!("batch {id} does not exist"))),
@@ -420,6 +438,11 @@ impl Engine {
             }
         }
         Ok(ids)
+    }
+
+    /// Cancels `id` if this process runs it (a cancel from another instance); false otherwise.
+    pub fn cancel_here(&self, id: BatchId) -> bool {
+        self.runs.cancel(id)
     }
 
     /// Ids of the batches running in this process.

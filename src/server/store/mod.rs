@@ -162,6 +162,14 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL pool, for `LISTEN/NOTIFY` (`server::cluster`); None on SQLite.
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
