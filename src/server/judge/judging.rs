@@ -42,6 +42,35 @@ struct Call {
 
 type Shared = Arc<OnceCell<Result<Call, String>>>;
 
+/// A test's place among those waiting for one judgement (by cache key). The entry leaves the
+/// map with the last of them — also when they are dropped mid-call (a cancelled batch), so
+/// nothing is left behind.
+struct InFlight<'a> {
+    map: &'a Mutex<HashMap<String, Shared>>,
+    key: &'a str,
+    cell: Shared,
+}
+
+impl<'a> InFlight<'a> {
+    fn join(map: &'a Mutex<HashMap<String, Shared>>, key: &'a str) -> InFlight<'a> {
+        let cell = map.lock().entry(key.to_string()).or_default().clone();
+        InFlight { map, key, cell }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock();
+        // Two holders left, the map's and this one: this is the last test waiting.
+        let last = map
+            .get(self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell) && Arc::strong_count(c) <= 2);
+        if last {
+            map.remove(self.key);
+        }
+    }
+}
+
 /// The server's judging: one per engine, shared by every batch.
 pub struct Judging {
     store: Store,
@@ -244,14 +273,10 @@ impl Judging {
             // A cache that cannot be read costs a call, not a judgement.
             Err(e) => tracing::warn!(error = %e, "cannot read the judgement cache"),
         }
-        let cell = self
-            .in_flight
-            .lock()
-            .entry(key.to_string())
-            .or_default()
-            .clone();
+        let entry = InFlight::join(&self.in_flight, key);
         let mut made = false;
-        let result = cell
+        let result = entry
+            .cell
             .get_or_init(|| async {
                 made = true;
                 let result = async {
@@ -277,12 +302,7 @@ impl Judging {
             })
             .await
             .clone();
-        {
-            let mut in_flight = self.in_flight.lock();
-            if in_flight.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                in_flight.remove(key);
-            }
-        }
+        drop(entry);
         result.map(|call| (call, made))
     }
 
@@ -537,6 +557,24 @@ fn call_failed(f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_flight_judgement_leaves_with_the_last_waiter() {
+        let map = Mutex::new(HashMap::new());
+        let first = InFlight::join(&map, "k");
+        let second = InFlight::join(&map, "k");
+        assert!(
+            Arc::ptr_eq(&first.cell, &second.cell),
+            "one judgement for both"
+        );
+        drop(first);
+        assert!(map.lock().contains_key("k"), "the second still waits");
+        drop(second);
+        assert!(
+            map.lock().is_empty(),
+            "gone with the last (also when dropped mid-call)"
+        );
+    }
 
     #[test]
     fn embeddings_are_read_in_index_order() {
