@@ -164,6 +164,7 @@ async fn judge_end_to_end(database_url: &str, dir: &std::path::Path) {
         "embedding": {"judge_id": embedder, "weight": 0.0}});
     let before = judge_calls(&sim).await;
     let (judged_id, last, results) = run(&api, judged_batch.clone()).await;
+    let results_judged = results.clone();
     assert_eq!(
         judge_calls(&sim).await - before,
         2,
@@ -228,6 +229,10 @@ async fn judge_end_to_end(database_url: &str, dir: &std::path::Path) {
         .map(|q| q["case_id"].as_i64().unwrap())
         .collect();
     assert!(queued.contains(&para) && queued.contains(&neg), "{queue}");
+    for q in queue.as_array().unwrap() {
+        let stored = result_of(&results_judged, q["case_id"].as_i64().unwrap());
+        assert_eq!(q["status"], stored["status"], "the stored status: {q}");
+    }
     assert!(queue[0]["reasons"]
         .as_array()
         .unwrap()

@@ -100,7 +100,7 @@ pub async fn review_queue(
         .collect();
     let limit = limit.unwrap_or(200).clamp(1, 1000) as usize;
     let mut out = Vec::new();
-    for ((version_id, case_id, repetition), score, detail) in
+    for ((version_id, case_id, repetition), status, score, detail) in
         store.unreviewed_answers(batch_id).await?
     {
         let case = cases.get(&case_id);
@@ -111,8 +111,6 @@ pub async fn review_queue(
         if why.is_empty() {
             continue;
         }
-        let passed =
-            score.is_some_and(|s| s >= threshold) && detail.assertions.iter().all(|a| a.passed);
         out.push(QueueItem {
             version_id,
             case_id,
@@ -120,11 +118,7 @@ pub async fn review_queue(
             version_name: names.get(&version_id).cloned().unwrap_or_default(),
             case_name: case.map(|c| c.name.clone()).unwrap_or_default(),
             reasons: why,
-            status: if passed {
-                crate::model::ResultStatus::Passed
-            } else {
-                crate::model::ResultStatus::Failed
-            },
+            status,
             score,
             judge_score: detail.judge.as_ref().and_then(|j| j.score),
             lexical_score: lexical_score(&detail).map(|s| (s * 100.0).round() / 100.0),

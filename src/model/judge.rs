@@ -307,8 +307,24 @@ pub struct JudgeOutcome {
     pub price: Option<f64>,
 }
 
-/// The failure code a test gets in its detail when the judge gave no judgement.
-pub const JUDGE_ERROR: &str = "judge_error";
+/// What a judge's outcome amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgeVerdict {
+    Pass,
+    Fail,
+    /// `judge_error`: no judgement.
+    Error,
+}
+
+impl JudgeOutcome {
+    pub fn verdict(&self) -> JudgeVerdict {
+        match (&self.error, self.passed) {
+            (Some(_), _) => JudgeVerdict::Error,
+            (None, Some(true)) => JudgeVerdict::Pass,
+            (None, _) => JudgeVerdict::Fail,
+        }
+    }
+}
 
 /// A human's verdict on one result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -14,7 +14,7 @@
 //! a batch still running are those stored when each page is read. Neither format carries a key:
 //! [`Batch`] and [`TestResult`] hold only key hints.
 
-use crate::model::{Batch, BatchId, CaseId, TestCase, TestResult, VersionId};
+use crate::model::{Batch, BatchId, CaseId, JudgeVerdict, TestCase, TestResult, VersionId};
 use crate::server::csv_safe::neutralize;
 use crate::server::runner::Engine;
 use crate::server::sse::json_error;
@@ -471,10 +471,10 @@ pub fn csv_rows(
                 .unwrap_or_default(),
             // pass, fail, or error (the judge gave no judgement); empty without a judge.
             judge
-                .map(|j| match (&j.error, j.passed) {
-                    (Some(_), _) => "error",
-                    (None, Some(true)) => "pass",
-                    (None, _) => "fail",
+                .map(|j| match j.verdict() {
+                    JudgeVerdict::Pass => "pass",
+                    JudgeVerdict::Fail => "fail",
+                    JudgeVerdict::Error => "error",
                 })
                 .unwrap_or_default()
                 .to_string(),

@@ -12,8 +12,8 @@ use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
 use crate::model::{
-    BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, RepeatStats, ResultCell, ResultStatus,
-    TestResult, Usage, VersionId, VersionSummary,
+    BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, JudgeVerdict, RepeatStats, ResultCell,
+    ResultStatus, TestResult, Usage, VersionId, VersionSummary,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -251,10 +251,10 @@ macro_rules! push_result_values {
                 .push_bind(r.finished_at);
             let judge = r.detail.judge.as_ref();
             b.push_bind(judge.and_then(|j| j.score))
-                .push_bind(judge.map(|j| match j.passed {
-                    _ if j.error.is_some() => "error",
-                    Some(true) => "passed",
-                    _ => "failed",
+                .push_bind(judge.map(|j| match j.verdict() {
+                    JudgeVerdict::Pass => "passed",
+                    JudgeVerdict::Fail => "failed",
+                    JudgeVerdict::Error => "error",
                 }))
                 .push_bind(judge.map(|j| j.cached))
                 .push_bind(judge.and_then(|j| j.tokens))

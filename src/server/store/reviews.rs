@@ -3,8 +3,8 @@
 //! and a judge's calibration ([`Store::reviewed_judgements`]).
 
 use super::TestKey;
-use super::{now_ms, on_pool, parse_json, Store, StoreResult};
-use crate::model::{BatchId, CaseId, Review, ReviewVerdict, ScoreDetail, VersionId};
+use super::{now_ms, on_pool, parse_json, Store, StoreError, StoreResult};
+use crate::model::{BatchId, CaseId, ResultStatus, Review, ReviewVerdict, ScoreDetail, VersionId};
 
 /// A reviewed result the judge also gave a verdict on.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,43 +67,26 @@ impl Store {
         }))
     }
 
-    /// The reviewed keys of a batch, for marking them in lists.
-    pub async fn reviewed_keys(
-        &self,
-        batch: BatchId,
-    ) -> StoreResult<Vec<(TestKey, ReviewVerdict)>> {
-        let rows: Vec<(i64, i64, i64, String)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT version_id, case_id, repetition, verdict FROM reviews WHERE batch_id = $1")
-            .bind(batch.0).fetch_all(pool).await)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(v, c, r, verdict)| {
-                Some((
-                    (VersionId(v), CaseId(c), u32::try_from(r).ok()?),
-                    ReviewVerdict::parse(&verdict)?,
-                ))
-            })
-            .collect())
-    }
-
-    /// The answered, unreviewed results of a batch with their score and detail: what the review
+    /// The answered, unreviewed results of a batch with their status, score and detail: what the review
     /// queue picks from (by `judge::review::reasons`), in (version, case, repetition) order.
     pub async fn unreviewed_answers(
         &self,
         batch: BatchId,
-    ) -> StoreResult<Vec<(TestKey, Option<f64>, ScoreDetail)>> {
-        let rows: Vec<(i64, i64, i64, Option<f64>, String)> = on_pool!(self, pool =>
+    ) -> StoreResult<Vec<(TestKey, ResultStatus, Option<f64>, ScoreDetail)>> {
+        let rows: Vec<(i64, i64, i64, String, Option<f64>, String)> = on_pool!(self, pool =>
             sqlx::query_as(
-                "SELECT version_id, case_id, repetition, score, detail FROM results r \
+                "SELECT version_id, case_id, repetition, status, score, detail FROM results r \
                  WHERE batch_id = $1 AND status <> 'error' AND NOT EXISTS (SELECT 1 FROM reviews rv \
                  WHERE rv.batch_id = r.batch_id AND rv.version_id = r.version_id \
                  AND rv.case_id = r.case_id AND rv.repetition = r.repetition) \
                  ORDER BY version_id, case_id, repetition")
             .bind(batch.0).fetch_all(pool).await)?;
         rows.into_iter()
-            .map(|(v, c, r, score, detail)| {
+            .map(|(v, c, r, status, score, detail)| {
                 let key = (VersionId(v), CaseId(c), u32::try_from(r).unwrap_or(0));
-                Ok((key, score, parse_json("result detail", &detail)?))
+                let status = ResultStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("result status `{status}`")))?;
+                Ok((key, status, score, parse_json("result detail", &detail)?))
             })
             .collect()
     }
