@@ -15,6 +15,7 @@
 //! | compare   | 2 runs × 25,000 cases: `compare_runs`, CSV export, RSS, Chromium load times   |
 //! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
+//! | cluster   | 1–3 `serve` processes on one PostgreSQL: throughput, staleness, claim cost    |
 //!
 //! Every measured run happens in a fresh child process (this program re-executed with a
 //! `__phase` argument), so each peak RSS is that run's alone. The Dify simulator always runs as a
@@ -78,6 +79,9 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+#[path = "engine/cluster.rs"]
+mod cluster;
+
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
 const SIM_ADDR: &str = "127.0.0.1:5077";
@@ -130,6 +134,7 @@ fn main() {
         "compare",
         "promptfoo",
         "frontend",
+        "cluster",
     ];
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -160,6 +165,7 @@ fn main() {
             "compare" => section_compare(&sim),
             "promptfoo" => section_promptfoo(&sim),
             "frontend" => section_frontend(),
+            "cluster" => cluster::section_cluster(),
             _ => unreachable!(),
         }
     }
@@ -582,11 +588,19 @@ struct Served {
 
 impl Served {
     fn start(db: &str, stderr: Stdio) -> Served {
+        Served::start_with(db, stderr, &[])
+    }
+
+    /// [`Served::start`] with more `serve` arguments; it may call Dify at loopback addresses
+    /// (the simulator).
+    fn start_with(db: &str, stderr: Stdio, extra: &[&str]) -> Served {
         let token = cli_token(db);
         let mut child = Command::new(server_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--database-url", db])
             .args(["--site-root"])
             .arg(repo_root().join("target/site"))
+            .args(extra)
+            .env("DIFY_BENCH_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -213,6 +213,10 @@ struct ServeArgs {
     /// Versions × cases one batch may hold; a larger batch is refused (400). [default: 100000]
     #[arg(long, env = "DIFY_BENCH_MAX_TESTS_PER_BATCH")]
     max_tests_per_batch: Option<u64>,
+    /// Several instances on PostgreSQL: how long a vanished instance's claimed tests wait before
+    /// the others take them (its leases outlive its last heartbeat this long). [default: 10000]
+    #[arg(long, env = "DIFY_BENCH_LEASE_MS", value_name = "MS")]
+    lease_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -352,6 +356,22 @@ async fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    let lease = match args
+        .lease_ms
+        .or_else(|| env_parse("DIFY_BENCH_LEASE_MS"))
+        .map(std::time::Duration::from_millis)
+    {
+        None => dify_bench::server::cluster::DEFAULT_LEASE,
+        Some(l) if l >= dify_bench::server::cluster::MIN_LEASE => l,
+        Some(l) => {
+            eprintln!(
+                "error: --lease-ms / DIFY_BENCH_LEASE_MS must be at least {} ms, got {}",
+                dify_bench::server::cluster::MIN_LEASE.as_millis(),
+                l.as_millis()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let allow_hosts = if args.allow_hosts.is_empty() {
         match std::env::var("DIFY_BENCH_ALLOW_HOSTS") {
             Ok(list) => match list.split(',').map(str::parse).collect() {
@@ -390,6 +410,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         },
         secret_key: SecretKeyConfig::from_env(args.secret_key_file),
         engine_limits,
+        lease,
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -965,6 +965,19 @@ pub struct BatchView {
     /// One per version, in the batch's version order: tokens, cost, latency and time-to-first-
     /// token percentiles, errors by code.
     pub run_totals: Vec<RunTotals>,
+    /// Several instances on PostgreSQL: the work done twice (zero on one instance).
+    #[serde(default)]
+    pub duplicate_work: DuplicateWork,
+}
+
+/// Work done twice when several instances share a batch and one of them vanished mid-call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateWork {
+    /// Tests claimed again after the instance holding them stopped or vanished: each may have
+    /// been called twice.
+    pub reclaimed_tests: i64,
+    /// Answers that arrived for a test that already had a result: called twice, stored once.
+    pub duplicate_results: i64,
 }
 
 /// What an import did (or, with `dry_run`, would do).

@@ -1760,7 +1760,8 @@ async fn stats_count_every_request_received() {
     let client = Client::new();
     assert_eq!(
         stats(&client, &base).await,
-        json!({"chat_completions": 0, "embeddings": 0, "dify_calls": 0})
+        json!({"chat_completions": 0, "embeddings": 0, "dify_calls": 0,
+               "dify_in_flight": 0, "dify_peak_in_flight": 0})
     );
 
     let prompt = judge_prompt("correctness", "q?", "It is 10 Gbps.", "It is 10 Gbps.");
@@ -1792,9 +1793,11 @@ async fn stats_count_every_request_received() {
         .await
         .expect("answers");
 
+    // Both Dify calls were answered one after the other: one in flight at most, none now.
     assert_eq!(
         stats(&client, &base).await,
-        json!({"chat_completions": 4, "embeddings": 1, "dify_calls": 2})
+        json!({"chat_completions": 4, "embeddings": 1, "dify_calls": 2,
+               "dify_in_flight": 0, "dify_peak_in_flight": 1})
     );
 }
 

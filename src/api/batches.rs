@@ -127,7 +127,12 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
         Vec::new()
     };
     let run_totals = store.run_totals(id, &batch.versions).await?;
+    let (reclaimed_tests, duplicate_results) = store.duplicate_work(id).await?;
     Ok(BatchView {
+        duplicate_work: crate::model::DuplicateWork {
+            reclaimed_tests,
+            duplicate_results,
+        },
         repeat_stats,
         has_errors: batch.failed_tests > 0,
         batch,

@@ -49,6 +49,9 @@ pub struct ServeOptions {
     /// The runner's server-wide caps (`--max-running-batches`, `--max-calls-in-flight`,
     /// `--max-tests-per-batch`).
     pub engine_limits: EngineLimits,
+    /// Several instances on PostgreSQL: how long leases outlive a vanished instance
+    /// (`--lease-ms`).
+    pub lease: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,13 +204,23 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
              (valid for one hour, once)"
         );
     }
+    // PostgreSQL: one of the instances sharing the database — work claimed by leases, cancels
+    // and progress told to the others (`cluster`). Joined before resuming, so that N instances
+    // starting together share the unfinished batches instead of each running them whole.
+    // The listener starts after the resume, so that every unfinished batch is tracked before
+    // this server says it listens (its sweep on connecting finds them running here).
+    let member = crate::server::cluster::register(engine.store(), opts.lease).await?;
+    if let Some(member) = member {
+        engine.join_cluster(member);
+    }
     let resumed = engine.resume_unfinished().await?;
     if !resumed.is_empty() {
         tracing::info!(count = resumed.len(), "resumed unfinished batches");
     }
-    // PostgreSQL: cancels sent to other instances reach the batches running here.
     let listening = tokio_util::sync::CancellationToken::new();
-    crate::server::cluster::spawn_listener(engine.clone(), listening.clone());
+    if let Some(member) = member {
+        crate::server::cluster::spawn(engine.clone(), member, listening.clone());
+    }
     let _stop_listening = listening.drop_guard();
     // The test harness and `make run` read this line to learn the port.
     println!("dify-bench listening on http://{addr}");

@@ -16,6 +16,8 @@ use crate::model::{
     BatchId, BatchStatus, JudgeTally, Progress, ResultStatus, VersionId, VersionProgress,
     VersionRunStatus,
 };
+use crate::server::store::LiveTally;
+pub use crate::server::store::StoredEnd;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -109,6 +111,8 @@ pub struct VersionStart {
     pub latency_sum: f64,
     pub timed: u64,
     pub judge: JudgeSums,
+    /// The revision of these counts (`store::LiveTally::rev`; 0 where there is none).
+    pub rev: u64,
 }
 
 /// Running sums of the judge's work for one version.
@@ -155,6 +159,7 @@ impl VersionStart {
             latency_sum: 0.0,
             timed: 0,
             judge: JudgeSums::default(),
+            rev: 0,
         }
     }
 }
@@ -189,6 +194,8 @@ struct VersionState {
     latency_sum: f64,
     timed: u64,
     judge: JudgeSums,
+    /// The revision of the counts, when they come whole from the store (several instances).
+    rev: u64,
     in_flight: u32,
     cancelled: bool,
 }
@@ -207,6 +214,7 @@ impl From<VersionStart> for VersionState {
             latency_sum: v.latency_sum,
             timed: v.timed,
             judge: v.judge,
+            rev: v.rev,
             in_flight: 0,
             cancelled: false,
         }
@@ -259,6 +267,7 @@ struct BatchState {
     finished_at_ms: Option<i64>,
     error_message: Option<String>,
     current_version: Option<String>,
+    current_version_id: Option<VersionId>,
     current_test_case: Option<String>,
     versions: Vec<VersionState>,
     index: HashMap<VersionId, usize>,
@@ -407,6 +416,7 @@ impl Registry {
             finished_at_ms: None,
             error_message: None,
             current_version: None,
+            current_version_id: None,
             current_test_case: None,
             versions,
             index,
@@ -441,6 +451,7 @@ impl Registry {
             s.versions[i].in_flight += 1;
             let name = s.versions[i].name.clone();
             s.current_version = Some(name);
+            s.current_version_id = Some(version);
             s.current_test_case = Some(case_name.to_string());
         }
         t.changed.notify_one();
@@ -484,14 +495,112 @@ impl Registry {
         t.changed.notify_one();
     }
 
+    /// A version's counts as the store holds them after some results were stored — by this
+    /// instance or, on PostgreSQL, by another (`server::cluster`): applied only when newer than
+    /// what the registry has, so they may arrive late, twice or out of order. `settled_here` of
+    /// this instance's tests ended with them (they leave the in-flight count).
+    pub fn apply_tally(&self, id: BatchId, tally: &LiveTally, settled_here: u32) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&VersionId(tally.version_id)) else {
+                return;
+            };
+            let v = &mut s.versions[i];
+            v.in_flight = v.in_flight.saturating_sub(settled_here);
+            let rev = tally.rev.max(0) as u64;
+            if rev <= v.rev {
+                return;
+            }
+            let newly = (tally.completed.max(0) as u64).saturating_sub(v.completed);
+            v.rev = rev;
+            v.completed = tally.completed.max(0) as u64;
+            v.passed = tally.passed.max(0) as u64;
+            v.errored = tally.errored.max(0) as u64;
+            v.score_sum = tally.score_sum;
+            v.scored = tally.scored.max(0) as u64;
+            v.latency_sum = tally.latency_sum;
+            v.timed = tally.timed.max(0) as u64;
+            v.judge = JudgeSums {
+                judged: tally.judged.max(0) as u64,
+                cached: tally.judge_cached.max(0) as u64,
+                errors: tally.judge_errors.max(0) as u64,
+                score_sum: tally.judge_score_sum,
+            };
+            let now = Instant::now();
+            for _ in 0..newly.min(u64::from(RATE_WINDOW)) {
+                s.rate.record(now);
+            }
+        }
+        t.changed.notify_one();
+    }
+
+    /// The test another instance is working on, shown as the current one.
+    pub fn remote_test(&self, id: BatchId, version: VersionId, case_name: &str) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&version) else {
+                return;
+            };
+            let name = s.versions[i].name.clone();
+            s.current_version = Some(name);
+            s.current_version_id = Some(version);
+            s.current_test_case = Some(case_name.to_string());
+        }
+        t.changed.notify_one();
+    }
+
+    /// Ends a batch as the store recorded its end — status, times and final counts — so that
+    /// every instance sends the same terminal event (PostgreSQL, several instances).
+    pub fn conclude(&self, id: BatchId, end: StoredEnd, tallies: &[LiveTally]) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            if s.status.is_terminal() {
+                return;
+            }
+            for tally in tallies {
+                if let Some(&i) = s.index.get(&VersionId(tally.version_id)) {
+                    let v = &mut s.versions[i];
+                    v.rev = 0;
+                    v.in_flight = 0;
+                }
+            }
+        }
+        for tally in tallies {
+            self.apply_tally(id, tally, 0);
+        }
+        {
+            let mut s = t.state.lock();
+            if let Some(at) = end.started_at_ms {
+                s.started_at_ms = at;
+            }
+            if let Some(at) = end.finished_at_ms {
+                s.finished_at_ms = Some(at);
+            }
+        }
+        self.finish(&t, end.status, end.error_message, end.finished_at_ms);
+    }
+
     /// Ends a batch: the terminal event goes out at once and the stream closes after it.
     pub fn mark_finished(&self, id: BatchId, status: BatchStatus, error_message: Option<String>) {
         let Some(t) = self.tracked(id) else { return };
+        self.finish(&t, status, error_message, None);
+    }
+
+    fn finish(
+        &self,
+        t: &Tracked,
+        status: BatchStatus,
+        error_message: Option<String>,
+        finished_at_ms: Option<i64>,
+    ) {
         {
             let mut s = t.state.lock();
             s.status = status;
             s.error_message = error_message;
-            s.finished_at_ms = Some(unix_ms());
+            s.finished_at_ms = Some(finished_at_ms.unwrap_or_else(unix_ms));
             s.finished_at = Some(Instant::now());
             // Aborted tests never report an end: nothing is in flight once a batch is over.
             if status == BatchStatus::Cancelled {
@@ -503,6 +612,13 @@ impl Registry {
         }
         t.ended.notify_one();
         t.changed.notify_one();
+    }
+
+    /// The test shown as the current one: (version, case name).
+    pub fn current(&self, id: BatchId) -> Option<(VersionId, String)> {
+        let t = self.tracked(id)?;
+        let s = t.state.lock();
+        Some((s.current_version_id?, s.current_test_case.clone()?))
     }
 
     /// The current state, computed now (not the last published event).
@@ -609,6 +725,7 @@ pub fn render_stored(
         finished_at_ms,
         error_message,
         current_version: None,
+        current_version_id: None,
         current_test_case: None,
         versions,
         index: HashMap::new(),
@@ -890,6 +1007,7 @@ mod tests {
             finished_at_ms: None,
             error_message: None,
             current_version: None,
+            current_version_id: None,
             current_test_case: None,
             versions: Vec::new(),
             index: HashMap::new(),

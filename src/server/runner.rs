@@ -19,6 +19,7 @@ use crate::model::{
     Batch, BatchId, BatchStatus, CaseId, ResultStatus, ScoreDetail, ScoringConfig, TestCase,
     TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
+use crate::server::cluster::{self, relay::BatchEvent, Membership};
 use crate::server::dify::{AppEndpoint, DifyClient};
 use crate::server::judge::{BatchJudging, Judging};
 use crate::server::offload;
@@ -27,16 +28,17 @@ use crate::server::progress::{
 };
 use crate::server::scoring::{CasePlan, Semantic};
 use crate::server::store::{
-    BatchPlan, NewBatch, PlannedVersion, RerunClaim, Store, StoreError, TestKey, VersionTally,
+    BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store, StoreError,
+    StoreResult, TestKey, VersionTally,
 };
 use runs::{Refusal, RunGuard, Runs, Ticket};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, AcquireError, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +59,11 @@ pub const WRITER_DRAIN: Duration = Duration::from_secs(2);
 /// How long a cancel for a batch this instance does not run waits for the instance that runs it
 /// (told over `LISTEN/NOTIFY`) to end it, before concluding that none does.
 pub const REMOTE_CANCEL_WAIT: Duration = Duration::from_secs(2);
+/// Shared work (PostgreSQL, several instances): the most tests one claim takes.
+const CLAIM_MAX: usize = 64;
+/// Shared work: how often a runner with room claims again when nothing told it to — to take
+/// over the tests of a vanished instance, or slots the others freed.
+const CLAIM_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -102,6 +109,9 @@ pub struct Engine {
     shutdown: CancellationToken,
     /// Judges and embedding scorers, their caches and limits.
     judging: Arc<Judging>,
+    /// Set when this engine is one of several instances on PostgreSQL (`serve`): its runners
+    /// claim tests by leases instead of keeping the batch's queue in memory.
+    member: OnceLock<Membership>,
 }
 
 /// What [`Engine::shutdown`] left behind.
@@ -133,6 +143,7 @@ impl Engine {
             runs: Runs::new(),
             calls: Arc::new(Semaphore::new(limits.max_calls_in_flight)),
             shutdown: CancellationToken::new(),
+            member: OnceLock::new(),
         })
     }
 
@@ -150,6 +161,16 @@ impl Engine {
 
     pub fn judging(&self) -> &Arc<Judging> {
         &self.judging
+    }
+
+    /// Makes this engine one of the instances sharing its PostgreSQL database (`cluster`):
+    /// from now on its runners claim tests by leases. Set once, before any batch runs.
+    pub fn join_cluster(&self, member: Membership) {
+        let _ = self.member.set(member);
+    }
+
+    pub fn membership(&self) -> Option<Membership> {
+        self.member.get().copied()
     }
 
     /// Validates and stores a batch, starts it in the background, and returns its id at once.
@@ -219,7 +240,7 @@ impl Engine {
             repeats,
             "batch queued"
         );
-        self.launch(id, ticket).await?;
+        self.launch(id, ticket, true).await?;
         Ok(id)
     }
 
@@ -341,6 +362,9 @@ impl Engine {
     /// (`server::cluster`); when no instance ends it within [`REMOTE_CANCEL_WAIT`], none runs it,
     /// and it is marked cancelled here.
     pub async fn cancel_batch(&self, id: BatchId) -> Result<(), EngineError> {
+        if let Some(member) = self.membership() {
+            return self.cancel_shared(id, member).await;
+        }
         if self.runs.cancel(id) {
             return Ok(());
         }
@@ -370,6 +394,103 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// A cancel among several instances: the batch ends in the store first (so no instance
+    /// claims another of its tests), then every instance is told to stop its runner and to send
+    /// the terminal event.
+    async fn cancel_shared(&self, id: BatchId, member: Membership) -> Result<(), EngineError> {
+        if self
+            .store
+            .end_open_batch(id, BatchStatus::Cancelled, None)
+            .await?
+        {
+            self.runs.cancel(id);
+            cluster::announce_cancel(&self.store, id).await?;
+            cluster::announce_batch(&self.store, member.instance, id, BatchEvent::End).await?;
+            self.conclude_from_store(id).await;
+            tracing::info!(batch = %id, "batch cancelled on every instance");
+            return Ok(());
+        }
+        match self.store.get_batch(id).await? {
+            None => Err(EngineError::NotFound(format!("batch {id} does not exist"))),
+            Some(b) => Err(EngineError::Conflict(format!(
+                "batch {id} has already ended ({})",
+                b.status.as_str()
+            ))),
+        }
+    }
+
+    /// Joins a batch another instance opened (shared work): runs a runner of it here too, unless
+    /// one runs already. Nothing to do on a single instance.
+    pub async fn join(self: &Arc<Self>, id: BatchId) {
+        if self.member.get().is_none() {
+            return;
+        }
+        let Ok(ticket) = self.runs.reserve_batch(id, None) else {
+            return;
+        };
+        match self.launch(id, ticket, false).await {
+            Ok(()) => tracing::info!(batch = %id, "joined a batch opened by another instance"),
+            Err(e) => tracing::warn!(batch = %id, error = %e, "cannot join batch"),
+        }
+    }
+
+    /// Another instance ended `id`: stop running it here, and send its terminal event from the
+    /// store's record.
+    pub async fn ended_elsewhere(&self, id: BatchId) {
+        self.runs.cancel(id);
+        self.conclude_from_store(id).await;
+    }
+
+    /// The shared-work safety net, run when the listener (re)connects and once per lease: joins
+    /// every open batch not running here, ends what ended unheard, and brings every live batch's
+    /// counts to what the store holds (a progress note may have been missed).
+    pub async fn reconcile(self: &Arc<Self>) {
+        if self.member.get().is_none() {
+            return;
+        }
+        let open = match self.store.unfinished_batches().await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the open batches");
+                return;
+            }
+        };
+        for &id in &open {
+            if !self.runs.ids().contains(&id) && !self.shutdown.is_cancelled() {
+                self.join(id).await;
+            }
+        }
+        for id in self.registry.running() {
+            if open.contains(&id) {
+                if let Ok(live) = self.store.live_tallies(id).await {
+                    for t in &live {
+                        self.registry.apply_tally(id, t, 0);
+                    }
+                }
+            } else {
+                self.ended_elsewhere(id).await;
+            }
+        }
+    }
+
+    /// Sends the terminal event of `id` as the store recorded its end (when it has ended).
+    async fn conclude_from_store(&self, id: BatchId) {
+        let end = match self.store.stored_end(id).await {
+            Ok(Some(end)) if end.status.is_terminal() => end,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(batch = %id, error = %e, "cannot read how the batch ended");
+                return;
+            }
+        };
+        let tallies = if self.store.pg_pool().is_some() {
+            self.store.live_tallies(id).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.registry.conclude(id, end, &tallies);
     }
 
     /// Runs again, in a finished batch, every test that ended with an error or has no result
@@ -403,7 +524,7 @@ impl Engine {
             RerunClaim::Claimed { to_run } => to_run,
         };
         tracing::info!(batch = %id, tests = to_run, "re-running failed and unrun tests");
-        if let Err(e) = self.launch(id, ticket).await {
+        if let Err(e) = self.launch(id, ticket, true).await {
             // Re-opened but not running. At shutdown it stays queued and runs on the next start
             // (as the message says); otherwise it ends again, saying why.
             if !matches!(e, EngineError::Unavailable(_)) {
@@ -422,7 +543,9 @@ impl Engine {
         for &id in &ids {
             tracing::info!(batch = %id, "resuming unfinished batch");
             let launched = match self.runs.reserve_batch(id, None) {
-                Ok(ticket) => self.launch(id, ticket).await,
+                Ok(ticket) => self.launch(id, ticket, false).await,
+                // Already joined (a note from another instance came first).
+                Err(Refusal::Busy) if self.member.get().is_some() => Ok(()),
                 Err(r) => Err(self.refused(Some(id), r)),
             };
             if let Err(e) = launched {
@@ -455,6 +578,13 @@ impl Engine {
     /// [`CALL_GRACE`] to finish, cancels the rest, stores what it received (within
     /// [`WRITER_DRAIN`]) and stays `running` in the store, so it resumes on the next start.
     pub async fn shutdown(&self, wait: Duration) -> ShutdownReport {
+        let member = self.membership();
+        if let Some(m) = member {
+            // Out of the fair share at once: the others may take this instance's part.
+            if let Err(e) = self.store.drain_instance(m.instance).await {
+                tracing::warn!(error = %e, "cannot mark this instance as draining");
+            }
+        }
         let interrupted = self.runs.close();
         self.shutdown.cancel();
         if !interrupted.is_empty() {
@@ -466,6 +596,17 @@ impl Engine {
             );
         }
         let _ = tokio::time::timeout(wait, self.runs.idle()).await;
+        if let Some(m) = member {
+            // The tests this instance held go back at once, not after the lease time: a rolling
+            // restart loses none and waits for none.
+            match self.store.leave(m.instance).await {
+                Ok(released) => tracing::info!(
+                    released,
+                    "left the instances: leases given back to the others"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot give the leases back; they expire"),
+            }
+        }
         ShutdownReport {
             interrupted,
             still_running: self.runs.ids(),
@@ -475,13 +616,27 @@ impl Engine {
     /// Starts tracking a stored batch (from its stored tallies, so a resume starts where it
     /// stopped) and runs it in the background, in the place `ticket` holds. Tracking begins
     /// before this returns, so a caller can subscribe to the batch's progress at once.
-    async fn launch(self: &Arc<Self>, id: BatchId, ticket: Ticket) -> Result<(), EngineError> {
+    async fn launch(
+        self: &Arc<Self>,
+        id: BatchId,
+        ticket: Ticket,
+        announce: bool,
+    ) -> Result<(), EngineError> {
         let plan = self
             .store
             .batch_plan(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?;
-        let tallies = self.store.version_tallies(id).await?;
+        // Shared work starts from the store's live tallies, with their revisions, which the
+        // other instances' notes are ordered by.
+        let live = match self.member.get() {
+            Some(_) => Some(self.store.live_tallies(id).await?),
+            None => None,
+        };
+        let tallies = match &live {
+            Some(live) => live.iter().map(version_tally).collect(),
+            None => self.store.version_tallies(id).await?,
+        };
         if let Some(v) = keyless_with_work(&plan, &tallies, false) {
             return Err(EngineError::Conflict(key_removed(id, v)));
         }
@@ -491,9 +646,26 @@ impl Engine {
             .started_at
             .unwrap_or_else(crate::server::store::now_ms);
         let (guard, cancel) = ticket.start(id).map_err(|r| self.refused(Some(id), r))?;
-        self.registry
-            .init_batch(batch_start(&plan.batch, &tallies, started_at));
+        let mut start = batch_start(&plan.batch, &tallies, started_at);
+        for v in &mut start.versions {
+            if let Some(t) = live
+                .iter()
+                .flatten()
+                .find(|t| t.version_id == v.version_id.0)
+            {
+                v.rev = t.rev.max(0) as u64;
+            }
+        }
+        self.registry.init_batch(start);
         self.spawn(plan, guard, cancel);
+        if let (true, Some(m)) = (announce, self.member.get()) {
+            // The others join it (or find it by their sweep, should this note be lost).
+            if let Err(e) =
+                cluster::announce_batch(&self.store, m.instance, id, BatchEvent::Open).await
+            {
+                tracing::warn!(batch = %id, error = %e, "cannot tell the other instances");
+            }
+        }
         Ok(())
     }
 
@@ -520,14 +692,26 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<(), EngineError> {
         let id = plan.batch.id;
-        let done = self.store.result_keys(id).await?;
-        self.store.mark_batch_running(id).await?;
+        let member = self.membership();
+        let done = match member {
+            Some(_) => HashSet::new(),
+            None => self.store.result_keys(id).await?,
+        };
+        if !self.store.mark_batch_running(id).await? {
+            // Ended before it started here (cancelled on another instance).
+            self.conclude_from_store(id).await;
+            return Ok(());
+        }
         let case_plans = case_plans(Arc::new(plan.cases.clone()))
             .await?
             .into_iter()
             .map(Arc::new)
             .collect::<Vec<_>>();
-        let (status, message) = match self.execute(&plan, &case_plans, &done, &cancel).await {
+        let ended = match member {
+            Some(m) => self.execute_shared(&plan, &case_plans, m, &cancel).await,
+            None => self.execute(&plan, &case_plans, &done, &cancel).await,
+        };
+        let (status, message) = match ended {
             Ok(Ended::Finished(status)) => (status, None),
             Ok(Ended::Interrupted { cancelled, unsaved }) => {
                 // Left `running` in the store: the next start resumes it.
@@ -538,6 +722,10 @@ impl Engine {
                     "batch interrupted by shutdown: its cancelled calls, answers not stored and \
                      tests not yet sent run when the server starts"
                 );
+                return Ok(());
+            }
+            Ok(Ended::Gone) => {
+                self.conclude_from_store(id).await;
                 return Ok(());
             }
             Ok(Ended::NotSaved) => (BatchStatus::Error, Some(not_saved_message())),
@@ -596,6 +784,7 @@ impl Engine {
             self.registry.clone(),
             rx,
             stored.clone(),
+            None,
         ));
         let mut tasks: JoinSet<(usize, bool)> = JoinSet::new();
         let mut sent = 0u64;
@@ -766,7 +955,249 @@ impl Engine {
             None => Ended::Finished(BatchStatus::Completed),
         })
     }
+
+    /// The dispatch loop of shared work (several instances on PostgreSQL): tests are claimed from
+    /// the store (`store::work`) instead of a queue in memory — as many as this runner can send
+    /// at once, within the batch's limits counted over every instance — and each result, stored,
+    /// frees its claim. It claims again when its writer stored a group, and every
+    /// [`CLAIM_POLL`] (the tests of a vanished instance become claimable once its lease expires).
+    /// It ends when no test of the batch is left, or the batch ended elsewhere.
+    async fn execute_shared(
+        &self,
+        plan: &BatchPlan,
+        case_plans: &[Arc<CasePlan>],
+        member: Membership,
+        cancel: &CancellationToken,
+    ) -> Result<Ended, EngineError> {
+        let batch = &plan.batch;
+        let limit = batch.concurrency.max(1) as usize;
+        let scoring = Arc::new(batch.scoring.clone());
+        let grading = Arc::new(self.judging.for_batch(&batch.scoring).await?);
+        let endpoints: Vec<Arc<AppEndpoint>> = plan
+            .versions
+            .iter()
+            .map(|v| Arc::new(endpoint(v)))
+            .collect();
+        let cases: Vec<Arc<TestCase>> = plan.cases.iter().cloned().map(Arc::new).collect();
+        let version_index: HashMap<VersionId, usize> = plan
+            .versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.version_id, i))
+            .collect();
+        let case_index: HashMap<CaseId, usize> =
+            cases.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+
+        let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
+        let stored = Arc::new(AtomicU64::new(0));
+        let claim_again = Arc::new(Notify::new());
+        let mut writer = tokio::spawn(write_results(
+            self.store.clone(),
+            self.registry.clone(),
+            rx,
+            stored.clone(),
+            Some((member, claim_again.clone())),
+        ));
+        let mut tasks: JoinSet<(usize, bool)> = JoinSet::new();
+        let mut claiming: Option<Claiming> = None;
+        let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
+        let mut poll = tokio::time::interval(CLAIM_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut due = true;
+        let mut asked = 0u64;
+        // No test of the batch is left; the batch is no longer open.
+        let mut drained = false;
+        let mut gone = false;
+        let mut sent = 0u64;
+        let mut stop: Option<Stop> = None;
+        let mut cancelled_calls = 0usize;
+        let mut writer_gone = false;
+        let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
+
+        loop {
+            if stop.is_none() && self.shutdown.is_cancelled() {
+                stop = Some(Stop::Shutdown);
+                grace = Some(Box::pin(tokio::time::sleep(CALL_GRACE)));
+            }
+            let ended = stop.is_some() || writer_gone || gone || drained;
+            if ended {
+                claiming = None;
+                permits.clear();
+            } else if due && claiming.is_none() {
+                // Permits first, so that a claimed test is sent at once: a lease held by a test
+                // waiting here would count against the batch on every instance.
+                let room = limit.saturating_sub(tasks.len()).min(CLAIM_MAX);
+                while permits.len() < room {
+                    match self.calls.clone().try_acquire_owned() {
+                        Ok(p) => permits.push(p),
+                        Err(_) => break,
+                    }
+                }
+                if !permits.is_empty() {
+                    due = false;
+                    let store = self.store.clone();
+                    let want = permits.len() as u64;
+                    asked = want;
+                    let id = batch.id;
+                    claiming = Some(Box::pin(async move {
+                        store
+                            .claim_tests(id, member.instance, want, member.lease_ms())
+                            .await
+                    }));
+                }
+            }
+            if tasks.is_empty() && (ended || (claiming.is_none() && drained)) {
+                break;
+            }
+            tokio::select! {
+                joined = tasks.join_next(), if !tasks.is_empty() => {
+                    match joined {
+                        Some(Ok((_, written))) => writer_gone |= !written,
+                        Some(Err(e)) if e.is_panic() => {
+                            tracing::error!(batch = %batch.id, "a test task panicked: {e}");
+                            writer_gone = true;
+                        }
+                        Some(Err(_)) => cancelled_calls += 1,
+                        None => {}
+                    }
+                }
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                }, if claiming.is_some() => {
+                    claiming = None;
+                    match claimed {
+                        Ok(ClaimOutcome { open: false, .. }) => {
+                            // Ended elsewhere: nothing here is worth finishing.
+                            gone = true;
+                            tasks.abort_all();
+                        }
+                        Ok(outcome) => {
+                            let got = outcome.tests.len();
+                            if sent == 0 && got > 0 {
+                                tracing::info!(
+                                    batch = %batch.id,
+                                    instance = %member.instance,
+                                    others_leased = outcome.others_leased,
+                                    "claimed tests of the batch (shared with the other instances)"
+                                );
+                            }
+                            for test in outcome.tests {
+                                let (Some(&vi), Some(&ci), Some(call)) = (
+                                    version_index.get(&test.version_id),
+                                    case_index.get(&test.case_id),
+                                    permits.pop(),
+                                ) else {
+                                    // Not in this batch's snapshot (cannot happen) or no permit
+                                    // (claims never exceed them): its lease expires for others.
+                                    continue;
+                                };
+                                if test.reclaimed {
+                                    tracing::info!(
+                                        batch = %batch.id,
+                                        version = %test.version_id,
+                                        case = %test.case_id,
+                                        "claimed again a test whose instance vanished or stopped; \
+                                         it may have been called before"
+                                    );
+                                }
+                                sent += 1;
+                                let job = Job {
+                                    batch_id: batch.id,
+                                    version_id: test.version_id,
+                                    endpoint: endpoints[vi].clone(),
+                                    case: cases[ci].clone(),
+                                    repetition: test.repetition,
+                                    plan: case_plans[ci].clone(),
+                                    scoring: scoring.clone(),
+                                    grading: grading.clone(),
+                                    judging: self.judging.clone(),
+                                };
+                                let client = self.client.clone();
+                                let registry = self.registry.clone();
+                                let tx = tx.clone();
+                                tasks.spawn(async move {
+                                    (vi, job.run(&client, &registry, &tx, call).await)
+                                });
+                            }
+                            permits.clear();
+                            drained = got == 0 && !outcome.remaining;
+                            // All it asked for: there may be more, and room for it.
+                            due = got > 0 && got as u64 == asked;
+                        }
+                        Err(e) => {
+                            permits.clear();
+                            tracing::warn!(batch = %batch.id, error = %e, "claiming tests failed; retrying");
+                        }
+                    }
+                }
+                () = claim_again.notified() => due = true,
+                _ = poll.tick() => due = true,
+                _ = cancel.cancelled(), if stop != Some(Stop::Cancel) => {
+                    stop = Some(Stop::Cancel);
+                    tasks.abort_all();
+                }
+                _ = self.shutdown.cancelled(), if stop.is_none() => {}
+                () = async {
+                    match grace.as_mut() {
+                        Some(sleep) => sleep.await,
+                        None => std::future::pending().await,
+                    }
+                }, if grace.is_some() => {
+                    grace = None;
+                    tasks.abort_all();
+                }
+            }
+        }
+        drop(tx);
+        let written = tokio::select! {
+            joined = &mut writer => Some(joined),
+            () = async {
+                self.shutdown.cancelled().await;
+                tokio::time::sleep(WRITER_DRAIN).await;
+            } => None,
+        };
+        let unsaved = sent
+            .saturating_sub(cancelled_calls as u64)
+            .saturating_sub(stored.load(Ordering::Relaxed));
+        match written {
+            None => {
+                writer.abort();
+                return Ok(Ended::Interrupted {
+                    cancelled: cancelled_calls,
+                    unsaved,
+                });
+            }
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => {
+                tracing::error!(batch = %batch.id, error = %e, "results could not be saved");
+                return Ok(Ended::NotSaved);
+            }
+            Some(Err(e)) => {
+                tracing::error!(batch = %batch.id, "the result writer stopped: {e}");
+                return Ok(Ended::NotSaved);
+            }
+        }
+        if writer_gone {
+            return Ok(Ended::NotSaved);
+        }
+        Ok(match stop {
+            Some(Stop::Cancel) => Ended::Finished(BatchStatus::Cancelled),
+            Some(Stop::Shutdown) => Ended::Interrupted {
+                cancelled: cancelled_calls,
+                unsaved,
+            },
+            None if gone => Ended::Gone,
+            // No test left: whichever runner stores the last result completes the batch.
+            None => Ended::Finished(BatchStatus::Completed),
+        })
+    }
 }
+
+/// A claim being made.
+type Claiming = Pin<Box<dyn Future<Output = StoreResult<ClaimOutcome>> + Send>>;
 
 /// A permit of the server-wide call semaphore, being waited for.
 type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
@@ -791,6 +1222,8 @@ enum Ended {
     Interrupted { cancelled: usize, unsaved: u64 },
     /// Results could not be saved (or a test task failed): the batch ends `error`.
     NotSaved,
+    /// Shared work: the batch ended elsewhere (cancelled on another instance).
+    Gone,
 }
 
 /// The `error_message` of a batch that stopped because results could not be saved. Such a batch
@@ -823,6 +1256,9 @@ async fn case_plans(cases: Arc<Vec<TestCase>>) -> Result<Vec<CasePlan>, EngineEr
 /// Records the end of a batch in the store, then the registry (whose terminal event closes every
 /// stream): a watcher that sees the terminal event finds every result stored.
 async fn finish(engine: &Engine, id: BatchId, status: BatchStatus, message: Option<String>) {
+    if let Some(member) = engine.membership() {
+        return finish_shared(engine, member, id, status, message).await;
+    }
     if let Err(e) = engine
         .store
         .mark_batch_finished(id, status, message.as_deref())
@@ -832,6 +1268,40 @@ async fn finish(engine: &Engine, id: BatchId, status: BatchStatus, message: Opti
     }
     engine.registry.mark_finished(id, status, message);
     tracing::info!(batch = %id, status = status.as_str(), "batch ended");
+}
+
+/// [`finish`] among several instances: of the runners that end a batch, the one whose end the
+/// store records tells the others (a completed batch only once no test is left); every one then
+/// sends the terminal event from the store's record, so every instance sends the same.
+async fn finish_shared(
+    engine: &Engine,
+    member: Membership,
+    id: BatchId,
+    status: BatchStatus,
+    message: Option<String>,
+) {
+    let store = &engine.store;
+    let ended = match status {
+        BatchStatus::Completed => store.complete_if_done(id).await,
+        _ => store.end_open_batch(id, status, message.as_deref()).await,
+    };
+    match ended {
+        Ok(true) => {
+            let told = async {
+                if status != BatchStatus::Completed {
+                    cluster::announce_cancel(store, id).await?;
+                }
+                cluster::announce_batch(store, member.instance, id, BatchEvent::End).await
+            };
+            if let Err(e) = told.await {
+                tracing::warn!(batch = %id, error = %e, "cannot tell the other instances");
+            }
+            tracing::info!(batch = %id, status = status.as_str(), "batch ended");
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(batch = %id, error = %e, "could not record the end of the batch"),
+    }
+    engine.conclude_from_store(id).await;
 }
 
 /// One test: call, score, hand the result to the writer (which reports it once it is stored).
@@ -966,7 +1436,9 @@ async fn write_results(
     registry: Arc<Registry>,
     mut rx: mpsc::Receiver<TestResult>,
     stored: Arc<AtomicU64>,
+    shared: Option<(Membership, Arc<Notify>)>,
 ) -> Result<(), StoreError> {
+    let pg = store.pg_pool().is_some();
     let mut buf = Vec::with_capacity(WRITE_BATCH);
     while rx.recv_many(&mut buf, WRITE_BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + WRITE_LINGER;
@@ -978,9 +1450,9 @@ async fn write_results(
             }
         }
         let mut attempt = 0;
-        loop {
+        let group = loop {
             match store.insert_results(&buf).await {
-                Ok(()) => break,
+                Ok(group) => break group,
                 Err(e) if attempt < 3 => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "writing results failed; retrying");
@@ -988,8 +1460,15 @@ async fn write_results(
                 }
                 Err(e) => return Err(e),
             }
-        }
+        };
         stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if pg {
+            // PostgreSQL: the store returned each version's new tallies, whole — the same
+            // numbers every instance applies, so every registry shows the same.
+            settle_shared(&store, &registry, &buf, &group, shared.as_ref()).await;
+            buf.clear();
+            continue;
+        }
         for r in buf.drain(..) {
             let done = Finished {
                 status: r.status,
@@ -1007,6 +1486,84 @@ async fn write_results(
         }
     }
     Ok(())
+}
+
+/// After a group of results was stored on PostgreSQL: their versions' tallies go to the
+/// registry (and, among several instances, to the others), their tests leave the in-flight
+/// count, and the runner may claim again.
+async fn settle_shared(
+    store: &Store,
+    registry: &Registry,
+    results: &[TestResult],
+    group: &crate::server::store::StoredGroup,
+    shared: Option<&(Membership, Arc<Notify>)>,
+) {
+    let mut settled: HashMap<(BatchId, VersionId), u32> = HashMap::new();
+    for r in results {
+        *settled.entry((r.batch_id, r.version_id)).or_default() += 1;
+    }
+    for (batch, tally) in &group.tallies {
+        let here = settled
+            .remove(&(*batch, VersionId(tally.version_id)))
+            .unwrap_or(0);
+        registry.apply_tally(*batch, tally, here);
+    }
+    // Versions whose results were all duplicates: their tests still end here (a tally of
+    // revision 0 changes no count).
+    for ((batch, version), here) in settled {
+        let none = LiveTally {
+            version_id: version.0,
+            ..LiveTally::default()
+        };
+        registry.apply_tally(batch, &none, here);
+    }
+    if group.duplicates > 0 {
+        tracing::warn!(
+            duplicates = group.duplicates,
+            "answers arrived for tests that already had a result (called twice after a lease \
+             was lost); each test is stored once"
+        );
+    }
+    let Some((member, claim_again)) = shared else {
+        return;
+    };
+    let mut batches: Vec<BatchId> = group.tallies.iter().map(|(b, _)| *b).collect();
+    batches.dedup();
+    for batch in batches {
+        let tallies: Vec<LiveTally> = group
+            .tallies
+            .iter()
+            .filter(|(b, _)| *b == batch)
+            .map(|(_, t)| *t)
+            .collect();
+        let current = registry.current(batch);
+        let current = current.as_ref().map(|(v, name)| (*v, name.as_str()));
+        if let Err(e) =
+            cluster::publish_progress(store, member.instance, batch, &tallies, current).await
+        {
+            tracing::warn!(batch = %batch, error = %e, "cannot tell the others the progress");
+        }
+    }
+    claim_again.notify_one();
+}
+
+/// The counts of [`LiveTally`] in the shape launches read ([`VersionTally`]).
+fn version_tally(t: &LiveTally) -> VersionTally {
+    VersionTally {
+        version_id: t.version_id,
+        completed: t.completed,
+        passed: t.passed,
+        errored: t.errored,
+        score_sum: Some(t.score_sum),
+        scored: t.scored,
+        latency_sum: Some(t.latency_sum),
+        timed: t.timed,
+        judged: t.judged,
+        judge_cached: t.judge_cached,
+        judge_errors: t.judge_errors,
+        judge_score_sum: Some(t.judge_score_sum),
+        ..VersionTally::default()
+    }
 }
 
 /// The endpoint of a stored version (for "test connection").
@@ -1113,6 +1670,7 @@ pub(crate) fn batch_start(
                         errors: t.judge_errors as u64,
                         score_sum: t.judge_score_sum.unwrap_or(0.0),
                     },
+                    rev: 0,
                 }
             })
             .collect(),

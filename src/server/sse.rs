@@ -55,14 +55,19 @@ pub async fn progress(
     };
     let seen = last_event_id(&headers);
     if let Some(rx) = engine.registry().subscribe(id) {
-        let (seq, terminal) = {
-            let first = rx.borrow();
-            (first.seq, first.is_terminal())
-        };
-        if opening(seq, terminal, seen) == Opening::Over {
-            return StatusCode::NO_CONTENT.into_response();
+        return live_response(rx, seen, slot);
+    }
+    // Several instances: a batch another instance opened a moment ago, before this one heard of
+    // it (a load balancer may send the watcher here first) — join it now and stream it live.
+    if engine.membership().is_some() {
+        if let Ok(Some(end)) = engine.store().stored_end(id).await {
+            if !end.status.is_terminal() {
+                engine.join(id).await;
+                if let Some(rx) = engine.registry().subscribe(id) {
+                    return live_response(rx, seen, slot);
+                }
+            }
         }
-        return sse_response(holding(live(rx, seen), slot));
     }
     let stored = async {
         let Some(batch) = engine.store().get_batch(id).await? else {
@@ -105,6 +110,22 @@ pub async fn progress(
             )
         }
     }
+}
+
+/// The stream of a batch the registry tracks, or 204 when the client has its last event.
+fn live_response(
+    rx: watch::Receiver<Arc<Event>>,
+    seen: Option<u64>,
+    slot: crate::server::watchers::WatcherSlot,
+) -> Response {
+    let (seq, terminal) = {
+        let first = rx.borrow();
+        (first.seq, first.is_terminal())
+    };
+    if opening(seq, terminal, seen) == Opening::Over {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    sse_response(holding(live(rx, seen), slot))
 }
 
 /// The `Last-Event-ID` a reconnecting client sent, if it is an event id at all.

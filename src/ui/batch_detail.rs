@@ -198,6 +198,14 @@ fn BatchBody(
                 .with(|d| d.as_ref().is_some_and(|p| !p.status.is_terminal()))
     };
     let repeats = b.repeats.max(1);
+    let dup = view.duplicate_work;
+    let duplicate_note = (dup.reclaimed_tests > 0 || dup.duplicate_results > 0).then(|| {
+        view! {
+            <p class="muted" data-testid="duplicate-work">
+                {move || (i18n.t().duplicate_work)(dup.reclaimed_tests, dup.duplicate_results)}
+            </p>
+        }
+    });
     let per_version_total = view.total_cases * u64::from(repeats);
     let cards = b
         .versions
@@ -361,6 +369,7 @@ fn BatchBody(
         </Show>
 
         <h2>{move || i18n.t().versions_summary}</h2>
+        {duplicate_note}
         <div class="summary-cards">{cards}</div>
         <CompareVersions batch=b.id versions=b.versions.iter().map(|v| (v.version_id, v.name.clone())).collect()/>
 

@@ -324,6 +324,9 @@ pub struct Strings {
     pub rerun_failed: &'static str,
     pub rerun_confirm: &'static str,
     pub rerun_started: fn(u64) -> String,
+    /// Several instances: tests claimed again after their instance vanished, answers stored
+    /// once of two.
+    pub duplicate_work: fn(i64, i64) -> String,
     pub tests_done: fn(i64, i64) -> String,
     pub avg_latency: &'static str,
     pub errors: &'static str,
@@ -568,6 +571,12 @@ pub static EN: Strings = Strings {
     rerun_failed: "Re-run failed tests",
     rerun_confirm: "Run again every test of this batch that ended with an error or has no result?",
     rerun_started: |n| format!("{n} tests are running again"),
+    duplicate_work: |reclaimed, duplicates| {
+        format!(
+            "{reclaimed} tests were taken over from an instance that stopped (each may have \
+             been called twice); {duplicates} answers arrived twice and were stored once"
+        )
+    },
     tests_done: |c, t| format!("{c} / {t} tests"),
     avg_latency: "Avg latency",
     errors: "Errors",
@@ -764,6 +773,12 @@ pub static ZH_TW: Strings = Strings {
     rerun_failed: "重新執行失敗的測試",
     rerun_confirm: "重新執行這個批次中所有發生錯誤或沒有結果的測試？",
     rerun_started: |n| format!("{n} 個測試重新執行中"),
+    duplicate_work: |reclaimed, duplicates| {
+        format!(
+            "{reclaimed} 個測試由停止的執行個體轉交接手(每個可能被呼叫兩次);\
+             {duplicates} 個回答收到兩次,只儲存一次"
+        )
+    },
     tests_done: |c, t| format!("{c} / {t} 個測試"),
     avg_latency: "平均延遲",
     errors: "錯誤",

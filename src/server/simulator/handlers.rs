@@ -331,9 +331,8 @@ fn question(family: Family, body: &Map<String, Value>, inputs: &Value) -> Result
 }
 
 async fn generate(sim: SimState, headers: &HeaderMap, body: Payload, family: Family) -> Response {
-    sim.counters
-        .dify_calls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let held = sim.clone();
+    let _in_flight = held.counters.call_started();
     match prepare(headers, body, family) {
         Err(e) => e.into_response(),
         Ok(request) => run(sim, request).await,

@@ -1,10 +1,14 @@
 //! Simulator-only request counters, so a test can prove how many calls a run made (that a second
 //! identical batch makes no judge call, say): `GET /v1/sim/stats`, without auth, answers
-//! `{"chat_completions": n, "embeddings": n, "dify_calls": n}`.
+//! `{"chat_completions": n, "embeddings": n, "dify_calls": n, "dify_in_flight": n,
+//! "dify_peak_in_flight": n}`.
 //!
 //! Each counts requests *received* since the simulator started, every attempt and every
 //! rejected one included: `chat_completions` and `embeddings` their routes, `dify_calls` the
 //! Dify generation routes (chat, completion and workflow runs; not stop, info or parameters).
+//! `dify_in_flight` is how many of those are being answered now and `dify_peak_in_flight` the
+//! most at once (a blocking answer is in flight until it is sent; a streamed one until its
+//! headers are), so a test can prove a concurrency limit held across several callers.
 //! Real Dify and OpenAI have no such route.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +24,26 @@ pub(super) struct Counters {
     pub chat_completions: AtomicU64,
     pub embeddings: AtomicU64,
     pub dify_calls: AtomicU64,
+    pub dify_in_flight: AtomicU64,
+    pub dify_peak_in_flight: AtomicU64,
+}
+
+/// One Dify call being answered; counted in `dify_in_flight` until dropped.
+pub(super) struct InFlight<'a>(&'a Counters);
+
+impl Counters {
+    pub(super) fn call_started(&self) -> InFlight<'_> {
+        self.dify_calls.fetch_add(1, Ordering::Relaxed);
+        let now = self.dify_in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.dify_peak_in_flight.fetch_max(now, Ordering::AcqRel);
+        InFlight(self)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dify_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Counters {
@@ -28,6 +52,8 @@ impl Counters {
             "chat_completions": self.chat_completions.load(Ordering::Relaxed),
             "embeddings": self.embeddings.load(Ordering::Relaxed),
             "dify_calls": self.dify_calls.load(Ordering::Relaxed),
+            "dify_in_flight": self.dify_in_flight.load(Ordering::Relaxed),
+            "dify_peak_in_flight": self.dify_peak_in_flight.load(Ordering::Relaxed),
         })
     }
 }
@@ -43,11 +69,17 @@ mod tests {
     #[test]
     fn a_snapshot_names_every_counter() {
         let c = Counters::default();
-        c.dify_calls.fetch_add(2, Ordering::Relaxed);
+        let first = c.call_started();
+        {
+            let _second = c.call_started();
+        }
         c.chat_completions.fetch_add(1, Ordering::Relaxed);
         assert_eq!(
             c.snapshot(),
-            json!({"chat_completions": 1, "embeddings": 0, "dify_calls": 2})
+            json!({"chat_completions": 1, "embeddings": 0, "dify_calls": 2,
+                   "dify_in_flight": 1, "dify_peak_in_flight": 2})
         );
+        drop(first);
+        assert_eq!(c.snapshot()["dify_in_flight"], 0);
     }
 }

@@ -4,6 +4,7 @@
 //! version's (see `sealed_keys`).
 
 use super::sealed_keys::{forget_stale_sql, Scope};
+use super::work::{PLAN_WORK, RECOUNT_TALLIES};
 use super::{
     now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord,
     VersionTally,
@@ -230,6 +231,8 @@ impl Store {
             })
             .collect();
         let cases: Vec<(i64, String)> = new.cases.iter().map(|c| (c.id.0, to_json(c))).collect();
+        // PostgreSQL: the work rows instances claim tests from (`work`), in the same transaction.
+        let pg = self.pg_pool().is_some();
         let id: i64 = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
@@ -263,18 +266,22 @@ impl Store {
                 .bind(id).bind(case_id).bind(pos as i64).bind(snapshot)
                 .execute(&mut *tx).await?;
             }
+            if pg {
+                sqlx::query(PLAN_WORK).bind(id).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(id)
         })?;
         Ok(BatchId(id))
     }
 
-    /// Marks a batch running; the first start time is kept across resumes.
-    pub async fn mark_batch_running(&self, id: BatchId) -> StoreResult<()> {
+    /// Marks a queued or running batch running; the first start time is kept across resumes.
+    /// False when the batch has ended meanwhile (cancelled by another instance): nothing to run.
+    pub async fn mark_batch_running(&self, id: BatchId) -> StoreResult<bool> {
         let sql = "UPDATE batches SET status = 'running', started_at = COALESCE(started_at, $2) \
-                   WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(sql).bind(id.0).bind(now_ms()).execute(pool).await.map(|_| ()))?;
-        Ok(())
+                   WHERE id = $1 AND status IN ('queued', 'running')";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(id.0).bind(now_ms()).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     /// Records how a batch ended. A finished (completed or cancelled) batch keeps only the keys
@@ -285,18 +292,55 @@ impl Store {
         status: BatchStatus,
         error_message: Option<&str>,
     ) -> StoreResult<()> {
-        let sql = "UPDATE batches SET status = $2, error_message = $3, finished_at = $4, \
-                   started_at = COALESCE(started_at, $4) WHERE id = $1";
-        let (forget, _) = forget_stale_sql(&self.db, Scope::Batch(id.0));
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(sql)
-                .bind(id.0).bind(status.as_str()).bind(error_message).bind(now_ms())
-                .execute(&mut *tx).await?;
-            sqlx::query(&forget).bind(id.0).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
+        self.end_batch(id, status, error_message, false).await?;
         Ok(())
+    }
+
+    /// [`Store::mark_batch_finished`] only if the batch is still queued or running; true when
+    /// this call ended it (of several instances ending it at once, exactly one does).
+    pub async fn end_open_batch(
+        &self,
+        id: BatchId,
+        status: BatchStatus,
+        error_message: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.end_batch(id, status, error_message, true).await
+    }
+
+    async fn end_batch(
+        &self,
+        id: BatchId,
+        status: BatchStatus,
+        error_message: Option<&str>,
+        only_open: bool,
+    ) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE batches SET status = $2, error_message = $3, finished_at = $4, \
+             started_at = COALESCE(started_at, $4) WHERE id = $1{}",
+            if only_open {
+                " AND status IN ('queued', 'running')"
+            } else {
+                ""
+            }
+        );
+        let (forget, _) = forget_stale_sql(&self.db, Scope::Batch(id.0));
+        let pg = self.pg_pool().is_some();
+        let ended = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(&sql)
+                .bind(id.0).bind(status.as_str()).bind(error_message).bind(now_ms())
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                sqlx::query(&forget).bind(id.0).execute(&mut *tx).await?;
+                if pg {
+                    sqlx::query("DELETE FROM batch_work WHERE batch_id = $1")
+                        .bind(id.0).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            n == 1
+        });
+        Ok(ended)
     }
 
     /// Claims a finished batch to run it again, in one transaction: re-opens it (`queued`) only
@@ -310,6 +354,7 @@ impl Store {
                      AND status IN ('completed', 'error', 'cancelled') RETURNING total_tests";
         let delete = "DELETE FROM results WHERE batch_id = $1 AND status = 'error'";
         let count = "SELECT COUNT(*) FROM results WHERE batch_id = $1";
+        let pg = self.pg_pool().is_some();
         let claimed = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let total: Option<i64> = sqlx::query_scalar(claim)
@@ -324,6 +369,12 @@ impl Store {
                 tx.rollback().await?;
                 RerunClaim::NothingToRun
             } else {
+                if pg {
+                    sqlx::query(PLAN_WORK).bind(id.0).execute(&mut *tx).await?;
+                    for recount in RECOUNT_TALLIES {
+                        sqlx::query(recount).bind(id.0).execute(&mut *tx).await?;
+                    }
+                }
                 tx.commit().await?;
                 RerunClaim::Claimed { to_run }
             }

@@ -23,6 +23,7 @@ mod sealed_keys;
 mod sqlite_file;
 pub mod totals;
 mod versions;
+mod work;
 
 pub use accounts::UserCredentials;
 pub use authorship::Authored;
@@ -34,6 +35,9 @@ pub use results::{TestKey, VersionTally};
 pub use reviews::ReviewedJudgement;
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
+pub use work::{
+    claim_budget, ClaimOutcome, Claimed, InstanceId, LiveTally, StoredEnd, StoredGroup, VersionLoad,
+};
 
 use crate::server::secret::key_source::{KeyError, LoadedKey, POSTGRES_KEY_FILE};
 use crate::server::secret::sealer::SealError;
@@ -83,6 +87,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    /// Asked of a backend that cannot do it (shared work on SQLite).
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("{0}")]
     SecretKey(#[from] KeyError),
     #[error("{what} cannot be decrypted: {source}")]

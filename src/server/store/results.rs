@@ -7,7 +7,8 @@
 //! (runner, resume, headless) is bounded alike; scoring has already seen the whole answer.
 
 use super::batches::{round2, sql_count};
-use super::{on_pool, parse_json, to_json, Store, StoreError, StoreResult};
+use super::work::StoredGroup;
+use super::{on_pool, parse_json, to_json, Db, Store, StoreError, StoreResult};
 use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
@@ -266,24 +267,48 @@ macro_rules! push_result_values {
 impl Store {
     /// Writes results in one transaction. A result already stored for the same
     /// (batch, version, case, repetition) is kept: a resumed batch never writes a test twice.
-    pub async fn insert_results(&self, results: &[TestResult]) -> StoreResult<()> {
+    /// On PostgreSQL the same transaction settles their work (`work`): it removes their tests'
+    /// work rows, adds them to the live tallies (returned) and counts the duplicates.
+    pub async fn insert_results(&self, results: &[TestResult]) -> StoreResult<StoredGroup> {
         if results.is_empty() {
-            return Ok(());
+            return Ok(StoredGroup::default());
         }
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for chunk in results.chunks(ROWS_PER_INSERT) {
-                let mut q = sqlx::QueryBuilder::new(format!(
-                    "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
-                ));
-                push_result_values!(q, chunk);
-                q.push(" ON CONFLICT (batch_id, version_id, case_id, repetition) DO NOTHING");
-                q.build().execute(&mut *tx).await?;
+        let group = match &self.db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for chunk in results.chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
+                    ));
+                    push_result_values!(q, chunk);
+                    q.push(" ON CONFLICT (batch_id, version_id, case_id, repetition) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                StoredGroup::default()
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(())
-        })?;
-        Ok(())
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut inserted = HashSet::with_capacity(results.len());
+                for chunk in results.chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
+                    ));
+                    push_result_values!(q, chunk);
+                    q.push(
+                        " ON CONFLICT (batch_id, version_id, case_id, repetition) DO NOTHING \
+                         RETURNING batch_id, version_id, case_id, repetition",
+                    );
+                    let keys: Vec<(i64, i64, i64, i64)> =
+                        q.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted.extend(keys);
+                }
+                let group = super::work::settle_group(&mut tx, results, &inserted).await?;
+                tx.commit().await?;
+                group
+            }
+        };
+        Ok(group)
     }
 
     pub async fn list_results(&self, batch: BatchId) -> StoreResult<Vec<TestResult>> {
@@ -485,14 +510,6 @@ impl Store {
                 flaky,
             })
             .collect())
-    }
-
-    /// Removes a batch's errored results so that a resume runs those tests again.
-    pub async fn delete_error_results(&self, batch: BatchId) -> StoreResult<u64> {
-        let n = on_pool!(self, pool => sqlx::query(
-            "DELETE FROM results WHERE batch_id = $1 AND status = 'error'")
-            .bind(batch.0).execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok(n)
     }
 }
 
