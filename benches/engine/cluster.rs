@@ -107,7 +107,7 @@ async fn one_run(servers: &[Served], sim: &str, watch: bool) -> Measured {
     };
     let version = call(
         "save_version",
-        json!({"name": "cluster", "base_url": format!("{sim}/v1"), "api_key": "app-chat.q90.cluster",
+        json!({"name": "cluster", "base_url": sim, "api_key": "app-chat.q90.cluster",
                "app_mode": "chat", "response_mode": "blocking"}),
     )
     .await["id"]
@@ -144,6 +144,11 @@ async fn one_run(servers: &[Served], sim: &str, watch: bool) -> Measured {
     let others = watch.then(|| (watcher(&servers[0]), watcher(&servers[servers.len() - 1])));
     let first = first.await.unwrap();
     let wall_s = first.last().map_or(f64::NAN, |a| a.0);
+    let end = call("get_batch", json!({"id": id})).await;
+    assert!(
+        end["status"] == "completed" && end["failed_tests"] == 0,
+        "a run whose tests failed measures nothing: {end}"
+    );
     let (mut same_ms, mut cross_ms) = (Vec::new(), Vec::new());
     if let Some((same, cross)) = others {
         same_ms = lags(&first, &same.await.unwrap());
