@@ -779,7 +779,7 @@ impl Engine {
 
         let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
         let stored = Arc::new(AtomicU64::new(0));
-        let mut writer = tokio::spawn(write_results(
+        let writer = tokio::spawn(write_results(
             self.store.clone(),
             self.registry.clone(),
             rx,
@@ -904,56 +904,20 @@ impl Engine {
             }
         }
         drop(tx);
-        let written = tokio::select! {
-            joined = &mut writer => Some(joined),
-            () = async {
-                self.shutdown.cancelled().await;
-                tokio::time::sleep(WRITER_DRAIN).await;
-            } => None,
-        };
-        let unsaved = sent
-            .saturating_sub(cancelled_calls as u64)
-            .saturating_sub(stored.load(Ordering::Relaxed));
-        let written = match written {
-            Some(joined) => joined,
-            None => {
-                writer.abort();
-                tracing::warn!(
-                    batch = %batch.id,
-                    answers = unsaved,
-                    "the result writer did not finish within the shutdown's drain time; those \
-                     answers were not stored"
-                );
-                return Ok(Ended::Interrupted {
-                    cancelled: cancelled_calls,
-                    unsaved,
-                });
-            }
-        };
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(batch = %batch.id, error = %e, "results could not be saved");
-                return Ok(Ended::NotSaved);
-            }
-            Err(e) => {
-                tracing::error!(batch = %batch.id, "the result writer stopped: {e}");
-                return Ok(Ended::NotSaved);
-            }
-        }
-        if writer_gone {
-            return Ok(Ended::NotSaved);
-        }
-        Ok(match stop {
-            Some(Stop::Cancel) => Ended::Finished(BatchStatus::Cancelled),
-            Some(Stop::Shutdown) => Ended::Interrupted {
-                cancelled: cancelled_calls,
-                unsaved,
-            },
-            // Shutdown may have begun after the last test was dispatched: every test has its
-            // result, so the batch is complete all the same.
-            None => Ended::Finished(BatchStatus::Completed),
-        })
+        let ended = self
+            .wind_down(
+                batch.id,
+                writer,
+                WoundDown {
+                    sent,
+                    cancelled_calls,
+                    stored,
+                    writer_gone,
+                    stop,
+                },
+            )
+            .await;
+        Ok(ended.unwrap_or(Ended::Finished(BatchStatus::Completed)))
     }
 
     /// The dispatch loop of shared work (several instances on PostgreSQL): tests are claimed from
@@ -991,7 +955,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
         let stored = Arc::new(AtomicU64::new(0));
         let claim_again = Arc::new(Notify::new());
-        let mut writer = tokio::spawn(write_results(
+        let writer = tokio::spawn(write_results(
             self.store.clone(),
             self.registry.clone(),
             rx,
@@ -1152,6 +1116,36 @@ impl Engine {
             }
         }
         drop(tx);
+        let ended = self
+            .wind_down(
+                batch.id,
+                writer,
+                WoundDown {
+                    sent,
+                    cancelled_calls,
+                    stored,
+                    writer_gone,
+                    stop,
+                },
+            )
+            .await;
+        Ok(match ended {
+            Some(ended) => ended,
+            None if gone => Ended::Gone,
+            // No test left: whichever runner stores the last result completes the batch.
+            None => Ended::Finished(BatchStatus::Completed),
+        })
+    }
+
+    /// The end of a dispatch loop, either kind: waits for the writer to store what it was sent
+    /// (at shutdown, at most [`WRITER_DRAIN`]) and says how the run ended — None when it ran to
+    /// its end, uncancelled, with every result stored.
+    async fn wind_down(
+        &self,
+        batch: BatchId,
+        mut writer: tokio::task::JoinHandle<Result<(), StoreError>>,
+        run: WoundDown,
+    ) -> Option<Ended> {
         let written = tokio::select! {
             joined = &mut writer => Some(joined),
             () = async {
@@ -1159,41 +1153,55 @@ impl Engine {
                 tokio::time::sleep(WRITER_DRAIN).await;
             } => None,
         };
-        let unsaved = sent
-            .saturating_sub(cancelled_calls as u64)
-            .saturating_sub(stored.load(Ordering::Relaxed));
+        let unsaved = run
+            .sent
+            .saturating_sub(run.cancelled_calls as u64)
+            .saturating_sub(run.stored.load(Ordering::Relaxed));
+        let interrupted = Ended::Interrupted {
+            cancelled: run.cancelled_calls,
+            unsaved,
+        };
         match written {
             None => {
                 writer.abort();
-                return Ok(Ended::Interrupted {
-                    cancelled: cancelled_calls,
-                    unsaved,
-                });
+                tracing::warn!(
+                    batch = %batch,
+                    answers = unsaved,
+                    "the result writer did not finish within the shutdown's drain time; those \
+                     answers were not stored"
+                );
+                return Some(interrupted);
             }
             Some(Ok(Ok(()))) => {}
             Some(Ok(Err(e))) => {
-                tracing::error!(batch = %batch.id, error = %e, "results could not be saved");
-                return Ok(Ended::NotSaved);
+                tracing::error!(batch = %batch, error = %e, "results could not be saved");
+                return Some(Ended::NotSaved);
             }
             Some(Err(e)) => {
-                tracing::error!(batch = %batch.id, "the result writer stopped: {e}");
-                return Ok(Ended::NotSaved);
+                tracing::error!(batch = %batch, "the result writer stopped: {e}");
+                return Some(Ended::NotSaved);
             }
         }
-        if writer_gone {
-            return Ok(Ended::NotSaved);
+        if run.writer_gone {
+            return Some(Ended::NotSaved);
         }
-        Ok(match stop {
-            Some(Stop::Cancel) => Ended::Finished(BatchStatus::Cancelled),
-            Some(Stop::Shutdown) => Ended::Interrupted {
-                cancelled: cancelled_calls,
-                unsaved,
-            },
-            None if gone => Ended::Gone,
-            // No test left: whichever runner stores the last result completes the batch.
-            None => Ended::Finished(BatchStatus::Completed),
-        })
+        match run.stop {
+            Some(Stop::Cancel) => Some(Ended::Finished(BatchStatus::Cancelled)),
+            Some(Stop::Shutdown) => Some(interrupted),
+            // Shutdown may have begun after the last test was dispatched: every test has its
+            // result, so the batch is complete all the same.
+            None => None,
+        }
     }
+}
+
+/// What a dispatch loop leaves for [`Engine::wind_down`].
+struct WoundDown {
+    sent: u64,
+    cancelled_calls: usize,
+    stored: Arc<AtomicU64>,
+    writer_gone: bool,
+    stop: Option<Stop>,
 }
 
 /// A claim being made.

@@ -258,11 +258,7 @@ impl Store {
     ) -> StoreResult<ClaimOutcome> {
         let pool = self.shared_pool()?;
         let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(lock_key(batch))
-            .execute(&mut *tx)
-            .await?;
+        lock_batch(&mut tx, batch).await?;
         let head: Option<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT status, concurrency, per_version_cap FROM batches WHERE id = $1",
         )
@@ -414,11 +410,7 @@ impl Store {
     pub async fn complete_if_done(&self, batch: BatchId) -> StoreResult<bool> {
         let pool = self.shared_pool()?;
         let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(lock_key(batch))
-            .execute(&mut *tx)
-            .await?;
+        lock_batch(&mut tx, batch).await?;
         let ended = sqlx::query(
             "UPDATE batches SET status = 'completed', error_message = NULL, finished_at = $2, \
              started_at = COALESCE(started_at, $2) WHERE id = $1 \
@@ -482,6 +474,16 @@ impl Store {
             .bind(batch.0).fetch_optional(pool).await)?;
         Ok(row.unwrap_or((0, 0)))
     }
+}
+
+/// Serialises the claims (and the completion) of one batch, until the transaction ends.
+async fn lock_batch(tx: &mut sqlx::PgConnection, batch: BatchId) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(LOCK_CLASS)
+        .bind(lock_key(batch))
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// The advisory lock's second key: the batch id, folded into 32 bits (two batches sharing a key
