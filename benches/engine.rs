@@ -81,6 +81,8 @@ static ALLOCATOR: Counting = Counting;
 
 #[path = "engine/cluster.rs"]
 mod cluster;
+#[path = "engine/gates.rs"]
+mod gates;
 
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
@@ -135,6 +137,7 @@ fn main() {
         "promptfoo",
         "frontend",
         "cluster",
+        "gates",
     ];
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -166,6 +169,7 @@ fn main() {
             "promptfoo" => section_promptfoo(&sim),
             "frontend" => section_frontend(),
             "cluster" => cluster::section_cluster(),
+            "gates" => gates::section_gates(),
             _ => unreachable!(),
         }
     }

@@ -8,7 +8,7 @@ use dify_bench::server::connections::ConnectionLimits;
 use dify_bench::server::headless::{self, RunArgs};
 use dify_bench::server::http::{self, ServeOptions};
 use dify_bench::server::outbound::{AllowedHost, OutboundPolicy};
-use dify_bench::server::runner::EngineLimits;
+use dify_bench::server::runner::{EngineLimits, GateConfig};
 use dify_bench::server::secret::{KeyOrigin, MasterKey, SecretKeyConfig};
 use dify_bench::server::simulator::{self, FaultProfile, SimConfig};
 use dify_bench::server::store::Store;
@@ -217,6 +217,22 @@ struct ServeArgs {
     /// the others take them (its leases outlive its last heartbeat this long). [default: 10000]
     #[arg(long, env = "DIFY_BENCH_LEASE_MS", value_name = "MS")]
     lease_ms: Option<u64>,
+    /// A version's tests in a row ending in error that open its circuit: its remaining tests
+    /// wait, then one goes out as a probe; 0 turns the breaker off. [default: 5]
+    #[arg(long, env = "DIFY_BENCH_BREAKER_ERRORS", value_name = "N")]
+    breaker_errors: Option<u32>,
+    /// How long an open circuit waits before its probe. [default: 10000]
+    #[arg(long, env = "DIFY_BENCH_BREAKER_COOLDOWN_MS", value_name = "MS")]
+    breaker_cooldown_ms: Option<u64>,
+    /// Failed probes after which a version's remaining tests end as errors with code
+    /// `circuit_open` (re-run failed sends them again). [default: 3]
+    #[arg(long, env = "DIFY_BENCH_BREAKER_PROBES", value_name = "N")]
+    breaker_probes: Option<u32>,
+    /// Adapt each version's calls in flight to Dify's throttling (429 `too_many_requests`,
+    /// 503): halve on a throttle, add back on answers. `false`: throttles are retried inside
+    /// each call at the batch's fixed concurrency. [default: true]
+    #[arg(long, env = "DIFY_BENCH_ADAPTIVE_CONCURRENCY", value_name = "BOOL")]
+    adaptive_concurrency: Option<bool>,
 }
 
 #[derive(Args)]
@@ -529,6 +545,15 @@ fn engine_limits(args: &ServeArgs) -> EngineLimits {
             .max_tests_per_batch
             .or_else(|| env_parse("DIFY_BENCH_MAX_TESTS_PER_BATCH"))
             .unwrap_or(defaults.max_tests_per_batch),
+        gate: GateConfig {
+            breaker_errors: args.breaker_errors.unwrap_or(defaults.gate.breaker_errors),
+            breaker_cooldown: args.breaker_cooldown_ms.map_or(
+                defaults.gate.breaker_cooldown,
+                std::time::Duration::from_millis,
+            ),
+            breaker_probes: args.breaker_probes.unwrap_or(defaults.gate.breaker_probes),
+            adaptive: args.adaptive_concurrency.unwrap_or(defaults.gate.adaptive),
+        },
     }
 }
 

@@ -538,6 +538,34 @@ pub struct VersionProgress {
     /// The judge's tallies for this version, when the batch has a judge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeTally>,
+    /// While the batch runs: how many of the version's calls may be in flight now (adaptive
+    /// concurrency lowers it on throttles and raises it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_limit: Option<u32>,
+    /// While the batch runs: the version's circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<CircuitState>,
+}
+
+/// A version's circuit breaker: `closed` (calls go out), `open` (its tests wait, or ended
+/// `circuit_open` once the probes gave up), `half_open` (one probe is out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    #[default]
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
 }
 
 /// A version as submitted for create or update. `api_key` is write-only: on update, `None` keeps

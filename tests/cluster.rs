@@ -8,16 +8,6 @@ use dify_bench::server::simulator::FaultProfile;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// The simulator's request counters (`/v1/sim/stats`).
-async fn sim_stats(sim: &str) -> serde_json::Value {
-    reqwest::get(format!("{sim}/sim/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn wait_for(
     api: &Api,
     id: i64,

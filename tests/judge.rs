@@ -20,16 +20,6 @@ const PARAPHRASE: &str = "Each lane tops out at 4.5 Gbps in version 2.5.";
 /// Wrong, in the expected answer's own words.
 const NEGATION: &str = "MIPI D-PHY v2.5 does not support up to 4.5 Gbps per data lane.";
 
-/// The simulator's request counters.
-async fn sim_stats(sim: &str) -> Value {
-    reqwest::get(format!("{sim}/sim/stats"))
-        .await
-        .expect("simulator stats")
-        .json()
-        .await
-        .expect("stats JSON")
-}
-
 async fn judge_calls(sim: &str) -> u64 {
     sim_stats(sim).await["chat_completions"].as_u64().unwrap()
 }

@@ -13,6 +13,7 @@ mod common;
 
 use common::*;
 use dify_bench::server::dify::ClientConfig;
+use dify_bench::server::runner::MAX_THROTTLES_PER_TEST;
 use dify_bench::server::simulator::{self, FaultProfile};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -108,7 +109,9 @@ async fn fault_storm_every_test_ends_with_a_status_and_retries_stay_bounded() {
     let report = api.ok("batch_results", json!({"id": id})).await;
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len() as u64, total, "one result per test");
-    let max = ClientConfig::default().max_attempts as i64;
+    // A throttled call goes back to wait (adaptive concurrency) and is sent again, at most
+    // MAX_THROTTLES_PER_TEST times; every call makes at most max_attempts attempts.
+    let max = (ClientConfig::default().max_attempts * MAX_THROTTLES_PER_TEST) as i64;
     let (mut passed, mut failed, mut errored, mut retried) = (0, 0, 0, 0);
     let mut codes = std::collections::BTreeMap::<String, usize>::new();
     for r in results {
@@ -359,7 +362,8 @@ async fn secrets_never_leave_the_server() {
     let sim = simulator(10, FaultProfile::Flaky).await;
     let (dir, url) = sqlite_url();
     let log = dir.path().join("server.log");
-    let server = Server::start(&url, &log, &[]);
+    // The always-failing app opens its circuit: probes after a short cool-down.
+    let server = Server::start(&url, &log, &["--breaker-cooldown-ms", "200"]);
     let api = server.api();
     // The distinctive middle parts never appear even in a hint (which shows the last 4 only).
     let keys = [

@@ -1761,7 +1761,7 @@ async fn stats_count_every_request_received() {
     assert_eq!(
         stats(&client, &base).await,
         json!({"chat_completions": 0, "embeddings": 0, "dify_calls": 0,
-               "dify_in_flight": 0, "dify_peak_in_flight": 0})
+               "dify_in_flight": 0, "dify_peak_in_flight": 0, "dify_throttled": 0})
     );
 
     let prompt = judge_prompt("correctness", "q?", "It is 10 Gbps.", "It is 10 Gbps.");
@@ -1797,7 +1797,7 @@ async fn stats_count_every_request_received() {
     assert_eq!(
         stats(&client, &base).await,
         json!({"chat_completions": 4, "embeddings": 1, "dify_calls": 2,
-               "dify_in_flight": 0, "dify_peak_in_flight": 1})
+               "dify_in_flight": 0, "dify_peak_in_flight": 1, "dify_throttled": 0})
     );
 }
 

@@ -162,6 +162,36 @@ test("2 + 4. close while running, reopen from the header, live; cancel shows can
   expect(errors).toEqual([]);
 });
 
+test("a version whose app is down: its circuit opens and the modal says so", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await open(page, "/");
+  await addVersion(page, { name: "E2E app down", key: "app-workflow.q80.500.e2e-down", mode: "workflow" });
+  await versionRow(page, "E2E app down").getByTestId("select-version").check();
+  await page.getByTestId("batch-test-button").click();
+  const config = page.getByTestId("batch-config");
+  await config.getByLabel("Batch name").fill("E2E circuit");
+  await config.getByLabel("Thread count").fill("5");
+  await config.getByRole("button", { name: "Start" }).click();
+  const modal = page.getByTestId("progress-modal");
+  await expect(modal.getByTestId("connection-tag")).toHaveAttribute("data-state", "connected");
+  const row = modal.getByTestId("version-row");
+  // Its calls in flight, then — five failed tests in a row (each after its retries) — the open
+  // circuit, announced to screen readers.
+  await expect(row.getByTestId("version-limit")).toContainText("Calls at once: 5");
+  const circuit = row.getByTestId("version-circuit");
+  await expect(circuit).toHaveAttribute("data-circuit", "open", { timeout: 30_000 });
+  await expect(circuit).toHaveAttribute("role", "status");
+  await expect(circuit).toContainText("Circuit open");
+  await modal.getByRole("button", { name: "Cancel batch" }).click();
+  await page.getByTestId("confirm-dialog").getByRole("button", { name: "Cancel batch" }).click();
+  await expect(modal.getByTestId("notice")).toContainText("cancelled");
+  await page.keyboard.press("Escape");
+  // Deleted, so that later tests selecting every version do not include it.
+  const id = (await api(request, "list_versions")).body.find((v) => v.name === "E2E app down").id;
+  expect((await api(request, "delete_version", { id })).status).toBe(200);
+  expect(errors).toEqual([]);
+});
+
 test("4. unknown batch, disabled versions, bad import row", async ({ page, request }) => {
   // The browser logs the 404 of the unknown batch's stream and of get_batch: expected here.
   const errors = watchConsole(page, [/status of 404/, /status of 400/]);

@@ -110,6 +110,8 @@ fn engine_on(
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     check_every_function_is_listed()?;
+    // `/metrics` reports what this process did from here on.
+    crate::server::metrics::install();
     // Taken first, so a second server on the same SQLite file is refused with that reason,
     // not with "address in use" or after touching the database; held until `serve` returns.
     let _instance = InstanceLock::acquire(&opts.database_url)?;
@@ -310,8 +312,9 @@ pub fn router_with(
     let rest = Router::new()
         .route(
             "/api/batches/{id}/progress",
-            get(sse::progress).layer(Extension(watchers)),
+            get(sse::progress).layer(Extension(watchers.clone())),
         )
+        .route("/metrics", get(metrics_text).layer(Extension(watchers)))
         .route("/api/batches/{id}/results.csv", get(export::results_csv))
         .route("/api/batches/{id}/results.json", get(export::results_json))
         .route(
@@ -335,6 +338,22 @@ pub fn router_with(
             auth,
             auth::layer::guard,
         ))
+}
+
+/// `GET /metrics`: Prometheus's text format (see `metrics`).
+async fn metrics_text(
+    State(engine): State<Arc<Engine>>,
+    Extension(watchers): Extension<Arc<Watchers>>,
+) -> Response {
+    let body = crate::server::metrics::render(engine.running().len(), watchers.total());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Ready to serve: the database answers and its migrations are applied (they run before the

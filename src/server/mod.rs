@@ -15,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod judge;
 pub mod junit;
+pub mod metrics;
 pub mod offload;
 pub mod outbound;
 pub mod private_files;

@@ -13,8 +13,8 @@
 //! over, they resume on the next start).
 
 use crate::model::{
-    BatchId, BatchStatus, JudgeTally, Progress, ResultStatus, VersionId, VersionProgress,
-    VersionRunStatus,
+    BatchId, BatchStatus, CircuitState, JudgeTally, Progress, ResultStatus, VersionId,
+    VersionProgress, VersionRunStatus,
 };
 use crate::server::store::LiveTally;
 pub use crate::server::store::StoredEnd;
@@ -198,6 +198,8 @@ struct VersionState {
     rev: u64,
     in_flight: u32,
     cancelled: bool,
+    /// This instance's runner's gate for the version: in-flight limit and circuit.
+    gate: Option<(u32, CircuitState)>,
 }
 
 impl From<VersionStart> for VersionState {
@@ -217,6 +219,7 @@ impl From<VersionStart> for VersionState {
             rev: v.rev,
             in_flight: 0,
             cancelled: false,
+            gate: None,
         }
     }
 }
@@ -238,7 +241,8 @@ impl VersionState {
         }
     }
 
-    fn to_progress(&self, judged: bool) -> VersionProgress {
+    fn to_progress(&self, judged: bool, live: bool) -> VersionProgress {
+        let gate = self.gate.filter(|_| live);
         VersionProgress {
             version_id: self.id,
             version_name: self.name.clone(),
@@ -252,6 +256,8 @@ impl VersionState {
                 .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
             avg_latency_ms: (self.timed > 0).then(|| round2(self.latency_sum / self.timed as f64)),
             judge: judged.then(|| self.judge.tally()),
+            in_flight_limit: gate.map(|g| g.0),
+            circuit: gate.map(|g| g.1),
         }
     }
 }
@@ -334,7 +340,7 @@ impl BatchState {
             versions: self
                 .versions
                 .iter()
-                .map(|v| v.to_progress(self.judged))
+                .map(|v| v.to_progress(self.judged, !terminal))
                 .collect(),
             repeats: self.repeats,
             judge: self.judged.then(|| {
@@ -453,6 +459,33 @@ impl Registry {
             s.current_version = Some(name);
             s.current_version_id = Some(version);
             s.current_test_case = Some(case_name.to_string());
+        }
+        t.changed.notify_one();
+    }
+
+    /// The runner's gate for `version` changed: its in-flight limit or its circuit.
+    pub fn gate_changed(&self, id: BatchId, version: VersionId, limit: u32, circuit: CircuitState) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&version) else {
+                return;
+            };
+            s.versions[i].gate = Some((limit, circuit));
+        }
+        t.changed.notify_one();
+    }
+
+    /// A test of `version` went back to wait without a result (throttled): no longer in flight.
+    pub fn test_requeued(&self, id: BatchId, version: VersionId) {
+        let Some(t) = self.tracked(id) else { return };
+        {
+            let mut s = t.state.lock();
+            let Some(&i) = s.index.get(&version) else {
+                return;
+            };
+            let v = &mut s.versions[i];
+            v.in_flight = v.in_flight.saturating_sub(1);
         }
         t.changed.notify_one();
     }

@@ -7,8 +7,15 @@
 //! It owns no HTTP and no Leptos: the server functions and the CLI call [`Engine`]. Which batches
 //! run here, and the running-batches cap, are [`runs`]; the caps' values are [`limits`].
 
+mod gate;
+mod lanes;
 mod limits;
 mod runs;
+
+pub use gate::{
+    GateConfig, CIRCUIT_OPEN, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_ERRORS,
+    DEFAULT_BREAKER_PROBES, MAX_THROTTLES_PER_TEST,
+};
 
 pub use limits::{
     EngineLimits, DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_RUNNING_BATCHES,
@@ -16,13 +23,13 @@ pub use limits::{
 };
 
 use crate::model::{
-    Batch, BatchId, BatchStatus, CaseId, ResultStatus, ScoreDetail, ScoringConfig, TestCase,
-    TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
+    Batch, BatchId, BatchStatus, CaseId, CircuitState, ResultStatus, ScoreDetail, ScoringConfig,
+    TestCase, TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
 use crate::server::cluster::{self, relay::BatchEvent, Membership};
-use crate::server::dify::{AppEndpoint, DifyClient};
+use crate::server::dify::retry::{classify, Decision};
+use crate::server::dify::{AppEndpoint, DifyClient, Throttles};
 use crate::server::judge::{BatchJudging, Judging};
-use crate::server::offload;
 use crate::server::progress::{
     BatchStart, Finished, JudgeFinish, JudgeSums, Registry, VersionStart,
 };
@@ -31,13 +38,16 @@ use crate::server::store::{
     BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store, StoreError,
     StoreResult, TestKey, VersionTally,
 };
+use crate::server::{metrics, offload};
+use gate::{Gate, Signal};
+use lanes::{Lanes, Waiting};
 use runs::{Refusal, RunGuard, Runs, Ticket};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, AcquireError, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -735,11 +745,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The dispatch loop. Picks the earliest version with work and spare capacity, so versions
-    /// finish in order when there is no per-version cap and share fairly when there is. Each
-    /// call also holds a permit of the server-wide semaphore, so every batch's and version's
-    /// limit sits under [`EngineLimits::max_calls_in_flight`]; a batch waiting for one queues
-    /// (first come, first served) behind the other batches.
+    /// The dispatch loop. Every version's tests wait in its lane ([`Lanes`]), round by round;
+    /// the earliest version with a test its gate lets go sends next, so versions finish in
+    /// order when nothing holds them back and share when a per-version cap or a gate does.
+    /// Each call also holds a permit of the server-wide semaphore, so every batch's and
+    /// version's limit sits under [`EngineLimits::max_calls_in_flight`]; a batch waiting for
+    /// one queues (first come, first served) behind the other batches.
     async fn execute(
         &self,
         plan: &BatchPlan,
@@ -748,36 +759,20 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Ended, EngineError> {
         let batch = &plan.batch;
-        let limit = batch.concurrency.max(1) as usize;
-        let cap = batch
-            .per_version_cap
-            .map(|c| c.max(1) as usize)
-            .unwrap_or(usize::MAX);
-        let scoring = Arc::new(batch.scoring.clone());
-        let grading = Arc::new(self.judging.for_batch(&batch.scoring).await?);
-        let endpoints: Vec<Arc<AppEndpoint>> = plan
-            .versions
-            .iter()
-            .map(|v| Arc::new(endpoint(v)))
-            .collect();
-        let cases: Vec<Arc<TestCase>> = plan.cases.iter().cloned().map(Arc::new).collect();
+        let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
+        let mut d = self.dispatch(plan, case_plans, tx).await?;
         // Each version's tests, round by round: every case once, then every case again. A slow
         // spell of the app (or of Dify) then touches one repeat of many cases rather than every
         // repeat of a few, which keeps the repeats of a case closer to independent draws.
-        let repeats = batch.repeats.max(1);
-        let mut queues: Vec<VecDeque<(usize, u32)>> = plan
-            .versions
-            .iter()
-            .map(|v| {
-                (0..repeats)
-                    .flat_map(|rep| (0..cases.len()).map(move |ci| (ci, rep)))
-                    .filter(|&(ci, rep)| !done.contains(&(v.version_id, cases[ci].id, rep)))
-                    .collect()
-            })
-            .collect();
-        let mut in_flight = vec![0usize; queues.len()];
-
-        let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
+        for (vi, v) in plan.versions.iter().enumerate() {
+            for rep in 0..batch.repeats.max(1) {
+                for (ci, case) in d.cases.iter().enumerate() {
+                    if !done.contains(&(v.version_id, case.id, rep)) {
+                        d.lanes.push(vi, Waiting::fresh(ci, rep));
+                    }
+                }
+            }
+        }
         let stored = Arc::new(AtomicU64::new(0));
         let writer = tokio::spawn(write_results(
             self.store.clone(),
@@ -786,14 +781,9 @@ impl Engine {
             stored.clone(),
             None,
         ));
-        let mut tasks: JoinSet<(usize, bool)> = JoinSet::new();
-        let mut sent = 0u64;
+        let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
+        let mut calls = Calls::default();
         let mut stop: Option<Stop> = None;
-        let mut cancelled_calls = 0usize;
-        let mut writer_gone = false;
-        // A permit being waited for, and one received but not used yet.
-        let mut acquiring: Option<Acquire> = None;
-        let mut permit: Option<OwnedSemaphorePermit> = None;
         // At shutdown: when the calls in flight stop being waited for.
         let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
@@ -802,82 +792,30 @@ impl Engine {
                 stop = Some(Stop::Shutdown);
                 grace = Some(Box::pin(tokio::time::sleep(CALL_GRACE)));
             }
-            if stop.is_some() || writer_gone {
-                acquiring = None;
-                permit = None;
-            }
-            while stop.is_none() && !writer_gone && tasks.len() < limit {
-                let Some(vi) =
-                    (0..queues.len()).find(|&vi| !queues[vi].is_empty() && in_flight[vi] < cap)
-                else {
-                    break;
-                };
-                let Some(call) = permit
-                    .take()
-                    .or_else(|| self.calls.clone().try_acquire_owned().ok())
-                else {
-                    if acquiring.is_none() {
-                        acquiring = Some(Box::pin(self.calls.clone().acquire_owned()));
-                    }
-                    break;
-                };
-                let Some((ci, repetition)) = queues[vi].pop_front() else {
-                    break;
-                };
-                in_flight[vi] += 1;
-                sent += 1;
-                let job = Job {
-                    batch_id: batch.id,
-                    version_id: plan.versions[vi].version_id,
-                    endpoint: endpoints[vi].clone(),
-                    case: cases[ci].clone(),
-                    repetition,
-                    plan: case_plans[ci].clone(),
-                    scoring: scoring.clone(),
-                    grading: grading.clone(),
-                    judging: self.judging.clone(),
-                };
-                let client = self.client.clone();
-                let registry = self.registry.clone();
-                let tx = tx.clone();
-                tasks.spawn(async move { (vi, job.run(&client, &registry, &tx, call).await) });
-            }
-            if tasks.is_empty() && acquiring.is_none() {
+            let ended = stop.is_some() || d.writer_gone;
+            let now = Instant::now();
+            let wake = if ended {
+                calls = Calls::default();
+                None
+            } else {
+                d.send(self, &mut tasks, &mut calls, now);
+                d.lanes.wake_at(now)
+            };
+            if tasks.is_empty() && calls.acquiring.is_none() && (ended || d.lanes.is_empty()) {
                 break;
             }
             tokio::select! {
-                joined = tasks.join_next(), if !tasks.is_empty() => {
-                    match joined {
-                        Some(Ok((vi, written))) => {
-                            in_flight[vi] -= 1;
-                            writer_gone |= !written;
-                        }
-                        Some(Err(e)) if e.is_panic() => {
-                            // A panic in one test must not take the batch down; it has no result
-                            // and is run again on resume.
-                            tracing::error!(batch = %batch.id, "a test task panicked: {e}");
-                            writer_gone = true;
-                        }
-                        // Aborted by a cancel or at the end of the shutdown grace: its answer,
-                        // if one came, was not kept, so the test is sent again on resume.
-                        Some(Err(_)) => cancelled_calls += 1,
-                        None => {}
-                    }
-                }
-                acquired = async {
-                    match acquiring.as_mut() {
-                        Some(wait) => wait.await,
-                        None => std::future::pending().await,
-                    }
-                }, if acquiring.is_some() => {
-                    acquiring = None;
+                joined = tasks.join_next(), if !tasks.is_empty() => d.joined(self, joined),
+                acquired = calls.acquired(), if calls.acquiring.is_some() => {
+                    calls.acquiring = None;
                     // The semaphore is never closed; were it, this batch would stop dispatching
                     // and end with the tests it has not run left for a re-run.
                     match acquired {
-                        Ok(p) => permit = Some(p),
-                        Err(_) => writer_gone = true,
+                        Ok(p) => calls.permit = Some(p),
+                        Err(_) => d.writer_gone = true,
                     }
                 }
+                () = sleep_until(wake), if wake.is_some() => {}
                 _ = cancel.cancelled(), if stop != Some(Stop::Cancel) => {
                     stop = Some(Stop::Cancel);
                     tasks.abort_all();
@@ -903,29 +841,18 @@ impl Engine {
                 }
             }
         }
-        drop(tx);
-        let ended = self
-            .wind_down(
-                batch.id,
-                writer,
-                WoundDown {
-                    sent,
-                    cancelled_calls,
-                    stored,
-                    writer_gone,
-                    stop,
-                },
-            )
-            .await;
+        let run = d.wound_down(stored, stop);
+        let ended = self.wind_down(batch.id, writer, run).await;
         Ok(ended.unwrap_or(Ended::Finished(BatchStatus::Completed)))
     }
 
     /// The dispatch loop of shared work (several instances on PostgreSQL): tests are claimed from
-    /// the store (`store::work`) instead of a queue in memory — as many as this runner can send
-    /// at once, within the batch's limits counted over every instance — and each result, stored,
-    /// frees its claim. It claims again when its writer stored a group, and every
-    /// [`CLAIM_POLL`] (the tests of a vanished instance become claimable once its lease expires).
-    /// It ends when no test of the batch is left, or the batch ended elsewhere.
+    /// the store (`store::work`) instead of being known up front — as many as this runner can
+    /// send at once, within the batch's limits counted over every instance — into the same lanes
+    /// the local loop uses; each result, stored, frees its claim. It claims again when its writer
+    /// stored a group, and every [`CLAIM_POLL`] (the tests of a vanished instance become
+    /// claimable once its lease expires). It ends when no test of the batch is left, or the
+    /// batch ended elsewhere.
     async fn execute_shared(
         &self,
         plan: &BatchPlan,
@@ -934,15 +861,8 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<Ended, EngineError> {
         let batch = &plan.batch;
-        let limit = batch.concurrency.max(1) as usize;
-        let scoring = Arc::new(batch.scoring.clone());
-        let grading = Arc::new(self.judging.for_batch(&batch.scoring).await?);
-        let endpoints: Vec<Arc<AppEndpoint>> = plan
-            .versions
-            .iter()
-            .map(|v| Arc::new(endpoint(v)))
-            .collect();
-        let cases: Vec<Arc<TestCase>> = plan.cases.iter().cloned().map(Arc::new).collect();
+        let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
+        let mut d = self.dispatch(plan, case_plans, tx).await?;
         let version_index: HashMap<VersionId, usize> = plan
             .versions
             .iter()
@@ -950,9 +870,8 @@ impl Engine {
             .map(|(i, v)| (v.version_id, i))
             .collect();
         let case_index: HashMap<CaseId, usize> =
-            cases.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+            d.cases.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
 
-        let (tx, rx) = mpsc::channel::<TestResult>(WRITE_BATCH * 4);
         let stored = Arc::new(AtomicU64::new(0));
         let claim_again = Arc::new(Notify::new());
         let writer = tokio::spawn(write_results(
@@ -962,20 +881,17 @@ impl Engine {
             stored.clone(),
             Some((member, claim_again.clone())),
         ));
-        let mut tasks: JoinSet<(usize, bool)> = JoinSet::new();
+        let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
+        let mut calls = Calls::default();
         let mut claiming: Option<Claiming> = None;
-        let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
         let mut poll = tokio::time::interval(CLAIM_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut due = true;
         let mut asked = 0u64;
-        // No test of the batch is left; the batch is no longer open.
+        // No test of the batch is left to claim; the batch is no longer open.
         let mut drained = false;
         let mut gone = false;
-        let mut sent = 0u64;
         let mut stop: Option<Stop> = None;
-        let mut cancelled_calls = 0usize;
-        let mut writer_gone = false;
         let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
 
         loop {
@@ -983,46 +899,48 @@ impl Engine {
                 stop = Some(Stop::Shutdown);
                 grace = Some(Box::pin(tokio::time::sleep(CALL_GRACE)));
             }
-            let ended = stop.is_some() || writer_gone || gone || drained;
+            let ended = stop.is_some() || d.writer_gone || gone;
+            let now = Instant::now();
+            let mut wake = None;
             if ended {
                 claiming = None;
-                permits.clear();
-            } else if due && claiming.is_none() {
-                // Permits first, so that a claimed test is sent at once: a lease held by a test
-                // waiting here would count against the batch on every instance.
-                let room = limit.saturating_sub(tasks.len()).min(CLAIM_MAX);
-                while permits.len() < room {
-                    match self.calls.clone().try_acquire_owned() {
-                        Ok(p) => permits.push(p),
-                        Err(_) => break,
+                calls = Calls::default();
+            } else {
+                d.send(self, &mut tasks, &mut calls, now);
+                wake = d.lanes.wake_at(now);
+                if due && claiming.is_none() && !drained {
+                    // No more than it can send at once, and no more than the server has calls
+                    // for: a claimed test waiting here holds a lease every instance counts.
+                    let room = d
+                        .limit
+                        .saturating_sub(tasks.len() + d.lanes.held())
+                        .min(CLAIM_MAX)
+                        .min(self.calls.available_permits());
+                    if room > 0 {
+                        due = false;
+                        let store = self.store.clone();
+                        let want = room as u64;
+                        asked = want;
+                        let id = batch.id;
+                        claiming = Some(Box::pin(async move {
+                            store
+                                .claim_tests(id, member.instance, want, member.lease_ms())
+                                .await
+                        }));
                     }
                 }
-                if !permits.is_empty() {
-                    due = false;
-                    let store = self.store.clone();
-                    let want = permits.len() as u64;
-                    asked = want;
-                    let id = batch.id;
-                    claiming = Some(Box::pin(async move {
-                        store
-                            .claim_tests(id, member.instance, want, member.lease_ms())
-                            .await
-                    }));
-                }
             }
-            if tasks.is_empty() && (ended || (claiming.is_none() && drained)) {
+            let idle = claiming.is_none() && drained && d.lanes.is_empty();
+            if tasks.is_empty() && calls.acquiring.is_none() && (ended || idle) {
                 break;
             }
             tokio::select! {
-                joined = tasks.join_next(), if !tasks.is_empty() => {
-                    match joined {
-                        Some(Ok((_, written))) => writer_gone |= !written,
-                        Some(Err(e)) if e.is_panic() => {
-                            tracing::error!(batch = %batch.id, "a test task panicked: {e}");
-                            writer_gone = true;
-                        }
-                        Some(Err(_)) => cancelled_calls += 1,
-                        None => {}
+                joined = tasks.join_next(), if !tasks.is_empty() => d.joined(self, joined),
+                acquired = calls.acquired(), if calls.acquiring.is_some() => {
+                    calls.acquiring = None;
+                    match acquired {
+                        Ok(p) => calls.permit = Some(p),
+                        Err(_) => d.writer_gone = true,
                     }
                 }
                 claimed = async {
@@ -1040,7 +958,7 @@ impl Engine {
                         }
                         Ok(outcome) => {
                             let got = outcome.tests.len();
-                            if sent == 0 && got > 0 {
+                            if d.sent == 0 && got > 0 {
                                 tracing::info!(
                                     batch = %batch.id,
                                     instance = %member.instance,
@@ -1049,13 +967,12 @@ impl Engine {
                                 );
                             }
                             for test in outcome.tests {
-                                let (Some(&vi), Some(&ci), Some(call)) = (
+                                let (Some(&vi), Some(&ci)) = (
                                     version_index.get(&test.version_id),
                                     case_index.get(&test.case_id),
-                                    permits.pop(),
                                 ) else {
-                                    // Not in this batch's snapshot (cannot happen) or no permit
-                                    // (claims never exceed them): its lease expires for others.
+                                    // Not in this batch's snapshot (cannot happen): its lease
+                                    // expires for the others.
                                     continue;
                                 };
                                 if test.reclaimed {
@@ -1067,36 +984,18 @@ impl Engine {
                                          it may have been called before"
                                     );
                                 }
-                                sent += 1;
-                                let job = Job {
-                                    batch_id: batch.id,
-                                    version_id: test.version_id,
-                                    endpoint: endpoints[vi].clone(),
-                                    case: cases[ci].clone(),
-                                    repetition: test.repetition,
-                                    plan: case_plans[ci].clone(),
-                                    scoring: scoring.clone(),
-                                    grading: grading.clone(),
-                                    judging: self.judging.clone(),
-                                };
-                                let client = self.client.clone();
-                                let registry = self.registry.clone();
-                                let tx = tx.clone();
-                                tasks.spawn(async move {
-                                    (vi, job.run(&client, &registry, &tx, call).await)
-                                });
+                                d.lanes.push(vi, Waiting::fresh(ci, test.repetition));
                             }
-                            permits.clear();
                             drained = got == 0 && !outcome.remaining;
                             // All it asked for: there may be more, and room for it.
                             due = got > 0 && got as u64 == asked;
                         }
                         Err(e) => {
-                            permits.clear();
                             tracing::warn!(batch = %batch.id, error = %e, "claiming tests failed; retrying");
                         }
                     }
                 }
+                () = sleep_until(wake), if wake.is_some() => {}
                 () = claim_again.notified() => due = true,
                 _ = poll.tick() => due = true,
                 _ = cancel.cancelled(), if stop != Some(Stop::Cancel) => {
@@ -1115,26 +1014,61 @@ impl Engine {
                 }
             }
         }
-        drop(tx);
-        let ended = self
-            .wind_down(
-                batch.id,
-                writer,
-                WoundDown {
-                    sent,
-                    cancelled_calls,
-                    stored,
-                    writer_gone,
-                    stop,
-                },
-            )
-            .await;
+        let run = d.wound_down(stored, stop);
+        let ended = self.wind_down(batch.id, writer, run).await;
         Ok(match ended {
             Some(ended) => ended,
             None if gone => Ended::Gone,
             // No test left: whichever runner stores the last result completes the batch.
             None => Ended::Finished(BatchStatus::Completed),
         })
+    }
+
+    /// What both dispatch loops start from: the batch's snapshot as its tests need it, and one
+    /// empty lane per version behind its gate (reported at once, so the stream shows the
+    /// limits from the start).
+    async fn dispatch(
+        &self,
+        plan: &BatchPlan,
+        case_plans: &[Arc<CasePlan>],
+        tx: mpsc::Sender<TestResult>,
+    ) -> Result<Dispatch, EngineError> {
+        let batch = &plan.batch;
+        let limit = batch.concurrency.max(1) as usize;
+        let cap = batch
+            .per_version_cap
+            .map_or(limit, |c| (c.max(1) as usize).min(limit));
+        let gate = self.limits.gate;
+        let mut d = Dispatch {
+            batch_id: batch.id,
+            limit,
+            versions: plan.versions.iter().map(|v| v.version_id).collect(),
+            endpoints: plan
+                .versions
+                .iter()
+                .map(|v| Arc::new(endpoint(v)))
+                .collect(),
+            cases: plan.cases.iter().cloned().map(Arc::new).collect(),
+            case_plans: case_plans.to_vec(),
+            scoring: Arc::new(batch.scoring.clone()),
+            grading: Arc::new(self.judging.for_batch(&batch.scoring).await?),
+            throttles: if gate.adaptive {
+                Throttles::HandBack
+            } else {
+                Throttles::Retry
+            },
+            gate,
+            lanes: Lanes::new(plan.versions.iter().map(|_| Gate::new(gate, cap)).collect()),
+            open: vec![false; plan.versions.len()],
+            tx,
+            sent: 0,
+            cancelled_calls: 0,
+            writer_gone: false,
+        };
+        for vi in 0..d.versions.len() {
+            d.report_gate(&self.registry, vi);
+        }
+        Ok(d)
     }
 
     /// The end of a dispatch loop, either kind: waits for the writer to store what it was sent
@@ -1312,35 +1246,307 @@ async fn finish_shared(
     engine.conclude_from_store(id).await;
 }
 
+/// Both dispatch loops' state but the loop's own: what a test needs to run, the lanes with
+/// their gates, and the counts the wind-down reads.
+struct Dispatch {
+    batch_id: BatchId,
+    /// The batch's concurrency.
+    limit: usize,
+    versions: Vec<VersionId>,
+    endpoints: Vec<Arc<AppEndpoint>>,
+    cases: Vec<Arc<TestCase>>,
+    case_plans: Vec<Arc<CasePlan>>,
+    scoring: Arc<ScoringConfig>,
+    grading: Arc<BatchJudging>,
+    throttles: Throttles,
+    gate: GateConfig,
+    lanes: Lanes,
+    /// Per version: its circuit is counted open in the metrics.
+    open: Vec<bool>,
+    tx: mpsc::Sender<TestResult>,
+    /// Tests handed to a task and not sent back to wait (throttled).
+    sent: u64,
+    cancelled_calls: usize,
+    /// A result could not be handed to the writer (or a task failed): stop dispatching.
+    writer_gone: bool,
+}
+
+impl Dispatch {
+    /// Sends what the gates let go, up to the batch's concurrency and as the server's permits
+    /// allow; ends without a call the tests of a version whose circuit gave up.
+    fn send(
+        &mut self,
+        engine: &Engine,
+        tasks: &mut JoinSet<TaskEnd>,
+        calls: &mut Calls,
+        now: Instant,
+    ) {
+        while tasks.len() < self.limit {
+            let Some((vi, test)) = self.lanes.next_given_up(now) else {
+                break;
+            };
+            self.sent += 1;
+            let job = self.job(engine, vi, test);
+            let message = self.circuit_message();
+            let tx = self.tx.clone();
+            tasks.spawn(async move {
+                TaskEnd {
+                    version: vi,
+                    ticket: None,
+                    end: job.give_up(message, &tx).await,
+                }
+            });
+        }
+        while tasks.len() < self.limit && self.lanes.can_send(now) {
+            let Some(call) = calls.take(&engine.calls) else {
+                break;
+            };
+            let Some((vi, test, ticket)) = self.lanes.next(now) else {
+                calls.permit = Some(call);
+                break;
+            };
+            self.sent += 1;
+            let job = self.job(engine, vi, test);
+            let client = engine.client.clone();
+            let registry = engine.registry.clone();
+            let tx = self.tx.clone();
+            tasks.spawn(async move {
+                TaskEnd {
+                    version: vi,
+                    ticket: Some(ticket),
+                    end: job.run(&client, &registry, &tx, call).await,
+                }
+            });
+        }
+    }
+
+    fn job(&self, engine: &Engine, vi: usize, test: Waiting) -> Job {
+        Job {
+            batch_id: self.batch_id,
+            version_id: self.versions[vi],
+            endpoint: self.endpoints[vi].clone(),
+            case: self.cases[test.case].clone(),
+            test,
+            plan: self.case_plans[test.case].clone(),
+            scoring: self.scoring.clone(),
+            grading: self.grading.clone(),
+            judging: engine.judging.clone(),
+            throttles: self.throttles,
+        }
+    }
+
+    /// A task ended: its gate learns how, a throttled test goes back to wait for its backoff.
+    fn joined(&mut self, engine: &Engine, joined: Option<Result<TaskEnd, tokio::task::JoinError>>) {
+        let now = Instant::now();
+        match joined {
+            Some(Ok(TaskEnd {
+                version,
+                ticket,
+                end,
+            })) => {
+                let signal = match &end {
+                    JobEnd::Stored(signal) => *signal,
+                    JobEnd::Throttled { .. } => Signal::Throttled,
+                    JobEnd::Unsaved => Signal::Failed,
+                };
+                if let Some(ticket) = ticket {
+                    if self.lanes.ended(version, ticket, signal, now) {
+                        self.report_gate(&engine.registry, version);
+                    }
+                }
+                match end {
+                    JobEnd::Throttled { test, retry_after } => {
+                        metrics::throttled(self.versions[version]);
+                        let cfg = engine.client.config();
+                        let wait = crate::server::dify::retry::delay_before_retry(
+                            test.throttles.saturating_sub(1),
+                            retry_after,
+                            cfg.backoff_base,
+                            cfg.backoff_max,
+                            &mut rand::thread_rng(),
+                        );
+                        self.lanes.requeue(version, test, now + wait);
+                        self.sent = self.sent.saturating_sub(1);
+                    }
+                    JobEnd::Unsaved => self.writer_gone = true,
+                    JobEnd::Stored(_) => {}
+                }
+            }
+            Some(Err(e)) if e.is_panic() => {
+                // A panic in one test must not take the batch down; it has no result and is run
+                // again on resume.
+                tracing::error!(batch = %self.batch_id, "a test task panicked: {e}");
+                self.writer_gone = true;
+            }
+            // Aborted by a cancel or at the end of the shutdown grace: its answer, if one came,
+            // was not kept, so the test is sent again on resume.
+            Some(Err(_)) => self.cancelled_calls += 1,
+            None => {}
+        }
+    }
+
+    fn report_gate(&mut self, registry: &Registry, vi: usize) {
+        let gate = self.lanes.gate(vi);
+        let (limit, circuit) = (gate.limit(), gate.circuit());
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        registry.gate_changed(self.batch_id, self.versions[vi], limit, circuit);
+        let open = circuit != CircuitState::Closed;
+        if open != self.open[vi] {
+            self.open[vi] = open;
+            metrics::open_circuits(if open { 1.0 } else { -1.0 });
+        }
+    }
+
+    /// The `error_message` of a test its version's circuit did not send.
+    fn circuit_message(&self) -> String {
+        format!(
+            "not sent: this version's circuit breaker opened after {} tests in a row failed \
+             the way an app that is down fails (server errors, timeouts, lost connections) and \
+             its {} probe(s) failed too, so its remaining tests were not sent; once the app \
+             answers again, re-run failed tests",
+            self.gate.breaker_errors,
+            self.gate.breaker_probes.max(1)
+        )
+    }
+
+    /// What the wind-down needs; the writer's channel closes here, and this runner's open
+    /// circuits leave the metrics.
+    fn wound_down(self, stored: Arc<AtomicU64>, stop: Option<Stop>) -> WoundDown {
+        let open = self.open.iter().filter(|&&o| o).count();
+        if open > 0 {
+            metrics::open_circuits(-(open as f64));
+        }
+        WoundDown {
+            sent: self.sent,
+            cancelled_calls: self.cancelled_calls,
+            stored,
+            writer_gone: self.writer_gone,
+            stop,
+        }
+    }
+}
+
+/// A permit of the server-wide call semaphore: one received and not used yet, or one being
+/// waited for.
+#[derive(Default)]
+struct Calls {
+    acquiring: Option<Acquire>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Calls {
+    /// A permit now, or none (and the wait for one begun).
+    fn take(&mut self, calls: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        if let Some(p) = self
+            .permit
+            .take()
+            .or_else(|| calls.clone().try_acquire_owned().ok())
+        {
+            return Some(p);
+        }
+        if self.acquiring.is_none() {
+            self.acquiring = Some(Box::pin(calls.clone().acquire_owned()));
+        }
+        None
+    }
+
+    async fn acquired(&mut self) -> Result<OwnedSemaphorePermit, AcquireError> {
+        match self.acquiring.as_mut() {
+            Some(wait) => wait.await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a test's task ended, for its version's gate (`ticket` is None for a test its circuit did
+/// not send).
+struct TaskEnd {
+    version: usize,
+    ticket: Option<u64>,
+    end: JobEnd,
+}
+
+enum JobEnd {
+    /// Its result went to the writer: an answer, or an error.
+    Stored(Signal),
+    /// Throttled: no result; the test waits and goes again.
+    Throttled {
+        test: Waiting,
+        retry_after: Option<Duration>,
+    },
+    /// The writer is gone: the result could not be saved.
+    Unsaved,
+}
+
 /// One test: call, score, hand the result to the writer (which reports it once it is stored).
 struct Job {
     batch_id: BatchId,
     version_id: VersionId,
     endpoint: Arc<AppEndpoint>,
     case: Arc<TestCase>,
-    repetition: u32,
+    /// Its case's index, its repetition, the throttles it met so far.
+    test: Waiting,
     plan: Arc<CasePlan>,
     scoring: Arc<ScoringConfig>,
     /// The batch's judge and embedding scorer (often neither).
     grading: Arc<BatchJudging>,
     judging: Arc<Judging>,
+    /// Throttles come back to the dispatcher (adaptive concurrency) or are retried in the call.
+    throttles: Throttles,
 }
 
 impl Job {
-    /// Returns false when the writer is gone (the result could not be saved). `call` is this
-    /// test's place among the server's calls in flight, given back as soon as Dify has answered.
+    /// `call` is this test's place among the server's calls in flight, given back as soon as
+    /// Dify has answered.
     async fn run(
         self,
         client: &DifyClient,
         registry: &Registry,
         tx: &mpsc::Sender<TestResult>,
         call: OwnedSemaphorePermit,
-    ) -> bool {
+    ) -> JobEnd {
         registry.test_started(self.batch_id, self.version_id, &self.case.name);
         let outcome = client
-            .call(&self.endpoint, &self.case.query, &self.case.inputs)
+            .call_with(
+                &self.endpoint,
+                &self.case.query,
+                &self.case.inputs,
+                self.throttles,
+            )
             .await;
         drop(call);
+        if let Err(failure) = &outcome {
+            let throttles = self.test.throttles + 1;
+            if self.throttles == Throttles::HandBack
+                && failure.is_throttle()
+                && throttles < MAX_THROTTLES_PER_TEST
+            {
+                registry.test_requeued(self.batch_id, self.version_id);
+                return JobEnd::Throttled {
+                    test: Waiting {
+                        throttles,
+                        attempts: self.test.attempts + failure.attempts,
+                        ..self.test
+                    },
+                    retry_after: failure.retry_after,
+                };
+            }
+        }
+        let signal = match &outcome {
+            Ok(_) => Signal::Answered,
+            Err(f) => match classify(f.http_status, &f.code) {
+                Decision::Retry => Signal::Failed,
+                Decision::GiveUp => Signal::Refused,
+            },
+        };
         let scored = match outcome {
             Ok(answer) => {
                 // Judged before it counts as completed: the judge's calls have their own limit.
@@ -1373,13 +1579,37 @@ impl Job {
                 match scored {
                     Ok((answer, scored)) => Ok((answer, scored)),
                     // Only when the runtime itself is going away; the test runs again on resume.
-                    Err(_) => return false,
+                    Err(_) => return JobEnd::Unsaved,
                 }
             }
             Err(failure) => Err(failure),
         };
         let result = self.result(scored);
-        tx.send(result).await.is_ok()
+        match tx.send(result).await {
+            Ok(()) => JobEnd::Stored(signal),
+            Err(_) => JobEnd::Unsaved,
+        }
+    }
+
+    /// A test its version's circuit gave up on: an error result without a call.
+    async fn give_up(self, message: String, tx: &mpsc::Sender<TestResult>) -> JobEnd {
+        let result = TestResult {
+            error_code: Some(CIRCUIT_OPEN.to_string()),
+            error_message: Some(message),
+            attempts: 0,
+            ..self.result(Err(crate::server::dify::Failure {
+                code: CIRCUIT_OPEN.to_string(),
+                message: String::new(),
+                http_status: None,
+                attempts: 0,
+                ids: Default::default(),
+                retry_after: None,
+            }))
+        };
+        match tx.send(result).await {
+            Ok(()) => JobEnd::Stored(Signal::Failed),
+            Err(_) => JobEnd::Unsaved,
+        }
     }
 
     fn result(
@@ -1393,7 +1623,7 @@ impl Job {
             batch_id: self.batch_id,
             version_id: self.version_id,
             case_id: self.case.id,
-            repetition: self.repetition,
+            repetition: self.test.repetition,
             status: ResultStatus::Error,
             score: None,
             answer: None,
@@ -1420,15 +1650,22 @@ impl Job {
                 ttft_ms: answer.ttft_ms,
                 usage: answer.usage,
                 dify: answer.ids,
-                attempts: answer.attempts as i64,
+                attempts: i64::from(answer.attempts + self.test.attempts),
                 detail: scored.detail,
                 ..base
             },
             Err(failure) => TestResult {
                 dify: failure.ids,
                 error_code: Some(failure.code),
-                error_message: Some(failure.message),
-                attempts: failure.attempts as i64,
+                error_message: Some(if self.test.throttles > 0 {
+                    format!(
+                        "{} (throttled {} times before)",
+                        failure.message, self.test.throttles
+                    )
+                } else {
+                    failure.message
+                }),
+                attempts: i64::from(failure.attempts + self.test.attempts),
                 ..base
             },
         }
@@ -1470,6 +1707,7 @@ async fn write_results(
             }
         };
         stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        buf.iter().for_each(metrics::result_stored);
         if pg {
             // PostgreSQL: the store returned each version's new tallies, whole — the same
             // numbers every instance applies, so every registry shows the same.

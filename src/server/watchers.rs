@@ -88,6 +88,11 @@ impl Watchers {
         })
     }
 
+    /// Open streams, all batches.
+    pub fn total(&self) -> usize {
+        self.open.lock().total
+    }
+
     /// Open streams: all of them, and of `batch`.
     pub fn open(&self, batch: BatchId) -> (usize, usize) {
         let open = self.open.lock();

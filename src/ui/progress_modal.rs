@@ -6,7 +6,9 @@
 
 use crate::api::cancel_batch;
 use crate::model::Role;
-use crate::model::{BatchId, BatchStatus, VersionId, VersionProgress, VersionRunStatus};
+use crate::model::{
+    BatchId, BatchStatus, CircuitState, VersionId, VersionProgress, VersionRunStatus,
+};
 use crate::ui::components::{
     use_confirm, use_toasts, ConnectionTag, Modal, ProgressBar, VersionStatusTag,
 };
@@ -246,6 +248,23 @@ fn VersionRow(monitor: Monitor, vid: VersionId) -> impl IntoView {
                 <span>{move || i18n.t().average_score}": "<b>{get(|v| format::score(v.average_score))}</b></span>
                 <span>{move || i18n.t().pass_rate}": "<b>{get(|v| format::percent(v.pass_rate))}</b></span>
                 <span>{move || i18n.t().failed}": "<b>{get(|v| v.failed_tests.to_string())}</b></span>
+                {move || v.with(|v| v.as_ref().and_then(|v| v.in_flight_limit)).map(|n| view! {
+                    <span data-testid="version-limit">
+                        {move || i18n.t().in_flight_limit}": "<b>{n}</b>
+                    </span>
+                })}
+                {move || v.with(|v| v.as_ref().and_then(|v| v.circuit)).and_then(|c| {
+                    let text = match c {
+                        CircuitState::Closed => return None,
+                        CircuitState::Open => i18n.t().circuit_open,
+                        CircuitState::HalfOpen => i18n.t().circuit_half_open,
+                    };
+                    Some(view! {
+                        <span class="error" role="status" data-testid="version-circuit" data-circuit=c.as_str()>
+                            {text}
+                        </span>
+                    })
+                })}
                 {move || v.with(|v| v.as_ref().and_then(|v| v.judge)).map(|j| view! {
                     <span data-testid="version-judge">
                         {move || i18n.t().jdg.judge_mean}": "<b>{format::score(j.average_score)}</b>

@@ -273,6 +273,51 @@ pub async fn simulator(latency_ms: u64, faults: FaultProfile) -> String {
     format!("http://{addr}/v1")
 }
 
+/// `GET /metrics` with the server's admin token, parsed: every sample line's `name{labels}` (as
+/// written) → value. Comment lines (`# HELP`, `# TYPE`) are checked to be well-formed.
+pub async fn scrape_metrics(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let res = bearer_client(&server.token)
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = res.text().await.unwrap();
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(
+                comment.starts_with("HELP ") || comment.starts_with("TYPE "),
+                "a comment that is neither HELP nor TYPE: {line}"
+            );
+            continue;
+        }
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("a sample without a value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number in: {line}"));
+        samples.insert(key.to_string(), value);
+    }
+    samples
+}
+
+/// The simulator's request counters (`/v1/sim/stats`).
+pub async fn sim_stats(sim: &str) -> Value {
+    reqwest::get(format!("{sim}/sim/stats"))
+        .await
+        .expect("simulator stats")
+        .json()
+        .await
+        .expect("stats JSON")
+}
+
 /// A fresh SQLite database URL in a temp dir (kept alive by the returned guard).
 pub fn sqlite_url() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");

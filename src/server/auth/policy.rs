@@ -97,6 +97,7 @@ pub const OTHER: &[(&str, Access)] = &[
     ("/healthz", Public),
     ("/readyz", Public),
     ("/pkg/*", Public),
+    ("/metrics", VIEWER),
     ("/api/batches/:id/progress", VIEWER),
     ("/api/batches/:id/results.csv", VIEWER),
     ("/api/batches/:id/results.json", VIEWER),
@@ -141,7 +142,8 @@ pub fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/")
         || path.starts_with("/pkg/")
         || path == "/healthz"
-        || path == "/readyz")
+        || path == "/readyz"
+        || path == "/metrics")
 }
 
 #[cfg(test)]
@@ -158,6 +160,7 @@ mod tests {
         assert_eq!(access("/api/batches/7/progress"), VIEWER);
         assert_eq!(access("/api/batches/7/results.csv"), VIEWER);
         assert_eq!(access("/healthz"), Public);
+        assert_eq!(access("/metrics"), VIEWER);
         assert_eq!(access("/pkg/dify-bench.wasm"), Public);
         assert_eq!(access("/"), VIEWER);
         assert_eq!(access("/batches/3"), VIEWER);
@@ -184,5 +187,9 @@ mod tests {
         assert!(is_page("/batches/1"));
         assert!(!is_page("/api/list_cases"));
         assert!(!is_page("/pkg/x.js"));
+        assert!(
+            !is_page("/metrics"),
+            "a scraper is told 401, not sent to sign in"
+        );
     }
 }

@@ -113,6 +113,16 @@ pub struct Failure {
     pub attempts: u32,
     /// Every id Dify gave across the attempts (the latest wins).
     pub ids: DifyIds,
+    /// The last answer's `Retry-After`, when it gave one.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// Dify asked for fewer calls at once: its app-level ceiling (429 `too_many_requests`) or an
+    /// overloaded server (503). Not a quota (`rate_limit_error`), which waiting does not fix.
+    pub fn is_throttle(&self) -> bool {
+        throttled(&self.code, self.http_status)
+    }
 }
 
 impl fmt::Display for Failure {
@@ -193,11 +203,25 @@ impl DifyClient {
         query: &str,
         case_inputs: &Value,
     ) -> Result<Answer, Failure> {
+        self.call_with(app, query, case_inputs, Throttles::Retry)
+            .await
+    }
+
+    /// [`DifyClient::call`], saying what a throttle ([`Failure::is_throttle`]) does: retried here
+    /// like any transient failure, or handed back at once to a caller that paces its own calls
+    /// (the runner's adaptive concurrency) and sends the test again when it has room.
+    pub async fn call_with(
+        &self,
+        app: &AppEndpoint,
+        query: &str,
+        case_inputs: &Value,
+        throttles: Throttles,
+    ) -> Result<Answer, Failure> {
         let call = request::prepare(app, query, case_inputs, &self.cfg.user)
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
         self.check_target(app, &call.url).await?;
         let (ok, attempts) = self
-            .retrying(&app.api_key, || {
+            .retrying(&app.api_key, throttles, || {
                 attempt::run(&self.http, &self.cfg, app, &call)
             })
             .await
@@ -229,6 +253,7 @@ impl DifyClient {
             http_status: err.http_status,
             attempts,
             ids: DifyIds::default(),
+            retry_after: err.retry_after,
         };
         let url = request::endpoint_url(base_url, path).map_err(|e| fail(e, 0))?;
         self.cfg.outbound.check_url(&url).await.map_err(|refused| {
@@ -238,7 +263,7 @@ impl DifyClient {
             )
         })?;
         let ((body, latency), attempts) = self
-            .retrying(key, || {
+            .retrying(key, Throttles::Retry, || {
                 attempt::post_json(&self.http, &self.cfg, key, url.clone(), body)
             })
             .await
@@ -256,6 +281,7 @@ impl DifyClient {
     async fn retrying<T, F, Fut>(
         &self,
         key: &Secret,
+        throttles: Throttles,
         mut attempt: F,
     ) -> Result<(T, u32), (AttemptError, u32, DifyIds)>
     where
@@ -272,7 +298,9 @@ impl DifyClient {
             };
             merge_ids(&mut ids, &err.ids);
             let decision = classify(err.http_status, &err.code);
-            if decision == Decision::GiveUp || n >= max_attempts {
+            let handed_back =
+                throttles == Throttles::HandBack && throttled(&err.code, err.http_status);
+            if decision == Decision::GiveUp || n >= max_attempts || handed_back {
                 tracing::debug!(
                     app = %key,
                     attempt = n,
@@ -347,7 +375,21 @@ fn failure(app: &AppEndpoint, err: AttemptError, attempts: u32, ids: DifyIds) ->
         http_status: err.http_status,
         attempts,
         ids,
+        retry_after: err.retry_after,
     }
+}
+
+fn throttled(code: &str, http_status: Option<u16>) -> bool {
+    code == codes::TOO_MANY_REQUESTS || http_status == Some(503)
+}
+
+/// What [`DifyClient::call_with`] does with a throttled attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttles {
+    /// Retried with backoff, like every transient failure.
+    Retry,
+    /// Returned at once as the call's failure.
+    HandBack,
 }
 
 /// Messages quote server output; should a proxy ever echo the key back, it is replaced by its hint.
@@ -439,6 +481,7 @@ mod tests {
             http_status: Some(429),
             attempts: 4,
             ids: DifyIds::default(),
+            retry_after: None,
         };
         assert_eq!(
             f.to_string(),

@@ -6,6 +6,8 @@
 //! It does not enforce the in-flight cap itself: that is the runner's semaphore, which every
 //! batch's and every version's own limit sits under.
 
+use super::gate::GateConfig;
+
 /// Batches one server runs at once (started or re-run; resumed ones count but are never refused).
 pub const DEFAULT_MAX_RUNNING_BATCHES: usize = 8;
 /// Dify calls in flight at once across every batch of a server. A batch's `concurrency` and
@@ -23,6 +25,8 @@ pub struct EngineLimits {
     pub max_running_batches: usize,
     pub max_calls_in_flight: usize,
     pub max_tests_per_batch: u64,
+    /// Every version's circuit breaker and adaptive concurrency.
+    pub gate: GateConfig,
 }
 
 impl Default for EngineLimits {
@@ -31,6 +35,7 @@ impl Default for EngineLimits {
             max_running_batches: DEFAULT_MAX_RUNNING_BATCHES,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             max_tests_per_batch: DEFAULT_MAX_TESTS_PER_BATCH,
+            gate: GateConfig::default(),
         }
     }
 }
@@ -39,6 +44,10 @@ impl Default for EngineLimits {
 pub const RUNNING_BATCHES_SETTING: &str = "--max-running-batches / DIFY_BENCH_MAX_RUNNING_BATCHES";
 pub const CALLS_IN_FLIGHT_SETTING: &str = "--max-calls-in-flight / DIFY_BENCH_MAX_CALLS_IN_FLIGHT";
 pub const TESTS_PER_BATCH_SETTING: &str = "--max-tests-per-batch / DIFY_BENCH_MAX_TESTS_PER_BATCH";
+pub const BREAKER_PROBES_SETTING: &str = "--breaker-probes / DIFY_BENCH_BREAKER_PROBES";
+pub const BREAKER_COOLDOWN_SETTING: &str = "--breaker-cooldown-ms / DIFY_BENCH_BREAKER_COOLDOWN_MS";
+/// An open circuit probes at least once an hour.
+const MAX_BREAKER_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The semaphore's ceiling (tokio's own is `usize::MAX >> 3`); far above any useful setting.
 const MAX_SETTING: u64 = 1 << 40;
@@ -66,6 +75,15 @@ impl EngineLimits {
             if value > MAX_SETTING {
                 return Err(format!("{setting} must be at most {MAX_SETTING}"));
             }
+        }
+        if self.gate.breaker_probes == 0 {
+            return Err(format!("{BREAKER_PROBES_SETTING} must be at least 1"));
+        }
+        if self.gate.breaker_cooldown > MAX_BREAKER_COOLDOWN {
+            return Err(format!(
+                "{BREAKER_COOLDOWN_SETTING} must be at most {} (one hour)",
+                MAX_BREAKER_COOLDOWN.as_millis()
+            ));
         }
         Ok(())
     }
@@ -128,6 +146,17 @@ mod tests {
             ..EngineLimits::default()
         };
         assert!(huge.validate().unwrap_err().contains("at most"));
+        let no_probe = EngineLimits {
+            gate: GateConfig {
+                breaker_probes: 0,
+                ..GateConfig::default()
+            },
+            ..EngineLimits::default()
+        };
+        assert!(no_probe
+            .validate()
+            .unwrap_err()
+            .contains("--breaker-probes"));
     }
 
     #[test]

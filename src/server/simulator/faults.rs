@@ -103,7 +103,10 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::UnknownEvents
         | KeyToken::Sampled
         | KeyToken::Scripted
-        | KeyToken::Judge => None,
+        | KeyToken::Judge
+        | KeyToken::Ceiling(_) => None,
+        // Counted per key by the handler, which knows the key's request number.
+        KeyToken::Outage { .. } => None,
         KeyToken::TooManyRequests => Some(Fault::TooManyRequests { retry_after: true }),
         KeyToken::TooManyRequestsNoRetryAfter => {
             Some(Fault::TooManyRequests { retry_after: false })

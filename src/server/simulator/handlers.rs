@@ -351,17 +351,22 @@ async fn run(sim: SimState, p: Prepared) -> Response {
 
     // Dify counts a request against the ceiling before generating; keys with a token are for
     // deterministic tests and never meet it.
-    let slot = if cfg.faults == FaultProfile::Hostile && p.app.token.is_none() {
-        match sim.ceiling.try_acquire(app, APP_MAX_ACTIVE_REQUESTS) {
+    // deterministic tests and never meet it, but for the one that asks for a ceiling.
+    let ceiling = match p.app.token {
+        Some(token) => token.ceiling(),
+        None if cfg.faults == FaultProfile::Hostile => Some(APP_MAX_ACTIVE_REQUESTS),
+        None => None,
+    };
+    let slot = match ceiling {
+        Some(limit) => match sim.ceiling.try_acquire(app, limit) {
             Some(slot) => Some(slot),
             None => {
+                sim.counters.throttled();
                 let app_id = stable_uuid(StableHash::new("app-id").str(&p.key));
-                return ApiError::concurrency_ceiling(&app_id, APP_MAX_ACTIVE_REQUESTS)
-                    .into_response();
+                return ApiError::concurrency_ceiling(&app_id, limit).into_response();
             }
-        }
-    } else {
-        None
+        },
+        None => None,
     };
 
     let attempt = sim.attempts.next(
@@ -376,6 +381,12 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         .str(&p.question);
     let this_attempt = request.u64(u64::from(attempt));
     let fault = match p.app.token {
+        Some(KeyToken::Outage { from, to }) => {
+            let n = sim
+                .attempts
+                .next(StableHash::new("key-requests").str(&p.key).finish());
+            (from..=to).contains(&n).then_some(Fault::Internal)
+        }
         Some(token) => faults::forced(token, attempt),
         None => faults::draw(
             cfg.faults,
@@ -391,7 +402,8 @@ async fn run(sim: SimState, p: Prepared) -> Response {
     let mut slow = Duration::ZERO;
     match fault {
         Some(Fault::TooManyRequests { retry_after }) => {
-            return ApiError::too_many_requests(retry_after).into_response()
+            sim.counters.throttled();
+            return ApiError::too_many_requests(retry_after).into_response();
         }
         Some(Fault::Quota) => return ApiError::quota().into_response(),
         Some(Fault::GatewayTimeoutHtml { after }) => {

@@ -8,8 +8,12 @@
 //!   mode   chat | agent-chat | advanced-chat | completion | workflow
 //!   NN     0–100, the share of the expected content an answer carries
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
-//!          flaky1 endorder unknown_events sampled scripted judge (an unrecognised third segment
-//!          is ignored like the rest)
+//!          flaky1 endorder unknown_events sampled scripted judge
+//!          ceiling<K>        at most K requests of this key in flight (1–9999); the rest get
+//!                            Dify's 429 `too_many_requests` for its app-level ceiling
+//!          outage<A>-<B>     the key's requests number A to B (0-based, counted over every
+//!                            question) fail with 500 `internal_server_error`; the rest succeed
+//!          (an unrecognised third segment is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //!
 //! sk-judge[.<token>][.<anything else>]     the judge (/v1/chat/completions) and the
@@ -70,6 +74,13 @@ pub enum KeyToken {
     /// `rubric` and optional `context` inputs, or (without an `answer` input) for the prompt
     /// contract in its query. Workflow and completion judges need no `query` input then.
     Judge,
+    /// No fault of its own; at most this many requests of the key in flight, as Dify's app-level
+    /// `APP_MAX_ACTIVE_REQUESTS` does (429 `too_many_requests` above it).
+    Ceiling(u32),
+    /// The key's requests number `from` to `to` (0-based, inclusive, counted over every question
+    /// in arrival order) fail with 500 `internal_server_error`: an app that goes down and comes
+    /// back (`outage0-19`), or one that breaks mid-batch (`outage50-999999`).
+    Outage { from: u32, to: u32 },
 }
 
 impl KeyToken {
@@ -112,11 +123,42 @@ impl KeyToken {
             KeyToken::Sampled => "sampled",
             KeyToken::Scripted => "scripted",
             KeyToken::Judge => "judge",
+            KeyToken::Ceiling(_) => "ceiling",
+            KeyToken::Outage { .. } => "outage",
         }
     }
 
+    /// A fixed token's name; a token with parameters gives its prefix (`ceiling`, `outage`).
     pub fn parse(s: &str) -> Option<KeyToken> {
+        if let Some(k) = s.strip_prefix("ceiling") {
+            return small_number(k)
+                .filter(|k| (1..=9999).contains(k))
+                .map(KeyToken::Ceiling);
+        }
+        if let Some(range) = s.strip_prefix("outage") {
+            let (from, to) = range.split_once('-')?;
+            let (from, to) = (small_number(from)?, small_number(to)?);
+            return (from <= to).then_some(KeyToken::Outage { from, to });
+        }
         KeyToken::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// 1–6 ASCII digits.
+fn small_number(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl KeyToken {
+    /// The limit on requests in flight this key's app answers under, if any.
+    pub fn ceiling(self) -> Option<u32> {
+        match self {
+            KeyToken::Ceiling(k) => Some(k),
+            _ => None,
+        }
     }
 }
 
@@ -320,6 +362,43 @@ mod tests {
             "app-chat.q９０",
         ] {
             assert_eq!(lookup(bad), KeyLookup::Unknown, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_with_parameters() {
+        assert_eq!(
+            app("app-chat.q80.ceiling4.x").token,
+            Some(KeyToken::Ceiling(4))
+        );
+        assert_eq!(
+            app("app-chat.q80.outage0-19").token,
+            Some(KeyToken::Outage { from: 0, to: 19 })
+        );
+        assert_eq!(
+            app("app-workflow.q80.outage50-999999").token,
+            Some(KeyToken::Outage {
+                from: 50,
+                to: 999_999
+            })
+        );
+        for not_a_token in [
+            "ceiling",
+            "ceiling0",
+            "ceiling10000",
+            "ceilingx",
+            "outage",
+            "outage5",
+            "outage5-",
+            "outage-5",
+            "outage9-3",
+            "outage1-1234567",
+        ] {
+            assert_eq!(
+                app(&format!("app-chat.q80.{not_a_token}")).token,
+                None,
+                "{not_a_token}"
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! Simulator-only request counters, so a test can prove how many calls a run made (that a second
 //! identical batch makes no judge call, say): `GET /v1/sim/stats`, without auth, answers
 //! `{"chat_completions": n, "embeddings": n, "dify_calls": n, "dify_in_flight": n,
-//! "dify_peak_in_flight": n}`.
+//! "dify_peak_in_flight": n, "dify_throttled": n}`.
 //!
 //! Each counts requests *received* since the simulator started, every attempt and every
 //! rejected one included: `chat_completions` and `embeddings` their routes, `dify_calls` the
@@ -9,6 +9,8 @@
 //! `dify_in_flight` is how many of those are being answered now and `dify_peak_in_flight` the
 //! most at once (a blocking answer is in flight until it is sent; a streamed one until its
 //! headers are), so a test can prove a concurrency limit held across several callers.
+//! `dify_throttled` counts the Dify calls answered 429 `too_many_requests` (the app-level
+//! ceiling, or a fault that imitates it).
 //! Real Dify and OpenAI have no such route.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,7 @@ pub(super) struct Counters {
     pub dify_calls: AtomicU64,
     pub dify_in_flight: AtomicU64,
     pub dify_peak_in_flight: AtomicU64,
+    pub dify_throttled: AtomicU64,
 }
 
 /// One Dify call being answered; counted in `dify_in_flight` until dropped.
@@ -37,6 +40,11 @@ impl Counters {
         let now = self.dify_in_flight.fetch_add(1, Ordering::AcqRel) + 1;
         self.dify_peak_in_flight.fetch_max(now, Ordering::AcqRel);
         InFlight(self)
+    }
+
+    /// A Dify call answered 429 `too_many_requests`.
+    pub(super) fn throttled(&self) {
+        self.dify_throttled.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -54,6 +62,7 @@ impl Counters {
             "dify_calls": self.dify_calls.load(Ordering::Relaxed),
             "dify_in_flight": self.dify_in_flight.load(Ordering::Relaxed),
             "dify_peak_in_flight": self.dify_peak_in_flight.load(Ordering::Relaxed),
+            "dify_throttled": self.dify_throttled.load(Ordering::Relaxed),
         })
     }
 }
@@ -77,7 +86,7 @@ mod tests {
         assert_eq!(
             c.snapshot(),
             json!({"chat_completions": 1, "embeddings": 0, "dify_calls": 2,
-                   "dify_in_flight": 1, "dify_peak_in_flight": 2})
+                   "dify_in_flight": 1, "dify_peak_in_flight": 2, "dify_throttled": 0})
         );
         drop(first);
         assert_eq!(c.snapshot()["dify_in_flight"], 0);
