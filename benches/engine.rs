@@ -623,6 +623,54 @@ impl Served {
         format!("{}{path}", self.base)
     }
 
+    /// `POST /api/<name>` with the server's token, as a script would; the call must succeed.
+    async fn call(&self, http: &reqwest::Client, name: &str, body: Value) -> Value {
+        let res = http
+            .post(self.url(&format!("/api/{name}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()
+    }
+
+    /// A version (`name`, blocking, calling `sim` with `key`) and `n` cases cycling through the
+    /// simulator's knowledge base; the version's id.
+    async fn version_with_cases(
+        &self,
+        http: &reqwest::Client,
+        sim: &str,
+        (name, key, mode): (&str, &str, &str),
+        n: usize,
+    ) -> i64 {
+        let version = self
+            .call(
+                http,
+                "save_version",
+                json!({"name": name, "base_url": sim, "api_key": key, "app_mode": mode,
+                       "response_mode": "blocking"}),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let entries = knowledge::entries();
+        let cases: Vec<Value> = (0..n)
+            .map(|i| {
+                let e = &entries[i % entries.len()];
+                json!({"name": format!("{} #{i}", e.name), "query": e.query,
+                       "expected_answer": e.expected_answer, "keywords": e.keywords})
+            })
+            .collect();
+        self.call(
+            http,
+            "import_cases",
+            json!({"format": "json", "content": Value::Array(cases).to_string()}),
+        )
+        .await;
+        version
+    }
+
     /// The server's peak RSS so far (VmHWM), MiB.
     fn peak_rss_mib(&self) -> f64 {
         proc_status_kb(self.child.id(), "VmHWM").unwrap_or(0) as f64 / 1024.0
@@ -1214,15 +1262,19 @@ async fn phase_judge(args: &[String]) -> Value {
     out
 }
 
-/// `chat_completions` of the simulator's request counters.
-async fn sim_chat_completions(sim: &str) -> u64 {
-    let stats: Value = reqwest::get(format!("{sim}/sim/stats"))
+/// The simulator's request counters (`/v1/sim/stats`).
+async fn sim_stats(sim: &str) -> Value {
+    reqwest::get(format!("{sim}/sim/stats"))
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    stats["chat_completions"].as_u64().unwrap()
+        .unwrap()
+}
+
+/// `chat_completions` of the simulator's request counters.
+async fn sim_chat_completions(sim: &str) -> u64 {
+    sim_stats(sim).await["chat_completions"].as_u64().unwrap()
 }
 
 /// Makes a finished 100 × 1,000 batch in the database at `args[1]` (for `bigpage`).

@@ -494,6 +494,55 @@ pub struct Progress {
     /// The judge's tallies, when the batch has a judge (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeTally>,
+    /// What the batch raised so far (stored with it), oldest first; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<Alert>,
+}
+
+/// A live alert of a batch, per version: raised once per kind, stored with the batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub version_id: VersionId,
+    /// What was seen, in numbers (English; the UI titles it by `kind` in its own language).
+    pub message: String,
+    /// When it was raised, Unix ms.
+    pub since: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Most of the version's last 20 tests ended in error.
+    ErrorSpike,
+    /// Tests of the version keep timing out.
+    TimeoutStreak,
+    /// Its latency p95 is well above its own history.
+    SlowLatency,
+    /// Its pass rate is clearly below its previous run's.
+    PassRateDrop,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::ErrorSpike,
+        AlertKind::TimeoutStreak,
+        AlertKind::SlowLatency,
+        AlertKind::PassRateDrop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::ErrorSpike => "error_spike",
+            AlertKind::TimeoutStreak => "timeout_streak",
+            AlertKind::SlowLatency => "slow_latency",
+            AlertKind::PassRateDrop => "pass_rate_drop",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// What the judge has done so far in a batch (or for one version). A test counts as completed
@@ -996,6 +1045,9 @@ pub struct BatchView {
     /// Several instances on PostgreSQL: the work done twice (zero on one instance).
     #[serde(default)]
     pub duplicate_work: DuplicateWork,
+    /// The live alerts the batch raised, oldest first.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
 }
 
 /// Work done twice when several instances share a batch and one of them vanished mid-call.

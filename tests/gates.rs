@@ -12,19 +12,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-/// `n` cases from the simulator's knowledge base, each named apart, as import JSON.
-fn cases(n: usize) -> String {
-    let kb = dify_bench::server::simulator::knowledge::entries();
-    let v: Vec<Value> = (0..n)
-        .map(|i| {
-            let e = &kb[i % kb.len()];
-            json!({"name": format!("{} #{i:04}", e.name), "query": e.query,
-                   "expected_answer": e.expected_answer, "keywords": e.keywords})
-        })
-        .collect();
-    Value::Array(v).to_string()
-}
-
 /// The batch's results, checked to be one per (version, case), grouped by version.
 async fn results_by_version(api: &Api, id: i64, total: usize) -> BTreeMap<i64, Vec<Value>> {
     let report = api.ok("batch_results", json!({"id": id})).await;
@@ -113,7 +100,7 @@ async fn the_breaker_opens_probes_closes_or_gives_up_and_every_test_is_stored_on
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(12)}),
+        json!({"format": "json", "content": kb_cases(12)}),
     )
     .await;
     // One test at a time per version, so the failures fall on the first five tests of each.
@@ -253,7 +240,7 @@ async fn adaptive_concurrency_keeps_a_batch_under_the_apps_ceiling() {
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(1000)}),
+        json!({"format": "json", "content": kb_cases(1000)}),
     )
     .await;
     let id = api

@@ -167,23 +167,10 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// `n` cases cycling through the simulator's knowledge base, as import JSON.
-fn cases(n: usize) -> String {
-    let kb = dify_bench::server::simulator::knowledge::entries();
-    let v: Vec<Value> = (0..n)
-        .map(|i| {
-            let e = &kb[i % kb.len()];
-            json!({"name": format!("{} #{i:03}", e.name), "query": e.query,
-                   "expected_answer": e.expected_answer, "keywords": e.keywords})
-        })
-        .collect();
-    Value::Array(v).to_string()
-}
-
 async fn import(api: &Api, n: usize) {
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(n)}),
+        json!({"format": "json", "content": kb_cases(n)}),
     )
     .await;
 }

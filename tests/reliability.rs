@@ -14,26 +14,13 @@ mod common;
 use common::*;
 use dify_bench::server::dify::ClientConfig;
 use dify_bench::server::runner::MAX_THROTTLES_PER_TEST;
-use dify_bench::server::simulator::{self, FaultProfile};
+use dify_bench::server::simulator::FaultProfile;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 fn soak() -> bool {
     std::env::var("DIFY_BENCH_SOAK").as_deref() == Ok("1")
-}
-
-/// `n` cases cycling through the simulator's knowledge base, as import JSON.
-fn cases(n: usize) -> String {
-    let kb = simulator::knowledge::entries();
-    let v: Vec<Value> = (0..n)
-        .map(|i| {
-            let e = &kb[i % kb.len()];
-            json!({"name": format!("{} #{i:05}", e.name), "query": e.query,
-                   "expected_answer": e.expected_answer, "keywords": e.keywords})
-        })
-        .collect();
-    Value::Array(v).to_string()
 }
 
 fn add(seen: &mut String, body: &Value) {
@@ -87,7 +74,7 @@ async fn fault_storm_every_test_ends_with_a_status_and_retries_stay_bounded() {
     }
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(per_version)}),
+        json!({"format": "json", "content": kb_cases(per_version)}),
     )
     .await;
     // 10 in flight per app: above the hostile simulator's ceiling of 8, so 429s come from it too.
@@ -173,7 +160,7 @@ async fn kill_9_loop_the_batch_completes_with_every_result_once() {
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(per_version)}),
+        json!({"format": "json", "content": kb_cases(per_version)}),
     )
     .await;
     let id = api
@@ -271,7 +258,7 @@ async fn sse_churn_leaves_fds_and_memory_at_baseline() {
         .await;
     api.ok(
         "import_cases",
-        json!({"format": "json", "content": cases(if soak() { 2000 } else { 300 })}),
+        json!({"format": "json", "content": kb_cases(if soak() { 2000 } else { 300 })}),
     )
     .await;
     let id = api
@@ -406,7 +393,7 @@ async fn secrets_never_leave_the_server() {
         &mut seen,
         &api.ok(
             "import_cases",
-            json!({"format": "json", "content": cases(10)}),
+            json!({"format": "json", "content": kb_cases(10)}),
         )
         .await,
     );
@@ -480,7 +467,7 @@ async fn secrets_never_leave_the_server() {
 
     // The headless CLI: its output, log and both reports.
     let cfg = dir.path().join("ci.toml");
-    std::fs::write(dir.path().join("cases.json"), cases(5)).unwrap();
+    std::fs::write(dir.path().join("cases.json"), kb_cases(5)).unwrap();
     std::fs::write(
         &cfg,
         format!(

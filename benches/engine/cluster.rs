@@ -96,44 +96,24 @@ struct Measured {
 
 async fn one_run(servers: &[Served], sim: &str, watch: bool) -> Measured {
     let http = bearer_client(&servers[0].token, true);
-    let call = |name: &str, body: Value| {
-        let http = http.clone();
-        let url = servers[0].url(&format!("/api/{name}"));
-        async move {
-            let res = http.post(url).json(&body).send().await.unwrap();
-            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-            res.json::<Value>().await.unwrap()
-        }
-    };
-    let version = call(
-        "save_version",
-        json!({"name": "cluster", "base_url": sim, "api_key": "app-chat.q90.cluster",
-               "app_mode": "chat", "response_mode": "blocking"}),
-    )
-    .await["id"]
+    let version = servers[0]
+        .version_with_cases(
+            &http,
+            sim,
+            ("cluster", "app-chat.q90.cluster", "chat"),
+            CASES,
+        )
+        .await;
+    let started = Instant::now();
+    let id = servers[0]
+        .call(
+            &http,
+            "start_batch",
+            json!({"version_ids": [version], "concurrency": CONCURRENCY, "repeats": REPEATS}),
+        )
+        .await
         .as_i64()
         .unwrap();
-    let entries = knowledge::entries();
-    let cases: Vec<Value> = (0..CASES)
-        .map(|i| {
-            let e = &entries[i % entries.len()];
-            json!({"name": format!("{} #{i}", e.name), "query": e.query,
-                   "expected_answer": e.expected_answer, "keywords": e.keywords})
-        })
-        .collect();
-    call(
-        "import_cases",
-        json!({"format": "json", "content": Value::Array(cases).to_string()}),
-    )
-    .await;
-    let started = Instant::now();
-    let id = call(
-        "start_batch",
-        json!({"version_ids": [version], "concurrency": CONCURRENCY, "repeats": REPEATS}),
-    )
-    .await
-    .as_i64()
-    .unwrap();
     // Watchers: two on the starting instance, one on the last.
     let watcher = |server: &Served| {
         let http = bearer_client(&server.token, true);
@@ -144,7 +124,7 @@ async fn one_run(servers: &[Served], sim: &str, watch: bool) -> Measured {
     let others = watch.then(|| (watcher(&servers[0]), watcher(&servers[servers.len() - 1])));
     let first = first.await.unwrap();
     let wall_s = first.last().map_or(f64::NAN, |a| a.0);
-    let end = call("get_batch", json!({"id": id})).await;
+    let end = servers[0].call(&http, "get_batch", json!({"id": id})).await;
     assert!(
         end["status"] == "completed" && end["failed_tests"] == 0,
         "a run whose tests failed measures nothing: {end}"

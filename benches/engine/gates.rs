@@ -72,46 +72,22 @@ struct Measured {
 
 async fn one_run(server: &Served, sim: &str) -> Measured {
     let http = bearer_client(&server.token, true);
-    let call = |name: &str, body: Value| {
-        let http = http.clone();
-        let url = server.url(&format!("/api/{name}"));
-        async move {
-            let res = http.post(url).json(&body).send().await.unwrap();
-            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-            res.json::<Value>().await.unwrap()
-        }
-    };
-    let version = call(
-        "save_version",
-        json!({"name": "ceiling", "base_url": sim, "api_key": format!("app-workflow.q90.ceiling{CEILING}"),
-               "app_mode": "workflow", "response_mode": "blocking"}),
-    )
-    .await["id"]
+    let key = format!("app-workflow.q90.ceiling{CEILING}");
+    let version = server
+        .version_with_cases(&http, sim, ("ceiling", &key, "workflow"), GATES_CASES)
+        .await;
+    let started = Instant::now();
+    let id = server
+        .call(
+            &http,
+            "start_batch",
+            json!({"version_ids": [version], "concurrency": GATES_CONCURRENCY}),
+        )
+        .await
         .as_i64()
         .unwrap();
-    let entries = knowledge::entries();
-    let cases: Vec<Value> = (0..GATES_CASES)
-        .map(|i| {
-            let e = &entries[i % entries.len()];
-            json!({"name": format!("{} #{i}", e.name), "query": e.query,
-                   "expected_answer": e.expected_answer, "keywords": e.keywords})
-        })
-        .collect();
-    call(
-        "import_cases",
-        json!({"format": "json", "content": Value::Array(cases).to_string()}),
-    )
-    .await;
-    let started = Instant::now();
-    let id = call(
-        "start_batch",
-        json!({"version_ids": [version], "concurrency": GATES_CONCURRENCY}),
-    )
-    .await
-    .as_i64()
-    .unwrap();
     let end = loop {
-        let b = call("get_batch", json!({"id": id})).await;
+        let b = server.call(&http, "get_batch", json!({"id": id})).await;
         if b["status"] != "running" && b["status"] != "queued" {
             break b;
         }
@@ -119,12 +95,7 @@ async fn one_run(server: &Served, sim: &str) -> Measured {
     };
     let wall_s = started.elapsed().as_secs_f64();
     assert_eq!(end["status"], "completed", "{end}");
-    let stats: Value = reqwest::get(format!("{sim}/sim/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = sim_stats(sim).await;
     Measured {
         wall_s,
         calls: stats["dify_calls"].as_u64().unwrap_or(0),

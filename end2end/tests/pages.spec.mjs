@@ -192,6 +192,33 @@ test("a version whose app is down: its circuit opens and the modal says so", asy
   expect(errors).toEqual([]);
 });
 
+test("a version that starts failing mid-batch raises an alert: banner, toast, kept on the batch page", async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await open(page, "/");
+  // Its key is deleted in Dify after 5 requests: from then on every test fails with 401.
+  await addVersion(page, { name: "E2E key revoked", key: "app-workflow.q80.revoked5.e2e-alert", mode: "workflow" });
+  await versionRow(page, "E2E key revoked").getByTestId("select-version").check();
+  await page.getByTestId("batch-test-button").click();
+  const config = page.getByTestId("batch-config");
+  await config.getByLabel("Batch name").fill("E2E alert");
+  await config.getByLabel("Thread count").fill("1");
+  await config.getByRole("button", { name: "Start" }).click();
+  const modal = page.getByTestId("progress-modal");
+  const banner = modal.getByTestId("alert-banner");
+  await expect(banner).toHaveAttribute("data-kind", "error_spike", { timeout: 30_000 });
+  await expect(banner).toContainText("Error spike — E2E key revoked: ");
+  await expect(banner).toHaveAttribute("role", "alert");
+  await expect(page.locator(".toast", { hasText: "Error spike: E2E key revoked" })).toBeVisible();
+  const id = Number(await modal.getByTestId("batch-id").textContent());
+  await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 30_000 })
+    .toBe("completed");
+  await open(page, `/batches/${id}`);
+  await expect(page.getByTestId("alert-banner")).toHaveAttribute("data-kind", "error_spike");
+  const vid = (await api(request, "list_versions")).body.find((v) => v.name === "E2E key revoked").id;
+  expect((await api(request, "delete_version", { id: vid })).status).toBe(200);
+  expect(errors).toEqual([]);
+});
+
 test("4. unknown batch, disabled versions, bad import row", async ({ page, request }) => {
   // The browser logs the 404 of the unknown batch's stream and of get_batch: expected here.
   const errors = watchConsole(page, [/status of 404/, /status of 400/]);

@@ -128,7 +128,9 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
     };
     let run_totals = store.run_totals(id, &batch.versions).await?;
     let (reclaimed_tests, duplicate_results) = store.duplicate_work(id).await?;
+    let alerts = store.batch_alerts(id).await?;
     Ok(BatchView {
+        alerts,
         duplicate_work: crate::model::DuplicateWork {
             reclaimed_tests,
             duplicate_results,

@@ -1,6 +1,7 @@
 //! The engine: plain async Rust, no Leptos. Dify client, simulator, scoring, store, progress
 //! registry, runner, and the HTTP routes that are not server functions (SSE, health).
 
+pub mod alerts;
 pub mod assets;
 pub mod auth;
 pub mod cluster;

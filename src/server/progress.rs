@@ -13,7 +13,7 @@
 //! over, they resume on the next start).
 
 use crate::model::{
-    BatchId, BatchStatus, CircuitState, JudgeTally, Progress, ResultStatus, VersionId,
+    Alert, BatchId, BatchStatus, CircuitState, JudgeTally, Progress, ResultStatus, VersionId,
     VersionProgress, VersionRunStatus,
 };
 use crate::server::store::LiveTally;
@@ -280,6 +280,7 @@ struct BatchState {
     /// The completion rate behind the remaining-time estimate.
     rate: Rate,
     finished_at: Option<Instant>,
+    alerts: Vec<Alert>,
 }
 
 impl BatchState {
@@ -350,6 +351,7 @@ impl BatchState {
                 }
                 sums.tally()
             }),
+            alerts: self.alerts.clone(),
         }
     }
 }
@@ -428,6 +430,7 @@ impl Registry {
             index,
             rate: Rate::default(),
             finished_at: None,
+            alerts: Vec::new(),
         };
         let now = unix_ms();
         let first = Arc::new(Event::new(next_seq(0, now), &state.to_progress(now)));
@@ -463,29 +466,41 @@ impl Registry {
         t.changed.notify_one();
     }
 
-    /// The runner's gate for `version` changed: its in-flight limit or its circuit.
-    pub fn gate_changed(&self, id: BatchId, version: VersionId, limit: u32, circuit: CircuitState) {
+    /// The batch raised an alert (once per version and kind; a repeat is ignored).
+    pub fn alert(&self, id: BatchId, alert: Alert) {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else {
+            if s.alerts
+                .iter()
+                .any(|a| a.kind == alert.kind && a.version_id == alert.version_id)
+            {
                 return;
-            };
-            s.versions[i].gate = Some((limit, circuit));
+            }
+            s.alerts.push(alert);
         }
         t.changed.notify_one();
     }
 
+    /// The runner's gate for `version` changed: its in-flight limit or its circuit.
+    pub fn gate_changed(&self, id: BatchId, version: VersionId, limit: u32, circuit: CircuitState) {
+        self.update_version(id, version, |v| v.gate = Some((limit, circuit)));
+    }
+
     /// A test of `version` went back to wait without a result (throttled): no longer in flight.
     pub fn test_requeued(&self, id: BatchId, version: VersionId) {
+        self.update_version(id, version, |v| v.in_flight = v.in_flight.saturating_sub(1));
+    }
+
+    /// Changes one version's state of a tracked batch, and has the change published.
+    fn update_version(&self, id: BatchId, version: VersionId, f: impl FnOnce(&mut VersionState)) {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
             let Some(&i) = s.index.get(&version) else {
                 return;
             };
-            let v = &mut s.versions[i];
-            v.in_flight = v.in_flight.saturating_sub(1);
+            f(&mut s.versions[i]);
         }
         t.changed.notify_one();
     }
@@ -738,6 +753,7 @@ pub fn render_stored(
     status: BatchStatus,
     error_message: Option<String>,
     finished_at_ms: Option<i64>,
+    alerts: Vec<Alert>,
 ) -> Progress {
     let cancelled = status == BatchStatus::Cancelled;
     let versions: Vec<VersionState> = start
@@ -764,6 +780,7 @@ pub fn render_stored(
         index: HashMap::new(),
         rate: Rate::default(),
         finished_at: None,
+        alerts,
     };
     state.to_progress(unix_ms())
 }
@@ -1046,6 +1063,7 @@ mod tests {
             index: HashMap::new(),
             rate: Rate::default(),
             finished_at: None,
+            alerts: Vec::new(),
         };
         assert_eq!(
             s.estimate_remaining(10),

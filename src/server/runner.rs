@@ -26,6 +26,7 @@ use crate::model::{
     Batch, BatchId, BatchStatus, CaseId, CircuitState, ResultStatus, ScoreDetail, ScoringConfig,
     TestCase, TestResult, VersionId, DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPEATS,
 };
+use crate::server::alerts::BatchWatch;
 use crate::server::cluster::{self, relay::BatchEvent, Membership};
 use crate::server::dify::retry::{classify, Decision};
 use crate::server::dify::{AppEndpoint, DifyClient, Throttles};
@@ -496,6 +497,10 @@ impl Engine {
             }
         };
         let tallies = if self.store.pg_pool().is_some() {
+            // Alerts other instances raised, so that every instance ends on the same event.
+            for alert in self.store.batch_alerts(id).await.unwrap_or_default() {
+                self.registry.alert(id, alert);
+            }
             self.store.live_tallies(id).await.unwrap_or_default()
         } else {
             Vec::new()
@@ -667,6 +672,10 @@ impl Engine {
             }
         }
         self.registry.init_batch(start);
+        // A resumed or re-run batch shows what it raised before.
+        for alert in self.store.batch_alerts(id).await.unwrap_or_default() {
+            self.registry.alert(id, alert);
+        }
         self.spawn(plan, guard, cancel);
         if let (true, Some(m)) = (announce, self.member.get()) {
             // The others join it (or find it by their sweep, should this note be lost).
@@ -780,6 +789,7 @@ impl Engine {
             rx,
             stored.clone(),
             None,
+            d.watch.take(),
         ));
         let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
         let mut calls = Calls::default();
@@ -880,6 +890,7 @@ impl Engine {
             rx,
             stored.clone(),
             Some((member, claim_again.clone())),
+            d.watch.take(),
         ));
         let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
         let mut calls = Calls::default();
@@ -1039,10 +1050,24 @@ impl Engine {
             .per_version_cap
             .map_or(limit, |c| (c.max(1) as usize).min(limit));
         let gate = self.limits.gate;
+        let versions: Vec<VersionId> = plan.versions.iter().map(|v| v.version_id).collect();
+        // Alerts: each version against its own history; not again what the batch raised before.
+        // Without them the batch runs all the same.
+        let watch = match (
+            self.store.alert_baselines(batch.id, &versions).await,
+            self.store.batch_alerts(batch.id).await,
+        ) {
+            (Ok(baselines), Ok(already)) => BatchWatch::new(baselines, &already),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(batch = %batch.id, error = %e, "cannot read the versions' history for alerts");
+                BatchWatch::new(HashMap::new(), &[])
+            }
+        };
         let mut d = Dispatch {
             batch_id: batch.id,
             limit,
-            versions: plan.versions.iter().map(|v| v.version_id).collect(),
+            versions,
+            watch: Some(watch),
             endpoints: plan
                 .versions
                 .iter()
@@ -1263,6 +1288,8 @@ struct Dispatch {
     lanes: Lanes,
     /// Per version: its circuit is counted open in the metrics.
     open: Vec<bool>,
+    /// The alert rules' state, until the writer takes it.
+    watch: Option<BatchWatch>,
     tx: mpsc::Sender<TestResult>,
     /// Tests handed to a task and not sent back to wait (throttled).
     sent: u64,
@@ -1682,6 +1709,7 @@ async fn write_results(
     mut rx: mpsc::Receiver<TestResult>,
     stored: Arc<AtomicU64>,
     shared: Option<(Membership, Arc<Notify>)>,
+    mut watch: Option<BatchWatch>,
 ) -> Result<(), StoreError> {
     let pg = store.pg_pool().is_some();
     let mut buf = Vec::with_capacity(WRITE_BATCH);
@@ -1708,6 +1736,9 @@ async fn write_results(
         };
         stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         buf.iter().for_each(metrics::result_stored);
+        if let Some(watch) = watch.as_mut() {
+            raise_alerts(&store, &registry, watch, &buf).await;
+        }
         if pg {
             // PostgreSQL: the store returned each version's new tallies, whole — the same
             // numbers every instance applies, so every registry shows the same.
@@ -1732,6 +1763,35 @@ async fn write_results(
         }
     }
     Ok(())
+}
+
+/// Runs the alert rules over a stored group; a new alert is stored with the batch (once, even
+/// among several instances), then shown.
+async fn raise_alerts(
+    store: &Store,
+    registry: &Registry,
+    watch: &mut BatchWatch,
+    results: &[TestResult],
+) {
+    let now = crate::server::store::now_ms();
+    for r in results {
+        for alert in watch.observe(r, now) {
+            match store.insert_alert(r.batch_id, &alert).await {
+                Ok(true) => {
+                    tracing::warn!(
+                        batch = %r.batch_id,
+                        version = %alert.version_id,
+                        kind = alert.kind.as_str(),
+                        "alert: {}",
+                        alert.message
+                    );
+                    registry.alert(r.batch_id, alert);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(batch = %r.batch_id, error = %e, "cannot store an alert"),
+            }
+        }
+    }
 }
 
 /// After a group of results was stored on PostgreSQL: their versions' tallies go to the

@@ -79,7 +79,14 @@ pub async fn progress(
             &tallies,
             batch.started_at.unwrap_or(batch.created_at),
         );
-        let progress = render_stored(start, batch.status, batch.error_message, batch.finished_at);
+        let alerts = engine.store().batch_alerts(id).await?;
+        let progress = render_stored(
+            start,
+            batch.status,
+            batch.error_message,
+            batch.finished_at,
+            alerts,
+        );
         let seq = batch.finished_at.unwrap_or(batch.created_at).max(0) as u64;
         Ok::<_, crate::server::store::StoreError>(Some(Event::snapshot(progress, seq)))
     };

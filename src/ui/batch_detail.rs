@@ -18,7 +18,8 @@ use crate::model::{
 };
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::components::{
-    use_confirm, use_toasts, BatchStatusTag, ConnectionTag, LocalTime, Modal, ProgressBar,
+    use_confirm, use_toasts, AlertBanners, BatchStatusTag, ConnectionTag, LocalTime, Modal,
+    ProgressBar,
 };
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
@@ -206,6 +207,26 @@ fn BatchBody(
             </p>
         }
     });
+    // Alerts: the live stream's while it runs (they only grow), else the stored ones.
+    let stored_alerts = view.alerts.clone();
+    let alerts = Memo::new(move |_| {
+        let live = progress.data.with(|d| {
+            d.as_ref()
+                .filter(|p| p.batch_id == id)
+                .map(|p| p.alerts.clone())
+                .unwrap_or_default()
+        });
+        if live.len() >= stored_alerts.len() {
+            live
+        } else {
+            stored_alerts.clone()
+        }
+    });
+    let version_names: Vec<(VersionId, String)> = b
+        .versions
+        .iter()
+        .map(|v| (v.version_id, v.name.clone()))
+        .collect();
     let per_version_total = view.total_cases * u64::from(repeats);
     let cards = b
         .versions
@@ -368,6 +389,7 @@ fn BatchBody(
             </section>
         </Show>
 
+        <AlertBanners alerts names=Signal::derive(move || version_names.clone())/>
         <h2>{move || i18n.t().versions_summary}</h2>
         {duplicate_note}
         <div class="summary-cards">{cards}</div>

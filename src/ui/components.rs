@@ -1,7 +1,7 @@
 //! Small building blocks shared by the pages: the accessible modal, progress bars, status tags,
 //! toasts, the confirmation dialog and time stamps. They know nothing of any page.
 
-use crate::model::{BatchStatus, VersionRunStatus};
+use crate::model::{Alert, BatchStatus, VersionId, VersionRunStatus};
 use crate::ui::i18n::use_i18n;
 use crate::ui::use_batch_progress::ConnectionState;
 use leptos::ev::KeyboardEvent;
@@ -480,6 +480,51 @@ pub fn ConfirmHost() -> impl IntoView {
                         </button>
                     </div>
                 </Modal>
+            }
+        })
+    }
+}
+
+/// A batch's alerts, oldest first, one banner each: the kind's title in the page's language,
+/// the version's name, and what was seen (in numbers). Nothing when there are none.
+#[component]
+pub fn AlertBanners(
+    #[prop(into)] alerts: Signal<Vec<Alert>>,
+    /// Each version's name, by id.
+    #[prop(into)]
+    names: Signal<Vec<(VersionId, String)>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    move || {
+        let list = alerts.get();
+        (!list.is_empty()).then(|| {
+            let names = names.get();
+            view! {
+                <section class="alert-banners" data-testid="alerts" aria-label=move || i18n.t().alerts_heading>
+                    {list
+                        .into_iter()
+                        .map(|a| {
+                            let name = names
+                                .iter()
+                                .find(|(v, _)| *v == a.version_id)
+                                .map_or_else(|| format!("#{}", a.version_id.0), |(_, n)| n.clone());
+                            let kind = a.kind;
+                            view! {
+                                <div
+                                    class="notice notice-warn alert-banner"
+                                    role="alert"
+                                    data-testid="alert-banner"
+                                    data-kind=kind.as_str()
+                                    data-version-id=a.version_id.0
+                                >
+                                    <strong>{move || (i18n.t().alert_title)(kind)}</strong>
+                                    " — "{name}": "
+                                    <span class="alert-message">{a.message}</span>
+                                </div>
+                            }
+                        })
+                        .collect_view()}
+                </section>
             }
         })
     }

@@ -4,7 +4,7 @@
 //! from local storage and switches, so the server HTML and the first client render agree (no
 //! hydration mismatch). Strings with parameters are plain `fn`s in the same tables.
 
-use crate::model::{BatchStatus, ResultStatus, VersionRunStatus};
+use crate::model::{AlertKind, BatchStatus, ResultStatus, VersionRunStatus};
 use crate::ui::browser;
 use crate::ui::use_batch_progress::ConnectionState;
 use leptos::prelude::*;
@@ -246,6 +246,9 @@ pub struct Strings {
     pub in_flight_limit: &'static str,
     pub circuit_open: &'static str,
     pub circuit_half_open: &'static str,
+    /// A live alert's title, by kind.
+    pub alert_title: fn(AlertKind) -> &'static str,
+    pub alerts_heading: &'static str,
     pub view_details: &'static str,
     pub cancel_batch: &'static str,
     pub cancel_confirm: &'static str,
@@ -498,6 +501,13 @@ pub static EN: Strings = Strings {
     in_flight_limit: "Calls at once",
     circuit_open: "Circuit open: its tests wait for a probe",
     circuit_half_open: "Circuit half-open: probing",
+    alert_title: |kind| match kind {
+        AlertKind::ErrorSpike => "Error spike",
+        AlertKind::TimeoutStreak => "Timeouts in a row",
+        AlertKind::SlowLatency => "Slower than usual",
+        AlertKind::PassRateDrop => "Pass rate below its previous run",
+    },
+    alerts_heading: "Alerts",
     view_details: "View details",
     cancel_batch: "Cancel batch",
     cancel_confirm: "Cancel this batch? Tests in flight are stopped; finished results are kept.",
@@ -703,6 +713,13 @@ pub static ZH_TW: Strings = Strings {
     in_flight_limit: "同時呼叫數",
     circuit_open: "斷路器開啟：測試等待探測",
     circuit_half_open: "斷路器半開：探測中",
+    alert_title: |kind| match kind {
+        AlertKind::ErrorSpike => "錯誤激增",
+        AlertKind::TimeoutStreak => "連續逾時",
+        AlertKind::SlowLatency => "比平常慢",
+        AlertKind::PassRateDrop => "通過率低於上次執行",
+    },
+    alerts_heading: "警示",
     view_details: "查看詳情",
     cancel_batch: "取消批次",
     cancel_confirm: "取消這個批次？進行中的測試會停止，已完成的結果會保留。",

@@ -73,6 +73,36 @@ pub fn provide_monitor() -> Monitor {
 
     let i18n = use_i18n();
     let toasts = use_toasts();
+    // Each alert raised while a batch is watched is a toast; those it had when the watch began
+    // are not news (the modal and the batch page show them).
+    let alerts_seen = StoredValue::new(None::<(BatchId, usize)>);
+    Effect::new(move |_| {
+        let fresh = monitor.progress.data.with(|d| {
+            let p = d.as_ref()?;
+            let from = match alerts_seen.get_value() {
+                Some((id, n)) if id == p.batch_id => n.min(p.alerts.len()),
+                _ => p.alerts.len(),
+            };
+            alerts_seen.set_value(Some((p.batch_id, p.alerts.len())));
+            Some(
+                p.alerts[from..]
+                    .iter()
+                    .map(|a| {
+                        let name = p
+                            .versions
+                            .iter()
+                            .find(|v| v.version_id == a.version_id)
+                            .map_or_else(String::new, |v| v.version_name.clone());
+                        (a.kind, name)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let t = i18n.t_untracked();
+        for (kind, name) in fresh.into_iter().flatten() {
+            toasts.error(format!("{}: {name}", (t.alert_title)(kind)));
+        }
+    });
     let announced = StoredValue::new(None::<BatchId>);
     Effect::new(move |_| {
         let Some((id, status, completed, name, message)) = monitor.progress.data.with(|d| {

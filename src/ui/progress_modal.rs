@@ -10,7 +10,7 @@ use crate::model::{
     BatchId, BatchStatus, CircuitState, VersionId, VersionProgress, VersionRunStatus,
 };
 use crate::ui::components::{
-    use_confirm, use_toasts, ConnectionTag, Modal, ProgressBar, VersionStatusTag,
+    use_confirm, use_toasts, AlertBanners, ConnectionTag, Modal, ProgressBar, VersionStatusTag,
 };
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
@@ -68,6 +68,22 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                     .clone()
                     .map(|v| (v, d.current_test_case.clone().unwrap_or_default()))
             })
+        })
+    });
+    let alerts = Memo::new(move |_| {
+        p.data
+            .with(|d| d.as_ref().map(|d| d.alerts.clone()).unwrap_or_default())
+    });
+    let names = Memo::new(move |_| {
+        p.data.with(|d| {
+            d.as_ref()
+                .map(|d| {
+                    d.versions
+                        .iter()
+                        .map(|v| (v.version_id, v.version_name.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
         })
     });
     let version_ids = Memo::new(move |_| {
@@ -167,6 +183,8 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                     </span>
                 </div>
             </Show>
+
+            <AlertBanners alerts names/>
 
             <section class="version-rows" aria-label=move || i18n.t().per_version>
                 <For each=move || version_ids.get() key=|id| *id let:vid>

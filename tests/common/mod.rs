@@ -369,6 +369,19 @@ pub fn knowledge_cases() -> Value {
     Value::Array(cases)
 }
 
+/// `n` cases cycling through the simulator's knowledge base, each named apart, as import JSON.
+pub fn kb_cases(n: usize) -> String {
+    let kb = simulator::knowledge::entries();
+    let v: Vec<Value> = (0..n)
+        .map(|i| {
+            let e = &kb[i % kb.len()];
+            json!({"name": format!("{} #{i:05}", e.name), "query": e.query,
+                   "expected_answer": e.expected_answer, "keywords": e.keywords})
+        })
+        .collect();
+    Value::Array(v).to_string()
+}
+
 /// Ten test cases (five of them from the simulator's knowledge base) as import JSON.
 pub fn ten_cases() -> Value {
     let kb = simulator::knowledge::entries();

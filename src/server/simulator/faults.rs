@@ -57,14 +57,20 @@ pub(super) const STREAM_COMPLETION_400: StreamError = StreamError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Fault {
-    TooManyRequests { retry_after: bool },
+    TooManyRequests {
+        retry_after: bool,
+    },
     Quota,
     Internal,
-    GatewayTimeoutHtml { after: Duration },
+    GatewayTimeoutHtml {
+        after: Duration,
+    },
     MidStream(StreamError),
     Cut,
     SlowFirstByte(Duration),
     BadJson,
+    /// 401 `unauthorized` after the latency: the key was deleted (`revoked<N>`).
+    Revoked,
 }
 
 /// A profile's fault for one request; `latency` is the configured base latency (the HTML 504
@@ -106,7 +112,7 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::Judge
         | KeyToken::Ceiling(_) => None,
         // Counted per key by the handler, which knows the key's request number.
-        KeyToken::Outage { .. } => None,
+        KeyToken::Outage { .. } | KeyToken::Revoked { .. } => None,
         KeyToken::TooManyRequests => Some(Fault::TooManyRequests { retry_after: true }),
         KeyToken::TooManyRequestsNoRetryAfter => {
             Some(Fault::TooManyRequests { retry_after: false })

@@ -380,13 +380,16 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         .str(&p.key)
         .str(&p.question);
     let this_attempt = request.u64(u64::from(attempt));
+    // The key's request number, over every question (for the tokens that count them).
+    let key_request = || {
+        sim.attempts
+            .next(StableHash::new("key-requests").str(&p.key).finish())
+    };
     let fault = match p.app.token {
-        Some(KeyToken::Outage { from, to }) => {
-            let n = sim
-                .attempts
-                .next(StableHash::new("key-requests").str(&p.key).finish());
-            (from..=to).contains(&n).then_some(Fault::Internal)
-        }
+        Some(KeyToken::Outage { from, to }) => (from..=to)
+            .contains(&key_request())
+            .then_some(Fault::Internal),
+        Some(KeyToken::Revoked { after }) => (key_request() >= after).then_some(Fault::Revoked),
         Some(token) => faults::forced(token, attempt),
         None => faults::draw(
             cfg.faults,
@@ -413,6 +416,10 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         Some(Fault::Internal) => {
             clock::sleep_until(arrived + timing.latency).await;
             return ApiError::internal().into_response();
+        }
+        Some(Fault::Revoked) => {
+            clock::sleep_until(arrived + timing.latency).await;
+            return ApiError::unauthorized("Access token is invalid").into_response();
         }
         Some(Fault::SlowFirstByte(delay)) => {
             clock::sleep(delay).await;

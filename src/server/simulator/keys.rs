@@ -13,6 +13,8 @@
 //!                            Dify's 429 `too_many_requests` for its app-level ceiling
 //!          outage<A>-<B>     the key's requests number A to B (0-based, counted over every
 //!                            question) fail with 500 `internal_server_error`; the rest succeed
+//!          revoked<N>        the key's first N requests are answered; from then on 401, as
+//!                            when the key is deleted in Dify mid-batch
 //!          (an unrecognised third segment is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //!
@@ -81,6 +83,9 @@ pub enum KeyToken {
     /// in arrival order) fail with 500 `internal_server_error`: an app that goes down and comes
     /// back (`outage0-19`), or one that breaks mid-batch (`outage50-999999`).
     Outage { from: u32, to: u32 },
+    /// The key's first `after` requests (counted over every question, in arrival order) are
+    /// answered; every later one gets 401 `unauthorized`, as when the key is deleted mid-batch.
+    Revoked { after: u32 },
 }
 
 impl KeyToken {
@@ -125,6 +130,7 @@ impl KeyToken {
             KeyToken::Judge => "judge",
             KeyToken::Ceiling(_) => "ceiling",
             KeyToken::Outage { .. } => "outage",
+            KeyToken::Revoked { .. } => "revoked",
         }
     }
 
@@ -134,6 +140,9 @@ impl KeyToken {
             return small_number(k)
                 .filter(|k| (1..=9999).contains(k))
                 .map(KeyToken::Ceiling);
+        }
+        if let Some(n) = s.strip_prefix("revoked") {
+            return small_number(n).map(|after| KeyToken::Revoked { after });
         }
         if let Some(range) = s.strip_prefix("outage") {
             let (from, to) = range.split_once('-')?;
@@ -382,7 +391,13 @@ mod tests {
                 to: 999_999
             })
         );
+        assert_eq!(
+            app("app-chat.q80.revoked30").token,
+            Some(KeyToken::Revoked { after: 30 })
+        );
         for not_a_token in [
+            "revoked",
+            "revoked-1",
             "ceiling",
             "ceiling0",
             "ceiling10000",

@@ -528,7 +528,8 @@ fn mishap(
                 Mishap::Refuse(ErrorKind::RateLimited { retry_after })
             }
             Fault::Quota => Mishap::Refuse(ErrorKind::Quota),
-            Fault::Internal | Fault::MidStream(_) => Mishap::Internal,
+            // `Revoked` is an app key token's, never drawn from a profile.
+            Fault::Internal | Fault::MidStream(_) | Fault::Revoked => Mishap::Internal,
             Fault::GatewayTimeoutHtml { after } => Mishap::GatewayTimeoutHtml(after),
             Fault::Cut => Mishap::Cut,
             Fault::SlowFirstByte(extra) => Mishap::Late { extra, times: 1 },

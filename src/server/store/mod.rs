@@ -11,6 +11,7 @@
 //! (`sqlite_file`) and served by one `serve` at a time (`instance_lock`).
 
 mod accounts;
+mod alerts;
 mod authorship;
 mod batches;
 mod cases;
