@@ -13,6 +13,7 @@ mod batches;
 mod cases;
 #[allow(clippy::too_many_arguments)]
 mod compare;
+mod dashboard;
 #[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
@@ -24,6 +25,7 @@ pub use auth::*;
 pub use batches::*;
 pub use cases::*;
 pub use compare::*;
+pub use dashboard::*;
 pub use judges::*;
 pub use overview::*;
 pub use reviews::*;
