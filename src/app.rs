@@ -8,8 +8,8 @@ use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
 use crate::ui::session::{provide_session, IfRole, SessionWatch, UserMenu};
 use crate::ui::{
-    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, DashboardPage, JudgePage, LoginPage, SetupPage,
-    VersionsPage,
+    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, DashboardPage, JudgePage, LoginPage,
+    SetupPage, VersionsPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

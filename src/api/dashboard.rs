@@ -2,7 +2,7 @@
 //! one filtered page of batches, deleting a finished batch.
 
 use super::ApiError;
-use crate::model::dashboard::{BatchHistory, Dashboard};
+use crate::model::dashboard::{DashboardView, HistoryPage};
 use crate::model::{BatchId, BatchStatus, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -21,11 +21,12 @@ pub async fn dashboard(
     from: Option<String>,
     to: Option<String>,
     limit: Option<u32>,
-) -> Result<Dashboard, ApiError> {
+) -> Result<DashboardView, ApiError> {
     use crate::model::dashboard::{
         day_range, DASHBOARD_BATCHES, MAX_DASHBOARD_BATCHES, MAX_DASHBOARD_VERSIONS,
     };
-    let (from_ms, to_ms) = day_range(from.as_deref(), to.as_deref()).map_err(ApiError::bad_request)?;
+    let (from_ms, to_ms) =
+        day_range(from.as_deref(), to.as_deref()).map_err(ApiError::bad_request)?;
     let limit = limit.unwrap_or(DASHBOARD_BATCHES);
     if !(1..=MAX_DASHBOARD_BATCHES).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -48,7 +49,7 @@ pub async fn dashboard(
         )));
     }
     let (points, truncated) = store.run_points(&selected, from_ms, to_ms, limit).await?;
-    Ok(Dashboard {
+    Ok(DashboardView {
         versions,
         selected,
         points,
@@ -60,7 +61,6 @@ pub async fn dashboard(
 /// matching every filter given: `version_id` (ran that version), `status`, created from day
 /// `from` to day `to` (`YYYY-MM-DD`, UTC, inclusive), `created_by` (who started it), `search` (a
 /// part of the name, any case). With the number of matches and everyone who started a batch.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/api", endpoint = "batch_history", input = Json)]
 pub async fn batch_history(
     page: Option<u64>,
@@ -70,9 +70,10 @@ pub async fn batch_history(
     to: Option<String>,
     created_by: Option<String>,
     search: Option<String>,
-) -> Result<BatchHistory, ApiError> {
+) -> Result<HistoryPage, ApiError> {
     use crate::model::dashboard::{day_range, HistoryFilter, HISTORY_PAGE_SIZE};
-    let (from_ms, to_ms) = day_range(from.as_deref(), to.as_deref()).map_err(ApiError::bad_request)?;
+    let (from_ms, to_ms) =
+        day_range(from.as_deref(), to.as_deref()).map_err(ApiError::bad_request)?;
     let filter = HistoryFilter {
         version_id,
         status,
@@ -81,7 +82,11 @@ pub async fn batch_history(
         created_by: created_by.filter(|s| !s.is_empty()),
         search: search.filter(|s| !s.trim().is_empty()),
     };
-    if filter.search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+    if filter
+        .search
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 200)
+    {
         return Err(ApiError::bad_request(
             "`search` is longer than 200 characters",
         ));
@@ -94,7 +99,7 @@ pub async fn batch_history(
     let batches = store
         .batch_history(&filter, page * HISTORY_PAGE_SIZE, HISTORY_PAGE_SIZE)
         .await?;
-    Ok(BatchHistory {
+    Ok(HistoryPage {
         batches,
         total,
         page,

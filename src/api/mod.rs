@@ -13,6 +13,7 @@ mod batches;
 mod cases;
 #[allow(clippy::too_many_arguments)]
 mod compare;
+#[allow(clippy::too_many_arguments)]
 mod dashboard;
 #[allow(clippy::too_many_arguments)]
 mod judges;

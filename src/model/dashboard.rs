@@ -73,7 +73,7 @@ pub struct DashboardVersion {
 
 /// What the dashboard shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dashboard {
+pub struct DashboardView {
     /// Every version that ran in a batch (the picker), by name.
     pub versions: Vec<DashboardVersion>,
     /// The versions charted (the ones asked for, or by default the newest batch's).
@@ -86,7 +86,7 @@ pub struct Dashboard {
 
 /// One page of the history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchHistory {
+pub struct HistoryPage {
     pub batches: Vec<Batch>,
     /// Batches matching the filters, on every page.
     pub total: u64,
@@ -199,8 +199,18 @@ mod tests {
         assert_eq!(day_start_ms("1970-01-01"), Some(0));
         assert_eq!(day_start_ms("2026-12-02"), Some(1_796_169_600_000));
         assert_eq!(day_of_ms(1_796_169_600_000 + 5_000), "2026-12-02");
-        assert_eq!(day_start_ms("2024-02-29").map(day_of_ms).as_deref(), Some("2024-02-29"));
-        for bad in ["2023-02-29", "2026-13-01", "2026-00-10", "yesterday", "2026-1", ""] {
+        assert_eq!(
+            day_start_ms("2024-02-29").map(day_of_ms).as_deref(),
+            Some("2024-02-29")
+        );
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "yesterday",
+            "2026-1",
+            "",
+        ] {
             assert_eq!(day_start_ms(bad), None, "{bad}");
         }
         let (f, t) = day_range(Some("2026-12-01"), Some("2026-12-01")).unwrap();

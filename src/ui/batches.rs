@@ -5,7 +5,7 @@
 //! shared and the browser's back button works.
 
 use crate::api::{batch_history, delete_batch};
-use crate::model::dashboard::BatchHistory;
+use crate::model::dashboard::HistoryPage;
 use crate::model::{Batch, BatchStatus, Role, VersionId};
 use crate::ui::components::{use_confirm, use_toasts, BatchStatusTag, LocalTime};
 use crate::ui::format;
@@ -48,7 +48,12 @@ impl HistoryQuery {
         if let Some(s) = self.status {
             parts.push(format!("status={}", s.as_str()));
         }
-        for (k, v) in [("from", &self.from), ("to", &self.to), ("by", &self.by), ("q", &self.q)] {
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("by", &self.by),
+            ("q", &self.q),
+        ] {
             if !v.is_empty() {
                 parts.push(format!("{k}={}", enc(v)));
             }
@@ -138,7 +143,7 @@ pub fn BatchesPage() -> impl IntoView {
 }
 
 #[component]
-fn History(h: BatchHistory, current: HistoryQuery, reload: RwSignal<u64>) -> impl IntoView {
+fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl IntoView {
     let i18n = use_i18n();
     let navigate = use_navigate();
     let go = {
@@ -257,7 +262,8 @@ fn History(h: BatchHistory, current: HistoryQuery, reload: RwSignal<u64>) -> imp
         .map(|b| view! { <HistoryRow b reload/> })
         .collect_view();
     let table = if empty {
-        view! { <p class="empty" data-testid="no-match">{move || i18n.t().dash.no_match}</p> }.into_any()
+        view! { <p class="empty" data-testid="no-match">{move || i18n.t().dash.no_match}</p> }
+            .into_any()
     } else {
         view! {
             <div class="table-wrap">

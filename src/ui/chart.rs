@@ -44,7 +44,10 @@ pub struct Series {
 /// Round tick values covering `[lo, hi]`: about four steps of 1, 2 or 5 × 10ⁿ.
 pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (lo, hi) = if (hi - lo).abs() < f64::EPSILON {
-        (lo - 1.0_f64.max(lo.abs() * 0.1), hi + 1.0_f64.max(hi.abs() * 0.1))
+        (
+            lo - 1.0_f64.max(lo.abs() * 0.1),
+            hi + 1.0_f64.max(hi.abs() * 0.1),
+        )
     } else {
         (lo, hi)
     };
@@ -260,7 +263,14 @@ mod tests {
                 },
             ],
         };
-        let svg = line_chart_svg(&[s], 3, ("2026-12-01", "2026-12-02"), Some((0.0, 100.0)), |v| format!("{v:.0}"), "Pass <rate>");
+        let svg = line_chart_svg(
+            &[s],
+            3,
+            ("2026-12-01", "2026-12-02"),
+            Some((0.0, 100.0)),
+            |v| format!("{v:.0}"),
+            "Pass <rate>",
+        );
         assert!(svg.contains("href=\"/batches/7\""));
         assert!(svg.contains("href=\"/batches/9\""));
         assert!(svg.contains("Batch &quot;a&quot; &amp; b: 50"));

@@ -5,7 +5,7 @@
 //! address (`?v=1,2&from=2026-11-01&to=2026-12-01`), so a view can be shared.
 
 use crate::api::dashboard;
-use crate::model::dashboard::{day_of_ms, Dashboard, RunPoint};
+use crate::model::dashboard::{day_of_ms, DashboardView, RunPoint};
 use crate::model::VersionId;
 use crate::ui::chart::{ChartPoint, LineChart, Series};
 use crate::ui::format;
@@ -77,7 +77,7 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn Trends(d: Dashboard, from: String, to: String) -> impl IntoView {
+fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
     let i18n = use_i18n();
     let navigate = use_navigate();
     let selected = d.selected.clone();
@@ -136,7 +136,7 @@ fn Trends(d: Dashboard, from: String, to: String) -> impl IntoView {
                 <label class="field-inline">
                     {move || if is_from { i18n.t().dash.from } else { i18n.t().dash.to }}
                     <input type="date" prop:value=value on:change=change
-                        data-testid=if is_from { "dash-from" } else { "dash-to" }/>
+                        data-testid={if is_from { "dash-from" } else { "dash-to" }}/>
                 </label>
             }
         }
@@ -145,7 +145,8 @@ fn Trends(d: Dashboard, from: String, to: String) -> impl IntoView {
     let body = if d.selected.is_empty() {
         view! { <p class="empty">{move || i18n.t().dash.pick_versions}</p> }.into_any()
     } else if d.points.is_empty() {
-        view! { <p class="empty" data-testid="dash-empty">{move || i18n.t().dash.no_runs}</p> }.into_any()
+        view! { <p class="empty" data-testid="dash-empty">{move || i18n.t().dash.no_runs}</p> }
+            .into_any()
     } else {
         let points = StoredValue::new(d.points.clone());
         let order = StoredValue::new(d.selected.clone());

@@ -382,8 +382,10 @@ impl Store {
 
     /// How many runs have stored figures (for tests and the benchmark).
     pub async fn stored_run_stats(&self) -> StoreResult<i64> {
-        Ok(on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM run_stats")
-            .fetch_one(pool).await)?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM run_stats")
+            .fetch_one(pool).await)?,
+        )
     }
 }
 

@@ -24,7 +24,7 @@ pub enum Deleted {
 fn filter_sql(filter: &HistoryFilter) -> (String, Vec<Bind>) {
     let mut clauses = Vec::new();
     let mut binds = Vec::new();
-    let mut next = |b: Bind, binds: &mut Vec<Bind>| {
+    let next = |b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
         format!("${}", binds.len())
     };
@@ -50,7 +50,12 @@ fn filter_sql(filter: &HistoryFilter) -> (String, Vec<Bind>) {
         let p = next(Bind::Text(who.clone()), &mut binds);
         clauses.push(format!("b.created_by = {p}"));
     }
-    if let Some(text) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(text) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         // A part of the name, any case, `%` and `_` taken literally (both backends: LOWER and
         // LIKE … ESCAPE; PostgreSQL's LIKE is case-sensitive, SQLite's only for non-ASCII).
         let escaped = text

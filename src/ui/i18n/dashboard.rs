@@ -82,7 +82,10 @@ pub static EN: DashStrings = DashStrings {
     clear_filters: "Clear filters",
     no_match: "No batch matches these filters.",
     page_info: |page, pages, total| {
-        format!("Page {page} of {pages} · {total} {}", if total == 1 { "batch" } else { "batches" })
+        format!(
+            "Page {page} of {pages} · {total} {}",
+            if total == 1 { "batch" } else { "batches" }
+        )
     },
     delete_confirm: |name| {
         format!("Delete batch “{name}” with all its results? This cannot be undone.")
@@ -111,7 +114,9 @@ pub static ZH_TW: DashStrings = DashStrings {
     cost: "每個測試的費用",
     error_rate: "錯誤率（%）",
     errors_by_code: "依代碼的錯誤",
-    chart_summary: |title, n| format!("{title}：共 {n} 個資料點的圖表；下方的表格檢視有相同的數字。"),
+    chart_summary: |title, n| {
+        format!("{title}：共 {n} 個資料點的圖表；下方的表格檢視有相同的數字。")
+    },
     point_label: |batch, series, value| format!("{batch} · {series}：{value}"),
     table_view: "表格檢視",
     col_batch: "批次",
