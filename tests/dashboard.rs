@@ -219,7 +219,7 @@ async fn suite(url: &str) {
         &store,
         "nightly 2 (50%_off)",
         Some("bob"),
-        &[va.clone()],
+        std::slice::from_ref(&va),
         &cases,
     )
     .await;

@@ -241,6 +241,11 @@ fn one_decimal(v: f64) -> String {
     format!("{v:.1}")
 }
 
+/// How a tick value is written.
+type Fmt = fn(f64) -> String;
+/// One chart: its title, lines, fixed y range (rates), tick format.
+type ChartSpec = (&'static str, Vec<Series>, Option<(f64, f64)>, Fmt);
+
 fn charts(
     t: &'static Strings,
     points: &[RunPoint],
@@ -258,9 +263,8 @@ fn charts(
     };
     let pct = |v: f64| format!("{v:.1}%");
     let ms = |v: f64| format!("{v:.0} ms");
-    type Fmt = fn(f64) -> String;
     let (whole, one_decimal, cost_fmt): (Fmt, Fmt, Fmt) = (whole, one_decimal, format::cost);
-    let mut out: Vec<(&'static str, Vec<Series>, Option<(f64, f64)>, Fmt)> = vec![
+    let mut out: Vec<ChartSpec> = vec![
         (
             t.dash.pass_rate,
             series("", false, &|p| p.pass_rate, &pct),
