@@ -68,7 +68,8 @@ fn fill_sql(template: i64, detail: &str) -> Vec<String> {
              WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {last}) \
              SELECT 'bench batch ' || CAST(n AS TEXT), 'completed', 8, NULL, \
                (SELECT scoring FROM batches WHERE id = {template}), 1, {total}, \
-               {t0} + n * {day}, {t0} + n * {day}, {t0} + n * {day} + 60000, \
+               {t0} + CAST(n AS BIGINT) * {day}, {t0} + CAST(n AS BIGINT) * {day}, \
+               {t0} + CAST(n AS BIGINT) * {day} + 60000, \
                CASE WHEN n % 3 = 0 THEN 'alice' ELSE 'token:ci' END FROM s",
             last = BATCHES - 1,
             total = VERSIONS * CASES,
