@@ -3,6 +3,7 @@
 # (benches/engine.rs, release build) under a throwaway PostgreSQL. Everything it prints is also
 # written to $CARGO_TARGET_DIR/bench-latest.txt. Arguments pick sections (default: all):
 #   scripts/bench.sh [wall repeats judge fanout registry store scale bigpage compare promptfoo frontend cluster]
+#   scripts/bench.sh dashboard              # benches/dashboard.rs instead (1,000,000 results)
 #   BENCH_RUNS=5 scripts/bench.sh wall      # runs per figure (median reported; default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,15 @@ export RUSTFLAGS=${BENCH_RUSTFLAGS:---cfg erase_components}
 export LEPTOS_OUTPUT_NAME=dify-bench LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
   LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=. LEPTOS_BIN_DIR=. \
   LEPTOS_HASH_FILES=false
+
+# `scripts/bench.sh dashboard`: the trends dashboard and the history over 1,000,000 results, its own
+# bench program (benches/dashboard.rs; BENCHMARKS.md section i).
+if [ "${1:-}" = dashboard ]; then
+  out=$CARGO_TARGET_DIR/bench-dashboard-latest.txt
+  scripts/with-postgres.sh cargo bench --features ssr --bench dashboard | tee "$out"
+  echo "bench: report saved to $out" >&2
+  exit 0
+fi
 
 cargo bench --features ssr --bench engine --no-run >&2
 out=$CARGO_TARGET_DIR/bench-latest.txt

@@ -8,8 +8,8 @@ use crate::ui::monitor::{provide_monitor, use_monitor, RunningIndicator};
 use crate::ui::progress_modal::ProgressModalHost;
 use crate::ui::session::{provide_session, IfRole, SessionWatch, UserMenu};
 use crate::ui::{
-    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, JudgePage, LoginPage, SetupPage,
-    VersionsPage,
+    AdminPage, BatchPage, BatchesPage, CasesPage, ComparePage, DashboardPage, JudgePage, LoginPage,
+    SetupPage, VersionsPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <A href="/" exact=true>{move || i18n.t().nav_versions}</A>
                     <A href="/cases">{move || i18n.t().nav_cases}</A>
                     <A href="/batches">{move || i18n.t().nav_batches}</A>
+                    <A href="/dashboard">{move || i18n.t().dash.nav}</A>
                 </nav>
                 <div class="topbar-right">
                     // Signed-out visitors (the sign-in page) have no batches to see.
@@ -92,6 +93,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/batches") view=BatchesPage/>
                     <Route path=path!("/batches/:id") view=BatchPage/>
                     <Route path=path!("/compare") view=ComparePage/>
+                    <Route path=path!("/dashboard") view=DashboardPage/>
                     <Route path=path!("/admin") view=AdminPage/>
                     <Route path=path!("/judges/:id") view=JudgePage/>
                     <Route path=path!("/login") view=LoginPage/>

@@ -14,6 +14,7 @@ pub mod limits;
 mod totals;
 pub mod verdict_text;
 pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
+pub mod dashboard;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

@@ -8,5 +8,5 @@ CREATE TABLE batch_alerts (
     PRIMARY KEY (batch_id, version_id, kind)
 );
 
--- A version's earlier batches, newest first: its previous run and its latency history.
-CREATE INDEX batch_versions_version_idx ON batch_versions (version_id, batch_id);
+-- A version's earlier batches (its previous run, its latency history) are found through
+-- batch_versions_version_idx (0011).

@@ -14,6 +14,8 @@ mod cases;
 #[allow(clippy::too_many_arguments)]
 mod compare;
 #[allow(clippy::too_many_arguments)]
+mod dashboard;
+#[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
 mod reviews;
@@ -24,6 +26,7 @@ pub use auth::*;
 pub use batches::*;
 pub use cases::*;
 pub use compare::*;
+pub use dashboard::*;
 pub use judges::*;
 pub use overview::*;
 pub use reviews::*;

@@ -19,6 +19,8 @@ pub use compare::CompareStrings;
 pub use repeats::RepeatStrings;
 mod totals;
 pub use totals::TotalsStrings;
+mod dashboard;
+pub use dashboard::DashStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -151,6 +153,8 @@ pub struct Strings {
     pub jdg: &'static JudgeStrings,
     /// A run's totals on the batch page's cards.
     pub tot: &'static TotalsStrings,
+    /// The trends dashboard and the history's filters, paging and delete.
+    pub dash: &'static DashStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -405,6 +409,7 @@ pub static EN: Strings = Strings {
     rep: &repeats::EN,
     jdg: &judge::EN,
     tot: &totals::EN,
+    dash: &dashboard::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -619,6 +624,7 @@ pub static ZH_TW: Strings = Strings {
     rep: &repeats::ZH_TW,
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
+    dash: &dashboard::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -1,10 +1,11 @@
 //! The browser UI: pages and the components they share. Pages render shared DTOs from server
 //! functions ([`crate::api`]); they never see the engine or an API key.
 //!
-//! - `versions`, `cases`, `batches`, `batch_detail`, `compare`, `admin`, `login`: one file per page;
+//! - `versions`, `cases`, `batches` (the history), `batch_detail`, `compare`, `admin`, `login`: one file per page;
 //! - `judges`: the admin page's judges panel and a judge's calibration page;
 //! - `review`: human review of a result (the result dialog) and a batch's review queue;
 //! - `session`: who is signed in, the user menu, role-gated controls;
+//! - `dashboard`: the trends dashboard, drawn by `chart` (SVG line charts);
 //! - `run_totals`: a run's tokens, cost, latency percentiles and errors on the batch page's cards;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
@@ -17,8 +18,10 @@ pub mod batch_detail;
 pub mod batches;
 pub mod browser;
 pub mod cases;
+pub mod chart;
 pub mod compare;
 pub mod components;
+pub mod dashboard;
 pub mod format;
 pub mod i18n;
 pub mod judges;
@@ -37,6 +40,7 @@ pub use batch_detail::BatchPage;
 pub use batches::BatchesPage;
 pub use cases::CasesPage;
 pub use compare::ComparePage;
+pub use dashboard::DashboardPage;
 pub use judges::JudgePage;
 pub use login::{LoginPage, SetupPage};
 pub use versions::VersionsPage;

@@ -36,6 +36,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("export_cases", VIEWER),
     ("get_batch", VIEWER),
     ("list_batches", VIEWER),
+    ("batch_history", VIEWER),
+    ("dashboard", VIEWER),
     ("running_batches", VIEWER),
     ("batch_page", VIEWER),
     ("batch_result", VIEWER),
@@ -57,6 +59,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("start_batch", EDITOR),
     ("cancel_batch", EDITOR),
     ("rerun_failed", EDITOR),
+    // Deleting a finished batch removes its results, as deleting a case removes the case.
+    ("delete_batch", EDITOR),
     // Human review writes verdicts beside results, and may change a case's expected answer.
     ("set_review", EDITOR),
     ("promote_answer", EDITOR),
@@ -86,6 +90,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/batches", VIEWER),
     ("/batches/:id", VIEWER),
     ("/compare", VIEWER),
+    ("/dashboard", VIEWER),
     ("/admin", ADMIN),
     ("/judges/:id", VIEWER),
     ("/login", Public),
@@ -164,6 +169,8 @@ mod tests {
         assert_eq!(access("/pkg/dify-bench.wasm"), Public);
         assert_eq!(access("/"), VIEWER);
         assert_eq!(access("/batches/3"), VIEWER);
+        assert_eq!(access("/dashboard"), VIEWER);
+        assert_eq!(access("/api/delete_batch"), EDITOR);
         assert_eq!(access("/admin"), ADMIN);
         assert_eq!(access("/admin/"), ADMIN);
         assert_eq!(access("/login"), Public);

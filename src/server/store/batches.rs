@@ -58,7 +58,7 @@ pub struct PlannedVersion {
 }
 
 impl PlannedVersion {
-    fn summary(&self) -> BatchVersion {
+    pub(super) fn summary(&self) -> BatchVersion {
         BatchVersion {
             version_id: self.version_id,
             name: self.name.clone(),
@@ -95,8 +95,8 @@ struct VersionSnapshot {
 }
 
 #[derive(sqlx::FromRow)]
-struct BatchRow {
-    id: i64,
+pub(super) struct BatchRow {
+    pub(super) id: i64,
     name: String,
     status: String,
     concurrency: i64,
@@ -116,8 +116,8 @@ struct BatchRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct SnapshotRow {
-    batch_id: i64,
+pub(super) struct SnapshotRow {
+    pub(super) batch_id: i64,
     version_id: i64,
     config: String,
 }
@@ -145,7 +145,7 @@ const ONE_BATCH_SELECT: &str = "SELECT id, name, status, concurrency, per_versio
      CAST(NULL AS DOUBLE PRECISION) AS average_score FROM batches WHERE id = $1";
 
 impl BatchRow {
-    fn into_batch(self, versions: Vec<BatchVersion>) -> StoreResult<Batch> {
+    pub(super) fn into_batch(self, versions: Vec<BatchVersion>) -> StoreResult<Batch> {
         let status = BatchStatus::parse(&self.status)
             .ok_or_else(|| StoreError::Corrupt(format!("batch {}: status", self.id)))?;
         Ok(Batch {
@@ -185,7 +185,7 @@ pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVersion> {
+pub(super) fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVersion> {
     let snap: VersionSnapshot = parse_json("batch version snapshot", &row.config)?;
     let api_key = match snap.api_key {
         Some(sealed) => Some(keys.open(&sealed).map_err(|source| StoreError::Sealed {
@@ -363,6 +363,9 @@ impl Store {
                 return Ok(RerunClaim::Lost);
             };
             sqlx::query(delete).bind(id.0).execute(&mut *tx).await?;
+            // The dashboard's stored figures of the batch (`dashboard`) are stale from here.
+            sqlx::query("DELETE FROM run_stats WHERE batch_id = $1")
+                .bind(id.0).execute(&mut *tx).await?;
             let kept: i64 = sqlx::query_scalar(count).bind(id.0).fetch_one(&mut *tx).await?;
             let to_run = u64::try_from(total.saturating_sub(kept)).unwrap_or(0);
             if to_run == 0 {

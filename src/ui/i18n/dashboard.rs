@@ -1,0 +1,138 @@
+//! The strings of the trends dashboard (`/dashboard`) and the batch history's filters, paging
+//! and delete (`/batches`).
+
+pub struct DashStrings {
+    pub nav: &'static str,
+    pub title: &'static str,
+    pub versions: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub pick_versions: &'static str,
+    pub no_runs: &'static str,
+    /// More batches in the range than charted.
+    pub truncated: fn(usize) -> String,
+    pub pass_rate: &'static str,
+    pub mean_score: &'static str,
+    pub judge_score: &'static str,
+    pub latency: &'static str,
+    pub ttft: &'static str,
+    pub avg_test_time: &'static str,
+    pub tokens: &'static str,
+    pub cost: &'static str,
+    pub error_rate: &'static str,
+    pub errors_by_code: &'static str,
+    /// The accessible summary of a chart: title, how many points.
+    pub chart_summary: fn(&str, usize) -> String,
+    /// A point's tooltip: batch, series, value.
+    pub point_label: fn(&str, &str, &str) -> String,
+    pub table_view: &'static str,
+    pub col_batch: &'static str,
+    pub col_version: &'static str,
+    pub col_date: &'static str,
+    pub col_results: &'static str,
+    // History
+    pub search: &'static str,
+    pub filter_version: &'static str,
+    pub filter_status: &'static str,
+    pub started_by: &'static str,
+    pub any: &'static str,
+    pub clear_filters: &'static str,
+    pub no_match: &'static str,
+    /// "Page 2 of 5 · 93 batches".
+    pub page_info: fn(u64, u64, u64) -> String,
+    pub delete_confirm: fn(&str) -> String,
+    pub batch_deleted: &'static str,
+    pub cancel_first: &'static str,
+    pub col_actions: &'static str,
+}
+
+pub static EN: DashStrings = DashStrings {
+    nav: "Dashboard",
+    title: "Trends",
+    versions: "Versions",
+    from: "From",
+    to: "To",
+    pick_versions: "Pick at least one version to chart.",
+    no_runs: "These versions have no runs in this date range.",
+    truncated: |n| format!("Showing the newest {n} batches of the range."),
+    pass_rate: "Pass rate (%)",
+    mean_score: "Mean score",
+    judge_score: "Judge score",
+    latency: "Latency p50 / p95 (ms)",
+    ttft: "Time to first token p50 / p95 (ms)",
+    avg_test_time: "Average test time (ms)",
+    tokens: "Tokens per test",
+    cost: "Cost per test",
+    error_rate: "Error rate (%)",
+    errors_by_code: "Errors by code",
+    chart_summary: |title, n| {
+        format!("{title}: a chart of {n} points; the table view below has the same numbers.")
+    },
+    point_label: |batch, series, value| format!("{batch} · {series}: {value}"),
+    table_view: "Table view",
+    col_batch: "Batch",
+    col_version: "Version",
+    col_date: "Date",
+    col_results: "Results",
+    search: "Search by name",
+    filter_version: "Version",
+    filter_status: "Status",
+    started_by: "Started by",
+    any: "Any",
+    clear_filters: "Clear filters",
+    no_match: "No batch matches these filters.",
+    page_info: |page, pages, total| {
+        format!(
+            "Page {page} of {pages} · {total} {}",
+            if total == 1 { "batch" } else { "batches" }
+        )
+    },
+    delete_confirm: |name| {
+        format!("Delete batch “{name}” with all its results? This cannot be undone.")
+    },
+    batch_deleted: "Batch deleted",
+    cancel_first: "A running batch cannot be deleted: cancel it first.",
+    col_actions: "Actions",
+};
+
+pub static ZH_TW: DashStrings = DashStrings {
+    nav: "儀表板",
+    title: "趨勢",
+    versions: "版本",
+    from: "起始日",
+    to: "結束日",
+    pick_versions: "請至少選一個版本來繪製圖表。",
+    no_runs: "這些版本在此日期範圍內沒有執行紀錄。",
+    truncated: |n| format!("只顯示此範圍內最新的 {n} 個批次。"),
+    pass_rate: "通過率（%）",
+    mean_score: "平均分數",
+    judge_score: "評審分數",
+    latency: "延遲 p50 / p95（毫秒）",
+    ttft: "首字時間 p50 / p95（毫秒）",
+    avg_test_time: "平均測試時間（毫秒）",
+    tokens: "每個測試的 Token 數",
+    cost: "每個測試的費用",
+    error_rate: "錯誤率（%）",
+    errors_by_code: "依代碼的錯誤",
+    chart_summary: |title, n| {
+        format!("{title}：共 {n} 個資料點的圖表；下方的表格檢視有相同的數字。")
+    },
+    point_label: |batch, series, value| format!("{batch} · {series}：{value}"),
+    table_view: "表格檢視",
+    col_batch: "批次",
+    col_version: "版本",
+    col_date: "日期",
+    col_results: "結果數",
+    search: "依名稱搜尋",
+    filter_version: "版本",
+    filter_status: "狀態",
+    started_by: "啟動者",
+    any: "全部",
+    clear_filters: "清除篩選",
+    no_match: "沒有符合這些篩選條件的批次。",
+    page_info: |page, pages, total| format!("第 {page} / {pages} 頁 · 共 {total} 個批次"),
+    delete_confirm: |name| format!("刪除批次「{name}」及其所有結果？此操作無法復原。"),
+    batch_deleted: "已刪除批次",
+    cancel_first: "執行中的批次無法刪除：請先取消。",
+    col_actions: "操作",
+};
