@@ -16,6 +16,7 @@
 //! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
 //! | cluster   | 1–3 `serve` processes on one PostgreSQL: throughput, staleness, claim cost    |
+//! | startup   | importing 1,000 / 10,000 cases and `start_batch` over them (server side)      |
 //!
 //! Every measured run happens in a fresh child process (this program re-executed with a
 //! `__phase` argument), so each peak RSS is that run's alone. The Dify simulator always runs as a
@@ -81,6 +82,8 @@ static ALLOCATOR: Counting = Counting;
 
 #[path = "engine/cluster.rs"]
 mod cluster;
+#[path = "engine/startup.rs"]
+mod startup;
 
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
@@ -109,6 +112,7 @@ fn main() {
             "__bigdb" => rt().block_on(phase_bigdb(rest)),
             "__comparedb" => rt().block_on(phase_comparedb(rest)),
             "__compareparts" => rt().block_on(phase_compareparts(rest)),
+            "__startup" => rt().block_on(startup::phase_startup(rest)),
             "__watchers" => {
                 rt().block_on(watchers(rest));
                 return;
@@ -135,6 +139,7 @@ fn main() {
         "promptfoo",
         "frontend",
         "cluster",
+        "startup",
     ];
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -166,6 +171,7 @@ fn main() {
             "promptfoo" => section_promptfoo(&sim),
             "frontend" => section_frontend(),
             "cluster" => cluster::section_cluster(),
+            "startup" => startup::section_startup(&sim),
             _ => unreachable!(),
         }
     }
