@@ -291,7 +291,10 @@ async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecor
         .collect();
     let ids = store.insert_cases(&drafts).await.unwrap();
     assert_eq!(ids.len(), drafts.len());
-    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0), "ids in draft order");
+    assert!(
+        ids.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids in draft order"
+    );
     let all = store.list_cases().await.unwrap();
     let by_id: std::collections::HashMap<CaseId, &TestCase> =
         all.iter().map(|c| (c.id, c)).collect();

@@ -401,7 +401,8 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
 
     // The candidate's every result is read only for a report that needs it (JSON, JUnit, a
     // comparison with a report file): for 10,000 tests that read is most of a run's tail.
-    let needs_results = args.json.is_some() || args.junit.is_some() || baseline_is_report(&baseline);
+    let needs_results =
+        args.json.is_some() || args.junit.is_some() || baseline_is_report(&baseline);
     let ran = match &remote {
         Some(r) => r.run(args, &prepared).await?,
         None => run_here(args, &prepared, needs_results).await?,
