@@ -8,6 +8,9 @@
 #                                                 exec → first Dify call, wall, peak RSS
 #   scripts/bench-ci-process.sh compare           10 versions × 1,000 cases (bench/promptfoo), c = 100,
 #                                                 dify-bench and promptfoo 0.123.1 alternated A B A B
+#   scripts/bench-ci-process.sh server [CASES...]  the same path in `serve` (file SQLite, fresh per run):
+#                                                 POST /api/import_cases of a JSON file of CASES cases,
+#                                                 then POST /api/start_batch over them, each timed by curl
 #   scripts/bench-ci-process.sh profile [CASES]   one run (default 10000 cases) with its start-up
 #                                                 steps (RUST_LOG=…dify_bench::startup=debug)
 #                                                 timed from the exec
@@ -47,7 +50,8 @@ stop_sim() {
     sim_pid=
   fi
 }
-trap 'stop_sim; rm -rf "$work"' EXIT
+srv_pid=
+trap 'stop_sim; [ -z "$srv_pid" ] || kill "$srv_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 start_sim() {
   stop_sim
@@ -186,6 +190,59 @@ case "$mode" in
         printf "\npromptfoo ÷ dify-bench: wall %.1f×, peak RSS %.1f× (dify-bench wall / ideal %.3f)\n", bw / aw, br / ar, aw / 2.0 }'
     fi
     ;;
+  server)
+    sizes=("$@")
+    [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+    srv=127.0.0.1:5098
+    echo "## \`serve\` (file SQLite): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
+    echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) |"
+    echo "|---|---|---|"
+    for n in "${sizes[@]}"; do
+      write_cases "$n" "$work/cases-$n.json"
+      node -e 'const fs = require("fs");
+        fs.writeFileSync(process.argv[2], JSON.stringify({format: "json",
+          content: fs.readFileSync(process.argv[1], "utf8")}));' "$work/cases-$n.json" "$work/import-$n.json"
+      : >"$work/srv-$n"
+      for r in $(seq "$runs"); do
+        start_sim
+        dir=$work/srv-$n-$r
+        mkdir -p "$dir"
+        db=sqlite://$dir/bench.db
+        token=$("$bin" token create --name bench --role admin --database-url "$db" 2>/dev/null)
+        DIFY_BENCH_ALLOW_PRIVATE_TARGETS=1 "$bin" serve --addr "$srv" --database-url "$db" \
+          >"$dir/serve.log" 2>&1 &
+        srv_pid=$!
+        for _ in $(seq 200); do curl -sf "http://$srv/healthz" >/dev/null && break; sleep 0.05; done
+        api() { # name, body file; prints the time in ms, the answer into $dir/$1.json
+          curl -s -o "$dir/$1.json" -w '%{time_total}' "http://$srv/api/$1" \
+            -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            --data-binary "@$2" | awk '{printf "%.1f", $1 * 1000}'
+        }
+        printf '{"name": "bench", "base_url": "%s", "api_key": "app-chat.q90.bench-v000", "app_mode": "chat", "response_mode": "blocking"}' \
+          "$sim_url" >"$dir/version.json"
+        api save_version "$dir/version.json" >/dev/null
+        version=$(grep -o '"id":[0-9]*' "$dir/save_version.json" | head -1 | cut -d: -f2)
+        import_ms=$(api import_cases "$work/import-$n.json")
+        grep -q "\"imported\":$n" "$dir/import_cases.json" ||
+          { echo "bench-ci-process: import failed: $(head -c 300 "$dir/import_cases.json")" >&2; exit 1; }
+        printf '{"name": "startup", "version_ids": [%s], "case_ids": null, "concurrency": 100}' \
+          "$version" >"$dir/start.json"
+        start_ms=$(api start_batch "$dir/start.json")
+        batch=$(head -c 40 "$dir/start_batch.json" | grep -o '[0-9]*' | head -1)
+        [ -n "$batch" ] || { echo "bench-ci-process: start_batch failed: $(head -c 300 "$dir/start_batch.json")" >&2; exit 1; }
+        printf '{"id": %s}' "$batch" >"$dir/cancel.json"
+        api cancel_batch "$dir/cancel.json" >/dev/null
+        kill "$srv_pid" 2>/dev/null || true
+        wait "$srv_pid" 2>/dev/null || true
+        srv_pid=
+        stop_sim
+        echo "$import_ms $start_ms" >>"$work/srv-$n"
+      done
+      printf '| %s | **%s** (%s) | **%s** (%s) |\n' "$n" \
+        "$(cut -d' ' -f1 "$work/srv-$n" | median)" "$(cut -d' ' -f1 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')" \
+        "$(cut -d' ' -f2 "$work/srv-$n" | median)" "$(cut -d' ' -f2 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')"
+    done
+    ;;
   profile)
     n=${1:-10000}
     write_cases "$n" "$work/cases-$n.json"
@@ -207,7 +264,7 @@ case "$mode" in
       printf "%9.1f  first Dify call (simulator)\n%9.1f  exit\n", (f - t0) / 1e3, (t1 - t0) / 1e3 }'
     ;;
   *)
-    echo "usage: $0 cold [CASES...] | compare | profile [CASES]" >&2
+    echo "usage: $0 cold [CASES...] | compare | server [CASES...] | profile [CASES]" >&2
     exit 2
     ;;
 esac
