@@ -27,8 +27,10 @@ SERVER_RELEASE := $(CARGO_TARGET_DIR)/release/dify-bench
 run: build
 	$(SERVER_RELEASE) serve --demo
 
+## build: the release build, skipped when nothing it is made from changed (scripts/build.sh;
+## DIFY_BENCH_FORCE_BUILD=1 always builds)
 build: setup
-	cargo leptos build --release
+	scripts/build.sh
 
 setup:
 	scripts/setup.sh build
@@ -39,7 +41,7 @@ setup-test:
 ## test: install what is missing, then unit + integration (SQLite and PostgreSQL) + browser tests.
 ## The browser tests run against the release build: what `make run` serves is what is tested.
 test: setup-test lint
-	cargo leptos build --release
+	scripts/build.sh
 	DIFY_BENCH_REQUIRE_PG=1 scripts/with-postgres.sh \
 	  cargo test --features ssr --no-fail-fast
 	$(MAKE) e2e

@@ -16,6 +16,7 @@
 //! | promptfoo | the real binary's headless `run` vs promptfoo 0.123.1, alternating A B A B   |
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
 //! | cluster   | 1–3 `serve` processes on one PostgreSQL: throughput, staleness, claim cost    |
+//! | startup   | importing 1,000 / 10,000 cases and `start_batch` over them (server side)      |
 //!
 //! Every measured run happens in a fresh child process (this program re-executed with a
 //! `__phase` argument), so each peak RSS is that run's alone. The Dify simulator always runs as a
@@ -83,6 +84,8 @@ static ALLOCATOR: Counting = Counting;
 mod cluster;
 #[path = "engine/gates.rs"]
 mod gates;
+#[path = "engine/startup.rs"]
+mod startup;
 
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
@@ -111,6 +114,7 @@ fn main() {
             "__bigdb" => rt().block_on(phase_bigdb(rest)),
             "__comparedb" => rt().block_on(phase_comparedb(rest)),
             "__compareparts" => rt().block_on(phase_compareparts(rest)),
+            "__startup" => rt().block_on(startup::phase_startup(rest)),
             "__watchers" => {
                 rt().block_on(watchers(rest));
                 return;
@@ -138,6 +142,7 @@ fn main() {
         "frontend",
         "cluster",
         "gates",
+        "startup",
     ];
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -170,6 +175,7 @@ fn main() {
             "frontend" => section_frontend(),
             "cluster" => cluster::section_cluster(),
             "gates" => gates::section_gates(),
+            "startup" => startup::section_startup(&sim),
             _ => unreachable!(),
         }
     }

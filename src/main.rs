@@ -473,8 +473,12 @@ async fn run(args: RunCli) -> ExitCode {
         token: args.token,
         update_versions: args.update_versions,
     };
+    tracing::debug!(target: "dify_bench::startup", "run: arguments read");
     let prepared = match headless::prepare(&args, |name| std::env::var(name).ok()) {
-        Ok(p) => p,
+        Ok(p) => {
+            tracing::debug!(target: "dify_bench::startup", "config and cases file parsed");
+            p
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

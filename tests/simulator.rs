@@ -1761,8 +1761,15 @@ async fn stats_count_every_request_received() {
     assert_eq!(
         stats(&client, &base).await,
         json!({"chat_completions": 0, "embeddings": 0, "dify_calls": 0,
-               "dify_in_flight": 0, "dify_peak_in_flight": 0, "dify_throttled": 0})
+               "dify_in_flight": 0, "dify_peak_in_flight": 0, "dify_throttled": 0,
+               "first_dify_call_unix_us": null})
     );
+    let unix_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
 
     let prompt = judge_prompt("correctness", "q?", "It is 10 Gbps.", "It is 10 Gbps.");
     judge_call(&client, &base, "sk-judge", &prompt).await;
@@ -1777,7 +1784,9 @@ async fn stats_count_every_request_received() {
         &embed,
     )
     .await;
+    let before_first = unix_us();
     app_answer(&client, &base, "app-chat.q90", question()).await;
+    let after_first = unix_us();
     post(
         &client,
         &format!("{base}/chat-messages"),
@@ -1794,10 +1803,21 @@ async fn stats_count_every_request_received() {
         .expect("answers");
 
     // Both Dify calls were answered one after the other: one in flight at most, none now.
+    // The first one's arrival is timed (a client's start-up is measured by it), not the second's.
+    let mut after = stats(&client, &base).await;
+    let first = after["first_dify_call_unix_us"]
+        .as_u64()
+        .expect("the first call's time");
+    assert!(
+        (before_first..=after_first).contains(&first),
+        "{first} is not between {before_first} and {after_first}"
+    );
+    after["first_dify_call_unix_us"] = json!(0);
     assert_eq!(
-        stats(&client, &base).await,
+        after,
         json!({"chat_completions": 4, "embeddings": 1, "dify_calls": 2,
-               "dify_in_flight": 0, "dify_peak_in_flight": 1, "dify_throttled": 0})
+               "dify_in_flight": 0, "dify_peak_in_flight": 1, "dify_throttled": 0,
+               "first_dify_call_unix_us": 0})
     );
 }
 

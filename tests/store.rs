@@ -274,7 +274,83 @@ async fn suite(url: &str) {
     assert!(store.get_batch(BatchId(999)).await.unwrap().is_none());
 
     paging(&store, &versions).await;
+    many(&store, &versions).await;
     store.close().await;
+}
+
+/// Thousands of cases: the multi-row inserts span several statements, and the ids, the
+/// snapshots and the plan handed to the runner at launch still line up with the drafts.
+async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecord]) {
+    let drafts: Vec<CaseDraft> = (0..3_000)
+        .map(|i| CaseDraft {
+            keywords: vec![format!("k{i}")],
+            pass_threshold: (i % 3 == 0).then_some(50.0),
+            enabled: Some(i % 7 != 0),
+            ..case(&format!("bulk q{i:04}"))
+        })
+        .collect();
+    let ids = store.insert_cases(&drafts).await.unwrap();
+    assert_eq!(ids.len(), drafts.len());
+    assert!(
+        ids.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids in draft order"
+    );
+    let all = store.list_cases().await.unwrap();
+    let by_id: std::collections::HashMap<CaseId, &TestCase> =
+        all.iter().map(|c| (c.id, c)).collect();
+    for (id, d) in ids.iter().zip(&drafts) {
+        let c = by_id[id];
+        assert_eq!(
+            (&c.query, &c.keywords, c.pass_threshold, c.enabled),
+            (&d.query, &d.keywords, d.pass_threshold, d.enabled.unwrap()),
+        );
+    }
+    // Launched in an order that is not the ids'.
+    let cases: Vec<TestCase> = ids.iter().rev().map(|id| by_id[id].clone()).collect();
+    let scoring = ScoringConfig::default();
+    let plan = store
+        .create_batch_planned(&NewBatch {
+            name: "many",
+            repeats: 2,
+            concurrency: 8,
+            per_version_cap: None,
+            scoring: &scoring,
+            versions,
+            cases: &cases,
+            created_by: Some("alice"),
+        })
+        .await
+        .unwrap();
+    let stored = store.batch_plan(plan.batch.id).await.unwrap().unwrap();
+    assert_eq!(plan.batch, stored.batch, "the plan is what is stored");
+    assert_eq!(plan.batch.total_tests, 2 * 3_000 * versions.len() as i64);
+    assert_eq!(plan.cases, stored.cases);
+    assert_eq!(plan.cases, cases);
+    assert_eq!(plan.versions.len(), stored.versions.len());
+    for (p, s) in plan.versions.iter().zip(&stored.versions) {
+        assert_eq!(
+            (
+                p.version_id,
+                &p.name,
+                &p.base_url,
+                p.api_key.as_ref().map(|k| k.expose()),
+                p.app_mode,
+                p.response_mode,
+                &p.answer_field,
+                &p.inputs
+            ),
+            (
+                s.version_id,
+                &s.name,
+                &s.base_url,
+                s.api_key.as_ref().map(|k| k.expose()),
+                s.app_mode,
+                s.response_mode,
+                &s.answer_field,
+                &s.inputs
+            )
+        );
+    }
 }
 
 /// The batch page's and the exports' reads: case pages in launch order, one page's results, and

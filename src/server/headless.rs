@@ -8,6 +8,10 @@
 //! comparison with `--baseline` ([`gate`]), and an exit code: 0 when the pass rate reaches the
 //! threshold and no version is significantly worse than its baseline, 1 otherwise (or when the
 //! batch could not finish), 2 for a configuration or usage error.
+//!
+//! The start-up is a CI run's fixed cost, so each of its steps logs a debug line under the
+//! target `dify_bench::startup`: `RUST_LOG=warn,dify_bench::startup=debug` timestamps them
+//! (`scripts/bench-ci-process.sh profile` puts them next to the exec and the first Dify call).
 
 pub mod gate;
 pub mod markdown;
@@ -395,9 +399,13 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
         None => None,
     };
 
+    // The candidate's every result is read only for a report that needs it (JSON, JUnit, a
+    // comparison with a report file): for 10,000 tests that read is most of a run's tail.
+    let needs_results =
+        args.json.is_some() || args.junit.is_some() || baseline_is_report(&baseline);
     let ran = match &remote {
         Some(r) => r.run(args, &prepared).await?,
-        None => run_here(args, &prepared).await?,
+        None => run_here(args, &prepared, needs_results).await?,
     };
     print_summary(&ran.batch, &ran.summaries);
     if ran.batch.repeats > 1 {
@@ -405,12 +413,13 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     }
     println!();
     print_totals(&ran.batch, &ran.run_totals);
-    // The candidate's every result: at hand in-process; from the server only when needed.
-    let needs_results =
-        args.json.is_some() || matches!(baseline, Some(gate::Baseline::Report { .. }));
+    // The candidate's every result, when needed: read in-process; from the server (whose
+    // JUnit comes from the server itself).
     let report = match (ran.report, &remote) {
         (Some(report), _) => Some(report),
-        (None, Some(r)) if needs_results => Some(r.results(ran.batch.id).await?),
+        (None, Some(r)) if args.json.is_some() || baseline_is_report(&baseline) => {
+            Some(r.results(ran.batch.id).await?)
+        }
         (None, _) => None,
     };
     let comparisons = match &baseline {
@@ -473,8 +482,12 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     Ok(0)
 }
 
-/// A batch that ran to its end: the batch, its per-version summaries, and (in-process) every
-/// result.
+fn baseline_is_report(baseline: &Option<gate::Baseline>) -> bool {
+    matches!(baseline, Some(gate::Baseline::Report { .. }))
+}
+
+/// A batch that ran to its end: the batch, its per-version summaries, and (in-process, when a
+/// report needs them) every result.
 pub(crate) struct Ran {
     pub batch: Batch,
     pub summaries: Vec<VersionSummary>,
@@ -485,8 +498,13 @@ pub(crate) struct Ran {
     pub report: Option<BatchReport>,
 }
 
-/// Runs the batch in-process, against an in-memory store.
-async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigError> {
+/// Runs the batch in-process, against an in-memory store; reads every result back at the end
+/// only when `with_results`.
+async fn run_here(
+    args: &RunArgs,
+    prepared: &Prepared,
+    with_results: bool,
+) -> Result<Ran, ConfigError> {
     // The operator wrote every target into the config file themselves, so loopback and private
     // targets are allowed here (a Dify on the CI runner or the office network); link-local and
     // metadata addresses still never are. (`serve` refuses them by default: there, the targets
@@ -495,6 +513,7 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
     let engine = crate::server::http::engine_for("sqlite::memory:", outbound)
         .await
         .map_err(|e| ConfigError(format!("cannot start the engine: {e}")))?;
+    tracing::debug!(target: "dify_bench::startup", "engine ready (in-memory store migrated)");
     let store = engine.store();
     let internal = |e: crate::server::store::StoreError| ConfigError(e.to_string());
     let mut version_ids = Vec::new();
@@ -505,6 +524,7 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
         .insert_cases(&prepared.cases)
         .await
         .map_err(internal)?;
+    tracing::debug!(target: "dify_bench::startup", "versions and cases stored");
     let mut scoring = prepared.config.scoring.clone();
     for j in &prepared.judges {
         if j.draft.api_key.is_none() {
@@ -530,6 +550,7 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
         })
         .await
         .map_err(|e| ConfigError(e.to_string()))?;
+    tracing::debug!(target: "dify_bench::startup", "batch started");
 
     let mut rx = engine
         .registry()
@@ -548,35 +569,39 @@ async fn run_here(args: &RunArgs, prepared: &Prepared) -> Result<Ran, ConfigErro
     }
     display.finish();
 
-    let results = BatchReport {
-        batch: store
-            .get_batch(id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| ConfigError("the batch vanished".into()))?,
-        cases: store.batch_cases(id).await.map_err(internal)?,
-        results: store.list_results(id).await.map_err(internal)?,
-    };
-    let tallies = store.version_tallies(id).await.map_err(internal)?;
-    let summaries = VersionTally::summaries(&results.batch.versions, &tallies);
-    let repeat_stats = if results.batch.repeats > 1 {
+    let (batch, tallies) = store
+        .batch_with_tallies(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ConfigError("the batch vanished".into()))?;
+    let summaries = VersionTally::summaries(&batch.versions, &tallies);
+    let repeat_stats = if batch.repeats > 1 {
         store
-            .repeat_stats(id, results.batch.repeats)
+            .repeat_stats(id, batch.repeats)
             .await
             .map_err(internal)?
     } else {
         Vec::new()
     };
     let run_totals = store
-        .run_totals(id, &results.batch.versions)
+        .run_totals(id, &batch.versions)
         .await
         .map_err(internal)?;
+    let report = if with_results {
+        Some(BatchReport {
+            batch: batch.clone(),
+            cases: store.batch_cases(id).await.map_err(internal)?,
+            results: store.list_results(id).await.map_err(internal)?,
+        })
+    } else {
+        None
+    };
     Ok(Ran {
-        batch: results.batch.clone(),
+        batch,
         summaries,
         repeat_stats,
         run_totals,
-        report: Some(results),
+        report,
     })
 }
 

@@ -209,6 +209,35 @@ fn csv_error(e: &csv::Error) -> String {
 }
 
 fn parse_json(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
+    // A good file is read straight into drafts, without building a tree of `Value`s first and
+    // converting each item from it (about half the time). A file that does not read that way
+    // is read again item by item, which names the bad item.
+    if let Some(drafts) = parse_json_direct(content) {
+        return Ok(drafts
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| (format!("item {}", i + 1), d))
+            .collect());
+    }
+    parse_json_items(content)
+}
+
+/// The two shapes of [`parse_json`] read in one pass; None on any error.
+fn parse_json_direct(content: &str) -> Option<Vec<CaseDraft>> {
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        cases: Vec<CaseDraft>,
+    }
+    match content.trim_start().as_bytes().first()? {
+        b'[' => serde_json::from_str(content).ok(),
+        b'{' => serde_json::from_str::<Wrapped>(content)
+            .ok()
+            .map(|w| w.cases),
+        _ => None,
+    }
+}
+
+fn parse_json_items(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
     let value: serde_json::Value = serde_json::from_str(content).map_err(|e| {
         format!(
             "the file is not valid JSON (line {}, column {}): {e}",
@@ -351,6 +380,36 @@ mod tests {
         assert!(parse_cases(Format::Json, "{oops")
             .unwrap_err()
             .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn json_reads_the_same_in_one_pass_as_item_by_item() {
+        let json = r#"[{"name": "n", "query": "q", "keywords": ["k"], "pass_threshold": 70,
+            "assertions": [{"type": "max_latency_ms", "ms": 500}], "inputs": {"lang": "zh"},
+            "unknown": 1},
+            {"query": "q2", "enabled": false, "rubric": "r"}]"#;
+        let items: Vec<CaseDraft> = parse_json_items(json)
+            .unwrap()
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(parse_json_direct(json).expect("one pass"), items);
+        let wrapped = format!(r#"{{"format": 1, "cases": {json}}}"#);
+        assert_eq!(parse_json_direct(&wrapped).expect("one pass"), items);
+        assert_eq!(
+            parse_json(&wrapped)
+                .unwrap()
+                .into_iter()
+                .map(|(label, _)| label)
+                .collect::<Vec<_>>(),
+            ["item 1", "item 2"]
+        );
+        // What does not read in one pass is read item by item, which names the bad item.
+        assert!(parse_json_direct(r#"[{"query": "a"}, {"query": 5}]"#).is_none());
+        assert!(parse_json(r#"[{"query": "a"}, {"query": 5}]"#)
+            .unwrap_err()
+            .starts_with("item 2: "));
     }
 
     #[test]

@@ -224,16 +224,19 @@ impl Engine {
             .map_err(|r| self.refused(None, r))?;
         let versions = self.selected_versions(&req.version_ids).await?;
         let cases = self.selected_cases(req.case_ids.as_deref()).await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: versions and cases read");
         self.limits
             .check_batch_size(versions.len(), cases.len(), repeats)
             .map_err(EngineError::Invalid)?;
         let cases = Arc::new(cases);
-        case_plans(cases.clone()).await?;
+        // Compiled once: checked here (a bad regex refuses the launch) and then run with.
+        let compiled = case_plans(cases.clone()).await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: case plans compiled");
         let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
 
-        let id = self
+        let plan = self
             .store
-            .create_batch(&NewBatch {
+            .create_batch_planned(&NewBatch {
                 name: &name,
                 concurrency: concurrency as i64,
                 per_version_cap: req.per_version_cap.map(i64::from),
@@ -244,6 +247,8 @@ impl Engine {
                 created_by: req.created_by.as_deref(),
             })
             .await?;
+        let id = plan.batch.id;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: batch and snapshots stored");
         tracing::info!(
             batch = %id,
             versions = versions.len(),
@@ -251,7 +256,13 @@ impl Engine {
             repeats,
             "batch queued"
         );
-        self.launch(id, ticket, true).await?;
+        // The plan just stored and its compiled cases go to the runner as they are, rather than
+        // being read back and compiled again.
+        let fresh = Fresh {
+            plan,
+            case_plans: compiled.into_iter().map(Arc::new).collect(),
+        };
+        self.launch_from(id, ticket, true, Some(fresh)).await?;
         Ok(id)
     }
 
@@ -637,11 +648,28 @@ impl Engine {
         ticket: Ticket,
         announce: bool,
     ) -> Result<(), EngineError> {
-        let plan = self
-            .store
-            .batch_plan(id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?;
+        self.launch_from(id, ticket, announce, None).await
+    }
+
+    /// [`Engine::launch`], with the plan and compiled cases of a batch just created when given
+    /// (`fresh`), else from the store.
+    async fn launch_from(
+        self: &Arc<Self>,
+        id: BatchId,
+        ticket: Ticket,
+        announce: bool,
+        fresh: Option<Fresh>,
+    ) -> Result<(), EngineError> {
+        let (plan, compiled) = match fresh {
+            Some(Fresh { plan, case_plans }) => (plan, Some(case_plans)),
+            None => (
+                self.store
+                    .batch_plan(id)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(format!("batch {id} does not exist")))?,
+                None,
+            ),
+        };
         // Shared work starts from the store's live tallies, with their revisions, which the
         // other instances' notes are ordered by.
         let live = match self.member.get() {
@@ -676,7 +704,7 @@ impl Engine {
         for alert in self.store.batch_alerts(id).await.unwrap_or_default() {
             self.registry.alert(id, alert);
         }
-        self.spawn(plan, guard, cancel);
+        self.spawn(plan, compiled, guard, cancel);
         if let (true, Some(m)) = (announce, self.member.get()) {
             // The others join it (or find it by their sweep, should this note be lost).
             if let Err(e) =
@@ -688,11 +716,17 @@ impl Engine {
         Ok(())
     }
 
-    fn spawn(self: &Arc<Self>, plan: BatchPlan, guard: RunGuard, cancel: CancellationToken) {
+    fn spawn(
+        self: &Arc<Self>,
+        plan: BatchPlan,
+        compiled: Option<Vec<Arc<CasePlan>>>,
+        guard: RunGuard,
+        cancel: CancellationToken,
+    ) {
         let id = plan.batch.id;
         let engine = self.clone();
         tokio::spawn(async move {
-            let outcome = engine.run(plan, cancel).await;
+            let outcome = engine.run(plan, compiled, cancel).await;
             if let Err(e) = outcome {
                 // The batch could not run at all (its plan is unreadable, the database is gone).
                 tracing::error!(batch = %id, error = %e, "batch failed");
@@ -705,9 +739,11 @@ impl Engine {
         });
     }
 
+    /// Runs a launched batch; `compiled` are its cases' plans when the launch had them.
     async fn run(
         self: &Arc<Self>,
         plan: BatchPlan,
+        compiled: Option<Vec<Arc<CasePlan>>>,
         cancel: CancellationToken,
     ) -> Result<(), EngineError> {
         let id = plan.batch.id;
@@ -721,11 +757,14 @@ impl Engine {
             self.conclude_from_store(id).await;
             return Ok(());
         }
-        let case_plans = case_plans(Arc::new(plan.cases.clone()))
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect::<Vec<_>>();
+        let case_plans = match compiled {
+            Some(compiled) => compiled,
+            None => case_plans(Arc::new(plan.cases.clone()))
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect::<Vec<_>>(),
+        };
         let ended = match member {
             Some(m) => self.execute_shared(&plan, &case_plans, m, &cancel).await,
             None => self.execute(&plan, &case_plans, &done, &cancel).await,
@@ -1200,6 +1239,12 @@ fn not_saved_message() -> String {
      before every test had a result. Re-run failed tests (`rerun_failed`) to run the tests \
      that failed or have no result"
         .to_string()
+}
+
+/// A batch just created, handed to its runner as it was built: its plan and compiled cases.
+struct Fresh {
+    plan: BatchPlan,
+    case_plans: Vec<Arc<CasePlan>>,
 }
 
 /// Compiles each case's plan (its regexes above all), off the async threads when a regex is

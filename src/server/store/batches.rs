@@ -6,8 +6,8 @@
 use super::sealed_keys::{forget_stale_sql, Scope};
 use super::work::{PLAN_WORK, RECOUNT_TALLIES};
 use super::{
-    now_ms, on_pool, parse_json, to_json, Store, StoreError, StoreResult, VersionRecord,
-    VersionTally,
+    now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Store, StoreError,
+    StoreResult, VersionRecord, VersionTally,
 };
 use crate::model::{
     AppMode, Batch, BatchId, BatchStatus, BatchVersion, CaseId, ResponseMode, ScoringConfig,
@@ -212,8 +212,16 @@ pub(super) fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVer
 impl Store {
     /// Stores a queued batch with its snapshots, in one transaction.
     pub async fn create_batch(&self, new: &NewBatch<'_>) -> StoreResult<BatchId> {
-        let total = (new.versions.len() * new.cases.len()) as i64 * i64::from(new.repeats.max(1));
+        Ok(self.create_batch_planned(new).await?.batch.id)
+    }
+
+    /// [`Store::create_batch`], answering the plan just stored — what [`Store::batch_plan`]
+    /// would read back — so a caller that runs the batch at once need not read it back.
+    pub async fn create_batch_planned(&self, new: &NewBatch<'_>) -> StoreResult<BatchPlan> {
+        let repeats = new.repeats.max(1);
+        let total = (new.versions.len() * new.cases.len()) as i64 * i64::from(repeats);
         let scoring = to_json(new.scoring);
+        let created_at = now_ms();
         let snapshots: Vec<(i64, String)> = new
             .versions
             .iter()
@@ -244,9 +252,9 @@ impl Store {
             .bind(new.concurrency)
             .bind(new.per_version_cap)
             .bind(&scoring)
-            .bind(i64::from(new.repeats.max(1)))
+            .bind(i64::from(repeats))
             .bind(total)
-            .bind(now_ms())
+            .bind(created_at)
             .bind(new.created_by)
             .fetch_one(&mut *tx)
             .await?;
@@ -258,13 +266,19 @@ impl Store {
                 .bind(id).bind(version_id).bind(pos as i64).bind(config)
                 .execute(&mut *tx).await?;
             }
-            for (pos, (case_id, snapshot)) in cases.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO batch_cases (batch_id, case_id, position, snapshot) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id).bind(case_id).bind(pos as i64).bind(snapshot)
-                .execute(&mut *tx).await?;
+            // The case snapshots in multi-row INSERTs: one round trip per 2,000 cases.
+            let chunk = rows_per_insert(4);
+            for (n, rows) in cases.chunks(chunk).enumerate() {
+                let sql = format!(
+                    "INSERT INTO batch_cases (batch_id, case_id, position, snapshot) VALUES {}",
+                    values_list(pg, rows.len(), 4)
+                );
+                // Not cached: see `insert_cases`.
+                let mut q = sqlx::query(&sql).persistent(false);
+                for (i, (case_id, snapshot)) in rows.iter().enumerate() {
+                    q = q.bind(id).bind(case_id).bind((n * chunk + i) as i64).bind(snapshot);
+                }
+                q.execute(&mut *tx).await?;
             }
             if pg {
                 sqlx::query(PLAN_WORK).bind(id).execute(&mut *tx).await?;
@@ -272,7 +286,46 @@ impl Store {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(id)
         })?;
-        Ok(BatchId(id))
+        let versions: Vec<PlannedVersion> = new
+            .versions
+            .iter()
+            .map(|v| PlannedVersion {
+                version_id: v.version.id,
+                name: v.version.name.clone(),
+                base_url: v.version.base_url.clone(),
+                api_key: Some(v.api_key.clone()),
+                app_mode: v.version.app_mode,
+                response_mode: v.version.response_mode,
+                answer_field: v.version.answer_field.clone(),
+                inputs: v.version.inputs.clone(),
+            })
+            .collect();
+        let batch = Batch {
+            id: BatchId(id),
+            name: new.name.to_string(),
+            status: BatchStatus::Queued,
+            concurrency: new.concurrency,
+            per_version_cap: new.per_version_cap,
+            scoring: new.scoring.clone(),
+            repeats,
+            total_tests: total,
+            completed_tests: 0,
+            passed_tests: 0,
+            failed_tests: 0,
+            average_score: None,
+            pass_rate: None,
+            error_message: None,
+            created_at,
+            started_at: None,
+            finished_at: None,
+            versions: versions.iter().map(PlannedVersion::summary).collect(),
+            created_by: new.created_by.map(str::to_string),
+        };
+        Ok(BatchPlan {
+            batch,
+            versions,
+            cases: new.cases.to_vec(),
+        })
     }
 
     /// Marks a queued or running batch running; the first start time is kept across resumes.

@@ -5,7 +5,9 @@
 //! kept in `case_revisions`. Batches keep their own snapshots (`batch_cases`), so a new revision
 //! never rewrites a past result.
 
-use super::{now_ms, on_pool, parse_json, to_json, Store, StoreResult};
+use super::{
+    now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Store, StoreResult,
+};
 use crate::model::{CaseDraft, CaseId, CaseRevision, TestCase};
 
 const INSERT_REVISION: &str = "INSERT INTO case_revisions \
@@ -61,9 +63,10 @@ const COLUMNS: &str =
     "id, name, query, expected_answer, keywords, category, tags, pass_threshold, \
                        assertions, inputs, enabled, created_at, updated_at, created_by, updated_by, \
                        rubric, revision";
-const INSERT: &str = "INSERT INTO test_cases (name, query, expected_answer, keywords, category, \
-                      tags, pass_threshold, assertions, inputs, enabled, created_at, updated_at, rubric) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id";
+/// The columns a new case binds, in the order [`insert_cases`](Store::insert_cases) binds them.
+const INSERT_COLUMNS: &str = "name, query, expected_answer, keywords, category, tags, \
+     pass_threshold, assertions, inputs, enabled, created_at, updated_at, rubric";
+const INSERT_BOUND: usize = 13;
 
 /// The bound values of one draft, in `INSERT` order after the name and query.
 struct Encoded {
@@ -80,24 +83,6 @@ fn encode(draft: &CaseDraft) -> Encoded {
         assertions: to_json(&draft.assertions),
         inputs: to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({}))),
     }
-}
-
-macro_rules! bind_insert {
-    ($draft:expr, $enc:expr, $now:expr) => {
-        sqlx::query_scalar(INSERT)
-            .bind(&$draft.name)
-            .bind(&$draft.query)
-            .bind(&$draft.expected_answer)
-            .bind(&$enc.keywords)
-            .bind(&$draft.category)
-            .bind(&$enc.tags)
-            .bind($draft.pass_threshold)
-            .bind(&$enc.assertions)
-            .bind(&$enc.inputs)
-            .bind($draft.enabled.unwrap_or(true))
-            .bind($now)
-            .bind(&$draft.rubric)
-    };
 }
 
 impl Store {
@@ -120,16 +105,47 @@ impl Store {
         Ok(ids[0])
     }
 
-    /// Inserts all drafts in one transaction: either every case is stored or none is.
+    /// Inserts all drafts in one transaction: either every case is stored or none is. The
+    /// rows go in multi-row `INSERT`s (one round trip per [`rows_per_insert`] cases, not one per
+    /// case); the ids come back in the drafts' order.
     pub async fn insert_cases(&self, drafts: &[CaseDraft]) -> StoreResult<Vec<CaseId>> {
         let now = now_ms();
         let encoded: Vec<Encoded> = drafts.iter().map(encode).collect();
+        let chunk = rows_per_insert(INSERT_BOUND);
+        let pg = self.pg_pool().is_some();
         let ids: Vec<i64> = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut ids = Vec::with_capacity(drafts.len());
-            for (draft, enc) in drafts.iter().zip(&encoded) {
-                let id: i64 = bind_insert!(draft, enc, now).fetch_one(&mut *tx).await?;
-                ids.push(id);
+            for (drafts, encoded) in drafts.chunks(chunk).zip(encoded.chunks(chunk)) {
+                let sql = format!(
+                    "INSERT INTO test_cases ({INSERT_COLUMNS}) VALUES {} RETURNING id",
+                    values_list(pg, drafts.len(), INSERT_BOUND)
+                );
+                // Not kept in the connection's statement cache: a statement this long, of a
+                // length that varies with the last chunk, is not worth the memory it holds.
+                let mut q = sqlx::query_scalar(&sql).persistent(false);
+                for (draft, enc) in drafts.iter().zip(encoded) {
+                    q = q
+                        .bind(&draft.name)
+                        .bind(&draft.query)
+                        .bind(&draft.expected_answer)
+                        .bind(&enc.keywords)
+                        .bind(&draft.category)
+                        .bind(&enc.tags)
+                        .bind(draft.pass_threshold)
+                        .bind(&enc.assertions)
+                        .bind(&enc.inputs)
+                        .bind(draft.enabled.unwrap_or(true))
+                        .bind(now)
+                        .bind(now)
+                        .bind(&draft.rubric);
+                }
+                let mut chunk_ids: Vec<i64> = q.fetch_all(&mut *tx).await?;
+                // RETURNING promises no order; the ids of one statement's rows rise in the order
+                // of its VALUES on both backends (a sequence; SQLite's next rowid), so sorted
+                // they line up with the drafts.
+                chunk_ids.sort_unstable();
+                ids.extend(chunk_ids);
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(ids)
