@@ -16,7 +16,7 @@ const GATES_CONCURRENCY: u32 = 32;
 const CEILING: u32 = 4;
 
 pub fn section_gates() {
-    println!("## i. Adaptive concurrency against an app's ceiling");
+    println!("## k. Adaptive concurrency against an app's ceiling");
     let ideal = GATES_CASES as f64 / f64::from(CEILING) * GATES_LATENCY_MS as f64 / 1000.0;
     println!(
         "simulator: `mock-dify` at latency {GATES_LATENCY_MS} ms, key `ceiling{CEILING}` (429 \
