@@ -493,6 +493,16 @@ impl Store {
             "SELECT batch_id, version_id, config FROM batch_versions WHERE batch_id >= $1 \
              ORDER BY batch_id, position")
             .bind(oldest).fetch_all(pool).await)?;
+        self.with_versions(rows, snaps)
+    }
+
+    /// Batches from their rows and their version snapshots (in position order, any batches'):
+    /// each batch gets its own versions' summaries.
+    pub(super) fn with_versions(
+        &self,
+        rows: Vec<BatchRow>,
+        snaps: Vec<SnapshotRow>,
+    ) -> StoreResult<Vec<Batch>> {
         let mut by_batch: HashMap<i64, Vec<BatchVersion>> = HashMap::new();
         for snap in snaps {
             let batch_id = snap.batch_id;

@@ -2,12 +2,11 @@
 //! between, who started it, a part of the name), newest first, and deleting a finished batch
 //! with everything stored for it.
 
-use super::batches::{planned, BatchRow, SnapshotRow};
+use super::batches::{BatchRow, SnapshotRow};
 use super::dashboard::{bind_all, placeholders, Bind};
 use super::{on_pool, Store, StoreResult};
 use crate::model::dashboard::HistoryFilter;
-use crate::model::{Batch, BatchId, BatchVersion};
-use std::collections::HashMap;
+use crate::model::{Batch, BatchId};
 
 /// What [`Store::delete_batch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,20 +125,7 @@ impl Store {
         );
         let snaps: Vec<SnapshotRow> = on_pool!(self, pool =>
             bind_all!(sqlx::query_as(&snaps_sql), &ids).fetch_all(pool).await)?;
-        let mut by_batch: HashMap<i64, Vec<BatchVersion>> = HashMap::new();
-        for snap in snaps {
-            let batch_id = snap.batch_id;
-            by_batch
-                .entry(batch_id)
-                .or_default()
-                .push(planned(snap, self.keys())?.summary());
-        }
-        rows.into_iter()
-            .map(|row| {
-                let versions = by_batch.remove(&row.id).unwrap_or_default();
-                row.into_batch(versions)
-            })
-            .collect()
+        self.with_versions(rows, snaps)
     }
 
     /// Everyone who started a batch, by name (at most 500).
