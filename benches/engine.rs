@@ -1850,6 +1850,7 @@ async fn phase_store(args: &[String]) -> Value {
                     attempts: 1,
                     detail: ScoreDetail::default(),
                     finished_at: 1_700_000_000_000 + i as i64,
+                    trace: None,
                 }
             })
             .collect()

@@ -156,6 +156,7 @@ async fn fill(store: &Store) -> BatchId {
                     attempts: 1,
                     detail: ScoreDetail::default(),
                     finished_at: 1_700_000_000_000,
+                    trace: None,
                 }
             })
             .collect();

@@ -15,6 +15,8 @@ mod totals;
 pub mod verdict_text;
 pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 pub mod dashboard;
+pub mod trace;
+pub use trace::Trace;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -147,10 +149,66 @@ pub struct Version {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Assertion {
-    Contains { value: String },
-    NotContains { value: String },
-    Regex { pattern: String },
-    MaxLatencyMs { ms: u64 },
+    Contains {
+        value: String,
+    },
+    NotContains {
+        value: String,
+    },
+    Regex {
+        pattern: String,
+    },
+    MaxLatencyMs {
+        ms: u64,
+    },
+    /// A workflow node (named by its title or node id) ran and succeeded, every time it ran.
+    NodeSucceeded {
+        node: String,
+    },
+    /// A workflow node took at most this long (Dify's `elapsed_time`), every time it ran.
+    NodeMaxLatencyMs {
+        node: String,
+        ms: u64,
+    },
+    /// A workflow node's output contains the value (normalised as for `contains`).
+    NodeOutputContains {
+        node: String,
+        value: String,
+    },
+    /// A workflow node's output matches the regex.
+    NodeOutputMatches {
+        node: String,
+        pattern: String,
+    },
+    /// An agent called this tool (`agent_thought.tool`).
+    ToolCalled {
+        tool: String,
+    },
+    /// A retrieved chunk came from this document (its name or id).
+    CitesDocument {
+        document: String,
+    },
+    /// The best retrieval score is at least this (0–1, as Dify reports it).
+    MinRetrievalScore {
+        score: f64,
+    },
+    /// At least this many chunks were retrieved.
+    MinChunks {
+        count: u32,
+    },
+}
+
+impl Assertion {
+    /// The workflow node it is about, for the node assertions.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Assertion::NodeSucceeded { node }
+            | Assertion::NodeMaxLatencyMs { node, .. }
+            | Assertion::NodeOutputContains { node, .. }
+            | Assertion::NodeOutputMatches { node, .. } => Some(node),
+            _ => None,
+        }
+    }
 }
 
 /// One question of the test set.
@@ -422,6 +480,10 @@ pub struct TestResult {
     pub attempts: i64,
     pub detail: ScoreDetail,
     pub finished_at: i64,
+    /// The nodes, tools and retrieval Dify reported for it, compacted (see [`Trace::compact`]);
+    /// None when it reported none, and in listings that leave details out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 /// A batch as listed and shown (without results).
@@ -756,19 +818,38 @@ impl CaseDraft {
         for (i, a) in self.assertions.iter().enumerate() {
             let n = i + 1;
             match a {
-                Assertion::Regex { pattern } => limits::check_chars(
-                    &format!("assertion {n}: the regex"),
-                    pattern,
-                    limits::MAX_REGEX_CHARS,
-                )?,
-                Assertion::Contains { value } | Assertion::NotContains { value } => {
+                Assertion::Regex { pattern } | Assertion::NodeOutputMatches { pattern, .. } => {
                     limits::check_chars(
-                        &format!("assertion {n}: the value"),
-                        value,
-                        limits::MAX_ASSERTION_VALUE_CHARS,
+                        &format!("assertion {n}: the regex"),
+                        pattern,
+                        limits::MAX_REGEX_CHARS,
                     )?
                 }
-                Assertion::MaxLatencyMs { .. } => {}
+                Assertion::Contains { value }
+                | Assertion::NotContains { value }
+                | Assertion::NodeOutputContains { value, .. } => limits::check_chars(
+                    &format!("assertion {n}: the value"),
+                    value,
+                    limits::MAX_ASSERTION_VALUE_CHARS,
+                )?,
+                Assertion::ToolCalled { tool: value }
+                | Assertion::CitesDocument { document: value } => limits::check_chars(
+                    &format!("assertion {n}: the name"),
+                    value,
+                    limits::MAX_LABEL_CHARS,
+                )?,
+                Assertion::MaxLatencyMs { .. }
+                | Assertion::NodeSucceeded { .. }
+                | Assertion::NodeMaxLatencyMs { .. }
+                | Assertion::MinRetrievalScore { .. }
+                | Assertion::MinChunks { .. } => {}
+            }
+            if let Some(node) = a.node() {
+                limits::check_chars(
+                    &format!("assertion {n}: the node"),
+                    node,
+                    limits::MAX_LABEL_CHARS,
+                )?;
             }
         }
         self.rubric = self

@@ -54,6 +54,7 @@ fn result(
         attempts: 1,
         detail: ScoreDetail::default(),
         finished_at: 1,
+        trace: None,
     }
 }
 

@@ -220,6 +220,7 @@ async fn a_rerun_without_the_snapshot_key_is_refused_and_changes_nothing() {
             attempts: 3,
             detail: ScoreDetail::default(),
             finished_at: 1,
+            trace: None,
         }])
         .await
         .unwrap();

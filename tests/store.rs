@@ -67,6 +67,7 @@ fn result(
             ..Default::default()
         },
         finished_at: 1,
+        trace: None,
     }
 }
 

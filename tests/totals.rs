@@ -78,6 +78,7 @@ fn result(batch: BatchId, v: VersionId, c: CaseId, row: &Row) -> TestResult {
         attempts: 1,
         detail: ScoreDetail::default(),
         finished_at: 1,
+        trace: None,
     }
 }
 

@@ -299,6 +299,7 @@ async fn claim_batch(
             attempts: 1,
             detail: ScoreDetail::default(),
             finished_at: 0,
+            trace: None,
         })
         .collect();
     (batch, results)

@@ -310,6 +310,7 @@ mod tests {
             attempts: 1,
             detail: Default::default(),
             finished_at: 0,
+            trace: None,
         };
         for _ in 0..10 {
             assert!(b.observe(&r, 5).is_empty());

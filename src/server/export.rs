@@ -598,6 +598,7 @@ mod tests {
                     attempts: 1,
                     detail: ScoreDetail::default(),
                     finished_at: 1,
+                    trace: None,
                 });
             }
         }
@@ -676,6 +677,7 @@ mod tests {
                 ..Default::default()
             },
             finished_at: 0,
+            trace: None,
         };
         let versions = HashMap::from([(VersionId(1), "v1, chat".to_string())]);
         let cases = HashMap::from([(CaseId(7), "MIPI D-PHY".to_string())]);
@@ -719,6 +721,7 @@ mod tests {
                 ..Default::default()
             },
             finished_at: 0,
+            trace: None,
         };
         let versions = HashMap::from([(VersionId(1), "=v1".to_string())]);
         let cases = HashMap::from([(CaseId(2), "-case".to_string())]);

@@ -1131,6 +1131,7 @@ api_key = "env:TEST_KEY"
                 ..Default::default()
             },
             finished_at: 0,
+            trace: None,
         };
         let xml = junit(&BatchReport {
             batch,

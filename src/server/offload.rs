@@ -51,9 +51,12 @@ where
 
 /// Whether building these assertions compiles a regex (the costly part of a case plan).
 pub fn compiles_regex(assertions: &[Assertion]) -> bool {
-    assertions
-        .iter()
-        .any(|a| matches!(a, Assertion::Regex { .. }))
+    assertions.iter().any(|a| {
+        matches!(
+            a,
+            Assertion::Regex { .. } | Assertion::NodeOutputMatches { .. }
+        )
+    })
 }
 
 /// Whether any of these cases has a regex to compile.

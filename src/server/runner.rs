@@ -1643,8 +1643,13 @@ impl Job {
                 let long = answer.answer.len() >= offload::LONG_ANSWER_BYTES;
                 let (plan, scoring) = (self.plan.clone(), self.scoring.clone());
                 let scored = offload::cpu_if(long, move || {
-                    let scored =
-                        plan.score_with(&answer.answer, answer.latency_ms, &scoring, semantic);
+                    let scored = plan.score_with(
+                        &answer.answer,
+                        answer.latency_ms,
+                        &answer.trace,
+                        &scoring,
+                        semantic,
+                    );
                     (answer, scored)
                 })
                 .await;
@@ -1676,6 +1681,7 @@ impl Job {
                 attempts: 0,
                 ids: Default::default(),
                 retry_after: None,
+                trace: None,
             }))
         };
         match tx.send(result).await {
@@ -1708,6 +1714,7 @@ impl Job {
             attempts: 0,
             detail: ScoreDetail::default(),
             finished_at: crate::server::store::now_ms(),
+            trace: None,
         };
         match outcome {
             Ok((answer, scored)) => TestResult {
@@ -1724,10 +1731,12 @@ impl Job {
                 dify: answer.ids,
                 attempts: i64::from(answer.attempts + self.test.attempts),
                 detail: scored.detail,
+                trace: (!answer.trace.is_empty()).then(|| answer.trace.compact()),
                 ..base
             },
             Err(failure) => TestResult {
                 dify: failure.ids,
+                trace: failure.trace.map(|t| (*t).compact()),
                 error_code: Some(failure.code),
                 error_message: Some(if self.test.throttles > 0 {
                     format!(

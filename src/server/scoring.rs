@@ -34,7 +34,7 @@ use regex::{Regex, RegexBuilder};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::model::{
-    Assertion, AssertionOutcome, JudgeOutcome, ScoreDetail, ScoringConfig, TestCase,
+    Assertion, AssertionOutcome, JudgeOutcome, ScoreDetail, ScoringConfig, TestCase, Trace,
 };
 
 /// Largest compiled size of a user's regex; a hostile pattern is refused instead of eating memory.
@@ -102,7 +102,13 @@ impl CasePlan {
 
     /// Scores one answer. Never panics, whatever the answer.
     pub fn score(&self, answer: &str, latency_ms: i64, cfg: &ScoringConfig) -> Scored {
-        self.score_with(answer, latency_ms, cfg, Semantic::default())
+        self.score_with(
+            answer,
+            latency_ms,
+            &Trace::default(),
+            cfg,
+            Semantic::default(),
+        )
     }
 
     /// Scores one answer with what the judge and the embedding scorer said about it (see
@@ -111,6 +117,7 @@ impl CasePlan {
         &self,
         answer: &str,
         latency_ms: i64,
+        trace: &Trace,
         cfg: &ScoringConfig,
         semantic: Semantic,
     ) -> Scored {
@@ -132,7 +139,7 @@ impl CasePlan {
         let assertions: Vec<AssertionOutcome> = self
             .assertions
             .iter()
-            .map(|a| a.check(answer, &norm, latency_ms))
+            .map(|a| a.check(answer, &norm, latency_ms, trace))
             .collect();
         let all_hold = assertions.iter().all(|o| o.passed);
 
@@ -582,6 +589,11 @@ enum Check {
     NotContains(String),
     Regex(Regex),
     MaxLatencyMs(u64),
+    /// Node assertions and retrieval checks read the trace; only these two need compiling.
+    NodeContains(String),
+    NodeMatches(Regex),
+    /// Checked from the source as it is.
+    Trace,
 }
 
 /// Compiles assertion number `n` (1-based, as users count), or says what is wrong with it.
@@ -625,6 +637,163 @@ fn compile_assertion(n: usize, a: &Assertion) -> Result<Check, String> {
             }
             Ok(Check::MaxLatencyMs(*ms))
         }
+        Assertion::NodeSucceeded { node } | Assertion::NodeMaxLatencyMs { node, .. }
+            if node.trim().is_empty() =>
+        {
+            Err(format!(
+                "assertion {n}: the node (its title or id) is empty"
+            ))
+        }
+        Assertion::NodeMaxLatencyMs { ms: 0, .. } => Err(format!(
+            "assertion {n}: node_max_latency_ms must be at least 1"
+        )),
+        Assertion::NodeSucceeded { .. } | Assertion::NodeMaxLatencyMs { .. } => Ok(Check::Trace),
+        Assertion::NodeOutputContains { node, value } => {
+            if node.trim().is_empty() {
+                return Err(format!(
+                    "assertion {n}: the node (its title or id) is empty"
+                ));
+            }
+            let normalized = normalize(value);
+            if normalized.is_empty() {
+                return Err(format!(
+                    "assertion {n}: `node_output_contains` value is empty"
+                ));
+            }
+            Ok(Check::NodeContains(normalized))
+        }
+        Assertion::NodeOutputMatches { node, pattern } => {
+            if node.trim().is_empty() {
+                return Err(format!(
+                    "assertion {n}: the node (its title or id) is empty"
+                ));
+            }
+            match compile_assertion(
+                n,
+                &Assertion::Regex {
+                    pattern: pattern.clone(),
+                },
+            )? {
+                Check::Regex(re) => Ok(Check::NodeMatches(re)),
+                _ => unreachable!("a regex assertion compiles to a regex"),
+            }
+        }
+        Assertion::ToolCalled { tool } if tool.trim().is_empty() => {
+            Err(format!("assertion {n}: the tool name is empty"))
+        }
+        Assertion::CitesDocument { document } if document.trim().is_empty() => Err(format!(
+            "assertion {n}: the document (its name or id) is empty"
+        )),
+        Assertion::MinRetrievalScore { score } if !(0.0..=1.0).contains(score) => Err(format!(
+            "assertion {n}: min_retrieval_score must be between 0 and 1 (Dify's scale), got {score}"
+        )),
+        Assertion::MinChunks { count: 0 } => {
+            Err(format!("assertion {n}: min_chunks must be at least 1"))
+        }
+        Assertion::ToolCalled { .. }
+        | Assertion::CitesDocument { .. }
+        | Assertion::MinRetrievalScore { .. }
+        | Assertion::MinChunks { .. } => Ok(Check::Trace),
+    }
+}
+
+/// Why a node assertion fails, or None when it holds. A node that did not run fails every node
+/// assertion; a node that ran several times (a loop, an iteration) must hold each time, except
+/// for its output, of which one run is enough.
+fn check_node(check: &Check, source: &Assertion, trace: &Trace) -> Option<String> {
+    let node = source.node()?;
+    let runs = trace.node_runs(node);
+    if runs.is_empty() {
+        return Some(if trace.nodes.is_empty() {
+            format!("node `{node}` did not run (the app reported no node events)")
+        } else {
+            format!("node `{node}` did not run")
+        });
+    }
+    match (check, source) {
+        (_, Assertion::NodeSucceeded { .. }) => {
+            runs.iter()
+                .find(|r| r.status != "succeeded")
+                .map(|r| match &r.error {
+                    Some(e) => format!("node `{node}` ended {}: {e}", r.status),
+                    None => format!("node `{node}` ended {}", r.status),
+                })
+        }
+        (_, Assertion::NodeMaxLatencyMs { ms, .. }) => {
+            let slowest = runs.iter().filter_map(|r| r.elapsed_ms).max();
+            match slowest {
+                Some(t) if i128::from(t) > i128::from(*ms) => {
+                    Some(format!("node `{node}` took {t} ms, over {ms} ms"))
+                }
+                Some(_) => None,
+                None => Some(format!("node `{node}` reported no elapsed time")),
+            }
+        }
+        (Check::NodeContains(v), Assertion::NodeOutputContains { value, .. }) => {
+            (!runs.iter().any(|r| {
+                r.output
+                    .as_deref()
+                    .is_some_and(|o| normalize(o).contains(v.as_str()))
+            }))
+            .then(|| format!("node `{node}`'s output does not contain `{value}`"))
+        }
+        (Check::NodeMatches(re), Assertion::NodeOutputMatches { pattern, .. }) => (!runs
+            .iter()
+            .any(|r| r.output.as_deref().is_some_and(|o| re.is_match(o))))
+        .then(|| format!("node `{node}`'s output does not match regex `{pattern}`")),
+        _ => Some("internal error: assertion plan does not match its source".to_string()),
+    }
+}
+
+/// Why a tool or retrieval assertion fails, or None when it holds.
+fn check_trace(source: &Assertion, trace: &Trace) -> Option<String> {
+    match source {
+        Assertion::ToolCalled { tool } => {
+            let wanted = tool.trim().to_lowercase();
+            (!trace
+                .tools
+                .iter()
+                .any(|t| t.trim().to_lowercase() == wanted))
+            .then(|| {
+                if trace.tools.is_empty() {
+                    format!("tool `{tool}` was not called (no tool was)")
+                } else {
+                    format!(
+                        "tool `{tool}` was not called (called: {})",
+                        trace.tools.join(", ")
+                    )
+                }
+            })
+        }
+        Assertion::CitesDocument { document } => (!trace.cites(document)).then(|| {
+            let mut docs: Vec<&str> = trace
+                .retrieval
+                .iter()
+                .map(|c| c.document.as_str())
+                .filter(|d| !d.is_empty())
+                .collect();
+            docs.dedup();
+            if docs.is_empty() {
+                format!("no retrieved chunk cites `{document}` (nothing was retrieved)")
+            } else {
+                format!(
+                    "no retrieved chunk cites `{document}` (cited: {})",
+                    docs.join(", ")
+                )
+            }
+        }),
+        Assertion::MinRetrievalScore { score } => match trace.top_score() {
+            Some(top) if top >= *score => None,
+            Some(top) => Some(format!("top retrieval score {top} is below {score}")),
+            None => Some(format!(
+                "no retrieval score to compare with {score} (nothing was retrieved)"
+            )),
+        },
+        Assertion::MinChunks { count } => {
+            let got = trace.retrieval.len();
+            (got < *count as usize).then(|| format!("{got} chunks retrieved, fewer than {count}"))
+        }
+        _ => Some("internal error: assertion plan does not match its source".to_string()),
     }
 }
 
@@ -646,8 +815,21 @@ fn regex_reason(e: &regex::Error) -> String {
 }
 
 impl PlannedAssertion {
-    fn check(&self, raw: &str, normalized: &str, latency_ms: i64) -> AssertionOutcome {
+    fn check(
+        &self,
+        raw: &str,
+        normalized: &str,
+        latency_ms: i64,
+        trace: &Trace,
+    ) -> AssertionOutcome {
         let failure = match (&self.check, &self.source) {
+            (Check::NodeContains(_) | Check::NodeMatches(_), _) => {
+                check_node(&self.check, &self.source, trace)
+            }
+            (Check::Trace, source) if source.node().is_some() => {
+                check_node(&self.check, source, trace)
+            }
+            (Check::Trace, source) => check_trace(source, trace),
             (Check::Contains(v), Assertion::Contains { value }) => (!normalized
                 .contains(v.as_str()))
             .then(|| format!("answer does not contain `{value}`")),
@@ -1159,5 +1341,130 @@ mod tests {
         );
         assert!(validate_assertions(&[]).is_ok());
         assert!(validate_assertions(&[contains("a"), regex(r"^\d+$")]).is_ok());
+    }
+
+    #[test]
+    fn trace_assertions_are_checked_when_saved_and_against_the_trace() {
+        use crate::model::trace::{Chunk, NodeRun};
+        let node = |n: &str| n.to_string();
+        for (a, err) in [
+            (
+                Assertion::NodeSucceeded { node: node(" ") },
+                "assertion 1: the node (its title or id) is empty",
+            ),
+            (
+                Assertion::NodeMaxLatencyMs {
+                    node: node("LLM"),
+                    ms: 0,
+                },
+                "assertion 1: node_max_latency_ms must be at least 1",
+            ),
+            (
+                Assertion::NodeOutputContains {
+                    node: node("LLM"),
+                    value: " ".into(),
+                },
+                "assertion 1: `node_output_contains` value is empty",
+            ),
+            (
+                Assertion::NodeOutputMatches {
+                    node: node("LLM"),
+                    pattern: "(".into(),
+                },
+                "assertion 1: invalid regex `(`",
+            ),
+            (
+                Assertion::ToolCalled { tool: "".into() },
+                "assertion 1: the tool name is empty",
+            ),
+            (
+                Assertion::CitesDocument {
+                    document: " ".into(),
+                },
+                "assertion 1: the document (its name or id) is empty",
+            ),
+            (
+                Assertion::MinRetrievalScore { score: 1.5 },
+                "assertion 1: min_retrieval_score must be between 0 and 1",
+            ),
+            (
+                Assertion::MinChunks { count: 0 },
+                "assertion 1: min_chunks must be at least 1",
+            ),
+        ] {
+            let got = validate_assertions(&[a]).unwrap_err();
+            assert!(got.starts_with(err), "{got}");
+        }
+
+        let trace = Trace {
+            nodes: vec![
+                NodeRun {
+                    id: "it".into(),
+                    title: "Loop".into(),
+                    status: "succeeded".into(),
+                    elapsed_ms: Some(5),
+                    output: Some("Alpha".into()),
+                    ..NodeRun::default()
+                },
+                NodeRun {
+                    id: "it".into(),
+                    title: "Loop".into(),
+                    status: "exception".into(),
+                    error: Some("boom".into()),
+                    elapsed_ms: Some(50),
+                    output: Some("Beta".into()),
+                    ..NodeRun::default()
+                },
+            ],
+            retrieval: vec![Chunk {
+                score: Some(0.4),
+                ..Chunk::default()
+            }],
+            ..Trace::default()
+        };
+        let check = |a: Assertion| {
+            let plan = CasePlan::new(&case("", &[], vec![a])).unwrap();
+            let scored = plan.score_with(
+                "answer",
+                10,
+                &trace,
+                &ScoringConfig::default(),
+                Semantic::default(),
+            );
+            scored.detail.assertions[0].message.clone()
+        };
+        // Every run must succeed and be quick enough; one run's output is enough.
+        assert_eq!(
+            check(Assertion::NodeSucceeded { node: node("loop") }).as_deref(),
+            Some("node `loop` ended exception: boom")
+        );
+        assert_eq!(
+            check(Assertion::NodeMaxLatencyMs {
+                node: node("it"),
+                ms: 20
+            })
+            .as_deref(),
+            Some("node `it` took 50 ms, over 20 ms")
+        );
+        assert_eq!(
+            check(Assertion::NodeOutputContains {
+                node: node("it"),
+                value: "beta".into()
+            }),
+            None
+        );
+        assert_eq!(
+            check(Assertion::NodeOutputMatches {
+                node: node("it"),
+                pattern: "^Al".into()
+            }),
+            None
+        );
+        assert_eq!(check(Assertion::MinRetrievalScore { score: 0.4 }), None);
+        assert_eq!(
+            check(Assertion::MinRetrievalScore { score: 0.41 }).as_deref(),
+            Some("top retrieval score 0.4 is below 0.41")
+        );
+        assert_eq!(check(Assertion::MinChunks { count: 1 }), None);
     }
 }

@@ -19,6 +19,8 @@ pub use compare::CompareStrings;
 pub use repeats::RepeatStrings;
 mod totals;
 pub use totals::TotalsStrings;
+mod trace;
+pub use trace::TraceStrings;
 mod dashboard;
 pub use dashboard::DashStrings;
 
@@ -155,6 +157,8 @@ pub struct Strings {
     pub tot: &'static TotalsStrings,
     /// The trends dashboard and the history's filters, paging and delete.
     pub dash: &'static DashStrings,
+    /// A result's node timeline, tools and retrieved chunks.
+    pub trc: &'static TraceStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -410,6 +414,7 @@ pub static EN: Strings = Strings {
     jdg: &judge::EN,
     tot: &totals::EN,
     dash: &dashboard::EN,
+    trc: &trace::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -625,6 +630,7 @@ pub static ZH_TW: Strings = Strings {
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,
+    trc: &trace::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -32,6 +32,7 @@ pub mod result_facts;
 pub mod review;
 pub mod run_totals;
 pub mod session;
+pub mod trace_view;
 pub mod use_batch_progress;
 pub mod versions;
 

@@ -2,13 +2,14 @@
 //! owns the `<dl>` and what else it lists): [`ResultOutcome`] is the status and score,
 //! [`ResultFacts`] why the score is what it is (keyword coverage, similarity to the expected
 //! answer, the judge's score, verdict and reason, the embedding score, keywords hit and missed,
-//! assertions) and what the call cost (latency, time to first
+//! assertions, the node timeline, tools and retrieved chunks) and what the call cost (latency, time to first
 //! token, tokens, price, attempts, error). The batch page's cell detail and the compare page's
 //! opened case both use them, so a result reads the same wherever it is shown.
 
 use crate::model::{Assertion, JudgeOutcome, ResultStatus, TestResult, Usage};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
+use crate::ui::trace_view::TraceFacts;
 use leptos::prelude::*;
 
 #[component]
@@ -60,6 +61,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
             <dd><ul class="assertions">{items}</ul></dd>
         }
     });
+    let trace = result.trace.map(|trace| view! { <TraceFacts trace/> });
     let error = error_text(result.error_code, result.error_message);
     let judge = detail.judge.map(|j| view! { <JudgeFacts j/> });
     let embedding =
@@ -80,6 +82,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
         <dt>{move || i18n.t().keywords_hit}</dt><dd>{keywords(detail.keywords_hit, "kw-hit")}</dd>
         <dt>{move || i18n.t().keywords_missed}</dt><dd>{keywords(detail.keywords_missed, "kw-missed")}</dd>
         {assertions}
+        {trace}
         <dt>{move || i18n.t().latency}</dt><dd>{format::millis(result.latency_ms)}</dd>
         <dt>{move || i18n.t().ttft}</dt><dd>{format::millis(result.ttft_ms)}</dd>
         <dt>{move || i18n.t().tokens}</dt><dd>{tokens_text(&result.usage)}</dd>
@@ -167,5 +170,17 @@ fn assertion_text(a: &Assertion) -> String {
         Assertion::NotContains { value } => format!("not_contains {value:?}"),
         Assertion::Regex { pattern } => format!("regex /{pattern}/"),
         Assertion::MaxLatencyMs { ms } => format!("max_latency_ms {ms}"),
+        Assertion::NodeSucceeded { node } => format!("node_succeeded {node:?}"),
+        Assertion::NodeMaxLatencyMs { node, ms } => format!("node_max_latency_ms {node:?} {ms}"),
+        Assertion::NodeOutputContains { node, value } => {
+            format!("node_output_contains {node:?} {value:?}")
+        }
+        Assertion::NodeOutputMatches { node, pattern } => {
+            format!("node_output_matches {node:?} /{pattern}/")
+        }
+        Assertion::ToolCalled { tool } => format!("tool_called {tool:?}"),
+        Assertion::CitesDocument { document } => format!("cites_document {document:?}"),
+        Assertion::MinRetrievalScore { score } => format!("min_retrieval_score {score}"),
+        Assertion::MinChunks { count } => format!("min_chunks {count}"),
     }
 }

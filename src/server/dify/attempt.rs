@@ -187,6 +187,7 @@ async fn read_stream(
         if total > cfg.max_response_bytes {
             return Err(too_large(cfg, "the stream").with_ids(outcome.ids().clone()));
         }
+        outcome.set_clock(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
         for frame in parser.push(&chunk) {
             let event = decode_frame(&frame)
                 .map_err(|e| e.with_status(Some(200)).with_ids(outcome.ids().clone()))?;

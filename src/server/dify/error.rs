@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::model::DifyIds;
+use crate::model::{DifyIds, Trace};
 
 /// Failure codes dify-bench itself assigns when Dify sent none. Dify's own codes (`too_many_requests`,
 /// `completion_request_error`, …) pass through unchanged.
@@ -63,6 +63,8 @@ pub(crate) struct AttemptError {
     pub retry_after: Option<Duration>,
     /// Boxed: it is most of the size, and this error travels in every `Result` of the client.
     pub ids: Box<DifyIds>,
+    /// The nodes a failed workflow ran before it failed.
+    pub trace: Option<Box<Trace>>,
 }
 
 impl AttemptError {
@@ -73,6 +75,7 @@ impl AttemptError {
             http_status: None,
             retry_after: None,
             ids: Box::default(),
+            trace: None,
         }
     }
 
@@ -83,6 +86,11 @@ impl AttemptError {
 
     pub fn with_ids(mut self, ids: DifyIds) -> AttemptError {
         self.ids = Box::new(ids);
+        self
+    }
+
+    pub fn with_trace(mut self, trace: Trace) -> AttemptError {
+        self.trace = (!trace.is_empty()).then(|| Box::new(trace));
         self
     }
 }

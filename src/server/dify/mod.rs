@@ -15,6 +15,7 @@ mod outcome;
 mod request;
 pub mod retry;
 pub mod sse;
+mod trace;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::model::{limits, AppMode, DifyIds, ResponseMode, Usage};
+use crate::model::{limits, AppMode, DifyIds, ResponseMode, Trace, Usage};
 use crate::server::outbound::OutboundPolicy;
 use crate::server::secret::Secret;
 
@@ -99,6 +100,8 @@ pub struct Answer {
     pub attempts: u32,
     /// What Dify retrieved for it (`retriever_resources`' contents, bounded): a judge's context.
     pub retrieved: Vec<String>,
+    /// The nodes it ran, the tools it called, the chunks it retrieved (full outputs, bounded).
+    pub trace: Trace,
 }
 
 /// No usable answer after the retries the rules allow.
@@ -115,6 +118,8 @@ pub struct Failure {
     pub ids: DifyIds,
     /// The last answer's `Retry-After`, when it gave one.
     pub retry_after: Option<Duration>,
+    /// What a failed workflow ran before it failed (its failed node among them).
+    pub trace: Option<Box<Trace>>,
 }
 
 impl Failure {
@@ -234,6 +239,7 @@ impl DifyClient {
             ids: ok.parsed.ids,
             attempts,
             retrieved: ok.parsed.retrieved,
+            trace: ok.parsed.trace,
         })
     }
 
@@ -254,6 +260,7 @@ impl DifyClient {
             attempts,
             ids: DifyIds::default(),
             retry_after: err.retry_after,
+            trace: None,
         };
         let url = request::endpoint_url(base_url, path).map_err(|e| fail(e, 0))?;
         self.cfg.outbound.check_url(&url).await.map_err(|refused| {
@@ -376,6 +383,7 @@ fn failure(app: &AppEndpoint, err: AttemptError, attempts: u32, ids: DifyIds) ->
         attempts,
         ids,
         retry_after: err.retry_after,
+        trace: err.trace,
     }
 }
 
@@ -482,6 +490,7 @@ mod tests {
             attempts: 4,
             ids: DifyIds::default(),
             retry_after: None,
+            trace: None,
         };
         assert_eq!(
             f.to_string(),

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use super::error::{body_kind, codes, one_line, truncate_chars, AttemptError, MAX_MESSAGE_CHARS};
 use super::sse::SseFrame;
-use crate::model::{AppMode, DifyIds, Usage};
+use super::trace::TraceBuilder;
+use crate::model::{AppMode, DifyIds, Trace, Usage};
 
 /// A successful call's content, before timing is added.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,8 @@ pub(crate) struct Parsed {
     pub ids: DifyIds,
     /// The `content` of the chunks Dify retrieved (`metadata.retriever_resources`), bounded.
     pub retrieved: Vec<String>,
+    /// Nodes, tools and retrieval as the response reported them.
+    pub trace: Trace,
 }
 
 /// Retrieved chunks kept per answer, and their total size: what a judge reads as the context.
@@ -61,6 +64,7 @@ pub(crate) struct Outcome {
     usage: Usage,
     ids: DifyIds,
     retrieved: Vec<String>,
+    trace: TraceBuilder,
     message_end: bool,
     workflow_end: Option<WorkflowEnd>,
     error: Option<StreamError>,
@@ -126,6 +130,7 @@ impl Outcome {
             "message" | "agent_message" | "message_replace" | "message_end" | "error"
         );
         self.harvest_ids(event, message_like);
+        self.trace.apply(name, event);
         match name {
             "message" | "agent_message" => {
                 let delta = event.get("answer").and_then(Value::as_str).unwrap_or("");
@@ -151,6 +156,7 @@ impl Outcome {
                     self.usage = parse_usage(usage);
                 }
                 self.retrieved = retrieved_of(event.get("metadata"));
+                self.trace.metadata(event.get("metadata"));
             }
             "workflow_finished" => {
                 self.workflow_end = Some(WorkflowEnd::from_data(event.get("data")));
@@ -189,6 +195,7 @@ impl Outcome {
                 outcome.usage = parse_usage(usage);
             }
             outcome.retrieved = retrieved_of(body.get("metadata"));
+            outcome.trace.metadata(body.get("metadata"));
         } else {
             return Err(AttemptError::new(
                 codes::INVALID_RESPONSE,
@@ -206,6 +213,11 @@ impl Outcome {
 
     pub fn ids(&self) -> &DifyIds {
         &self.ids
+    }
+
+    /// When the next events arrived, in ms after the request was sent (a node's start time).
+    pub fn set_clock(&mut self, ms: i64) {
+        self.trace.set_clock(ms);
     }
 
     /// Decides. A failed workflow outranks the `error` event a chatflow sends after it (that event
@@ -226,7 +238,8 @@ impl Outcome {
                         .unwrap_or_else(|| format!("workflow run {status}"));
                     return Err(AttemptError::new(codes::WORKFLOW_FAILED, message)
                         .with_status(Some(200))
-                        .with_ids(ids));
+                        .with_ids(ids)
+                        .with_trace(self.trace.finish()));
                 }
                 Some("paused") => return Err(paused_error(ids)),
                 _ => {}
@@ -278,6 +291,7 @@ impl Outcome {
             usage,
             ids,
             retrieved: std::mem::take(&mut self.retrieved),
+            trace: self.trace.finish(),
         })
     }
 
@@ -415,7 +429,7 @@ fn fill(slot: &mut Option<String>, value: Option<&str>) {
     }
 }
 
-fn as_i64(v: &Value) -> Option<i64> {
+pub(super) fn as_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(f64_to_i64)),
         Value::String(s) => {
@@ -433,7 +447,7 @@ fn f64_to_i64(f: f64) -> Option<i64> {
     (f.is_finite() && f.abs() < 9.0e15).then(|| f.round() as i64)
 }
 
-fn as_f64(v: &Value) -> Option<f64> {
+pub(super) fn as_f64(v: &Value) -> Option<f64> {
     let f = match v {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,

@@ -677,6 +677,7 @@ mod tests {
             attempts: 1,
             detail: ScoreDetail::default(),
             finished_at: 0,
+            trace: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::model::{
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// SQLite allows 32,766 bound values per statement; 28 columns × 500 rows stays well inside.
+/// SQLite allows 32,766 bound values per statement; 29 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
 /// One test of a batch: (version, case, repetition).
 pub type TestKey = (VersionId, CaseId, u32);
@@ -34,7 +34,8 @@ const JUDGE_COLUMNS: &str = "judge_score, judge_status, judge_cached, judge_toke
 const COLUMNS: &str =
     "batch_id, version_id, case_id, repetition, status, score, answer, latency_ms, ttft_ms, \
      prompt_tokens, completion_tokens, total_tokens, total_price, currency, task_id, message_id, \
-     conversation_id, workflow_run_id, error_code, error_message, attempts, detail, finished_at";
+     conversation_id, workflow_run_id, error_code, error_message, attempts, detail, finished_at, \
+     trace";
 
 #[derive(sqlx::FromRow)]
 struct ResultRow {
@@ -61,6 +62,7 @@ struct ResultRow {
     attempts: i64,
     detail: String,
     finished_at: i64,
+    trace: Option<String>,
 }
 
 impl ResultRow {
@@ -95,6 +97,11 @@ impl ResultRow {
             attempts: self.attempts,
             detail: parse_json("result detail", &self.detail)?,
             finished_at: self.finished_at,
+            trace: self
+                .trace
+                .as_deref()
+                .map(|t| parse_json("result trace", t))
+                .transpose()?,
         })
     }
 }
@@ -249,7 +256,8 @@ macro_rules! push_result_values {
                 .push_bind(stored(&r.error_message, MAX_STORED_ERROR_BYTES))
                 .push_bind(r.attempts)
                 .push_bind(to_json(&r.detail))
-                .push_bind(r.finished_at);
+                .push_bind(r.finished_at)
+                .push_bind(r.trace.as_ref().map(to_json));
             let judge = r.detail.judge.as_ref();
             b.push_bind(judge.and_then(|j| j.score))
                 .push_bind(judge.map(|j| match j.verdict() {

@@ -12,6 +12,7 @@ use crate::model::diff::{DiffOp, DiffRun, Granularity};
 use crate::model::{CaseId, ResultStatus, TestCase, TestResult};
 use crate::ui::i18n::use_i18n;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
+use crate::ui::trace_view::FirstNodeDifference;
 use leptos::prelude::*;
 
 #[component]
@@ -51,6 +52,9 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
     } else {
         None
     };
+    let first_trace =
+        |s: &crate::model::compare::CompareSide| s.results.first().and_then(|r| r.trace.clone());
+    let (trace_a, trace_b) = (first_trace(&a), first_trace(&b));
     let note = diff.as_ref().map(|d| (d.granularity, d.changed()));
     let (mut runs_a, mut runs_b) = (None, None);
     if let Some(d) = diff {
@@ -95,6 +99,7 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
     view! {
         {shared.map(|t| view! { <CaseTextView t/> })}
         {note}
+        <FirstNodeDifference a=trace_a b=trace_b/>
         <div class="case-sides">
             <Side letter="A" title=titles.0 side=a runs=runs_a show_case=!same_case/>
             <Side letter="B" title=titles.1 side=b runs=runs_b show_case=!same_case/>
