@@ -236,3 +236,67 @@ async fn traces(url: &str, dir: &std::path::Path) {
     assert_eq!(opened["a"]["results"][0]["trace"], flow["trace"]);
     assert!(opened["b"]["results"][0]["trace"]["nodes"].is_array());
 }
+
+/// The simulator's `nodes<N>` token: a flow of ten nodes is traced whole, in order; `nodes0`
+/// reports none and still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_node_flow_is_traced_whole() {
+    let sim = simulator(2, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let api = server.api();
+    let ten = api
+        .create_version(
+            "ten",
+            &sim,
+            "app-workflow.q90.nodes10",
+            "workflow",
+            "streaming",
+        )
+        .await;
+    let none = api
+        .create_version(
+            "none",
+            &sim,
+            "app-workflow.q90.nodes0",
+            "workflow",
+            "streaming",
+        )
+        .await;
+    api.ok(
+        "import_cases",
+        json!({"format": "json", "content": kb_cases(1)}),
+    )
+    .await;
+    let batch = api
+        .ok(
+            "start_batch",
+            json!({"name": "nodes", "version_ids": [ten, none], "concurrency": 2}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    api.read_progress(batch, Duration::from_secs(60)).await;
+    let report = api.ok("batch_results", json!({"id": batch})).await;
+    let results = report["results"].as_array().unwrap();
+    let of = |v: i64| results.iter().find(|r| r["version_id"] == v).unwrap();
+    let trace: Trace = serde_json::from_value(of(ten)["trace"].clone()).unwrap();
+    let titles: Vec<&str> = trace.nodes.iter().map(|n| n.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Start",
+            "Knowledge Retrieval",
+            "Preprocess 1",
+            "Preprocess 2",
+            "Preprocess 3",
+            "Preprocess 4",
+            "Preprocess 5",
+            "Preprocess 6",
+            "LLM",
+            "End"
+        ]
+    );
+    assert!(of(none)["trace"].is_null(), "{}", of(none)["trace"]);
+    assert!(of(none)["answer"].as_str().is_some_and(|a| !a.is_empty()));
+}

@@ -52,6 +52,9 @@ pub(super) struct Quirks {
     /// An unknown event type before the answer and one after the terminal event, and (where
     /// the mode has it) a `message_replace` that corrects a streamed draft.
     pub unknown_events: bool,
+    /// Nodes a chatflow/workflow stream reports (`nodes<N>`): 0 none, else at least 4; None the
+    /// usual four.
+    pub nodes: Option<u32>,
 }
 
 /// What the handler knows about the request.
@@ -210,8 +213,11 @@ impl Generation {
         if quirks.unknown_events {
             b.event(&self.unknown_event("sim_future_event"));
         }
+        let node_events = quirks.nodes != Some(0);
         if workflowish {
             b.event(&self.workflow_started());
+        }
+        if workflowish && node_events {
             b.event(&self.node_started(&START, &exec[0], 1, None));
             b.event(&self.node_finished(
                 &START,
@@ -233,6 +239,11 @@ impl Generation {
                 0.12,
                 Value::Null,
             ));
+            for step in 0..quirks.nodes.map_or(0, |n| n.saturating_sub(4)) {
+                let exec = uuid(&mut self.rng);
+                b.event(&self.code_node("node_started", step, &exec));
+                b.event(&self.code_node("node_finished", step, &exec));
+            }
             b.event(&self.node_started(&LLM, &exec[2], 3, Some(&RETRIEVAL)));
         } else if mode == AppMode::AgentChat {
             let tool_input = json!({"dataset_retrieval": {"query": self.ask.question}}).to_string();
@@ -284,6 +295,13 @@ impl Generation {
             AppMode::AgentChat => {
                 b.event(&self.agent_thought(2, &answer, "", "", ""));
                 b.event(&self.message_end(secs));
+            }
+            AppMode::AdvancedChat | AppMode::Workflow if !node_events => {
+                let finished = self.workflow_finished("succeeded", secs);
+                if mode == AppMode::AdvancedChat {
+                    b.event(&self.message_end(secs));
+                }
+                b.event(&finished);
             }
             AppMode::AdvancedChat | AppMode::Workflow => {
                 let usage = self.llm_usage_metadata(secs);
@@ -561,6 +579,30 @@ impl Generation {
                 "loop_id": null,
             }),
         )
+    }
+
+    /// A code node between retrieval and the LLM (`nodes<N>`): its start or finish event, with an
+    /// output that depends on the question, as a real preprocessing step's does.
+    fn code_node(&self, event: &str, step: u32, exec_id: &str) -> Value {
+        let mut data = json!({
+            "id": exec_id,
+            "node_id": format!("code-{step}"),
+            "node_type": "code",
+            "title": format!("Preprocess {}", step + 1),
+            "index": 3 + step,
+            "predecessor_node_id": RETRIEVAL.node_id,
+            "inputs": null,
+            "created_at": self.created_at,
+        });
+        if event == "node_finished" {
+            let words = self.ask.question.split_whitespace().count();
+            data["outputs"] = json!({"result": format!("step {} of {words} words: {}", step + 1,
+                self.ask.question.chars().take(40).collect::<String>())});
+            data["status"] = "succeeded".into();
+            data["elapsed_time"] = 0.002.into();
+            data["execution_metadata"] = Value::Null;
+        }
+        self.workflow_event(event, data)
     }
 
     #[allow(clippy::too_many_arguments)] // mirrors the fields of Dify's event one to one

@@ -453,6 +453,10 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         quirks: Quirks {
             message_end_first: p.app.token == Some(KeyToken::EndOrder),
             unknown_events: p.app.token == Some(KeyToken::UnknownEvents),
+            nodes: match p.app.token {
+                Some(KeyToken::Nodes(n)) => Some(n),
+                _ => None,
+            },
         },
     };
     let generation = Generation::new(ask, this_attempt.str("ids").rng());

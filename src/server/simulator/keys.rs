@@ -15,6 +15,7 @@
 //!                            question) fail with 500 `internal_server_error`; the rest succeed
 //!          revoked<N>        the key's first N requests are answered; from then on 401, as
 //!                            when the key is deleted in Dify mid-batch
+//!          nodes<N>          a chatflow/workflow stream reports N nodes (0, or 4–60; default 4)
 //!          (an unrecognised third segment is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //!
@@ -86,6 +87,10 @@ pub enum KeyToken {
     /// The key's first `after` requests (counted over every question, in arrival order) are
     /// answered; every later one gets 401 `unauthorized`, as when the key is deleted mid-batch.
     Revoked { after: u32 },
+    /// No fault; a chatflow or workflow stream reports this many nodes (0–60): start, retrieval,
+    /// then `n − 4` code nodes, the LLM and the answer/end node; 0 sends no node events at all
+    /// (an app as the stream of an older Dify shows it), so a benchmark can weigh traces.
+    Nodes(u32),
 }
 
 impl KeyToken {
@@ -131,6 +136,7 @@ impl KeyToken {
             KeyToken::Ceiling(_) => "ceiling",
             KeyToken::Outage { .. } => "outage",
             KeyToken::Revoked { .. } => "revoked",
+            KeyToken::Nodes(_) => "nodes",
         }
     }
 
@@ -140,6 +146,11 @@ impl KeyToken {
             return small_number(k)
                 .filter(|k| (1..=9999).contains(k))
                 .map(KeyToken::Ceiling);
+        }
+        if let Some(n) = s.strip_prefix("nodes") {
+            return small_number(n)
+                .filter(|n| *n == 0 || (4..=60).contains(n))
+                .map(KeyToken::Nodes);
         }
         if let Some(n) = s.strip_prefix("revoked") {
             return small_number(n).map(|after| KeyToken::Revoked { after });
@@ -395,7 +406,18 @@ mod tests {
             app("app-chat.q80.revoked30").token,
             Some(KeyToken::Revoked { after: 30 })
         );
+        assert_eq!(
+            app("app-advanced-chat.q80.nodes10").token,
+            Some(KeyToken::Nodes(10))
+        );
+        assert_eq!(
+            app("app-workflow.q80.nodes0").token,
+            Some(KeyToken::Nodes(0))
+        );
         for not_a_token in [
+            "nodes",
+            "nodes3",
+            "nodes61",
             "revoked",
             "revoked-1",
             "ceiling",
