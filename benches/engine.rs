@@ -17,6 +17,7 @@
 //! | frontend  | WASM size raw / gzip, SSR time of `/`                                        |
 //! | cluster   | 1–3 `serve` processes on one PostgreSQL: throughput, staleness, claim cost    |
 //! | startup   | importing 1,000 / 10,000 cases and `start_batch` over them (server side)      |
+//! | traces    | 10,000 chatflow tests with 10 nodes each vs none: DB growth per test, wall    |
 //!
 //! Every measured run happens in a fresh child process (this program re-executed with a
 //! `__phase` argument), so each peak RSS is that run's alone. The Dify simulator always runs as a
@@ -86,6 +87,8 @@ mod cluster;
 mod gates;
 #[path = "engine/startup.rs"]
 mod startup;
+#[path = "engine/traces.rs"]
+mod traces;
 
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
@@ -115,6 +118,7 @@ fn main() {
             "__comparedb" => rt().block_on(phase_comparedb(rest)),
             "__compareparts" => rt().block_on(phase_compareparts(rest)),
             "__startup" => rt().block_on(startup::phase_startup(rest)),
+            "__traces" => rt().block_on(traces::phase_traces(rest)),
             "__watchers" => {
                 rt().block_on(watchers(rest));
                 return;
@@ -143,6 +147,7 @@ fn main() {
         "cluster",
         "gates",
         "startup",
+        "traces",
     ];
     let sections: Vec<&str> = if args.is_empty() {
         all.to_vec()
@@ -176,6 +181,7 @@ fn main() {
             "cluster" => cluster::section_cluster(),
             "gates" => gates::section_gates(),
             "startup" => startup::section_startup(&sim),
+            "traces" => traces::section_traces(&sim),
             _ => unreachable!(),
         }
     }

@@ -1,0 +1,107 @@
+//! Section `traces` (issue #12): what storing node traces costs.
+//!
+//! One batch of 1 version × 10,000 cases at c = 100, a streaming chatflow answering in
+//! L = 20 ms (ideal ceil(N/c) × L = 2.0 s), in-process engine on file SQLite: once with the
+//! simulator reporting ten nodes per answer (`nodes10`: start, retrieval, six code nodes, LLM,
+//! answer — each trace stored with its result) and once reporting none (`nodes0`: the same answers,
+//! nothing to trace). Database growth per test is the SQLite file (after a WAL checkpoint) before
+//! and after the batch, divided by the tests; wall is `start_batch` → terminal event.
+
+use super::*;
+
+const TRACE_CASES: usize = 10_000;
+const TRACE_CONCURRENCY: u32 = 100;
+
+pub fn section_traces(sim: &MockDify) {
+    println!("## l. Node traces: storage and speed (1 chatflow version x {TRACE_CASES} cases, c = {TRACE_CONCURRENCY}, streaming, L = {LATENCY_MS} ms)");
+    println!("engine in-process (file SQLite, WAL); growth = database bytes after a checkpoint, after minus before the batch, per test");
+    println!("| simulator key | nodes per test | wall s (median) | wall vs no nodes | DB growth per test (bytes, median) | trace JSON per test (bytes) | runs |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut base_wall = None;
+    for (key, nodes) in [
+        ("app-advanced-chat.q80.nodes0", 0),
+        ("app-advanced-chat.q80.nodes10", 10),
+    ] {
+        let rs = phase_runs(
+            "__traces",
+            &[&sim.base, key, &TRACE_CASES.to_string(), &TRACE_CONCURRENCY.to_string()],
+        );
+        let wall = median(rs.iter().map(|r| r["wall_s"].as_f64().unwrap()));
+        let growth = median(rs.iter().map(|r| r["growth_per_test"].as_f64().unwrap()));
+        let trace = median(rs.iter().map(|r| r["trace_bytes_per_test"].as_f64().unwrap()));
+        let runs: Vec<String> = rs
+            .iter()
+            .map(|r| format!("{:.2}", r["wall_s"].as_f64().unwrap()))
+            .collect();
+        let ratio = base_wall.map_or("1.00 (base)".to_string(), |b: f64| format!("{:.2}", wall / b));
+        base_wall.get_or_insert(wall);
+        println!(
+            "| `{key}` | {nodes} | {wall:.2} | {ratio} | {growth:.0} | {trace:.0} | {} |",
+            runs.join(" ")
+        );
+    }
+    println!();
+}
+
+/// `args`: simulator base URL, key, cases, concurrency.
+pub async fn phase_traces(args: &[String]) -> Value {
+    let (sim, key) = (&args[0], args[1].clone());
+    let cases: usize = args[2].parse().unwrap();
+    let c: u32 = args[3].parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let engine = http::engine_for(
+        &format!("sqlite://{}", path.display()),
+        OutboundPolicy::allowing_private(),
+    )
+    .await
+    .unwrap();
+    let store = engine.store();
+    let mut draft = version_draft(0, sim, key);
+    draft.app_mode = AppMode::AdvancedChat;
+    draft.response_mode = ResponseMode::Streaming;
+    let version = store.insert_version(&draft).await.unwrap();
+    store.insert_cases(&case_drafts(cases)).await.unwrap();
+    let before = db_bytes(&path).await;
+    let t0 = Instant::now();
+    let id = engine
+        .start_batch(StartBatch {
+            name: "traces".into(),
+            version_ids: vec![version],
+            concurrency: Some(c),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_end(&engine, id).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let after = db_bytes(&path).await;
+    let results = store.list_results(id).await.unwrap();
+    let trace_bytes: usize = results
+        .iter()
+        .filter_map(|r| r.trace.as_ref())
+        .map(|t| serde_json::to_string(t).unwrap().len())
+        .sum();
+    let batch = store.get_batch(id).await.unwrap().unwrap();
+    assert_eq!(batch.completed_tests as usize, cases, "every test ran");
+    json!({
+        "wall_s": wall,
+        "growth_per_test": (after - before) as f64 / cases as f64,
+        "trace_bytes_per_test": trace_bytes as f64 / cases as f64,
+        "errors": batch.failed_tests,
+    })
+}
+
+/// The database's size on disk once the WAL is folded into it (through a connection of its own).
+async fn db_bytes(path: &Path) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    std::fs::metadata(path).unwrap().len() as i64
+}
