@@ -1899,6 +1899,7 @@ fn version_draft(i: usize, base_url: &str, key: String) -> VersionDraft {
         answer_field: None,
         inputs: None,
         enabled: Some(true),
+        workflow_id: None,
     }
     .normalized()
     .unwrap()

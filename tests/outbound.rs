@@ -203,6 +203,7 @@ fn endpoint(base_url: &str) -> AppEndpoint {
         response_mode: ResponseMode::Blocking,
         answer_field: None,
         inputs: Default::default(),
+        workflow_id: None,
     }
 }
 
