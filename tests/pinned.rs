@@ -13,12 +13,15 @@ use common::*;
 use dify_bench::server::simulator::apps::workflow_id;
 use dify_bench::server::simulator::FaultProfile;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const W: &str = "app-workflow.q90.pin-w";
 const CHATFLOW: &str = "app-advanced-chat.q90.pin-c";
 const SANDBOX: &str = "app-workflow.q90.nopin";
 const LOST: &str = "app-workflow.q90.pin-lost";
+/// A Dify release before `GET /info`: its identity is partly unknown, its batch runs all the same.
+const OLD_DIFY: &str = "app-chat.q90.noinfo";
 /// A UUID no simulated app ever published.
 const NEVER_PUBLISHED: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -97,11 +100,9 @@ async fn run(api: &Api, versions: &[i64]) -> i64 {
     id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
-    let (dir, url) = sqlite_url();
+async fn pinned_versions_run_side_by_side(url: &str, dir: &Path) {
     let sim = simulator(2, FaultProfile::None).await;
-    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let server = Server::start(url, &dir.join("server.log"), &[]);
     let api = server.api();
     let (v12_pin, v13_pin) = (workflow_id(W, 0), workflow_id(W, 1));
     let chatflow_pin = workflow_id(CHATFLOW, 0);
@@ -149,6 +150,9 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
     )
     .await;
     let lost = save_pinned(&api, "lost", &sim, LOST, "workflow", NEVER_PUBLISHED).await;
+    let old = api
+        .create_version("old dify", &sim, OLD_DIFY, "chat", "blocking")
+        .await;
     let listed = api.ok("list_versions", json!({})).await;
     // Stored in Dify's lower case, shown without the key.
     assert_eq!(listed[0]["workflow_id"], v12_pin);
@@ -157,7 +161,7 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
         json!({"format": "json", "content": ten_cases().to_string()}),
     )
     .await;
-    let batch = run(&api, &[v12, v13, chatflow, sandbox, lost]).await;
+    let batch = run(&api, &[v12, v13, chatflow, sandbox, lost, old]).await;
 
     // Both pins of the one key reached their own version's endpoint, ten calls each.
     let w_calls = received(&sim, W).await;
@@ -180,7 +184,7 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
     let report = api.ok("batch_results", json!({"id": batch})).await;
     let results = report["results"].as_array().expect("results");
     let of_version = |v: i64| results.iter().filter(move |r| r["version_id"] == v);
-    for v in [v12, v13, chatflow] {
+    for v in [v12, v13, chatflow, old] {
         assert!(
             of_version(v).all(|r| r["status"] != "error"),
             "version {v} answered every case"
@@ -231,12 +235,12 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
     );
 
     // What exactly was tested: every version's app, pin and the version that answered.
-    let list = identities(&api, batch, 5).await;
+    let list = identities(&api, batch, 6).await;
     assert_eq!(
         list.iter()
             .map(|v| v["version_id"].as_i64().unwrap())
             .collect::<Vec<_>>(),
-        [v12, v13, chatflow, sandbox, lost],
+        [v12, v13, chatflow, sandbox, lost, old],
         "in the batch's order"
     );
     for (v, pin) in [(v12, &v12_pin), (v13, &v13_pin), (chatflow, &chatflow_pin)] {
@@ -275,6 +279,18 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
     let refused = &of(&list, lost)["identity"];
     assert_eq!(refused["pinned_workflow_id"], NEVER_PUBLISHED);
     assert!(refused["seen_workflow_id"].is_null());
+    // Without /info: unknown, and why; /parameters still fingerprints the form.
+    let partial = &of(&list, old)["identity"];
+    assert!(
+        partial["name"].is_null() && partial["mode"].is_null(),
+        "{partial}"
+    );
+    let why = partial["info_error"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("GET /info failed: not_found") && why.contains("(HTTP 404)"),
+        "{why}"
+    );
+    assert!(partial["form_fingerprint"].is_string());
 
     // The batch page shows it; no key appears in the API answer or the page.
     let page = bearer_client(&server.token)
@@ -290,27 +306,29 @@ async fn pinned_versions_run_side_by_side_and_refusals_name_the_pin() {
         "the section is rendered"
     );
     assert!(page.contains(&v13_pin) && page.contains("Demo workflow app (quality 90)"));
+    assert!(
+        page.contains("GET /info failed: not_found"),
+        "the reason is shown"
+    );
     let api_text = api
         .ok("batch_identity", json!({"id": batch}))
         .await
         .to_string();
-    for key in [W, CHATFLOW, SANDBOX, LOST] {
+    for key in [W, CHATFLOW, SANDBOX, LOST, OLD_DIFY] {
         assert!(
             !page.contains(key) && !api_text.contains(key),
             "{key} leaked"
         );
     }
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-    for key in [W, CHATFLOW, SANDBOX, LOST] {
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    for key in [W, CHATFLOW, SANDBOX, LOST, OLD_DIFY] {
         assert!(!log.contains(key), "{key} in the log");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_republished_between_batches_is_warned_about() {
-    let (dir, url) = sqlite_url();
+async fn republished_app_is_warned_about(url: &str, dir: &Path) {
     let sim = simulator(2, FaultProfile::None).await;
-    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    let server = Server::start(url, &dir.join("server.log"), &[]);
     let api = server.api();
     let key = "app-workflow.q80.moving";
     let steady_key = "app-chat.q80.steady";
@@ -421,4 +439,34 @@ async fn an_app_republished_between_batches_is_warned_about() {
         compare_page.contains("data-testid=\"app-changed\""),
         "the compare page warns"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_versions_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    pinned_versions_run_side_by_side(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_versions_on_postgres() {
+    let Some(url) = postgres_url("pinned").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    pinned_versions_run_side_by_side(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_changed_on_sqlite() {
+    let (dir, url) = sqlite_url();
+    republished_app_is_warned_about(&url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_changed_on_postgres() {
+    let Some(url) = postgres_url("app_changed").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    republished_app_is_warned_about(&url, dir.path()).await;
 }

@@ -129,6 +129,10 @@ pub(super) async fn stop_workflow(
 pub(super) async fn info(State(sim): State<SimState>, headers: HeaderMap) -> Response {
     match authenticate(&headers) {
         Err(e) => e.into_response(),
+        Ok((_, app)) if app.token == Some(KeyToken::NoInfo) => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "The requested URL was not found on the server.")
+                .into_response()
+        }
         Ok((key, app)) => Json(json!({
             "name": match sim.apps.revision(&key) {
                 0 => format!("Demo {} app (quality {})", app.mode, app.quality),
