@@ -439,6 +439,24 @@ async fn republished_app_is_warned_about(url: &str, dir: &Path) {
         compare_page.contains("data-testid=\"app-changed\""),
         "the compare page warns"
     );
+
+    // And `dify-bench compare` says it above the verdict.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dify-bench"))
+        .args(["compare", &format!("{first}:{v}"), &format!("{second}:{v}")])
+        .args(["--database-url", url])
+        .output()
+        .expect("run dify-bench compare");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let warning = printed
+        .lines()
+        .find(|l| l.starts_with("warning: the app changed underneath this version"))
+        .unwrap_or_else(|| panic!("no warning in:\n{printed}"));
+    assert!(
+        warning.contains(&format!(
+            "its workflow version was {latest_before}, now {latest_after}"
+        )),
+        "{warning}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

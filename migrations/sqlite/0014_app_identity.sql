@@ -13,3 +13,6 @@ CREATE TABLE batch_app_identity (
     recorded_at      BIGINT NOT NULL,
     PRIMARY KEY (batch_id, version_id)
 );
+
+-- A version's previous record (the "app changed" warnings): newest first, per version.
+CREATE INDEX batch_app_identity_version_idx ON batch_app_identity (version_id, batch_id);
