@@ -1906,6 +1906,7 @@ fn version_draft(i: usize, base_url: &str, key: String) -> VersionDraft {
         answer_field: None,
         inputs: None,
         enabled: Some(true),
+        workflow_id: None,
     }
     .normalized()
     .unwrap()

@@ -668,6 +668,10 @@ async fn compare(base: &str, cand: &str, db: &dify_bench::server::auth::cli::Db)
         view.b.batch_name,
         view.b.version_name
     );
+    // Above the verdict: a changed app must not pass for a regression in the prompt.
+    for change in &view.app_changes {
+        println!("warning: {}", change.message);
+    }
     println!("{}", s.sentence);
     if let Some(p) = &s.pass_rate {
         println!(

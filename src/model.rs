@@ -17,11 +17,13 @@ pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 pub mod dashboard;
 pub mod trace;
 pub use trace::Trace;
+pub mod identity;
+pub use identity::{check_workflow_id, AppChange, AppIdentity};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
         #[serde(transparent)]
         pub struct $name(pub i64);
 
@@ -143,6 +145,11 @@ pub struct Version {
     pub created_by: Option<String>,
     #[serde(default)]
     pub updated_by: Option<String>,
+    /// A published Dify workflow version to run instead of the app's latest (workflow and
+    /// chatflow apps): workflow apps call `POST /workflows/{workflow_id}/run`, chatflows send it
+    /// in the body. None: whatever the app has published last.
+    #[serde(default)]
+    pub workflow_id: Option<String>,
 }
 
 /// A check on an answer besides the score; any failing assertion fails the test.
@@ -525,6 +532,9 @@ pub struct BatchVersion {
     pub response_mode: ResponseMode,
     pub base_url: String,
     pub api_key_hint: String,
+    /// The published workflow version the batch pinned (see [`Version::workflow_id`]).
+    #[serde(default)]
+    pub workflow_id: Option<String>,
 }
 
 /// The progress stream's payload (`GET /api/batches/{id}/progress`). Field names follow the original
@@ -694,6 +704,8 @@ pub struct VersionDraft {
     pub answer_field: Option<String>,
     pub inputs: Option<serde_json::Value>,
     pub enabled: Option<bool>,
+    /// A published workflow version to pin (blank: none); see [`Version::workflow_id`].
+    pub workflow_id: Option<String>,
 }
 
 impl fmt::Debug for VersionDraft {
@@ -705,6 +717,7 @@ impl fmt::Debug for VersionDraft {
             .field("app_mode", &self.app_mode)
             .field("response_mode", &self.response_mode)
             .field("enabled", &self.enabled)
+            .field("workflow_id", &self.workflow_id)
             .finish_non_exhaustive()
     }
 }
@@ -741,6 +754,19 @@ impl VersionDraft {
             Some(serde_json::Value::Null) => self.inputs = None,
             Some(_) => return Err("inputs must be a JSON object".into()),
         }
+        self.workflow_id = match self.workflow_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) => {
+                if !matches!(self.app_mode, AppMode::Workflow | AppMode::AdvancedChat) {
+                    return Err(format!(
+                        "workflow_id: only workflow and chatflow apps run pinned workflow \
+                         versions, and this version's app mode is {}",
+                        self.app_mode.as_str()
+                    ));
+                }
+                Some(check_workflow_id(id).map_err(|e| format!("workflow_id: {e}"))?)
+            }
+        };
         Ok(self)
     }
 }

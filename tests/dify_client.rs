@@ -60,6 +60,7 @@ fn app(base: &str, key: &str, mode: AppMode, response_mode: ResponseMode) -> App
         response_mode,
         answer_field: None,
         inputs: Default::default(),
+        workflow_id: None,
     }
 }
 

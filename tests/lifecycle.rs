@@ -10,8 +10,8 @@
 //! - each cap (running batches, calls in flight, tests per batch) is crossed, refused or held by
 //!   name, and the server still serves.
 //!
-//! Dify is the simulator behind a test-local proxy ([`Proxy`]) that counts requests, records the
-//! peak of those in flight, and can fail or hold them — 127.0.0.1 only.
+//! Dify is the simulator behind a test-local proxy ([`Proxy`]) that counts generation requests,
+//! records the peak of those in flight, and can fail or hold them — 127.0.0.1 only.
 
 mod common;
 
@@ -103,6 +103,11 @@ impl Drop for InFlight {
 }
 
 async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+    // A launch reads the app's `GET /info` and `/parameters` beside the batch: not generation
+    // calls, so neither counted, failed nor held.
+    if req.method() == axum::http::Method::GET {
+        return forward(&proxy, req).await;
+    }
     proxy.requests.fetch_add(1, Ordering::SeqCst);
     let now = proxy.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _in_flight = InFlight(proxy.clone());
@@ -130,6 +135,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
             }
         }
     }
+    forward(&proxy, req).await
+}
+
+/// Passes a request to the simulator and its answer back.
+async fn forward(proxy: &Proxy, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, 1 << 20).await {
         Ok(b) => b,

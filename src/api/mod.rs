@@ -15,6 +15,7 @@ mod cases;
 mod compare;
 #[allow(clippy::too_many_arguments)]
 mod dashboard;
+mod identity;
 #[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
@@ -27,6 +28,7 @@ pub use batches::*;
 pub use cases::*;
 pub use compare::*;
 pub use dashboard::*;
+pub use identity::*;
 pub use judges::*;
 pub use overview::*;
 pub use reviews::*;

@@ -33,6 +33,7 @@ pub async fn save_version(
     answer_field: Option<String>,
     inputs: Option<serde_json::Value>,
     enabled: Option<bool>,
+    workflow_id: Option<String>,
 ) -> Result<Version, ApiError> {
     let draft = VersionDraft {
         name,
@@ -44,6 +45,7 @@ pub async fn save_version(
         answer_field,
         inputs,
         enabled,
+        workflow_id,
     }
     .normalized()
     .map_err(ApiError::bad_request)?;

@@ -279,6 +279,14 @@ pub struct CompareView {
     /// Cases in only one of the two runs (not compared).
     pub only_in_a: u64,
     pub only_in_b: u64,
+    /// Each run's app as Dify described it at its launch (None: not recorded, as for runs made
+    /// before dify-bench recorded it).
+    #[serde(default)]
+    pub identity: SidePair<Option<super::AppIdentity>>,
+    /// How B's app differs from A's (workflow version, mode, input form): a score change may
+    /// come from the app rather than the prompt. Empty when nothing changed or either is unknown.
+    #[serde(default)]
+    pub app_changes: Vec<super::AppChange>,
 }
 
 impl CaseClass {

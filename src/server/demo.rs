@@ -60,6 +60,7 @@ pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
                 answer_field: None,
                 inputs: None,
                 enabled: Some(app.api_key != DISABLED_DEMO_KEY),
+                workflow_id: None,
             };
             store.insert_version(&draft).await?;
         }
@@ -99,6 +100,7 @@ pub async fn seed(store: &Store, addr: SocketAddr) -> StoreResult<()> {
                 answer_field: v.answer_field.clone(),
                 inputs: Some(v.inputs.clone()),
                 enabled: None,
+                workflow_id: v.workflow_id.clone(),
             };
             store.update_version(v.id, &draft).await?;
         }

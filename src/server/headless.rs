@@ -133,6 +133,8 @@ pub struct VersionConfig {
     pub response_mode: ResponseMode,
     pub answer_field: Option<String>,
     pub inputs: Option<toml::Table>,
+    /// A published workflow version to pin (workflow and chatflow apps).
+    pub workflow_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -238,6 +240,7 @@ pub fn prepare(
             answer_field: v.answer_field.clone(),
             inputs,
             enabled: Some(true),
+            workflow_id: v.workflow_id.clone(),
         }
         .normalized()
         .map_err(|e| ConfigError(format!("{label}: {e}")))?;
@@ -1013,6 +1016,7 @@ api_key = "env:TEST_KEY"
                     response_mode: ResponseMode::Streaming,
                     base_url: String::new(),
                     api_key_hint: String::new(),
+                    workflow_id: None,
                 })
                 .collect(),
             created_by: None,
@@ -1108,6 +1112,7 @@ api_key = "env:TEST_KEY"
                 response_mode: ResponseMode::Streaming,
                 base_url: String::new(),
                 api_key_hint: String::new(),
+                workflow_id: None,
             }],
             created_by: None,
         };

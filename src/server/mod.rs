@@ -13,6 +13,7 @@ pub mod dify;
 pub mod export;
 pub mod headless;
 pub mod http;
+pub mod identity;
 pub mod import;
 pub mod judge;
 pub mod junit;

@@ -30,6 +30,7 @@ use crate::server::alerts::BatchWatch;
 use crate::server::cluster::{self, relay::BatchEvent, Membership};
 use crate::server::dify::retry::{classify, Decision};
 use crate::server::dify::{AppEndpoint, DifyClient, Throttles};
+use crate::server::identity::SeenWorkflow;
 use crate::server::judge::{BatchJudging, Judging};
 use crate::server::progress::{
     BatchStart, Finished, JudgeFinish, JudgeSums, Registry, VersionStart,
@@ -757,6 +758,17 @@ impl Engine {
             self.conclude_from_store(id).await;
             return Ok(());
         }
+        // What exactly is tested, read beside the batch: the first call waits for nothing.
+        crate::server::identity::record_at_launch(
+            self.store.clone(),
+            self.client.clone(),
+            id,
+            plan.versions
+                .iter()
+                .filter(|v| v.api_key.is_some())
+                .map(|v| (v.version_id, endpoint(v)))
+                .collect(),
+        );
         let case_plans = match compiled {
             Some(compiled) => compiled,
             None => case_plans(Arc::new(plan.cases.clone()))
@@ -1112,6 +1124,11 @@ impl Engine {
                 .iter()
                 .map(|v| Arc::new(endpoint(v)))
                 .collect(),
+            seen: plan
+                .versions
+                .iter()
+                .map(|v| SeenWorkflow::new(self.store.clone(), batch.id, v.version_id))
+                .collect(),
             cases: plan.cases.iter().cloned().map(Arc::new).collect(),
             case_plans: case_plans.to_vec(),
             scoring: Arc::new(batch.scoring.clone()),
@@ -1324,6 +1341,8 @@ struct Dispatch {
     limit: usize,
     versions: Vec<VersionId>,
     endpoints: Vec<Arc<AppEndpoint>>,
+    /// Per version: the workflow id its first answer named, recorded once.
+    seen: Vec<Arc<SeenWorkflow>>,
     cases: Vec<Arc<TestCase>>,
     case_plans: Vec<Arc<CasePlan>>,
     scoring: Arc<ScoringConfig>,
@@ -1397,6 +1416,7 @@ impl Dispatch {
             batch_id: self.batch_id,
             version_id: self.versions[vi],
             endpoint: self.endpoints[vi].clone(),
+            seen: self.seen[vi].clone(),
             case: self.cases[test.case].clone(),
             test,
             plan: self.case_plans[test.case].clone(),
@@ -1563,6 +1583,7 @@ struct Job {
     batch_id: BatchId,
     version_id: VersionId,
     endpoint: Arc<AppEndpoint>,
+    seen: Arc<SeenWorkflow>,
     case: Arc<TestCase>,
     /// Its case's index, its repetition, the throttles it met so far.
     test: Waiting,
@@ -1621,6 +1642,7 @@ impl Job {
         };
         let scored = match outcome {
             Ok(answer) => {
+                self.seen.note(answer.workflow_id.as_deref());
                 // Judged before it counts as completed: the judge's calls have their own limit.
                 let semantic = if self.grading.is_empty() {
                     Semantic::default()
@@ -1936,6 +1958,7 @@ pub fn endpoint_of(record: &crate::server::store::VersionRecord) -> AppEndpoint 
         response_mode: v.response_mode,
         answer_field: v.answer_field.clone(),
         inputs: object_of(&v.inputs),
+        workflow_id: v.workflow_id.clone(),
     }
 }
 
@@ -1985,6 +2008,7 @@ fn endpoint(v: &PlannedVersion) -> AppEndpoint {
         response_mode: v.response_mode,
         answer_field: v.answer_field.clone(),
         inputs: object_of(&v.inputs),
+        workflow_id: v.workflow_id.clone(),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::model::Role;
 use crate::model::{
     BatchId, BatchView, CaseId, ResultCell, ResultStatus, RunTotals, TestCase, VersionId,
 };
+use crate::ui::app_identity::WhatWasTested;
 use crate::ui::batches::batch_duration_secs;
 use crate::ui::components::{
     use_confirm, use_toasts, AlertBanners, BatchStatusTag, ConnectionTag, LocalTime, Modal,
@@ -130,6 +131,9 @@ pub fn BatchPage() -> impl IntoView {
                 }
             }}
         </Transition>
+        <WhatWasTested batch=id refresh=Signal::derive(move || {
+            refresh.get().map_or(0, |(n, s)| n * 2 + u64::from(s.is_terminal()))
+        })/>
         {move || {
             let b = loaded.with(|v| {
                 v.as_ref()

@@ -12,6 +12,7 @@ use crate::model::compare::{
     parse_run_ref, CaseClass, CompareRow, CompareView, Interval, Paired, Percentiles, RunLabel,
     SidePair, Verdict,
 };
+use crate::ui::app_identity::AppChangedWarning;
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use case_panel::CasePanel;
@@ -157,6 +158,11 @@ fn Comparison(v: CompareView) -> impl IntoView {
             </nav>
         }
     });
+    // Above the verdict: a changed app must not pass for a regression in the prompt.
+    let app_changed = (!v.app_changes.is_empty()).then(|| {
+        let changes = v.app_changes.clone();
+        view! { <AppChangedWarning changes since=None/> }
+    });
     let only = (v.only_in_a + v.only_in_b > 0).then(|| {
         let (a, b) = (v.only_in_a, v.only_in_b);
         view! { <p class="muted">{move || (i18n.t().cmp.only_in)(a, b)}</p> }
@@ -171,6 +177,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
                 <a href=format!("/batches/{}", v.b.batch_id)>{v.b.batch_name.clone()}</a>
                 " · "<b>{v.b.version_name.clone()}</b></span>
         </p>
+        {app_changed}
         <section class=verdict_class data-testid="verdict" data-verdict=format!("{verdict:?}")>
             <h2>{move || i18n.t().cmp.verdict(verdict)}</h2>
             <p data-testid="verdict-sentence">{move || sentence.with_value(|s| i18n.sentence(s))}</p>

@@ -13,6 +13,8 @@ mod accounts;
 mod compare;
 mod judge;
 pub use judge::JudgeStrings;
+mod identity;
+pub use identity::IdentityStrings;
 mod repeats;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
@@ -152,6 +154,8 @@ pub struct Strings {
     pub cmp: &'static CompareStrings,
     /// Repeats: the launch form, the matrix, the result dialog, the version cards.
     pub rep: &'static RepeatStrings,
+    /// Pinned workflow versions, what exactly was tested, app-changed warnings.
+    pub idn: &'static IdentityStrings,
     pub jdg: &'static JudgeStrings,
     /// A run's totals on the batch page's cards.
     pub tot: &'static TotalsStrings,
@@ -411,6 +415,7 @@ pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
     rep: &repeats::EN,
+    idn: &identity::EN,
     jdg: &judge::EN,
     tot: &totals::EN,
     dash: &dashboard::EN,
@@ -627,6 +632,7 @@ pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
+    idn: &identity::ZH_TW,
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,

@@ -9,10 +9,12 @@
 //! - `run_totals`: a run's tokens, cost, latency percentiles and errors on the batch page's cards;
 //! - `batch_config`: the batch configuration modal; `progress_modal`: the live progress modal;
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
+//! - `app_identity`: what exactly was tested (the app each version called) and "app changed" warnings;
 //! - `result_facts`: one result's status, score breakdown, timings and cost (batch and compare pages);
 //! - `components`, `i18n`, `format`, `browser`: building blocks, strings, formatting, browser APIs.
 
 pub mod admin;
+pub mod app_identity;
 pub mod batch_config;
 pub mod batch_detail;
 pub mod batches;

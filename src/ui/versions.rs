@@ -241,7 +241,18 @@ fn VersionRow(
                 />
             </td>
             <td>{v.name}</td>
-            <td><span class="mono">{v.app_mode.as_str()}</span>" · "{v.response_mode.as_str()}</td>
+            <td>
+                <span class="mono">{v.app_mode.as_str()}</span>" · "{v.response_mode.as_str()}
+                {v.workflow_id.clone().map(|pin| {
+                    let title = pin.clone();
+                    view! {
+                        " "
+                        <span class="tag mono" data-testid="version-pin" title=title>
+                            {move || (i18n.t().idn.pinned_badge)(&pin)}
+                        </span>
+                    }
+                })}
+            </td>
             <td class="col-url"><span class="url">{v.base_url}</span></td>
             <td><code>{v.api_key_hint}</code></td>
             <td>
@@ -321,6 +332,12 @@ fn VersionForm(
             .and_then(|v| v.answer_field.clone())
             .unwrap_or_default(),
     );
+    let workflow_id = RwSignal::new(
+        v.as_ref()
+            .and_then(|v| v.workflow_id.clone())
+            .unwrap_or_default(),
+    );
+    let pinnable = move || pinnable_untracked(app_mode.get());
     let enabled = RwSignal::new(v.as_ref().is_none_or(|v| v.enabled));
     let error = RwSignal::new(None::<String>);
     let saving = RwSignal::new(false);
@@ -332,6 +349,16 @@ fn VersionForm(
         error.set(None);
         let key = api_key.get_untracked();
         let answer = answer_field.get_untracked();
+        // Only pinnable apps send a pin: one typed before switching the mode is not kept.
+        let pin = workflow_id.get_untracked();
+        let pin =
+            (pinnable_untracked(app_mode.get_untracked()) && !pin.trim().is_empty()).then_some(pin);
+        // Checked here too, so a typo is named before the round trip.
+        if let Some(Err(e)) = pin.as_deref().map(crate::model::check_workflow_id) {
+            saving.set(false);
+            error.set(Some(format!("workflow_id: {e}")));
+            return;
+        }
         leptos::task::spawn_local(async move {
             let result = save_version(
                 id,
@@ -344,6 +371,7 @@ fn VersionForm(
                 (!answer.trim().is_empty()).then_some(answer),
                 None,
                 Some(enabled.get_untracked()),
+                pin,
             )
             .await;
             saving.set(false);
@@ -420,6 +448,21 @@ fn VersionForm(
                     <input type="text" bind:value=answer_field/>
                     <small>{move || i18n.t().f_answer_field_help}</small>
                 </label>
+                <Show when=pinnable>
+                    <label>
+                        <span>{move || i18n.t().idn.f_workflow_id}</span>
+                        <input
+                            type="text"
+                            class="mono"
+                            data-testid="version-workflow-id"
+                            autocomplete="off"
+                            spellcheck="false"
+                            placeholder="3c90c3cc-0d44-4b50-8888-8dd25736052a"
+                            bind:value=workflow_id
+                        />
+                        <small>{move || i18n.t().idn.f_workflow_id_help}</small>
+                    </label>
+                </Show>
                 <label>
                     <span>{move || i18n.t().f_description}</span>
                     <textarea rows="2" bind:value=description></textarea>
@@ -436,4 +479,9 @@ fn VersionForm(
             </form>
         </Modal>
     }
+}
+
+/// Workflow and chatflow apps can run a pinned published workflow version; other modes cannot.
+fn pinnable_untracked(mode: AppMode) -> bool {
+    matches!(mode, AppMode::Workflow | AppMode::AdvancedChat)
 }

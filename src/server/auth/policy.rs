@@ -44,6 +44,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_result_repeats", VIEWER),
     ("batch_case", VIEWER),
     ("batch_results", VIEWER),
+    ("batch_identity", VIEWER),
     ("compare_runs", VIEWER),
     ("compare_case", VIEWER),
     ("list_judges", VIEWER),

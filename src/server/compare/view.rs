@@ -5,7 +5,7 @@
 //! [`assemble`] is that second half alone, for runs paired elsewhere (the CI gate's reports).
 
 use super::verdict::{self, CasePair, RepeatMetrics, SideOutcome};
-use crate::model::compare::{CaseClass, CompareRow, CompareView, RunLabel};
+use crate::model::compare::{CaseClass, CompareRow, CompareView, RunLabel, SidePair};
 use crate::model::{CaseId, ResultStatus};
 use crate::server::store::{RunOutcome, RunRef, Side, Store, StoreError};
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ pub async fn view(
             }
         }
     }
-    Ok(assemble(
+    let mut view = assemble(
         label_a,
         label_b,
         &pairs,
@@ -98,7 +98,16 @@ pub async fn view(
         class,
         page,
         page_size,
-    ))
+    );
+    let (ia, ib) = (
+        store.app_identities(a.batch).await?.remove(&a.version),
+        store.app_identities(b.batch).await?.remove(&b.version),
+    );
+    if let (Some(ia), Some(ib)) = (&ia, &ib) {
+        view.app_changes = crate::model::identity::app_changes(ia, ib);
+    }
+    view.identity = SidePair { a: ia, b: ib };
+    Ok(view)
 }
 
 /// The pure half of [`view`], for any two runs whose cases are already paired (the CI gate pairs
@@ -161,5 +170,7 @@ pub fn assemble(
         rows,
         only_in_a: only_in.0,
         only_in_b: only_in.1,
+        identity: Default::default(),
+        app_changes: Vec::new(),
     }
 }

@@ -43,6 +43,9 @@ pub mod codes {
     pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
     /// Dify's code for a plan quota or provider rate limit: retrying only burns quota.
     pub const RATE_LIMIT_ERROR: &str = "rate_limit_error";
+    /// Dify's code (403) for running a pinned workflow version on a plan that does not allow
+    /// it (Dify Cloud's Sandbox). Not retried: the plan decides, not the moment.
+    pub const WORKFLOW_VERSION_NOT_ALLOWED: &str = "workflow_version_execution_not_allowed";
     /// Dify's code for an unhandled exception.
     pub const INTERNAL_SERVER_ERROR: &str = "internal_server_error";
 }

@@ -48,6 +48,8 @@ pub struct AppEndpoint {
     pub answer_field: Option<String>,
     /// Version-level `inputs`; a case's inputs override them key by key.
     pub inputs: serde_json::Map<String, Value>,
+    /// A published workflow version to run (workflow and chatflow apps); None: the latest.
+    pub workflow_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,9 @@ pub struct Answer {
     pub retrieved: Vec<String>,
     /// The nodes it ran, the tools it called, the chunks it retrieved (full outputs, bounded).
     pub trace: Trace,
+    /// The published workflow version that answered (`workflow_started.data.workflow_id`);
+    /// None for apps without a workflow.
+    pub workflow_id: Option<String>,
 }
 
 /// No usable answer after the retries the rules allow.
@@ -230,7 +235,7 @@ impl DifyClient {
                 attempt::run(&self.http, &self.cfg, app, &call)
             })
             .await
-            .map_err(|(err, attempts, ids)| failure(app, err, attempts, ids))?;
+            .map_err(|(err, attempts, ids)| failure(app, pin_refused(app, err), attempts, ids))?;
         Ok(Answer {
             answer: ok.parsed.answer,
             latency_ms: millis(ok.latency),
@@ -240,6 +245,7 @@ impl DifyClient {
             attempts,
             retrieved: ok.parsed.retrieved,
             trace: ok.parsed.trace,
+            workflow_id: ok.parsed.workflow_id,
         })
     }
 
@@ -364,6 +370,21 @@ impl DifyClient {
         }
     }
 
+    /// `GET {base_url}/{path}` (`info`, `parameters`): one attempt, no retries, under the
+    /// outbound policy — what recording an app's identity at a batch's launch reads.
+    pub async fn app_json(&self, app: &AppEndpoint, path: &str) -> Result<Value, Failure> {
+        let mut url = request::endpoint_url(&app.base_url, path)
+            .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        if path == "parameters" {
+            // Old releases wanted `user` on this GET; newer ones ignore it.
+            url.query_pairs_mut().append_pair("user", &self.cfg.user);
+        }
+        self.check_target(app, &url).await?;
+        attempt::get_json(&self.http, &self.cfg, app, url)
+            .await
+            .map_err(|e| failure(app, e, 1, DifyIds::default()))
+    }
+
     /// The outbound policy's check before sending (IP-literal hosts; host names are checked by
     /// the resolver at connect time). A refusal is final: 0 attempts, never retried.
     async fn check_target(&self, app: &AppEndpoint, url: &reqwest::Url) -> Result<(), Failure> {
@@ -384,6 +405,31 @@ fn failure(app: &AppEndpoint, err: AttemptError, attempts: u32, ids: DifyIds) ->
         ids,
         retry_after: err.retry_after,
         trace: err.trace,
+    }
+}
+
+/// A pinned version's refusal says so: Dify's own words ("Workflow not found.", "… unavailable
+/// on the current plan") do not name the pin, and a reader of the failed test must learn that
+/// the *pinned version* cannot run, and why. The code and status stay Dify's.
+fn pin_refused(app: &AppEndpoint, err: AttemptError) -> AttemptError {
+    let Some(pin) = app.workflow_id.as_deref() else {
+        return err;
+    };
+    let why = if err.code == codes::WORKFLOW_VERSION_NOT_ALLOWED {
+        "Dify does not allow running a pinned workflow version on this plan (Dify Cloud's \
+         Sandbox plan refuses it; a paid plan or a self-hosted Dify allows it)"
+    } else if err.http_status == Some(404) {
+        "this app has no published workflow version with that id (check the id in the app's \
+         version history, and that the key belongs to that app)"
+    } else {
+        return err;
+    };
+    AttemptError {
+        message: format!(
+            "the pinned workflow version {pin} cannot be run: {why}. Dify said: {}",
+            err.message
+        ),
+        ..err
     }
 }
 
@@ -447,7 +493,41 @@ mod tests {
             response_mode: ResponseMode::Blocking,
             answer_field: None,
             inputs: Default::default(),
+            workflow_id: None,
         }
+    }
+
+    #[test]
+    fn a_pinned_versions_refusals_name_the_pin_and_keep_difys_code() {
+        let pin = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+        let pinned = AppEndpoint {
+            workflow_id: Some(pin.into()),
+            ..app()
+        };
+        let plan = AttemptError::new(
+            codes::WORKFLOW_VERSION_NOT_ALLOWED,
+            "Workflow version execution is unavailable on the current plan.",
+        )
+        .with_status(Some(403));
+        let e = pin_refused(&pinned, plan.clone());
+        assert_eq!(e.code, codes::WORKFLOW_VERSION_NOT_ALLOWED);
+        assert_eq!(e.http_status, Some(403));
+        assert!(e.message.starts_with(&format!(
+            "the pinned workflow version {pin} cannot be run: Dify does not allow"
+        )));
+        assert!(e.message.ends_with("unavailable on the current plan."));
+        let missing = AttemptError::new("not_found", "Workflow not found.").with_status(Some(404));
+        let e = pin_refused(&pinned, missing.clone());
+        assert!(e
+            .message
+            .contains("has no published workflow version with that id"));
+        // Unpinned calls, and other failures of pinned ones, are left as Dify worded them.
+        assert_eq!(
+            pin_refused(&app(), plan).message,
+            "Workflow version execution is unavailable on the current plan."
+        );
+        let other = AttemptError::new("invalid_param", "x").with_status(Some(400));
+        assert_eq!(pin_refused(&pinned, other).message, "x");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub(crate) struct Parsed {
     pub retrieved: Vec<String>,
     /// Nodes, tools and retrieval as the response reported them.
     pub trace: Trace,
+    /// The published workflow version that ran, as workflow events name it
+    /// (`workflow_started.data.workflow_id`); None for apps without a workflow.
+    pub workflow_id: Option<String>,
 }
 
 /// Retrieved chunks kept per answer, and their total size: what a judge reads as the context.
@@ -65,6 +68,7 @@ pub(crate) struct Outcome {
     ids: DifyIds,
     retrieved: Vec<String>,
     trace: TraceBuilder,
+    workflow_id: Option<String>,
     message_end: bool,
     workflow_end: Option<WorkflowEnd>,
     error: Option<StreamError>,
@@ -292,6 +296,7 @@ impl Outcome {
             ids,
             retrieved: std::mem::take(&mut self.retrieved),
             trace: self.trace.finish(),
+            workflow_id: self.workflow_id.take(),
         })
     }
 
@@ -316,6 +321,8 @@ impl Outcome {
                 &mut self.ids.workflow_run_id,
                 str_field(data, "workflow_run_id"),
             );
+            // `workflow_started` / `workflow_finished` events and a workflow's blocking body.
+            fill(&mut self.workflow_id, str_field(data, "workflow_id"));
         }
     }
 }
@@ -602,6 +609,33 @@ mod tests {
         assert!(o.apply(&json!({"event": "agent_message", "answer": "x"})));
         assert!(o.apply(&json!({"event": "text_chunk", "data": {"text": "y"}})));
         assert!(!o.apply(&json!({"event": "message_end"})));
+    }
+
+    #[test]
+    fn the_workflow_version_that_ran_is_read_from_events_and_blocking_bodies() {
+        let o = fold(&[
+            json!({"event": "workflow_started", "workflow_run_id": "r",
+                   "data": {"id": "r", "workflow_id": "wf-1"}}),
+            json!({"event": "node_started", "data": {"node_id": "n", "workflow_id": "wf-x"}}),
+            json!({"event": "workflow_finished", "workflow_run_id": "r",
+                   "data": {"status": "succeeded", "workflow_id": "wf-2", "outputs": {"answer": "a"}}}),
+        ]);
+        let p = o.finish(AppMode::Workflow, None).unwrap();
+        assert_eq!(p.workflow_id.as_deref(), Some("wf-1"));
+        let body = json!({"task_id": "t", "workflow_run_id": "r",
+                          "data": {"id": "r", "workflow_id": "wf-3", "status": "succeeded",
+                                   "outputs": {"answer": "a"}}});
+        let p = Outcome::from_blocking(&body)
+            .unwrap()
+            .finish(AppMode::Workflow, None)
+            .unwrap();
+        assert_eq!(p.workflow_id.as_deref(), Some("wf-3"));
+        let chat = json!({"event": "message", "answer": "a", "message_id": "m"});
+        let p = Outcome::from_blocking(&chat)
+            .unwrap()
+            .finish(AppMode::Chat, None)
+            .unwrap();
+        assert_eq!(p.workflow_id, None);
     }
 
     #[test]

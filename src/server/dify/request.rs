@@ -30,15 +30,26 @@ pub(crate) fn prepare(
     case_inputs: &Value,
     user: &str,
 ) -> Result<PreparedCall, AttemptError> {
-    let path = match app.app_mode {
-        AppMode::Chat | AppMode::AgentChat | AppMode::AdvancedChat => "chat-messages",
-        AppMode::Completion => "completion-messages",
-        AppMode::Workflow => "workflows/run",
+    // A pinned id goes into a path: checked again here (as when the version was saved), so a
+    // snapshot can never aim the call at another route.
+    let pinned = app
+        .workflow_id
+        .as_deref()
+        .map(crate::model::check_workflow_id)
+        .transpose()
+        .map_err(|e| AttemptError::new(codes::INVALID_REQUEST, format!("workflow_id: {e}")))?;
+    let path = match (app.app_mode, &pinned) {
+        (AppMode::Chat | AppMode::AgentChat | AppMode::AdvancedChat, _) => {
+            "chat-messages".to_string()
+        }
+        (AppMode::Completion, _) => "completion-messages".to_string(),
+        (AppMode::Workflow, None) => "workflows/run".to_string(),
+        (AppMode::Workflow, Some(id)) => format!("workflows/{id}/run"),
     };
-    let url = endpoint_url(&app.base_url, path)?;
+    let url = endpoint_url(&app.base_url, &path)?;
     let response_mode = effective_response_mode(app);
     let mut inputs = merge_inputs(&app.inputs, case_inputs)?;
-    let body = match app.app_mode {
+    let mut body = match app.app_mode {
         // `auto_generate_name: false`: every test opens a new conversation, and naming each one
         // costs Dify an extra LLM call that would be billed and counted against its limits.
         AppMode::Chat | AppMode::AgentChat | AppMode::AdvancedChat => json!({
@@ -70,6 +81,12 @@ pub(crate) fn prepare(
             })
         }
     };
+    // Chatflows take the pin in the body; chatbots and agents have no workflow to pin.
+    if let (AppMode::AdvancedChat, Some(id), Some(obj)) =
+        (app.app_mode, &pinned, body.as_object_mut())
+    {
+        obj.insert("workflow_id".into(), Value::String(id.clone()));
+    }
     Ok(PreparedCall {
         url,
         body,
@@ -151,7 +168,40 @@ mod tests {
             response_mode,
             answer_field: None,
             inputs,
+            workflow_id: None,
         }
+    }
+
+    const PIN: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+
+    #[test]
+    fn a_pinned_workflow_app_calls_its_version_path() {
+        let mut a = app(AppMode::Workflow, ResponseMode::Blocking);
+        a.workflow_id = Some(PIN.to_ascii_uppercase());
+        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        assert_eq!(call.url.path(), format!("/v1/workflows/{PIN}/run"));
+        assert!(call.body.get("workflow_id").is_none());
+    }
+
+    #[test]
+    fn a_pinned_chatflow_sends_the_id_in_the_body_and_chatbots_never_do() {
+        let mut a = app(AppMode::AdvancedChat, ResponseMode::Streaming);
+        a.workflow_id = Some(PIN.into());
+        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        assert_eq!(call.url.path(), "/v1/chat-messages");
+        assert_eq!(call.body["workflow_id"], PIN);
+        a.app_mode = AppMode::Chat;
+        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        assert!(call.body.get("workflow_id").is_none());
+    }
+
+    #[test]
+    fn a_malformed_pin_never_reaches_a_path() {
+        let mut a = app(AppMode::Workflow, ResponseMode::Blocking);
+        a.workflow_id = Some("../../admin".into());
+        let e = prepare(&a, "Q", &Value::Null, "u").unwrap_err();
+        assert_eq!(e.code, codes::INVALID_REQUEST);
+        assert!(e.message.starts_with("workflow_id: "), "{}", e.message);
     }
 
     #[test]

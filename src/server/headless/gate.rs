@@ -709,6 +709,7 @@ mod tests {
                     response_mode: ResponseMode::Blocking,
                     base_url: String::new(),
                     api_key_hint: String::new(),
+                    workflow_id: None,
                 })
                 .collect(),
             created_by: None,

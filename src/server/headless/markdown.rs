@@ -103,6 +103,21 @@ fn comparison(out: &mut String, c: &GateComparison) {
     }
     // The sentence is the verdict's own words and numbers, no user's text: as it is.
     let _ = writeln!(out, "{title}\n\n> {}\n", s.sentence);
+    // Dify's ids, mode names and fingerprints come from the far side: made inert like names.
+    for change in &v.app_changes {
+        let _ = writeln!(
+            out,
+            "> ⚠️ **The app changed:** {} was {}, now {} — score differences may come from \
+             the app, not the prompt.\n",
+            match change.kind {
+                crate::model::identity::AppChangeKind::WorkflowId => "its workflow version",
+                crate::model::identity::AppChangeKind::Mode => "its mode",
+                crate::model::identity::AppChangeKind::InputForm => "its input form",
+            },
+            cut(&change.before),
+            cut(&change.after),
+        );
+    }
 
     let _ = writeln!(
         out,
@@ -388,6 +403,7 @@ mod tests {
                 response_mode: ResponseMode::Blocking,
                 base_url: String::new(),
                 api_key_hint: String::new(),
+                workflow_id: None,
             }],
             created_by: None,
         }
@@ -523,11 +539,43 @@ mod tests {
                 ],
                 only_in_a: 1,
                 only_in_b: 0,
+                identity: Default::default(),
+                app_changes: Vec::new(),
             },
             compare_url: Some("http://bench:3000/compare?base=12:2&cand=14:3".into()),
             baseline_url: Some("http://bench:3000/batches/12".into()),
             ambiguous_names: vec![],
         }
+    }
+
+    #[test]
+    fn an_app_that_changed_is_said_above_the_numbers() {
+        let mut c = worse();
+        let before = crate::model::AppIdentity {
+            seen_workflow_id: Some("wf-old".into()),
+            form_fingerprint: Some("sha256:aaaa".into()),
+            ..Default::default()
+        };
+        let after = crate::model::AppIdentity {
+            seen_workflow_id: Some("wf-new".into()),
+            form_fingerprint: Some("sha256:aaaa".into()),
+            ..Default::default()
+        };
+        c.view.app_changes = crate::model::identity::app_changes(&before, &after);
+        let mut out = String::new();
+        comparison(&mut out, &c);
+        let warning = out
+            .lines()
+            .find(|l| l.contains("The app changed"))
+            .expect("a warning line");
+        assert!(
+            warning.contains("its workflow version was wf-old, now wf-new"),
+            "{warning}"
+        );
+        assert!(out.find("The app changed") < out.find("| | baseline"));
+        let mut quiet = String::new();
+        comparison(&mut quiet, &worse());
+        assert!(!quiet.contains("The app changed"));
     }
 
     #[test]

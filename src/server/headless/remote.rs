@@ -737,6 +737,13 @@ fn version_differences(v: &Version, d: &VersionDraft) -> Vec<String> {
             shown(d.answer_field.as_deref())
         ));
     }
+    if v.workflow_id != d.workflow_id {
+        out.push(format!(
+            "workflow_id is {} there, {} in the config",
+            shown(v.workflow_id.as_deref()),
+            shown(d.workflow_id.as_deref())
+        ));
+    }
     if !same_inputs(&v.inputs, d.inputs.as_ref()) {
         out.push("its inputs differ".into());
     }
@@ -779,6 +786,7 @@ fn version_body(id: Option<VersionId>, d: &VersionDraft, description: &str) -> V
         "answer_field": d.answer_field,
         "inputs": d.inputs,
         "enabled": true,
+        "workflow_id": d.workflow_id,
     })
 }
 
@@ -989,6 +997,7 @@ mod tests {
             updated_at: 0,
             created_by: None,
             updated_by: None,
+            workflow_id: None,
         };
         let d = VersionDraft {
             name: "prod".into(),

@@ -359,6 +359,7 @@ impl Judging {
                     response_mode: ResponseMode::Blocking,
                     answer_field: None,
                     inputs: dify_inputs(rubric, input),
+                    workflow_id: None,
                 };
                 let answer = self
                     .client

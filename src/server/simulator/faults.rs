@@ -111,6 +111,8 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::Scripted
         | KeyToken::Judge
         | KeyToken::Nodes(_)
+        | KeyToken::NoPin
+        | KeyToken::NoInfo
         | KeyToken::Ceiling(_) => None,
         // Counted per key by the handler, which knows the key's request number.
         KeyToken::Outage { .. } | KeyToken::Revoked { .. } => None,

@@ -21,7 +21,7 @@ use super::keys::{self, AppKey, KeyLookup, KeyToken};
 use super::rng::{is_uuid, stable_uuid, StableHash};
 use super::stream::{self, Playback};
 use super::wire::{gateway_timeout_html, ApiError};
-use super::{answer, judge, knowledge, FaultProfile, SimConfig, SimState};
+use super::{answer, apps, judge, knowledge, FaultProfile, Sim, SimConfig, SimState};
 use crate::model::AppMode;
 
 /// A validated generation request.
@@ -33,6 +33,11 @@ struct Prepared {
     inputs: Value,
     streaming: bool,
     conversation_id: Option<String>,
+    /// The published workflow version asked for: the path's (`/workflows/{id}/run`) or a
+    /// chatflow body's `workflow_id`.
+    pin: Option<String>,
+    /// The body's `workflow_id` as sent (recorded for `GET /v1/sim/requests`).
+    body_pin: Option<String>,
 }
 
 pub(super) type Payload = Result<Bytes, BytesRejection>;
@@ -42,7 +47,7 @@ pub(super) async fn chat_messages(
     headers: HeaderMap,
     body: Payload,
 ) -> Response {
-    generate(sim, &headers, body, Family::Chat).await
+    generate(sim, &headers, body, Family::Chat, None).await
 }
 
 pub(super) async fn completion_messages(
@@ -50,7 +55,7 @@ pub(super) async fn completion_messages(
     headers: HeaderMap,
     body: Payload,
 ) -> Response {
-    generate(sim, &headers, body, Family::Completion).await
+    generate(sim, &headers, body, Family::Completion, None).await
 }
 
 pub(super) async fn workflows_run(
@@ -58,17 +63,40 @@ pub(super) async fn workflows_run(
     headers: HeaderMap,
     body: Payload,
 ) -> Response {
-    generate(sim, &headers, body, Family::Workflow).await
+    generate(sim, &headers, body, Family::Workflow, None).await
 }
 
-/// `POST /workflows/{workflow_id}/run`: every id counts as the published version.
+/// `POST /workflows/{workflow_id}/run`: one of the app's published versions (see `apps`).
 pub(super) async fn workflows_run_pinned(
     State(sim): State<SimState>,
-    Path(_workflow_id): Path<String>,
+    Path(workflow_id): Path<String>,
     headers: HeaderMap,
     body: Payload,
 ) -> Response {
-    generate(sim, &headers, body, Family::Workflow).await
+    generate(sim, &headers, body, Family::Workflow, Some(workflow_id)).await
+}
+
+/// `POST /v1/sim/republish`: the key's app publishes a new workflow version (see `apps`).
+pub(super) async fn republish(State(sim): State<SimState>, headers: HeaderMap) -> Response {
+    match authenticate(&headers) {
+        Err(e) => e.into_response(),
+        Ok((key, _)) => {
+            let (revision, workflow_id) = sim.apps.republish(&key);
+            Json(json!({"revision": revision, "workflow_id": workflow_id})).into_response()
+        }
+    }
+}
+
+/// `GET /v1/sim/requests`: the key's app's last generation requests (see `apps`).
+pub(super) async fn requests(State(sim): State<SimState>, headers: HeaderMap) -> Response {
+    match authenticate(&headers) {
+        Err(e) => e.into_response(),
+        Ok((key, _)) => Json(json!({
+            "requests": sim.apps.requests(&key),
+            "published": sim.apps.published(&key),
+        }))
+        .into_response(),
+    }
 }
 
 pub(super) async fn stop_chat(
@@ -98,11 +126,18 @@ pub(super) async fn stop_workflow(
     stop(&sim, &task_id, &headers, body, Family::Workflow)
 }
 
-pub(super) async fn info(headers: HeaderMap) -> Response {
+pub(super) async fn info(State(sim): State<SimState>, headers: HeaderMap) -> Response {
     match authenticate(&headers) {
         Err(e) => e.into_response(),
-        Ok((_, app)) => Json(json!({
-            "name": format!("Demo {} app (quality {})", app.mode, app.quality),
+        Ok((_, app)) if app.token == Some(KeyToken::NoInfo) => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "The requested URL was not found on the server.")
+                .into_response()
+        }
+        Ok((key, app)) => Json(json!({
+            "name": match sim.apps.revision(&key) {
+                0 => format!("Demo {} app (quality {})", app.mode, app.quality),
+                r => format!("Demo {} app (quality {}, republished {r}×)", app.mode, app.quality),
+            },
             "description": "A simulated Dify app served by dify-bench; it answers from the built-in hardware-spec knowledge base.",
             "tags": ["dify-bench", "simulator"],
             "mode": app.mode.as_str(),
@@ -112,19 +147,16 @@ pub(super) async fn info(headers: HeaderMap) -> Response {
     }
 }
 
-pub(super) async fn parameters(headers: HeaderMap) -> Response {
-    let app = match authenticate(&headers) {
+pub(super) async fn parameters(State(sim): State<SimState>, headers: HeaderMap) -> Response {
+    let (key, app) = match authenticate(&headers) {
         Err(e) => return e.into_response(),
-        Ok((_, app)) => app,
+        Ok(found) => found,
     };
     let user_input_form = if app.token == Some(KeyToken::Judge) {
         judge_input_form()
-    } else if matches!(app.mode, AppMode::Workflow | AppMode::Completion) {
-        json!([{"text-input": {
-            "label": "Query", "variable": "query", "required": true, "max_length": 4000, "default": ""
-        }}])
     } else {
-        json!([])
+        let asks_query = matches!(app.mode, AppMode::Workflow | AppMode::Completion);
+        sim.apps.input_form(&key, asks_query)
     };
     Json(json!({
         "opening_statement": "Ask me about interface, memory and wireless specifications.",
@@ -233,7 +265,12 @@ fn check_family(family: Family, mode: AppMode) -> Result<(), ApiError> {
     }))
 }
 
-fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepared, ApiError> {
+fn prepare(
+    headers: &HeaderMap,
+    body: Payload,
+    family: Family,
+    path_pin: Option<String>,
+) -> Result<Prepared, ApiError> {
     let (key, app) = authenticate(headers)?;
     let body = json_object(body)?;
     let user = require_user(&body)?;
@@ -291,6 +328,18 @@ fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepare
             "Agent Chat App does not support blocking mode",
         ));
     }
+    let body_pin = match body.get("workflow_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if id.is_empty() => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return Err(ApiError::invalid_param("workflow_id must be a string")),
+    };
+    // Only chatflows run a workflow; other chat apps ignore the field, as Dify does.
+    let pin = path_pin.or_else(|| {
+        body_pin
+            .clone()
+            .filter(|_| app.mode == AppMode::AdvancedChat)
+    });
     Ok(Prepared {
         key,
         app,
@@ -299,6 +348,8 @@ fn prepare(headers: &HeaderMap, body: Payload, family: Family) -> Result<Prepare
         inputs,
         streaming,
         conversation_id,
+        pin,
+        body_pin,
     })
 }
 
@@ -330,13 +381,56 @@ fn question(family: Family, body: &Map<String, Value>, inputs: &Value) -> Result
     }
 }
 
-async fn generate(sim: SimState, headers: &HeaderMap, body: Payload, family: Family) -> Response {
+async fn generate(
+    sim: SimState,
+    headers: &HeaderMap,
+    body: Payload,
+    family: Family,
+    path_pin: Option<String>,
+) -> Response {
     let held = sim.clone();
     let _in_flight = held.counters.call_started();
-    match prepare(headers, body, family) {
-        Err(e) => e.into_response(),
-        Ok(request) => run(sim, request).await,
+    let path = match (family, &path_pin) {
+        (Family::Chat, _) => "/v1/chat-messages".to_string(),
+        (Family::Completion, _) => "/v1/completion-messages".to_string(),
+        (Family::Workflow, None) => "/v1/workflows/run".to_string(),
+        (Family::Workflow, Some(id)) => format!("/v1/workflows/{id}/run"),
+    };
+    let request = match prepare(headers, body, family, path_pin) {
+        Err(e) => return e.into_response(),
+        Ok(request) => request,
+    };
+    sim.apps.record(
+        &request.key,
+        apps::SeenRequest {
+            path,
+            workflow_id: request.body_pin.clone(),
+        },
+    );
+    if let Err(e) = check_pin(&sim, &request) {
+        return e.into_response();
     }
+    run(sim, request).await
+}
+
+/// Dify checks the plan before it looks the version up: a Sandbox key is refused whatever the
+/// id; then a malformed id is a 400, an id the app never published a 404.
+fn check_pin(sim: &Sim, p: &Prepared) -> Result<(), ApiError> {
+    let Some(pin) = &p.pin else { return Ok(()) };
+    if p.app.token == Some(KeyToken::NoPin) {
+        return Err(ApiError::pin_not_allowed());
+    }
+    if !is_uuid(pin) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Invalid workflow_id format.",
+        ));
+    }
+    if !sim.apps.is_published(&p.key, pin) {
+        return Err(ApiError::workflow_not_found());
+    }
+    Ok(())
 }
 
 fn app_hash(key: &str) -> u64 {
@@ -449,7 +543,11 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         conversation_id: p.conversation_id,
         entry,
         answer,
-        workflow_id: stable_uuid(StableHash::new("workflow").str(&p.key)),
+        // The pinned version, checked as published; else the app's latest.
+        workflow_id: match &p.pin {
+            Some(pin) => pin.to_ascii_lowercase(),
+            None => sim.apps.latest(&p.key),
+        },
         quirks: Quirks {
             message_end_first: p.app.token == Some(KeyToken::EndOrder),
             unknown_events: p.app.token == Some(KeyToken::UnknownEvents),

@@ -9,6 +9,9 @@
 //!   NN     0–100, the share of the expected content an answer carries
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
 //!          flaky1 endorder unknown_events sampled scripted judge
+//!          noinfo            `GET /info` answers 404, as Dify releases before it did
+//!          nopin             pinning a workflow version is refused as on Dify Cloud's Sandbox
+//!                            plan (403 `workflow_version_execution_not_allowed`)
 //!          ceiling<K>        at most K requests of this key in flight (1–9999); the rest get
 //!                            Dify's 429 `too_many_requests` for its app-level ceiling
 //!          outage<A>-<B>     the key's requests number A to B (0-based, counted over every
@@ -77,6 +80,11 @@ pub enum KeyToken {
     /// `rubric` and optional `context` inputs, or (without an `answer` input) for the prompt
     /// contract in its query. Workflow and completion judges need no `query` input then.
     Judge,
+    /// No fault; every pinned workflow version is refused with 403
+    /// `workflow_version_execution_not_allowed`, as Dify Cloud's Sandbox plan does.
+    NoPin,
+    /// No fault; `GET /info` answers 404 `not_found`, as Dify releases before `/info` did.
+    NoInfo,
     /// No fault of its own; at most this many requests of the key in flight, as Dify's app-level
     /// `APP_MAX_ACTIVE_REQUESTS` does (429 `too_many_requests` above it).
     Ceiling(u32),
@@ -94,7 +102,7 @@ pub enum KeyToken {
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 17] = [
+    pub const ALL: [KeyToken; 19] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -112,6 +120,8 @@ impl KeyToken {
         KeyToken::Sampled,
         KeyToken::Scripted,
         KeyToken::Judge,
+        KeyToken::NoPin,
+        KeyToken::NoInfo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +143,8 @@ impl KeyToken {
             KeyToken::Sampled => "sampled",
             KeyToken::Scripted => "scripted",
             KeyToken::Judge => "judge",
+            KeyToken::NoPin => "nopin",
+            KeyToken::NoInfo => "noinfo",
             KeyToken::Ceiling(_) => "ceiling",
             KeyToken::Outage { .. } => "outage",
             KeyToken::Revoked { .. } => "revoked",

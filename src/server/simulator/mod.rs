@@ -19,6 +19,7 @@
 //! | `POST /v1/chat/completions`             | OpenAI-compatible judge (`openai`, `judge`)   |
 //! | `POST /v1/embeddings`                   | OpenAI-compatible embeddings (`openai`, `embeddings`) |
 //! | `GET /v1/sim/stats`                     | simulator only, no auth: requests received per kind (`stats`) |
+//! | `POST /v1/sim/republish`, `GET /v1/sim/requests` | simulator only, the app's key: publish a new workflow version; the app's last requests (`apps`) |
 //!
 //! # Apps are API keys
 //! `app-<mode>.q<NN>[.<token>][.<anything>]`, e.g. `app-chat.q90`, `app-workflow.q50`,
@@ -63,6 +64,7 @@
 //! faults and timing are drawn per (key, request content, attempt) the same way.
 
 mod answer;
+pub mod apps;
 mod clock;
 mod embeddings;
 mod facts;
@@ -194,6 +196,7 @@ struct Sim {
     ceiling: faults::ConcurrencyCeiling,
     tasks: stream::TaskRegistry,
     counters: stats::Counters,
+    apps: apps::Apps,
 }
 
 type SimState = Arc<Sim>;
@@ -206,6 +209,7 @@ pub fn router(cfg: SimConfig) -> Router {
         ceiling: faults::ConcurrencyCeiling::default(),
         tasks: stream::TaskRegistry::default(),
         counters: stats::Counters::default(),
+        apps: apps::Apps::default(),
     });
     Router::new()
         .route("/v1/chat-messages", post(handlers::chat_messages))
@@ -241,6 +245,8 @@ pub fn router(cfg: SimConfig) -> Router {
             post(openai::embeddings).layer(DefaultBodyLimit::max(MAX_OPENAI_BODY_BYTES)),
         )
         .route("/v1/sim/stats", get(stats::stats))
+        .route("/v1/sim/republish", post(handlers::republish))
+        .route("/v1/sim/requests", get(handlers::requests))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

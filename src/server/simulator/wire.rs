@@ -25,6 +25,20 @@ impl ApiError {
         }
     }
 
+    /// Dify Cloud's refusal to run a pinned workflow version on the Sandbox plan.
+    pub(super) fn pin_not_allowed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "workflow_version_execution_not_allowed",
+            "Workflow version execution is unavailable on the current plan. Upgrade to a paid plan.",
+        )
+    }
+
+    /// A pinned workflow id the app never published.
+    pub(super) fn workflow_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Workflow not found.")
+    }
+
     pub(super) fn unauthorized(message: &'static str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -55,6 +55,8 @@ pub struct PlannedVersion {
     pub response_mode: ResponseMode,
     pub answer_field: Option<String>,
     pub inputs: serde_json::Value,
+    /// The published workflow version pinned (None: the app's latest).
+    pub workflow_id: Option<String>,
 }
 
 impl PlannedVersion {
@@ -69,6 +71,7 @@ impl PlannedVersion {
                 .api_key
                 .as_ref()
                 .map_or_else(|| crate::model::key_hint(""), Secret::hint),
+            workflow_id: self.workflow_id.clone(),
         }
     }
 }
@@ -92,6 +95,9 @@ struct VersionSnapshot {
     response_mode: ResponseMode,
     answer_field: Option<String>,
     inputs: serde_json::Value,
+    /// Absent from snapshots taken before versions could pin one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workflow_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -206,6 +212,7 @@ pub(super) fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVer
         response_mode: snap.response_mode,
         answer_field: snap.answer_field,
         inputs: snap.inputs,
+        workflow_id: snap.workflow_id,
     })
 }
 
@@ -234,6 +241,7 @@ impl Store {
                     response_mode: v.version.response_mode,
                     answer_field: v.version.answer_field.clone(),
                     inputs: v.version.inputs.clone(),
+                    workflow_id: v.version.workflow_id.clone(),
                 };
                 (v.version.id.0, to_json(&snap))
             })
@@ -298,6 +306,7 @@ impl Store {
                 response_mode: v.version.response_mode,
                 answer_field: v.version.answer_field.clone(),
                 inputs: v.version.inputs.clone(),
+                workflow_id: v.version.workflow_id.clone(),
             })
             .collect();
         let batch = Batch {

@@ -18,6 +18,7 @@ mod cases;
 mod compare;
 pub mod dashboard;
 mod history;
+mod identity;
 mod instance_lock;
 mod judges;
 mod results;

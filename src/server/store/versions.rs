@@ -42,6 +42,7 @@ struct VersionRow {
     updated_at: i64,
     created_by: Option<String>,
     updated_by: Option<String>,
+    workflow_id: Option<String>,
 }
 
 impl VersionRow {
@@ -72,6 +73,7 @@ impl VersionRow {
                 updated_at: self.updated_at,
                 created_by: self.created_by,
                 updated_by: self.updated_by,
+                workflow_id: self.workflow_id,
             },
             api_key,
             sealed_key: SealedKey(self.api_key),
@@ -80,7 +82,8 @@ impl VersionRow {
 }
 
 const COLUMNS: &str = "id, name, description, base_url, api_key, app_mode, response_mode, \
-                       answer_field, inputs, enabled, created_at, updated_at, created_by, updated_by";
+                       answer_field, inputs, enabled, created_at, updated_at, created_by, updated_by, \
+                       workflow_id";
 
 fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
     match &e {
@@ -118,8 +121,9 @@ impl Store {
         let now = now_ms();
         let inputs = to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({})));
         let sql = "INSERT INTO versions (name, description, base_url, api_key, app_mode, \
-                   response_mode, answer_field, inputs, enabled, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+                   response_mode, answer_field, inputs, enabled, created_at, updated_at, \
+                   workflow_id) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id";
         let id: i64 = on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(&draft.name)
             .bind(&draft.description)
@@ -131,6 +135,7 @@ impl Store {
             .bind(&inputs)
             .bind(draft.enabled.unwrap_or(true))
             .bind(now)
+            .bind(&draft.workflow_id)
             .fetch_one(pool)
             .await)
         .map_err(|e| name_taken(e, &draft.name))?;
@@ -149,7 +154,7 @@ impl Store {
         let sql = "UPDATE versions SET name = $2, description = $3, base_url = $4, \
                    api_key = COALESCE($5, api_key), app_mode = $6, response_mode = $7, \
                    answer_field = $8, inputs = $9, enabled = COALESCE($10, enabled), \
-                   updated_at = $11 WHERE id = $1";
+                   updated_at = $11, workflow_id = $12 WHERE id = $1";
         let (forget, _) = forget_stale_sql(&self.db, Scope::Version(id.0));
         let done = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -165,6 +170,7 @@ impl Store {
                 .bind(&inputs)
                 .bind(draft.enabled)
                 .bind(now_ms())
+                .bind(&draft.workflow_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| name_taken(e, &draft.name))?
