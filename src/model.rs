@@ -15,6 +15,8 @@ mod totals;
 pub mod verdict_text;
 pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 pub mod dashboard;
+mod webhook;
+pub use webhook::*;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

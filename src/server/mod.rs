@@ -29,3 +29,4 @@ pub mod simulator;
 pub mod sse;
 pub mod store;
 pub mod watchers;
+pub mod webhooks;
