@@ -469,3 +469,173 @@ async fn refused_targets_secrets_and_access() {
     let (status, _) = api.call("webhook_deliveries", json!({"id": id})).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_delivery_survives_a_restart() {
+    // A port with nothing listening yet: the first attempts fail to connect.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (dir, url) = sqlite_url();
+    let flags = ["--webhook-retry-base-ms", "300", "--webhook-attempts", "20"];
+    let mut server = Server::start(&url, &dir.path().join("server.log"), &flags);
+    let api = server.api();
+    let id = api
+        .ok(
+            "save_webhook",
+            json!({"name": "later", "url": format!("http://127.0.0.1:{port}/later"),
+                   "events": ["batch.completed"], "secret": SECRET}),
+        )
+        .await["webhook"]["id"]
+        .as_i64()
+        .unwrap();
+    api.ok("test_webhook", json!({"id": id})).await;
+    // Wait for a failed attempt, still pending.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        let d = deliveries(&api, id).await[0].clone();
+        if d["attempts"].as_i64().unwrap() >= 1 {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no attempt: {d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(first["status"], "pending", "{first}");
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the receiver"),
+        "{first}"
+    );
+    assert!(first["http_status"].is_null());
+    server.kill();
+
+    // The receiver comes up while the server is down; the restarted server sends the delivery.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route("/{*path}", post(receive))
+        .with_state(Receiver {
+            got: got.clone(),
+            ..Receiver::default()
+        });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = Server::start(&url, &dir.path().join("server2.log"), &flags);
+    let api = server.api();
+    let d = settled(&api, id, Duration::from_secs(30)).await;
+    assert_eq!(d["status"], "delivered", "{d}");
+    assert!(d["attempts"].as_i64().unwrap() >= 2, "{d}");
+    assert_eq!(d["delivery_id"], first["delivery_id"]);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    verify(SECRET, &got[0]);
+    assert_eq!(
+        got[0].headers["x-dify-bench-delivery"],
+        first["delivery_id"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_send_each_delivery_once() {
+    let Some(url) = postgres_url("webhooks_once").await else {
+        return;
+    };
+    let (receiver, base) = Receiver::start(&[]).await;
+    let sim = simulator(2, FaultProfile::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--webhook-retry-base-ms", "60", "--lease-ms", "2000"];
+    let a = Server::start(&url, &dir.path().join("a.log"), &flags);
+    let b = Server::start(&url, &dir.path().join("b.log"), &flags);
+    let (api_a, api_b) = (a.api(), b.api());
+    let hook = api_a
+        .ok(
+            "save_webhook",
+            json!({"name": "once", "url": format!("{base}/once"),
+                   "events": ["batch.completed"], "secret": SECRET}),
+        )
+        .await["webhook"]["id"]
+        .as_i64()
+        .unwrap();
+    let v1 = api_a
+        .create_version("one", &sim, "app-chat.q90", "chat", "blocking")
+        .await;
+    let v2 = api_a
+        .create_version("two", &sim, "app-chat.q70", "chat", "blocking")
+        .await;
+    api_a
+        .ok(
+            "import_cases",
+            json!({"format": "json", "content": kb_cases(30)}),
+        )
+        .await;
+    let batch = api_a
+        .ok(
+            "start_batch",
+            json!({"name": "shared", "version_ids": [v1, v2], "case_ids": null, "concurrency": 8}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let b = api_b.ok("get_batch", json!({"id": batch})).await;
+        if b["status"] == "completed" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not completed: {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // 20 test deliveries queued on both instances at once: both senders compete for them.
+    let mut queued = Vec::new();
+    for i in 0..20 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        queued.push(api.ok("test_webhook", json!({"id": hook})).await["delivery_id"].clone());
+    }
+    let got = receiver
+        .wait_for("/once", 21, Duration::from_secs(30))
+        .await;
+    // Both instances poll at least every second: give a duplicate the time to show.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let got_now = receiver.at("/once");
+    assert_eq!(got_now.len(), 21, "each delivery once: {got:?}");
+    let ids: std::collections::HashSet<String> = got_now
+        .iter()
+        .map(|r| {
+            r.headers["x-dify-bench-delivery"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 21);
+    for q in &queued {
+        assert!(ids.contains(q.as_str().unwrap()));
+    }
+    let ends: Vec<_> = got_now
+        .iter()
+        .filter(|r| r.headers["x-dify-bench-event"] == "batch.completed")
+        .collect();
+    assert_eq!(
+        ends.len(),
+        1,
+        "the batch's end is queued once, by one instance"
+    );
+    let body: Value = serde_json::from_str(&ends[0].body).unwrap();
+    assert_eq!(body["batch"]["id"], batch);
+    assert_eq!(body["batch"]["versions"][0]["completed"], 30);
+    assert_eq!(body["batch"]["versions"][1]["completed"], 30);
+    for r in &got_now {
+        verify(SECRET, r);
+    }
+    let log = deliveries(&api_b, hook).await;
+    assert_eq!(log.len(), 21);
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{log:?}"
+    );
+}

@@ -21,6 +21,8 @@ mod totals;
 pub use totals::TotalsStrings;
 mod dashboard;
 pub use dashboard::DashStrings;
+mod webhooks;
+pub use webhooks::WebhookStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -155,6 +157,8 @@ pub struct Strings {
     pub tot: &'static TotalsStrings,
     /// The trends dashboard and the history's filters, paging and delete.
     pub dash: &'static DashStrings,
+    /// The admin page's webhooks and their delivery log.
+    pub hook: &'static WebhookStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -410,6 +414,7 @@ pub static EN: Strings = Strings {
     jdg: &judge::EN,
     tot: &totals::EN,
     dash: &dashboard::EN,
+    hook: &webhooks::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -625,6 +630,7 @@ pub static ZH_TW: Strings = Strings {
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,
+    hook: &webhooks::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

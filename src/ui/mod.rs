@@ -34,6 +34,7 @@ pub mod run_totals;
 pub mod session;
 pub mod use_batch_progress;
 pub mod versions;
+pub mod webhooks;
 
 pub use admin::AdminPage;
 pub use batch_detail::BatchPage;

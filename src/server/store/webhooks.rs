@@ -114,7 +114,7 @@ impl Store {
                 url: row.url,
                 events,
                 enabled: row.enabled,
-                secret_hint: secret.hint(),
+                secret_hint: crate::server::webhooks::sign::hint(secret.expose()),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
                 created_by: row.created_by,

@@ -257,11 +257,16 @@ impl Webhooks {
                     Err(e) => tracing::warn!(error = %e, "cannot read the webhook deliveries"),
                 }
             }
-            let wait = match self.store.next_delivery_due().await {
-                Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(5, 1_000) as u64),
-                _ => POLL,
-            }
-            .min(POLL);
+            // Full: a finished attempt wakes the loop. Else until the next due delivery (here or
+            // another instance's), at most POLL.
+            let wait = if sending.len() >= IN_FLIGHT {
+                POLL
+            } else {
+                match self.store.next_delivery_due().await {
+                    Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(5, 1_000) as u64),
+                    _ => POLL,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = self.wake.notified() => {}

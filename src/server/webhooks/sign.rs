@@ -42,6 +42,18 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// What pages show of a secret: `whsec_…abcd` for a generated one, else as keys are hinted
+/// (`app-…abcd`, or `…abcd`).
+pub fn hint(secret: &str) -> String {
+    match secret.strip_prefix(SECRET_PREFIX) {
+        Some(rest) if rest.chars().count() >= 12 => {
+            let tail: String = rest.chars().skip(rest.chars().count() - 4).collect();
+            format!("{SECRET_PREFIX}…{tail}")
+        }
+        _ => crate::model::key_hint(secret),
+    }
+}
+
 /// A new random secret: `whsec_` and 32 random bytes in unpadded base64url.
 pub fn generate_secret() -> String {
     use base64::Engine as _;
@@ -102,6 +114,9 @@ mod tests {
         assert!(a.starts_with(SECRET_PREFIX));
         assert_eq!(a.len(), SECRET_PREFIX.len() + 43);
         assert_ne!(a, b);
+        assert_eq!(hint(&a), format!("whsec_…{}", &a[a.len() - 4..]));
+        assert_eq!(hint("s3cret-entered-0123456789"), "s3cret-…6789");
+        assert_eq!(hint("short"), "…", "a short secret shows nothing of itself");
         assert!(a[SECRET_PREFIX.len()..]
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
