@@ -233,6 +233,16 @@ struct ServeArgs {
     /// each call at the batch's fixed concurrency. [default: true]
     #[arg(long, env = "DIFY_BENCH_ADAPTIVE_CONCURRENCY", value_name = "BOOL")]
     adaptive_concurrency: Option<bool>,
+    /// Webhooks: the wait after a delivery's first failed attempt; it doubles after each
+    /// further one (±25 % jitter). [default: 10000]
+    #[arg(long, env = "DIFY_BENCH_WEBHOOK_RETRY_BASE_MS", value_name = "MS")]
+    webhook_retry_base_ms: Option<u64>,
+    /// Webhooks: attempts per delivery at most, the first included (1–20). [default: 6]
+    #[arg(long, env = "DIFY_BENCH_WEBHOOK_ATTEMPTS", value_name = "N")]
+    webhook_attempts: Option<u32>,
+    /// Webhooks: one attempt's time limit. [default: 10000]
+    #[arg(long, env = "DIFY_BENCH_WEBHOOK_TIMEOUT_MS", value_name = "MS")]
+    webhook_timeout_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -367,6 +377,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let webhooks = match webhook_settings(&args) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let engine_limits = engine_limits(&args);
     if let Err(e) = engine_limits.validate() {
         eprintln!("error: {e}");
@@ -427,6 +444,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         secret_key: SecretKeyConfig::from_env(args.secret_key_file),
         engine_limits,
         lease,
+        webhooks,
     };
     match http::serve(opts).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -559,6 +577,47 @@ fn engine_limits(args: &ServeArgs) -> EngineLimits {
             adaptive: args.adaptive_concurrency.unwrap_or(defaults.gate.adaptive),
         },
     }
+}
+
+/// `--webhook-*`, checked.
+fn webhook_settings(
+    args: &ServeArgs,
+) -> Result<dify_bench::server::webhooks::WebhookSettings, String> {
+    let mut s = dify_bench::server::webhooks::WebhookSettings::default();
+    let base = args
+        .webhook_retry_base_ms
+        .or_else(|| env_parse("DIFY_BENCH_WEBHOOK_RETRY_BASE_MS"));
+    if let Some(ms) = base {
+        if ms == 0 || ms > 3_600_000 {
+            return Err(format!(
+                "--webhook-retry-base-ms must be between 1 and 3600000, got {ms}"
+            ));
+        }
+        s.retry.base = std::time::Duration::from_millis(ms);
+    }
+    let attempts = args
+        .webhook_attempts
+        .or_else(|| env_parse("DIFY_BENCH_WEBHOOK_ATTEMPTS"));
+    if let Some(n) = attempts {
+        if !(1..=20).contains(&n) {
+            return Err(format!(
+                "--webhook-attempts must be between 1 and 20, got {n}"
+            ));
+        }
+        s.retry.max_attempts = n;
+    }
+    let timeout = args
+        .webhook_timeout_ms
+        .or_else(|| env_parse("DIFY_BENCH_WEBHOOK_TIMEOUT_MS"));
+    if let Some(ms) = timeout {
+        if !(100..=120_000).contains(&ms) {
+            return Err(format!(
+                "--webhook-timeout-ms must be between 100 and 120000, got {ms}"
+            ));
+        }
+        s.timeout = std::time::Duration::from_millis(ms);
+    }
+    Ok(s)
 }
 
 fn auth_config(args: &ServeArgs) -> Result<AuthConfig, String> {
@@ -784,9 +843,14 @@ async fn rotate_secret_key(args: RotateArgs) -> ExitCode {
     match store.rotate_secret_key(&new).await {
         Ok(done) => {
             eprintln!(
-                "Re-encrypted {} version keys, {} batch snapshots and {} judge keys: key id {} \
-                 -> {}.",
-                done.versions, done.snapshots, done.judges, done.old_key_id, done.new_key_id
+                "Re-encrypted {} version keys, {} batch snapshots, {} judge keys and {} webhook \
+                 secrets: key id {} -> {}.",
+                done.versions,
+                done.snapshots,
+                done.judges,
+                done.webhooks,
+                done.old_key_id,
+                done.new_key_id
             );
             if from_env {
                 eprintln!(

@@ -19,6 +19,8 @@ pub mod trace;
 pub use trace::Trace;
 pub mod identity;
 pub use identity::{check_workflow_id, AppChange, AppIdentity};
+mod webhook;
+pub use webhook::*;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 const KEY: &str = "app-RotateMe4c1f7e22aa";
 const JUDGE_KEY: &str = "sk-JudgeRotate9b2e51d0";
+const HOOK_SECRET: &str = "whsec_HookRotate7d3f90c1e5";
 
 fn version(name: &str, key: &str) -> VersionDraft {
     VersionDraft {
@@ -45,6 +46,21 @@ async fn seeded(url: &str) -> (VersionId, BatchId) {
         ..Default::default()
     };
     store.insert_judge(&judge, None).await.unwrap();
+    let hook = WebhookDraft {
+        name: "h".into(),
+        url: "https://hooks.example.com/x".into(),
+        events: vec![WebhookEvent::BatchCompleted],
+        enabled: true,
+        secret: None,
+    };
+    store
+        .insert_webhook(
+            &hook,
+            &dify_bench::server::secret::Secret::new(HOOK_SECRET),
+            None,
+        )
+        .await
+        .unwrap();
     let c = store.insert_cases(&[case()]).await.unwrap()[0];
     let batch = store
         .create_batch(&NewBatch {
@@ -101,7 +117,9 @@ async fn rotate_secret_key_through_the_binary() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout, "", "a key file rotation prints no key");
     assert!(
-        stderr.contains("Re-encrypted 1 version keys, 1 batch snapshots and 1 judge keys"),
+        stderr.contains(
+            "Re-encrypted 1 version keys, 1 batch snapshots, 1 judge keys and 1 webhook secrets"
+        ),
         "{stderr}"
     );
     let second = key_in(&key_file);
@@ -134,6 +152,12 @@ async fn rotate_secret_key_through_the_binary() {
         judges[0].api_key.expose(),
         JUDGE_KEY,
         "the judge's key re-sealed"
+    );
+    let hooks = store.list_webhooks().await.unwrap();
+    assert_eq!(
+        hooks[0].secret.expose(),
+        HOOK_SECRET,
+        "the webhook's secret re-sealed"
     );
     store.close().await;
 

@@ -22,6 +22,8 @@ mod overview;
 mod reviews;
 #[allow(clippy::too_many_arguments)]
 mod versions;
+#[allow(clippy::too_many_arguments)]
+mod webhooks;
 
 pub use auth::*;
 pub use batches::*;
@@ -33,6 +35,7 @@ pub use judges::*;
 pub use overview::*;
 pub use reviews::*;
 pub use versions::*;
+pub use webhooks::*;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};

@@ -12,6 +12,7 @@ use crate::server::runner::{Engine, EngineLimits};
 use crate::server::sse::{self, json_error};
 use crate::server::store::{redact_url, InstanceLock, Store};
 use crate::server::watchers::Watchers;
+use crate::server::webhooks::{WebhookSettings, Webhooks};
 use crate::server::{assets, demo, export, simulator};
 use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::StatusCode;
@@ -52,6 +53,9 @@ pub struct ServeOptions {
     /// Several instances on PostgreSQL: how long leases outlive a vanished instance
     /// (`--lease-ms`).
     pub lease: Duration,
+    /// How webhooks are retried and timed out (`--webhook-*`); the public origin for their
+    /// links is taken from `auth.public_url`.
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,9 +141,21 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     );
     let engine = engine_on(
         Store::open(&opts.database_url, &opts.secret_key).await?,
-        outbound,
+        outbound.clone(),
         opts.engine_limits,
     )?;
+    // Webhooks are sent under the same outbound policy as Dify calls (demo mode's simulator
+    // included: a webhook aimed at it is as harmless as a version is).
+    let hooks = Webhooks::new(
+        engine.store().clone(),
+        outbound,
+        WebhookSettings {
+            public_origin: opts.auth.public_url.as_ref().map(|u| u.origin.clone()),
+            ..opts.webhooks.clone()
+        },
+    )
+    .map_err(ServeError::Client)?;
+    engine.set_webhooks(hooks.clone());
     tracing::info!(
         database = %redact_url(&opts.database_url),
         backend = engine.store().backend(),
@@ -219,6 +235,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if !resumed.is_empty() {
         tracing::info!(count = resumed.len(), "resumed unfinished batches");
     }
+    // Pending deliveries (from before a restart too) go out from here on; the sender stops
+    // when `serve` returns.
+    let sending = tokio_util::sync::CancellationToken::new();
+    hooks.spawn(sending.clone());
+    let _stop_sending = sending.drop_guard();
     let listening = tokio_util::sync::CancellationToken::new();
     if let Some(member) = member {
         crate::server::cluster::spawn(engine.clone(), member, listening.clone());

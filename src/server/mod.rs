@@ -30,3 +30,4 @@ pub mod simulator;
 pub mod sse;
 pub mod store;
 pub mod watchers;
+pub mod webhooks;

@@ -40,6 +40,7 @@ use crate::server::store::{
     BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store, StoreError,
     StoreResult, TestKey, VersionTally,
 };
+use crate::server::webhooks::Webhooks;
 use crate::server::{metrics, offload};
 use gate::{Gate, Signal};
 use lanes::{Lanes, Waiting};
@@ -124,6 +125,8 @@ pub struct Engine {
     /// Set when this engine is one of several instances on PostgreSQL (`serve`): its runners
     /// claim tests by leases instead of keeping the batch's queue in memory.
     member: OnceLock<Membership>,
+    /// Set by `serve`: told of batch ends and alerts, which it queues for the webhooks.
+    webhooks: OnceLock<Arc<Webhooks>>,
 }
 
 /// What [`Engine::shutdown`] left behind.
@@ -156,6 +159,7 @@ impl Engine {
             calls: Arc::new(Semaphore::new(limits.max_calls_in_flight)),
             shutdown: CancellationToken::new(),
             member: OnceLock::new(),
+            webhooks: OnceLock::new(),
         })
     }
 
@@ -177,6 +181,23 @@ impl Engine {
 
     /// Makes this engine one of the instances sharing its PostgreSQL database (`cluster`):
     /// from now on its runners claim tests by leases. Set once, before any batch runs.
+    /// Batch ends and alerts from here on are queued for the webhooks.
+    pub fn set_webhooks(&self, hooks: Arc<Webhooks>) {
+        let _ = self.webhooks.set(hooks);
+    }
+
+    pub fn webhooks(&self) -> Option<&Arc<Webhooks>> {
+        self.webhooks.get()
+    }
+
+    /// Queues a batch's end for the webhooks (each end once: callers are the one place that
+    /// recorded it).
+    async fn tell_webhooks(&self, id: BatchId) {
+        if let Some(hooks) = self.webhooks.get() {
+            hooks.batch_ended(id).await;
+        }
+    }
+
     pub fn join_cluster(&self, member: Membership) {
         let _ = self.member.set(member);
     }
@@ -414,6 +435,7 @@ impl Engine {
                 self.store
                     .mark_batch_finished(id, BatchStatus::Cancelled, None)
                     .await?;
+                self.tell_webhooks(id).await;
                 Ok(())
             }
         }
@@ -429,6 +451,7 @@ impl Engine {
             .await?
         {
             self.runs.cancel(id);
+            self.tell_webhooks(id).await;
             cluster::announce_cancel(&self.store, id).await?;
             cluster::announce_batch(&self.store, member.instance, id, BatchEvent::End).await?;
             self.conclude_from_store(id).await;
@@ -841,6 +864,7 @@ impl Engine {
             stored.clone(),
             None,
             d.watch.take(),
+            self.webhooks.get().cloned(),
         ));
         let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
         let mut calls = Calls::default();
@@ -942,6 +966,7 @@ impl Engine {
             stored.clone(),
             Some((member, claim_again.clone())),
             d.watch.take(),
+            self.webhooks.get().cloned(),
         ));
         let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
         let mut calls = Calls::default();
@@ -1295,6 +1320,8 @@ async fn finish(engine: &Engine, id: BatchId, status: BatchStatus, message: Opti
     {
         tracing::error!(batch = %id, error = %e, "could not record the end of the batch");
     }
+    // Queued before the terminal event, so a client told the batch ended finds its deliveries.
+    engine.tell_webhooks(id).await;
     engine.registry.mark_finished(id, status, message);
     tracing::info!(batch = %id, status = status.as_str(), "batch ended");
 }
@@ -1316,6 +1343,7 @@ async fn finish_shared(
     };
     match ended {
         Ok(true) => {
+            engine.tell_webhooks(id).await;
             let told = async {
                 if status != BatchStatus::Completed {
                     cluster::announce_cancel(store, id).await?;
@@ -1786,6 +1814,7 @@ async fn write_results(
     stored: Arc<AtomicU64>,
     shared: Option<(Membership, Arc<Notify>)>,
     mut watch: Option<BatchWatch>,
+    hooks: Option<Arc<Webhooks>>,
 ) -> Result<(), StoreError> {
     let pg = store.pg_pool().is_some();
     let mut buf = Vec::with_capacity(WRITE_BATCH);
@@ -1813,7 +1842,7 @@ async fn write_results(
         stored.fetch_add(buf.len() as u64, Ordering::Relaxed);
         buf.iter().for_each(metrics::result_stored);
         if let Some(watch) = watch.as_mut() {
-            raise_alerts(&store, &registry, watch, &buf).await;
+            raise_alerts(&store, &registry, watch, &buf, hooks.as_ref()).await;
         }
         if pg {
             // PostgreSQL: the store returned each version's new tallies, whole — the same
@@ -1848,6 +1877,7 @@ async fn raise_alerts(
     registry: &Registry,
     watch: &mut BatchWatch,
     results: &[TestResult],
+    hooks: Option<&Arc<Webhooks>>,
 ) {
     let now = crate::server::store::now_ms();
     for r in results {
@@ -1861,6 +1891,11 @@ async fn raise_alerts(
                         "alert: {}",
                         alert.message
                     );
+                    if let Some(hooks) = hooks {
+                        // Off the writer's path: queueing reads the webhooks and the names.
+                        let (hooks, batch, alert) = (hooks.clone(), r.batch_id, alert.clone());
+                        tokio::spawn(async move { hooks.alert_raised(batch, &alert).await });
+                    }
                     registry.alert(r.batch_id, alert);
                 }
                 Ok(false) => {}

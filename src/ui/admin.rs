@@ -1,5 +1,6 @@
 //! The admin page (`/admin`): users (add, change role, set password, remove) and API tokens
-//! (create — the secret is shown once — and revoke), and judges (`ui::judges`). Only admins reach it; the server refuses
+//! (create — the secret is shown once — and revoke), judges (`ui::judges`) and webhooks
+//! (`ui::webhooks`). Only admins reach it; the server refuses
 //! everyone else whatever this page shows.
 
 use crate::api::{
@@ -21,6 +22,7 @@ pub fn AdminPage() -> impl IntoView {
         <Users/>
         <Tokens/>
         <crate::ui::judges::JudgesPanel/>
+        <crate::ui::webhooks::WebhooksPanel/>
     }
 }
 

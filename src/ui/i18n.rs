@@ -25,6 +25,8 @@ mod trace;
 pub use trace::TraceStrings;
 mod dashboard;
 pub use dashboard::DashStrings;
+mod webhooks;
+pub use webhooks::WebhookStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -163,6 +165,8 @@ pub struct Strings {
     pub dash: &'static DashStrings,
     /// A result's node timeline, tools and retrieved chunks.
     pub trc: &'static TraceStrings,
+    /// The admin page's webhooks and their delivery log.
+    pub hook: &'static WebhookStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -420,6 +424,7 @@ pub static EN: Strings = Strings {
     tot: &totals::EN,
     dash: &dashboard::EN,
     trc: &trace::EN,
+    hook: &webhooks::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -637,6 +642,7 @@ pub static ZH_TW: Strings = Strings {
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,
     trc: &trace::ZH_TW,
+    hook: &webhooks::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -37,6 +37,7 @@ pub mod session;
 pub mod trace_view;
 pub mod use_batch_progress;
 pub mod versions;
+pub mod webhooks;
 
 pub use admin::AdminPage;
 pub use batch_detail::BatchPage;

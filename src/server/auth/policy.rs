@@ -74,6 +74,12 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("save_judge", ADMIN),
     ("delete_judge", ADMIN),
     ("test_judge", ADMIN),
+    // Webhooks hold signing secrets and aim the server at addresses.
+    ("list_webhooks", ADMIN),
+    ("save_webhook", ADMIN),
+    ("delete_webhook", ADMIN),
+    ("test_webhook", ADMIN),
+    ("webhook_deliveries", ADMIN),
     ("list_users", ADMIN),
     ("create_user", ADMIN),
     ("set_user_role", ADMIN),

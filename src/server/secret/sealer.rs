@@ -33,6 +33,8 @@ impl Purpose {
     pub const API_KEY: Purpose = Purpose("dify-bench/api-key");
     /// A judge's or embedding endpoint's API key (`judges.api_key`).
     pub const JUDGE_KEY: Purpose = Purpose("dify-bench/judge-key");
+    /// A webhook's signing secret (`webhooks.secret`).
+    pub const WEBHOOK_SECRET: Purpose = Purpose("dify-bench/webhook-secret");
 
     /// A purpose of a kind not listed here (e.g. a judge's key); the name is part of every seal.
     pub const fn new(name: &'static str) -> Purpose {

@@ -27,6 +27,7 @@ mod sealed_keys;
 mod sqlite_file;
 pub mod totals;
 mod versions;
+mod webhooks;
 mod work;
 
 pub use accounts::UserCredentials;
@@ -40,6 +41,7 @@ pub use results::{TestKey, VersionTally};
 pub use reviews::ReviewedJudgement;
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;
+pub use webhooks::{AttemptRecord, ClaimedDelivery, WebhookRecord};
 pub use work::{
     claim_budget, ClaimOutcome, Claimed, InstanceId, LiveTally, StoredEnd, StoredGroup, VersionLoad,
 };

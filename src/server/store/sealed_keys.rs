@@ -46,6 +46,8 @@ pub struct Rotation {
     pub snapshots: usize,
     /// Judge keys re-encrypted.
     pub judges: usize,
+    /// Webhook signing secrets re-encrypted.
+    pub webhooks: usize,
     /// Where the new key now is (for the env var: nowhere but in the caller's hands).
     pub origin: KeyOrigin,
 }
@@ -102,6 +104,8 @@ const SELECT_SNAPSHOTS: &str =
     "SELECT batch_id, version_id, config FROM batch_versions ORDER BY batch_id, version_id";
 const SELECT_JUDGES: &str = "SELECT id, api_key FROM judges ORDER BY id";
 const UPDATE_JUDGE: &str = "UPDATE judges SET api_key = $2 WHERE id = $1";
+const SELECT_WEBHOOKS: &str = "SELECT id, secret FROM webhooks ORDER BY id";
+const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET secret = $2 WHERE id = $1";
 const UPDATE_VERSION: &str = "UPDATE versions SET api_key = $2 WHERE id = $1";
 const UPDATE_SNAPSHOT: &str =
     "UPDATE batch_versions SET config = $3 WHERE batch_id = $1 AND version_id = $2";
@@ -113,6 +117,8 @@ struct Rows {
     snapshots: Vec<(i64, i64, String)>,
     /// Judges' keys: only their key ids are read from here; rotation re-seals them itself.
     judges: Vec<(i64, String)>,
+    /// Webhooks' signing secrets: like judges' keys.
+    webhooks: Vec<(i64, String)>,
 }
 
 /// The rows to write back.
@@ -121,6 +127,7 @@ struct Updates {
     versions: Vec<(i64, String)>,
     snapshots: Vec<(i64, i64, String)>,
     judges: Vec<(i64, String)>,
+    webhooks: Vec<(i64, String)>,
 }
 
 /// Why one stored value could not be re-sealed.
@@ -184,6 +191,9 @@ impl Rows {
         }
         for (id, key) in &self.judges {
             out.push((format!("judge {id}'s API key"), key.clone()));
+        }
+        for (id, secret) in &self.webhooks {
+            out.push((format!("webhook {id}'s signing secret"), secret.clone()));
         }
         Ok(out)
     }
@@ -292,6 +302,7 @@ impl Store {
                 versions: sqlx::query_as(SELECT_VERSIONS).fetch_all(&mut *tx).await?,
                 snapshots: sqlx::query_as(SELECT_SNAPSHOTS).fetch_all(&mut *tx).await?,
                 judges: sqlx::query_as(SELECT_JUDGES).fetch_all(&mut *tx).await?,
+                webhooks: sqlx::query_as(SELECT_WEBHOOKS).fetch_all(&mut *tx).await?,
             };
             let next_id = loaded.next().map(|k| k.id().clone());
             match choose_key(&rows.key_ids()?, loaded.key().id(), next_id.as_ref()) {
@@ -404,6 +415,7 @@ impl Store {
             versions: updates.versions.len(),
             snapshots: updates.snapshots.len(),
             judges: updates.judges.len(),
+            webhooks: updates.webhooks.len(),
             origin: self.key_origin.clone(),
         })
     }
@@ -420,6 +432,7 @@ impl Store {
                 versions: sqlx::query_as(SELECT_VERSIONS).fetch_all(&mut *tx).await?,
                 snapshots: sqlx::query_as(SELECT_SNAPSHOTS).fetch_all(&mut *tx).await?,
                 judges: sqlx::query_as(SELECT_JUDGES).fetch_all(&mut *tx).await?,
+                webhooks: sqlx::query_as(SELECT_WEBHOOKS).fetch_all(&mut *tx).await?,
             };
             let mut updates = rows.reseal(|text| {
                 let secret = self.keys.open(text).map_err(Failure::Open)?;
@@ -437,6 +450,19 @@ impl Store {
             }
             for (id, key) in &updates.judges {
                 sqlx::query(UPDATE_JUDGE).bind(id).bind(key).execute(&mut *tx).await?;
+            }
+            let (old_hook, new_hook) = (
+                self.keys.for_purpose(Purpose::WEBHOOK_SECRET),
+                new_keys.for_purpose(Purpose::WEBHOOK_SECRET),
+            );
+            for (id, text) in &rows.webhooks {
+                let label = format!("webhook {id}'s signing secret");
+                let secret = old_hook.open(text).map_err(|e| at(label.clone())(Failure::Open(e)))?;
+                let sealed = new_hook.seal(&secret).map_err(|e| at(label)(Failure::Seal(e)))?;
+                updates.webhooks.push((*id, sealed));
+            }
+            for (id, secret) in &updates.webhooks {
+                sqlx::query(UPDATE_WEBHOOK).bind(id).bind(secret).execute(&mut *tx).await?;
             }
             for (id, key) in &updates.versions {
                 sqlx::query(UPDATE_VERSION).bind(id).bind(key).execute(&mut *tx).await?;
