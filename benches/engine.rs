@@ -1051,33 +1051,11 @@ fn section_frontend() {
     println!("## f. front end");
     let root = repo_root();
     let pkg = root.join("target/site/pkg");
-    let wasm = std::fs::read_dir(&pkg).ok().and_then(|d| {
-        d.filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-    });
-    match wasm {
-        None => println!("no release build at {} (run `make build`)", pkg.display()),
-        Some(w) => {
-            let raw = std::fs::metadata(&w).map(|m| m.len()).unwrap_or(0);
-            let gz = Command::new("sh")
-                .arg("-c")
-                .arg(format!("gzip -9 -c '{}' | wc -c", w.display()))
-                .output()
-                .ok()
-                .and_then(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-                .unwrap_or(0);
-            println!(
-                "| {} | raw {:.1} KiB | gzip -9 {:.1} KiB |",
-                w.file_name().unwrap().to_string_lossy(),
-                raw as f64 / 1024.0,
-                gz as f64 / 1024.0
-            );
-        }
+    let main = pkg.join("dify-bench.wasm");
+    if main.exists() {
+        wasm_chunks(&pkg);
+    } else {
+        println!("no release build at {} (run `make build`)", pkg.display());
     }
     // SSR of `/`: the bench build of the server, an empty SQLite database.
     let dir = tempfile::tempdir().unwrap();
@@ -1552,6 +1530,78 @@ async fn phase_fanout(args: &[String]) -> Value {
         "cpu_us_per_delivery": (cpu_watched - cpu_quiet) * 1e6 / deliveries.max(1) as f64,
         "batch_completed": batch.completed_tests,
     })
+}
+
+/// Raw and `gzip -9` bytes of a file.
+fn raw_and_gzip(path: &std::path::Path) -> (u64, u64) {
+    let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let gz = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    (raw, gz)
+}
+
+/// The split WASM (`cargo leptos build --split`): the main file, then each lazily loaded
+/// function (a page or a dialog) with the chunks it needs from `__wasm_split_manifest.json`,
+/// its own file and the set it loads the first time (shared chunks counted in each set).
+fn wasm_chunks(pkg: &std::path::Path) {
+    let kib = |b: u64| b as f64 / 1024.0;
+    let (main_raw, main_gz) = raw_and_gzip(&pkg.join("dify-bench.wasm"));
+    println!(
+        "| dify-bench.wasm (main; the only WASM of `/` signed in) | raw {main_raw} B ({:.1} KiB) | gzip -9 {main_gz} B ({:.1} KiB) |",
+        kib(main_raw),
+        kib(main_gz)
+    );
+    let manifest: std::collections::BTreeMap<String, Vec<String>> =
+        match std::fs::read_to_string(pkg.join("__wasm_split_manifest.json")) {
+            Ok(text) => serde_json::from_str(&text).expect("the split manifest is JSON"),
+            Err(_) => {
+                println!("no __wasm_split_manifest.json: not a split build");
+                return;
+            }
+        };
+    let mut all = std::collections::BTreeSet::new();
+    println!("| lazy function | own chunk raw / gzip -9 | with its shared chunks raw / gzip -9 | files |");
+    for (function, files) in &manifest {
+        let (mut raw, mut gz, mut own) = (0, 0, (0, 0));
+        for f in files {
+            let sizes = raw_and_gzip(&pkg.join(format!("{f}.wasm")));
+            raw += sizes.0;
+            gz += sizes.1;
+            if f.starts_with("split_") {
+                own = sizes;
+            }
+            all.insert(f.clone());
+        }
+        println!(
+            "| {function} | {} / {} B | {} / {} B ({:.1} KiB gzip) | {} |",
+            own.0,
+            own.1,
+            raw,
+            gz,
+            kib(gz),
+            files.len()
+        );
+    }
+    let (raw, gz) = all.iter().fold((0, 0), |(r, g), f| {
+        let (a, b) = raw_and_gzip(&pkg.join(format!("{f}.wasm")));
+        (r + a, g + b)
+    });
+    println!(
+        "| all {} chunks | {raw} B raw | {gz} B gzip -9 | (+ main: {} B raw, {} B gzip -9) |",
+        all.len(),
+        raw + main_raw,
+        gz + main_gz
+    );
 }
 
 /// When the registry first showed each completed count (index = count), in Unix µs: the time of

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The release build (`cargo leptos build --release`: the server binary and the site in
+# The release build (`cargo leptos build --release --split`: the server binary and the site in
 # target/site), skipped when nothing it is built from changed since the last build here.
+#
+# `--split` cuts the WASM into the main file and one chunk per lazily loaded page or dialog (the
+# `#[lazy]` functions, src/ui/lazy.rs and app.rs), which the browser fetches on first use: the
+# first page loads only the main file (BENCHMARKS.md, "WASM chunks"). cargo-leptos 0.3.10 does
+# the split itself (no extra tool); the chunks land in target/site/pkg next to the main file.
 #
 # cargo-leptos regenerates the front end on every call (wasm-bindgen, wasm-opt, the CSS) even
 # when no source changed, which took a warm `make run` 43 s before it served. So each build
@@ -25,6 +30,7 @@ artefacts=(
   "$site/$pkg/$name.wasm"
   "$site/$pkg/$name.js"
   "$site/$pkg/$name.css"
+  "$site/$pkg/__wasm_split_manifest.json"
 )
 
 log() { printf '\033[1;34m[build]\033[0m %s\n' "$*" >&2; }
@@ -62,7 +68,9 @@ if [ "${DIFY_BENCH_FORCE_BUILD:-0}" != 1 ] && [ -f "$stamp" ] &&
 fi
 
 rm -f "$stamp"
-cargo leptos build --release
+# Chunks of an earlier build would stay next to the new ones (cargo-leptos does not remove them).
+rm -f "$site/$pkg"/chunk_*.wasm "$site/$pkg"/split_*.wasm
+cargo leptos build --release --split
 if prints=$(artefact_prints); then
   printf '%s\n%s\n' "$hash" "$prints" >"$stamp"
 else

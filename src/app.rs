@@ -16,7 +16,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     hooks::use_query_map,
-    path,
+    lazy_route, path, Lazy, LazyRoute,
 };
 
 /// The document around the app: server-rendered, then hydrated. The page's
@@ -58,13 +58,8 @@ pub fn App() -> impl IntoView {
     provide_confirm();
     provide_monitor();
     provide_session();
-    // Browser tests wait for this marker before clicking: server HTML is clickable before the
-    // WASM has attached any handler.
-    Effect::new(|_| {
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
+    // The `data-hydrated` marker browser tests wait for is set in `hydrate()` (lib.rs), once
+    // the lazily loaded page is hydrated too.
     view! {
         <Stylesheet id="leptos" href="/pkg/dify-bench.css"/>
         <Title text="dify-bench"/>
@@ -88,16 +83,18 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=move || view! { <p class="empty">{move || i18n.t().page_not_found}</p> }>
+                    // The versions page is in the main WASM (it is where a signed-in visit
+                    // starts); every other page is a chunk loaded on demand (`lazy_page!`).
                     <Route path=path!("/") view=VersionsPage/>
-                    <Route path=path!("/cases") view=CasesPage/>
-                    <Route path=path!("/batches") view=BatchesPage/>
-                    <Route path=path!("/batches/:id") view=BatchPage/>
-                    <Route path=path!("/compare") view=ComparePage/>
-                    <Route path=path!("/dashboard") view=DashboardPage/>
-                    <Route path=path!("/admin") view=AdminPage/>
-                    <Route path=path!("/judges/:id") view=JudgePage/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/setup") view=SetupPage/>
+                    <Route path=path!("/cases") view={Lazy::<CasesRoute>::new()}/>
+                    <Route path=path!("/batches") view={Lazy::<BatchesRoute>::new()}/>
+                    <Route path=path!("/batches/:id") view={Lazy::<BatchRoute>::new()}/>
+                    <Route path=path!("/compare") view={Lazy::<CompareRoute>::new()}/>
+                    <Route path=path!("/dashboard") view={Lazy::<DashboardRoute>::new()}/>
+                    <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()}/>
+                    <Route path=path!("/judges/:id") view={Lazy::<JudgeRoute>::new()}/>
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()}/>
                 </Routes>
             </main>
             <OpenFromQuery/>
@@ -107,6 +104,42 @@ pub fn App() -> impl IntoView {
             <ToastHost/>
         </Router>
     }
+}
+
+/// A page whose code is split off the main WASM: with `cargo leptos build --split` its view
+/// (and whatever only it uses) is a separate chunk the router fetches on the first visit, and
+/// the server's page for a direct load names the chunk for preloading; hydration waits for it
+/// (`hydrate()` in lib.rs). The page loads its own data when it renders: `data()` has nothing
+/// to start ahead of the chunk, because each page's resources hang off its own query and route
+/// parameters.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident,)*) => {$(
+        #[doc = concat!("The lazily loaded route of [`", stringify!($page), "`].")]
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    CasesRoute => CasesPage,
+    BatchesRoute => BatchesPage,
+    BatchRoute => BatchPage,
+    CompareRoute => ComparePage,
+    DashboardRoute => DashboardPage,
+    AdminRoute => AdminPage,
+    JudgeRoute => JudgePage,
+    LoginRoute => LoginPage,
+    SetupRoute => SetupPage,
 }
 
 /// `?progress=<batch id>` on any page opens that batch's progress modal (a shareable way back

@@ -19,5 +19,16 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // As `leptos::mount::hydrate_lazy`: hydration waits for the chunk of a lazily loaded page
+    // (app.rs, `lazy_page!`). Browser tests wait for the `data-hydrated` marker before clicking
+    // (server HTML is clickable before the WASM has attached any handler), so it is set only
+    // once the whole page, that chunk included, is hydrated.
+    wasm_bindgen_futures::spawn_local(async {
+        leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), app::App)
+            .await
+            .forget();
+        if let Some(root) = leptos::prelude::document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
 }

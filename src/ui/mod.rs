@@ -11,7 +11,8 @@
 //! - `use_batch_progress`: the progress stream as signals; `monitor`: which batch is watched;
 //! - `app_identity`: what exactly was tested (the app each version called) and "app changed" warnings;
 //! - `result_facts`: one result's status, score breakdown, timings and cost (batch and compare pages);
-//! - `components`, `i18n`, `format`, `browser`: building blocks, strings, formatting, browser APIs.
+//! - `components`, `i18n`, `format`, `browser`: building blocks, strings, formatting, browser APIs;
+//! - `lazy`: views whose code is a WASM chunk loaded on demand.
 
 pub mod admin;
 pub mod app_identity;
@@ -27,6 +28,7 @@ pub mod dashboard;
 pub mod format;
 pub mod i18n;
 pub mod judges;
+pub mod lazy;
 pub mod login;
 pub mod monitor;
 pub mod progress_modal;

@@ -14,12 +14,14 @@ use crate::ui::components::{
 };
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
+use crate::ui::lazy::on_demand;
 use crate::ui::monitor::{use_monitor, Monitor};
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::ProgressError;
 use leptos::prelude::*;
 
-/// Renders the modal while the monitor says it is open.
+/// Renders the modal while the monitor says it is open. Its code is a chunk loaded the first
+/// time a batch is watched (the modal is never part of a server-rendered page).
 #[component]
 pub fn ProgressModalHost() -> impl IntoView {
     let monitor = use_monitor();
@@ -28,8 +30,13 @@ pub fn ProgressModalHost() -> impl IntoView {
         monitor
             .modal_open
             .get()
-            .then(|| view! { <ProgressModal id/> })
+            .then(|| on_demand(progress_modal(id)))
     }
+}
+
+#[lazy]
+fn progress_modal(id: BatchId) -> AnyView {
+    view! { <ProgressModal id/> }.into_any()
 }
 
 #[component]

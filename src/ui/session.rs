@@ -42,6 +42,16 @@ pub fn use_session() -> Session {
     expect_context()
 }
 
+/// A router location as `?next=` carries it: the path, and the query when there is one (the
+/// router keeps it without its `?`).
+fn path_and_query(path: &str, search: &str) -> String {
+    if search.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{search}")
+    }
+}
+
 fn is_public(path: &str) -> bool {
     path.starts_with("/login") || path.starts_with("/setup")
 }
@@ -60,7 +70,12 @@ pub fn SessionWatch() -> impl IntoView {
     });
     Effect::new(move |_| {
         if let Some(Ok(None)) = session.me.get() {
-            let here = browser::current_path();
+            // The router's location, not the address bar: navigating to a lazily loaded page
+            // changes the address only once its chunk is in, and the way back is that page.
+            let here = path_and_query(
+                &location.pathname.get_untracked(),
+                &location.search.get_untracked(),
+            );
             if !is_public(&here) {
                 browser::go_to(&format!(
                     "/login?next={}",
@@ -127,5 +142,20 @@ pub fn UserMenu() -> impl IntoView {
                 })
             }}
         </Suspense>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_way_back_keeps_the_query() {
+        assert_eq!(path_and_query("/cases", ""), "/cases");
+        assert_eq!(path_and_query("/cases", "x=1"), "/cases?x=1");
+        assert_eq!(
+            path_and_query("/compare", "base=1:2&cand=3:4"),
+            "/compare?base=1:2&cand=3:4"
+        );
     }
 }

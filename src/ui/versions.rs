@@ -12,6 +12,7 @@ use crate::ui::batch_config::BatchConfigModal;
 use crate::ui::components::{settle_save, use_confirm, use_toasts, BatchStatusTag, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
+use crate::ui::lazy::on_demand;
 use crate::ui::monitor::use_monitor;
 use crate::ui::session::IfRole;
 use leptos::prelude::*;
@@ -132,14 +133,29 @@ pub fn VersionsPage() -> impl IntoView {
                 }.into_any())
             }}
         </Transition>
-        {move || editing.get().map(|v| view! { <VersionForm version=v editing reload/> })}
+        // Both dialogs are chunks loaded when first opened (ui/lazy.rs).
+        {move || editing.get().map(|v| on_demand(version_form(v, editing, reload)))}
         <Show when=move || configuring.get()>
-            <BatchConfigModal
-                version_ids=selected.get_untracked().into_iter().collect()
-                on_close=Callback::new(move |()| configuring.set(false))
-            />
+            {on_demand(batch_config(
+                selected.get_untracked().into_iter().collect(),
+                Callback::new(move |()| configuring.set(false)),
+            ))}
         </Show>
     }
+}
+
+#[lazy]
+fn version_form(
+    version: Option<Version>,
+    editing: RwSignal<Option<Option<Version>>>,
+    reload: RwSignal<u64>,
+) -> AnyView {
+    view! { <VersionForm version editing reload/> }.into_any()
+}
+
+#[lazy]
+fn batch_config(version_ids: Vec<VersionId>, on_close: Callback<()>) -> AnyView {
+    view! { <BatchConfigModal version_ids on_close/> }.into_any()
 }
 
 #[component]

@@ -1,0 +1,30 @@
+//! Code loaded on demand. With `cargo leptos build --split` (scripts/build.sh) the body of each
+//! `#[lazy]` function, and whatever only it uses, is a WASM chunk of its own that the browser
+//! fetches the first time the function is called; the pages (app.rs, `lazy_page!`) and the
+//! overlays a click opens (the progress modal, the batch configuration, the version form) are
+//! split this way, so the first page loads only the WASM it shows (BENCHMARKS.md, "WASM
+//! chunks"). The WASM is only usable split: it imports the loader that `--split` writes
+//! (`__wasm_split.*.js`). On the server a `#[lazy]` function is an ordinary async function.
+
+use leptos::prelude::*;
+use std::future::Future;
+
+/// Renders the view a `#[lazy]` function returns, once its chunk is there (nothing before: a
+/// chunk is a few kB to tens of kB and cached after the first use).
+///
+/// Only for views that are never part of a server-rendered page (overlays opened on the
+/// client), so hydration never meets the placeholder.
+#[cfg(feature = "hydrate")]
+pub fn on_demand(view: impl Future<Output = AnyView> + 'static) -> impl IntoView {
+    // The browser runs the app on one thread; `Suspend` asks for `Send` because the same
+    // component also renders on the multi-threaded server.
+    let view = send_wrapper::SendWrapper::new(view);
+    view! { <Suspense fallback=|| ()>{Suspend::new(view)}</Suspense> }
+}
+
+/// The server never renders these views open; the function exists so the components compile
+/// for both targets.
+#[cfg(not(feature = "hydrate"))]
+pub fn on_demand(view: impl Future<Output = AnyView> + Send + 'static) -> impl IntoView {
+    view! { <Suspense fallback=|| ()>{Suspend::new(view)}</Suspense> }
+}
