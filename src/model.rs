@@ -15,6 +15,7 @@ mod totals;
 pub mod verdict_text;
 pub use totals::{CurrencyTotal, ErrorCount, RunTotals};
 pub mod dashboard;
+pub mod replay;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

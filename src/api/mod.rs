@@ -18,6 +18,7 @@ mod dashboard;
 #[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
+mod replay;
 mod reviews;
 #[allow(clippy::too_many_arguments)]
 mod versions;
@@ -29,6 +30,7 @@ pub use compare::*;
 pub use dashboard::*;
 pub use judges::*;
 pub use overview::*;
+pub use replay::*;
 pub use reviews::*;
 pub use versions::*;
 

@@ -14,9 +14,11 @@ mod compare;
 mod judge;
 pub use judge::JudgeStrings;
 mod repeats;
+mod replay;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
 pub use repeats::RepeatStrings;
+pub use replay::ReplayStrings;
 mod totals;
 pub use totals::TotalsStrings;
 mod dashboard;
@@ -150,6 +152,8 @@ pub struct Strings {
     pub cmp: &'static CompareStrings,
     /// Repeats: the launch form, the matrix, the result dialog, the version cards.
     pub rep: &'static RepeatStrings,
+    /// Replaying a finished batch.
+    pub rpl: &'static ReplayStrings,
     pub jdg: &'static JudgeStrings,
     /// A run's totals on the batch page's cards.
     pub tot: &'static TotalsStrings,
@@ -407,6 +411,7 @@ pub static EN: Strings = Strings {
     acc: &accounts::EN,
     cmp: &compare::EN,
     rep: &repeats::EN,
+    rpl: &replay::EN,
     jdg: &judge::EN,
     tot: &totals::EN,
     dash: &dashboard::EN,
@@ -622,6 +627,7 @@ pub static ZH_TW: Strings = Strings {
     acc: &accounts::ZH_TW,
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
+    rpl: &replay::ZH_TW,
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,
