@@ -457,7 +457,8 @@ impl Store {
     /// What a replay needs of each of a batch's results (`batch_timeline`): version, case,
     /// status, score, latency and finish, without answers and details (every repetition).
     pub async fn timeline_rows(&self, batch: BatchId) -> StoreResult<Vec<TimelineRow>> {
-        let rows: Vec<(i64, i64, String, Option<f64>, Option<i64>, i64)> = on_pool!(self, pool =>
+        type Row = (i64, i64, String, Option<f64>, Option<i64>, i64);
+        let rows: Vec<Row> = on_pool!(self, pool =>
             sqlx::query_as(
                 "SELECT version_id, case_id, status, score, latency_ms, finished_at \
                  FROM results WHERE batch_id = $1")
