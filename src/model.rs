@@ -21,6 +21,7 @@ pub mod identity;
 pub use identity::{check_workflow_id, AppChange, AppIdentity};
 mod webhook;
 pub use webhook::*;
+pub mod replay;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

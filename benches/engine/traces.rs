@@ -24,16 +24,26 @@ pub fn section_traces(sim: &MockDify) {
     ] {
         let rs = phase_runs(
             "__traces",
-            &[&sim.base, key, &TRACE_CASES.to_string(), &TRACE_CONCURRENCY.to_string()],
+            &[
+                &sim.base,
+                key,
+                &TRACE_CASES.to_string(),
+                &TRACE_CONCURRENCY.to_string(),
+            ],
         );
         let wall = median(rs.iter().map(|r| r["wall_s"].as_f64().unwrap()));
         let growth = median(rs.iter().map(|r| r["growth_per_test"].as_f64().unwrap()));
-        let trace = median(rs.iter().map(|r| r["trace_bytes_per_test"].as_f64().unwrap()));
+        let trace = median(
+            rs.iter()
+                .map(|r| r["trace_bytes_per_test"].as_f64().unwrap()),
+        );
         let runs: Vec<String> = rs
             .iter()
             .map(|r| format!("{:.2}", r["wall_s"].as_f64().unwrap()))
             .collect();
-        let ratio = base_wall.map_or("1.00 (base)".to_string(), |b: f64| format!("{:.2}", wall / b));
+        let ratio = base_wall.map_or("1.00 (base)".to_string(), |b: f64| {
+            format!("{:.2}", wall / b)
+        });
         base_wall.get_or_insert(wall);
         println!(
             "| `{key}` | {nodes} | {wall:.2} | {ratio} | {growth:.0} | {trace:.0} | {} |",

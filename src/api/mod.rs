@@ -19,6 +19,7 @@ mod identity;
 #[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
+mod replay;
 mod reviews;
 #[allow(clippy::too_many_arguments)]
 mod versions;
@@ -33,6 +34,7 @@ pub use dashboard::*;
 pub use identity::*;
 pub use judges::*;
 pub use overview::*;
+pub use replay::*;
 pub use reviews::*;
 pub use versions::*;
 pub use webhooks::*;

@@ -22,6 +22,7 @@ pub mod offload;
 pub mod outbound;
 pub mod private_files;
 pub mod progress;
+pub mod replay;
 pub mod runner;
 pub mod scoring;
 pub mod secret;

@@ -26,6 +26,7 @@ use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::monitor::use_monitor;
 use crate::ui::progress_modal::FlameIcon;
+use crate::ui::replay::ReplayLauncher;
 use crate::ui::result_facts::{ResultFacts, ResultOutcome};
 use crate::ui::review::{ReviewBox, ReviewQueue};
 use crate::ui::run_totals::{ErrorCodes, RunTotalsRows};
@@ -113,10 +114,19 @@ pub fn BatchPage() -> impl IntoView {
         }
     });
 
+    // Only a finished batch can be replayed.
+    let finished = Memo::new(move |_| {
+        loaded.with(|v| {
+            v.as_ref()
+                .filter(|v| v.batch.status.is_terminal())
+                .map(|v| v.batch.id)
+        })
+    });
     let on_review = Callback::new(move |()| reload.update(|n| *n += 1));
     let open_result = Callback::new(move |key| selected.set(Some(key)));
     view! {
         <p><a href="/batches">{move || i18n.t().back_to_batches}</a></p>
+        <ReplayLauncher batch=finished/>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || {
                 match report.get()? {

@@ -95,6 +95,40 @@ mod imp {
         js_sys::Math::random()
     }
 
+    /// The page's origin, e.g. `http://127.0.0.1:3000` (for links meant to be shared).
+    pub fn origin() -> String {
+        web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .unwrap_or_default()
+    }
+
+    /// Puts `text` on the clipboard (`navigator.clipboard.writeText`, reached by name so no
+    /// extra web-sys feature is compiled in); whether the browser took it.
+    pub async fn copy_text(text: &str) -> bool {
+        use js_sys::{Function, Promise, Reflect};
+        use wasm_bindgen::JsValue;
+        let Some(window) = web_sys::window() else {
+            return false;
+        };
+        let clipboard = Reflect::get(&window, &JsValue::from_str("navigator"))
+            .and_then(|n| Reflect::get(&n, &JsValue::from_str("clipboard")));
+        let Ok(clipboard) = clipboard else {
+            return false;
+        };
+        let Ok(write) = Reflect::get(&clipboard, &JsValue::from_str("writeText"))
+            .and_then(|f| f.dyn_into::<Function>())
+        else {
+            return false;
+        };
+        let Ok(promise) = write
+            .call1(&clipboard, &JsValue::from_str(text))
+            .and_then(|p| p.dyn_into::<Promise>())
+        else {
+            return false;
+        };
+        wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+    }
+
     /// `YYYY-MM-DD HH:mm` in the browser's time zone.
     pub fn local_datetime(ms: f64) -> String {
         let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
@@ -140,6 +174,12 @@ mod imp {
     pub fn ask_notification_permission_once() {}
     pub fn random() -> f64 {
         0.5
+    }
+    pub fn origin() -> String {
+        String::new()
+    }
+    pub async fn copy_text(_text: &str) -> bool {
+        false
     }
     pub fn local_datetime(ms: f64) -> String {
         super::super::format::utc_datetime(ms as i64)

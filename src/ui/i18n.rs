@@ -16,9 +16,11 @@ pub use judge::JudgeStrings;
 mod identity;
 pub use identity::IdentityStrings;
 mod repeats;
+mod replay;
 pub use accounts::AccountStrings;
 pub use compare::CompareStrings;
 pub use repeats::RepeatStrings;
+pub use replay::ReplayStrings;
 mod totals;
 pub use totals::TotalsStrings;
 mod trace;
@@ -158,6 +160,8 @@ pub struct Strings {
     pub rep: &'static RepeatStrings,
     /// Pinned workflow versions, what exactly was tested, app-changed warnings.
     pub idn: &'static IdentityStrings,
+    /// Replaying a finished batch.
+    pub rpl: &'static ReplayStrings,
     pub jdg: &'static JudgeStrings,
     /// A run's totals on the batch page's cards.
     pub tot: &'static TotalsStrings,
@@ -420,6 +424,7 @@ pub static EN: Strings = Strings {
     cmp: &compare::EN,
     rep: &repeats::EN,
     idn: &identity::EN,
+    rpl: &replay::EN,
     jdg: &judge::EN,
     tot: &totals::EN,
     dash: &dashboard::EN,
@@ -638,6 +643,7 @@ pub static ZH_TW: Strings = Strings {
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
     idn: &identity::ZH_TW,
+    rpl: &replay::ZH_TW,
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,
     dash: &dashboard::ZH_TW,

@@ -32,6 +32,7 @@ pub mod lazy;
 pub mod login;
 pub mod monitor;
 pub mod progress_modal;
+pub mod replay;
 pub mod result_facts;
 pub mod review;
 pub mod run_totals;

@@ -7,7 +7,7 @@
 use crate::api::cancel_batch;
 use crate::model::Role;
 use crate::model::{
-    BatchId, BatchStatus, CircuitState, VersionId, VersionProgress, VersionRunStatus,
+    BatchId, BatchStatus, CircuitState, Progress, VersionId, VersionProgress, VersionRunStatus,
 };
 use crate::ui::components::{
     use_confirm, use_toasts, AlertBanners, ConnectionTag, Modal, ProgressBar, VersionStatusTag,
@@ -15,7 +15,7 @@ use crate::ui::components::{
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::lazy::on_demand;
-use crate::ui::monitor::{use_monitor, Monitor};
+use crate::ui::monitor::use_monitor;
 use crate::ui::session::IfRole;
 use crate::ui::use_batch_progress::ProgressError;
 use leptos::prelude::*;
@@ -58,49 +58,6 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
         not_found.with(Option::is_none) && !status.get().is_some_and(BatchStatus::is_terminal)
     });
     let name = Memo::new(move |_| p.data.with(|d| d.as_ref().map(|d| d.batch_name.clone())));
-    let counts = Memo::new(move |_| {
-        p.data.with(|d| {
-            d.as_ref()
-                .map(|d| (d.completed_tests, d.total_tests, d.failed_tests))
-        })
-    });
-    let eta = Memo::new(move |_| {
-        p.data
-            .with(|d| d.as_ref().and_then(|d| d.estimated_remaining_time))
-    });
-    let current = Memo::new(move |_| {
-        p.data.with(|d| {
-            d.as_ref().and_then(|d| {
-                d.current_version
-                    .clone()
-                    .map(|v| (v, d.current_test_case.clone().unwrap_or_default()))
-            })
-        })
-    });
-    let alerts = Memo::new(move |_| {
-        p.data
-            .with(|d| d.as_ref().map(|d| d.alerts.clone()).unwrap_or_default())
-    });
-    let names = Memo::new(move |_| {
-        p.data.with(|d| {
-            d.as_ref()
-                .map(|d| {
-                    d.versions
-                        .iter()
-                        .map(|v| (v.version_id, v.version_name.clone()))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        })
-    });
-    let version_ids = Memo::new(move |_| {
-        p.data.with(|d| {
-            d.as_ref()
-                .map(|d| d.versions.iter().map(|v| v.version_id).collect::<Vec<_>>())
-                .unwrap_or_default()
-        })
-    });
-
     let close = Callback::new(move |()| {
         if running.get_untracked() {
             let t = i18n.t_untracked();
@@ -142,62 +99,7 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
                 </div>
             </div>
 
-            <ProgressBar
-                value=p.progress
-                label=Signal::derive(move || i18n.t().overall_progress.to_string())
-                exception=Signal::derive(move || status.get() == Some(BatchStatus::Error))
-                active=running
-                show_text=true
-                test_id="overall-progress"
-            />
-
-            <div class="stats">
-                <div class="stat" data-testid="stat-completed">
-                    <span class="label">{move || i18n.t().stat_completed}</span>
-                    <span class="value">
-                        {move || counts.get().map(|(c, t, _)| format!("{c} / {t}")).unwrap_or_else(|| "—".into())}
-                    </span>
-                </div>
-                <div class="stat" data-testid="stat-failed">
-                    <span class="label">{move || i18n.t().stat_failed}</span>
-                    <span class="value" class:value-bad=move || counts.get().is_some_and(|c| c.2 > 0)>
-                        {move || counts.get().map(|(_, _, f)| f.to_string()).unwrap_or_else(|| "—".into())}
-                    </span>
-                </div>
-                <div class="stat" data-testid="stat-eta">
-                    <span class="label">{move || i18n.t().stat_remaining}</span>
-                    <span class="value">
-                        {move || {
-                            let t = i18n.t();
-                            match (running.get(), eta.get()) {
-                                (false, _) => (t.duration)(0.0),
-                                (true, Some(s)) => (t.duration)(s),
-                                (true, None) => t.calculating.to_string(),
-                            }
-                        }}
-                    </span>
-                </div>
-            </div>
-
-            <Show when=move || running.get() && current.with(Option::is_some)>
-                <div class="current-hint" data-testid="current-hint">
-                    <FlameIcon/>
-                    <span>
-                        {move || i18n.t().now_running}" "
-                        <strong>{move || current.get().map(|c| c.0).unwrap_or_default()}</strong>
-                        " — "
-                        <span>{move || current.get().map(|c| c.1).unwrap_or_default()}</span>
-                    </span>
-                </div>
-            </Show>
-
-            <AlertBanners alerts names/>
-
-            <section class="version-rows" aria-label=move || i18n.t().per_version>
-                <For each=move || version_ids.get() key=|id| *id let:vid>
-                    <VersionRow monitor vid/>
-                </For>
-            </section>
+            <ProgressPanel data=p.data running/>
 
             <Notice status running not_found/>
 
@@ -220,6 +122,118 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
     }
 }
 
+/// The progress itself, as the stream (or a replay) describes it: the overall bar, the three
+/// statistics, the current-execution hint, alert banners and one row per version. Shared by the
+/// live modal and the replay (`ui::replay`), so both draw a batch the same way.
+#[component]
+pub fn ProgressPanel(
+    #[prop(into)] data: Signal<Option<Progress>>,
+    /// Whether the batch is (or, in a replay, was at that moment) under way.
+    #[prop(into)]
+    running: Signal<bool>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let status = Memo::new(move |_| data.with(|d| d.as_ref().map(|d| d.status)));
+    let progress = Memo::new(move |_| data.with(|d| d.as_ref().map_or(0.0, |d| d.progress)));
+    let counts = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| (d.completed_tests, d.total_tests, d.failed_tests))
+        })
+    });
+    let eta =
+        Memo::new(move |_| data.with(|d| d.as_ref().and_then(|d| d.estimated_remaining_time)));
+    let current = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref().and_then(|d| {
+                d.current_version
+                    .clone()
+                    .map(|v| (v, d.current_test_case.clone().unwrap_or_default()))
+            })
+        })
+    });
+    let alerts =
+        Memo::new(move |_| data.with(|d| d.as_ref().map(|d| d.alerts.clone()).unwrap_or_default()));
+    let names = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| {
+                    d.versions
+                        .iter()
+                        .map(|v| (v.version_id, v.version_name.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let version_ids = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| d.versions.iter().map(|v| v.version_id).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
+
+    view! {
+        <ProgressBar
+            value=progress
+            label=Signal::derive(move || i18n.t().overall_progress.to_string())
+            exception=Signal::derive(move || status.get() == Some(BatchStatus::Error))
+            active=running
+            show_text=true
+            test_id="overall-progress"
+        />
+
+        <div class="stats">
+            <div class="stat" data-testid="stat-completed">
+                <span class="label">{move || i18n.t().stat_completed}</span>
+                <span class="value">
+                    {move || counts.get().map(|(c, t, _)| format!("{c} / {t}")).unwrap_or_else(|| "—".into())}
+                </span>
+            </div>
+            <div class="stat" data-testid="stat-failed">
+                <span class="label">{move || i18n.t().stat_failed}</span>
+                <span class="value" class:value-bad=move || counts.get().is_some_and(|c| c.2 > 0)>
+                    {move || counts.get().map(|(_, _, f)| f.to_string()).unwrap_or_else(|| "—".into())}
+                </span>
+            </div>
+            <div class="stat" data-testid="stat-eta">
+                <span class="label">{move || i18n.t().stat_remaining}</span>
+                <span class="value">
+                    {move || {
+                        let t = i18n.t();
+                        match (running.get(), eta.get()) {
+                            (false, _) => (t.duration)(0.0),
+                            (true, Some(s)) => (t.duration)(s),
+                            (true, None) => t.calculating.to_string(),
+                        }
+                    }}
+                </span>
+            </div>
+        </div>
+
+        <Show when=move || running.get() && current.with(Option::is_some)>
+            <div class="current-hint" data-testid="current-hint">
+                <FlameIcon/>
+                <span>
+                    {move || i18n.t().now_running}" "
+                    <strong>{move || current.get().map(|c| c.0).unwrap_or_default()}</strong>
+                    " — "
+                    <span>{move || current.get().map(|c| c.1).unwrap_or_default()}</span>
+                </span>
+            </div>
+        </Show>
+
+        <AlertBanners alerts names/>
+
+        <section class="version-rows" aria-label=move || i18n.t().per_version>
+            <For each=move || version_ids.get() key=|id| *id let:vid>
+                <VersionRow data vid/>
+            </For>
+        </section>
+    }
+}
+
 /// The current-execution hint's flame (inline SVG: no icon font, no emoji font needed).
 #[component]
 pub fn FlameIcon() -> impl IntoView {
@@ -234,10 +248,10 @@ pub fn FlameIcon() -> impl IntoView {
 }
 
 #[component]
-fn VersionRow(monitor: Monitor, vid: VersionId) -> impl IntoView {
+fn VersionRow(data: Signal<Option<Progress>>, vid: VersionId) -> impl IntoView {
     let i18n = use_i18n();
     let v = Memo::new(move |_| {
-        monitor.progress.data.with(|d| {
+        data.with(|d| {
             d.as_ref()
                 .and_then(|d| d.versions.iter().find(|v| v.version_id == vid).cloned())
         })

@@ -45,6 +45,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("batch_case", VIEWER),
     ("batch_results", VIEWER),
     ("batch_identity", VIEWER),
+    ("batch_timeline", VIEWER),
     ("compare_runs", VIEWER),
     ("compare_case", VIEWER),
     ("list_judges", VIEWER),
@@ -178,6 +179,7 @@ mod tests {
         assert_eq!(access("/batches/3"), VIEWER);
         assert_eq!(access("/dashboard"), VIEWER);
         assert_eq!(access("/api/delete_batch"), EDITOR);
+        assert_eq!(access("/api/batch_timeline"), VIEWER);
         assert_eq!(access("/admin"), ADMIN);
         assert_eq!(access("/admin/"), ADMIN);
         assert_eq!(access("/login"), Public);

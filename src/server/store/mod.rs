@@ -37,7 +37,7 @@ pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
 pub use history::Deleted;
 pub use instance_lock::InstanceLock;
 pub use judges::{CachedJudgement, JudgeRecord};
-pub use results::{TestKey, VersionTally};
+pub use results::{TestKey, TimelineRow, VersionTally};
 pub use reviews::ReviewedJudgement;
 pub use sealed_keys::Rotation;
 pub use versions::VersionRecord;

@@ -106,6 +106,18 @@ impl ResultRow {
     }
 }
 
+/// One stored result as a replay sees it ([`Store::timeline_rows`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub version_id: VersionId,
+    pub case_id: CaseId,
+    pub status: ResultStatus,
+    pub score: Option<f64>,
+    pub latency_ms: Option<i64>,
+    /// Unix ms.
+    pub finished_at: i64,
+}
+
 /// Per-version sums of a batch's stored results, to resume progress where it stopped.
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct VersionTally {
@@ -448,6 +460,30 @@ impl Store {
             }
         };
         rows.into_iter().map(ResultRow::into_result).collect()
+    }
+
+    /// What a replay needs of each of a batch's results (`batch_timeline`): version, case,
+    /// status, score, latency and finish, without answers and details (every repetition).
+    pub async fn timeline_rows(&self, batch: BatchId) -> StoreResult<Vec<TimelineRow>> {
+        type Row = (i64, i64, String, Option<f64>, Option<i64>, i64);
+        let rows: Vec<Row> = on_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT version_id, case_id, status, score, latency_ms, finished_at \
+                 FROM results WHERE batch_id = $1")
+            .bind(batch.0).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(version, case, status, score, latency_ms, finished_at)| {
+                Ok(TimelineRow {
+                    version_id: VersionId(version),
+                    case_id: CaseId(case),
+                    status: ResultStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("result status `{status}`")))?,
+                    score,
+                    latency_ms,
+                    finished_at,
+                })
+            })
+            .collect()
     }
 
     /// The tests (version, case, repetition) that already have a result.
