@@ -22,6 +22,7 @@ pub use identity::{check_workflow_id, AppChange, AppIdentity};
 mod webhook;
 pub use webhook::*;
 pub mod replay;
+pub mod rounding;
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {

@@ -11,6 +11,7 @@
 //!
 //! Pure: no clock, no I/O; shared by the server (which builds timelines) and the WASM client.
 
+use super::rounding::{percent, round1, round2};
 use super::{
     Alert, BatchId, BatchStatus, Progress, ResultStatus, VersionId, VersionProgress,
     VersionRunStatus,
@@ -395,21 +396,6 @@ impl Tally {
             circuit: None,
         }
     }
-}
-
-fn percent(done: u64, total: u64) -> f64 {
-    if total == 0 {
-        return 0.0;
-    }
-    round1(done as f64 * 100.0 / total as f64)
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

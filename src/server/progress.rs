@@ -12,6 +12,7 @@
 //! open stream ends after the last event it was sent (no terminal event: the batches are not
 //! over, they resume on the next start).
 
+use crate::model::rounding::{percent, round1, round2};
 use crate::model::{
     Alert, BatchId, BatchStatus, CircuitState, JudgeTally, Progress, ResultStatus, VersionId,
     VersionProgress, VersionRunStatus,
@@ -819,21 +820,6 @@ fn next_seq(previous: u64, now_ms: i64) -> u64 {
 
 pub fn unix_ms() -> i64 {
     crate::server::store::now_ms()
-}
-
-fn percent(done: u64, total: u64) -> f64 {
-    if total == 0 {
-        return 0.0;
-    }
-    round1(done as f64 * 100.0 / total as f64)
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::{
     now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Store, StoreError,
     StoreResult, VersionRecord, VersionTally,
 };
+pub(crate) use crate::model::rounding::round2;
 use crate::model::{
     AppMode, Batch, BatchId, BatchStatus, BatchVersion, CaseId, ResponseMode, ScoringConfig,
     TestCase, VersionId,
@@ -185,10 +186,6 @@ impl BatchRow {
 /// A row count for LIMIT / OFFSET: both backends take a signed 64-bit integer.
 pub(crate) fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 pub(super) fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVersion> {
