@@ -387,6 +387,27 @@ pub enum VersionRunStatus {
     Cancelled,
 }
 
+impl VersionRunStatus {
+    /// Where a version stands from its counts: done when every test has a result (failed when
+    /// none of them had an answer), else cancelled, running once a test started, waiting before.
+    /// The live registry and a replay of it both decide by this.
+    pub fn of(total: u64, completed: u64, errored: u64, in_flight: u64, cancelled: bool) -> Self {
+        if total > 0 && completed >= total {
+            if errored == completed {
+                VersionRunStatus::Failed
+            } else {
+                VersionRunStatus::Completed
+            }
+        } else if cancelled {
+            VersionRunStatus::Cancelled
+        } else if in_flight > 0 || completed > 0 {
+            VersionRunStatus::Running
+        } else {
+            VersionRunStatus::Waiting
+        }
+    }
+}
+
 /// The outcome of one test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

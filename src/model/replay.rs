@@ -11,7 +11,7 @@
 //!
 //! Pure: no clock, no I/O; shared by the server (which builds timelines) and the WASM client.
 
-use super::rounding::{percent, round1, round2};
+use super::rounding::{mean, percent, rate, round1};
 use super::{
     Alert, BatchId, BatchStatus, Progress, ResultStatus, VersionId, VersionProgress,
     VersionRunStatus,
@@ -364,21 +364,15 @@ impl Tally {
         }
     }
 
-    /// As the registry's `VersionState::status` and `to_progress`.
+    /// The registry's figures for these counts (the same status rule and rounding).
     fn to_progress(&self, v: &TimelineVersion, cancelled: bool) -> VersionProgress {
-        let status = if v.total_tests > 0 && self.completed >= v.total_tests {
-            if self.errored == self.completed {
-                VersionRunStatus::Failed
-            } else {
-                VersionRunStatus::Completed
-            }
-        } else if cancelled {
-            VersionRunStatus::Cancelled
-        } else if self.in_flight > 0 || self.completed > 0 {
-            VersionRunStatus::Running
-        } else {
-            VersionRunStatus::Waiting
-        };
+        let status = VersionRunStatus::of(
+            v.total_tests,
+            self.completed,
+            self.errored,
+            self.in_flight,
+            cancelled,
+        );
         VersionProgress {
             version_id: v.version_id,
             version_name: v.name.clone(),
@@ -387,10 +381,9 @@ impl Tally {
             completed_tests: self.completed,
             total_tests: v.total_tests,
             failed_tests: self.errored,
-            average_score: (self.scored > 0).then(|| round2(self.score_sum / self.scored as f64)),
-            pass_rate: (self.completed > 0)
-                .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
-            avg_latency_ms: (self.timed > 0).then(|| round2(self.latency_sum / self.timed as f64)),
+            average_score: mean(self.score_sum, self.scored),
+            pass_rate: rate(self.passed, self.completed),
+            avg_latency_ms: mean(self.latency_sum, self.timed),
             judge: None,
             in_flight_limit: None,
             circuit: None,

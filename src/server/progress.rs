@@ -12,7 +12,7 @@
 //! open stream ends after the last event it was sent (no terminal event: the batches are not
 //! over, they resume on the next start).
 
-use crate::model::rounding::{percent, round1, round2};
+use crate::model::rounding::{mean, percent, rate, round1};
 use crate::model::{
     Alert, BatchId, BatchStatus, CircuitState, JudgeTally, Progress, ResultStatus, VersionId,
     VersionProgress, VersionRunStatus,
@@ -138,7 +138,7 @@ impl JudgeSums {
             judged: self.judged,
             cached: self.cached,
             errors: self.errors,
-            average_score: (self.judged > 0).then(|| round2(self.score_sum / self.judged as f64)),
+            average_score: mean(self.score_sum, self.judged),
             tokens: None,
             cost: None,
         }
@@ -227,19 +227,13 @@ impl From<VersionStart> for VersionState {
 
 impl VersionState {
     fn status(&self) -> VersionRunStatus {
-        if self.total > 0 && self.completed >= self.total {
-            if self.errored == self.completed {
-                VersionRunStatus::Failed
-            } else {
-                VersionRunStatus::Completed
-            }
-        } else if self.cancelled {
-            VersionRunStatus::Cancelled
-        } else if self.in_flight > 0 || self.completed > 0 {
-            VersionRunStatus::Running
-        } else {
-            VersionRunStatus::Waiting
-        }
+        VersionRunStatus::of(
+            self.total,
+            self.completed,
+            self.errored,
+            u64::from(self.in_flight),
+            self.cancelled,
+        )
     }
 
     fn to_progress(&self, judged: bool, live: bool) -> VersionProgress {
@@ -252,10 +246,9 @@ impl VersionState {
             completed_tests: self.completed,
             total_tests: self.total,
             failed_tests: self.errored,
-            average_score: (self.scored > 0).then(|| round2(self.score_sum / self.scored as f64)),
-            pass_rate: (self.completed > 0)
-                .then(|| round2(self.passed as f64 * 100.0 / self.completed as f64)),
-            avg_latency_ms: (self.timed > 0).then(|| round2(self.latency_sum / self.timed as f64)),
+            average_score: mean(self.score_sum, self.scored),
+            pass_rate: rate(self.passed, self.completed),
+            avg_latency_ms: mean(self.latency_sum, self.timed),
             judge: judged.then(|| self.judge.tally()),
             in_flight_limit: gate.map(|g| g.0),
             circuit: gate.map(|g| g.1),
