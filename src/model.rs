@@ -258,6 +258,33 @@ fn first_revision() -> u32 {
     1
 }
 
+impl TestCase {
+    /// The case a new (normalised) draft becomes when it is stored under `id` at `now`: the
+    /// same defaults the store writes (no inputs: `{}`; enabled unless it says otherwise;
+    /// revision 1). For cases that are run without being stored (the headless `run`).
+    pub fn from_draft(id: CaseId, draft: CaseDraft, now: i64) -> TestCase {
+        TestCase {
+            id,
+            name: draft.name,
+            query: draft.query,
+            expected_answer: draft.expected_answer,
+            keywords: draft.keywords,
+            category: draft.category,
+            tags: draft.tags,
+            pass_threshold: draft.pass_threshold,
+            assertions: draft.assertions,
+            inputs: draft.inputs.unwrap_or_else(|| serde_json::json!({})),
+            enabled: draft.enabled.unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+            created_by: None,
+            updated_by: None,
+            rubric: draft.rubric,
+            revision: first_revision(),
+        }
+    }
+}
+
 /// An earlier revision of a case: what it was graded against until it was replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRevision {

@@ -18,9 +18,9 @@ pub mod markdown;
 pub mod remote;
 
 use crate::model::{
-    AppMode, Batch, BatchReport, CaseDraft, EmbeddingScoring, JudgeDraft, JudgeId, JudgeKind,
-    JudgeScoring, Progress, ResponseMode, Role, Rubric, RunTotals, ScoringConfig, VersionDraft,
-    VersionSummary,
+    AppMode, Batch, BatchReport, CaseDraft, CaseId, EmbeddingScoring, JudgeDraft, JudgeId,
+    JudgeKind, JudgeScoring, Progress, ResponseMode, Role, Rubric, RunTotals, ScoringConfig,
+    TestCase, VersionDraft, VersionSummary,
 };
 use crate::server::import::{parse_cases, Format};
 use crate::server::runner::StartBatch;
@@ -523,11 +523,16 @@ async fn run_here(
     for v in &prepared.versions {
         version_ids.push(store.insert_version(v).await.map_err(internal)?);
     }
-    store
-        .insert_cases(&prepared.cases)
-        .await
-        .map_err(internal)?;
-    tracing::debug!(target: "dify_bench::startup", "versions and cases stored");
+    // The cases go to the batch as they are, not through the store's case table: this store
+    // lives only as long as the run, and the batch keeps its own snapshot of every case.
+    let now = crate::server::store::now_ms();
+    let cases: Vec<TestCase> = prepared
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(i, draft)| TestCase::from_draft(CaseId(i as i64 + 1), draft.clone(), now))
+        .collect();
+    tracing::debug!(target: "dify_bench::startup", "versions stored, cases ready");
     let mut scoring = prepared.config.scoring.clone();
     for j in &prepared.judges {
         if j.draft.api_key.is_none() {
@@ -541,16 +546,19 @@ async fn run_here(
         j.apply(&mut scoring, id);
     }
     let id = engine
-        .start_batch(StartBatch {
-            name: prepared.config.name.clone(),
-            version_ids,
-            case_ids: None,
-            concurrency: args.concurrency.or(prepared.config.concurrency),
-            per_version_cap: prepared.config.per_version_cap,
-            scoring: Some(scoring),
-            repeats: prepared.config.repeats,
-            created_by: None,
-        })
+        .start_batch_with_cases(
+            StartBatch {
+                name: prepared.config.name.clone(),
+                version_ids,
+                case_ids: None,
+                concurrency: args.concurrency.or(prepared.config.concurrency),
+                per_version_cap: prepared.config.per_version_cap,
+                scoring: Some(scoring),
+                repeats: prepared.config.repeats,
+                created_by: None,
+            },
+            cases,
+        )
         .await
         .map_err(|e| ConfigError(e.to_string()))?;
     tracing::debug!(target: "dify_bench::startup", "batch started");
