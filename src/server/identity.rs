@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::model::identity::MAX_FORM_BYTES;
-use crate::model::{AppIdentity, BatchId, VersionId};
+use crate::model::{AppIdentity, BatchId, CaseId, VersionId};
 use crate::server::dify::{AppEndpoint, DifyClient, Failure};
 use crate::server::store::Store;
 
@@ -159,19 +159,59 @@ pub async fn fetch(client: &DifyClient, app: &AppEndpoint, version_id: VersionId
     )
 }
 
+/// What the launch check needs of a case: its id, name, query and inputs.
+pub type CaseInputs = (CaseId, String, String, Option<Value>);
+
+/// The cases whose call to `app` would leave out a variable its form requires (the form as
+/// recorded in `identity`; none when the form is unknown). Pure.
+pub fn note_missing_inputs(identity: &mut AppIdentity, app: &AppEndpoint, cases: &[CaseInputs]) {
+    use crate::model::identity::{MissingInputs, MAX_MISSING_LISTED};
+    use crate::model::inputs::{effective_inputs, missing_required, parse_form};
+    let Some(Ok(form)) = identity.form.as_ref().map(parse_form) else {
+        return;
+    };
+    if !form.iter().any(|f| f.required) {
+        return;
+    }
+    let version_inputs = Value::Object(app.inputs.clone());
+    for (case_id, name, query, inputs) in cases {
+        let sent = effective_inputs(app.app_mode, &version_inputs, inputs.as_ref(), query);
+        let variables = missing_required(&form, &sent);
+        if variables.is_empty() {
+            continue;
+        }
+        identity.missing_inputs_cases += 1;
+        if identity.missing_inputs.len() < MAX_MISSING_LISTED {
+            identity.missing_inputs.push(MissingInputs {
+                case_id: *case_id,
+                case_name: name.clone(),
+                variables,
+            });
+        }
+    }
+}
+
 /// Records each version's identity in the background, all versions at once; returns at once.
 /// A version without its key (a finished batch whose key was removed) is skipped: nothing can
-/// be asked of its app any more.
+/// be asked of its app any more. The record notes the cases that miss a required input of the
+/// version's form (`missing_inputs`), which Dify would refuse with 400.
 pub fn record_at_launch(
     store: Store,
     client: DifyClient,
     batch: BatchId,
     versions: Vec<(VersionId, AppEndpoint)>,
+    cases: Arc<Vec<CaseInputs>>,
 ) {
     for (version_id, app) in versions {
-        let (store, client) = (store.clone(), client.clone());
+        let (store, client, cases) = (store.clone(), client.clone(), cases.clone());
         tokio::spawn(async move {
-            let identity = fetch(&client, &app, version_id).await;
+            let mut identity = fetch(&client, &app, version_id).await;
+            note_missing_inputs(&mut identity, &app, &cases);
+            if identity.missing_inputs_cases > 0 {
+                tracing::info!(batch = %batch, version = %version_id,
+                    cases = identity.missing_inputs_cases,
+                    "cases leave out inputs the app's form requires");
+            }
             if let Some(e) = identity
                 .info_error
                 .as_deref()

@@ -44,7 +44,7 @@ pub fn CasesPage() -> impl IntoView {
 
     let export = move |format: &'static str| {
         leptos::task::spawn_local(async move {
-            match export_cases(format.to_string()).await {
+            match export_cases(format.to_string(), None).await {
                 Ok(text) => {
                     let mime = if format == "csv" {
                         "text/csv"
@@ -321,6 +321,7 @@ fn CaseForm(
                 inputs.filter(|v| !v.is_null()),
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
+                None,
             )
             .await;
             let saved = i18n.t_untracked().saved;
@@ -474,7 +475,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
         error.set(None);
         let (f, c) = (format.get_untracked(), content.get_untracked());
         leptos::task::spawn_local(async move {
-            let result = import_cases(f, c, Some(dry_run)).await;
+            let result = import_cases(f, c, Some(dry_run), None).await;
             busy.set(false);
             match result {
                 Ok(report) if dry_run => preview.set(Some(report)),
