@@ -175,9 +175,11 @@ pub fn check_value(field: &FormField, value: Option<&Value>) -> Result<Option<Va
     let value = match value.filter(|v| !v.is_null()) {
         Some(v) => v.clone(),
         None if field.required => return Err(format!("{var} is required in input form")),
+        // Dify goes on with the default; `/parameters` spells "no default" as `""`, which a
+        // select would then refuse for every call leaving it out, so an empty default is none.
         None => match &field.default {
-            Some(d) => d.clone(),
-            None => return Ok(None),
+            Some(d) if d.as_str() != Some("") => d.clone(),
+            _ => return Ok(None),
         },
     };
     if matches!(field.kind, FieldType::File | FieldType::FileList)
@@ -465,7 +467,7 @@ mod tests {
         parse_form(&json!([
             {"text-input": {"label": "Query", "variable": "query", "required": true, "max_length": 5}},
             {"paragraph": {"label": "Context", "variable": "context", "required": false, "default": ""}},
-            {"select": {"label": "Lang", "variable": "lang", "required": false, "options": ["en", "zh-TW"]}},
+            {"select": {"label": "Lang", "variable": "lang", "required": false, "default": "", "options": ["en", "zh-TW"]}},
             {"number": {"label": "Words", "variable": "n", "required": false}},
             {"file": {"label": "Doc", "variable": "doc", "required": false,
                 "allowed_file_types": ["document"], "allowed_file_upload_methods": ["remote_url"]}},
@@ -528,6 +530,10 @@ mod tests {
             ["n in input form must be a valid number"]
         );
         assert!(check(json!({"query": "a", "n": "1.5", "lang": "en"})).is_empty());
+        assert!(
+            check(json!({"query": "a"})).is_empty(),
+            "an empty default is no default"
+        );
         assert!(
             check(json!({"query": "a", "n": " "})).is_empty(),
             "blank number: unset"
