@@ -271,6 +271,63 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn cases_missing_a_required_input_are_noted_up_to_the_cap() {
+        use crate::model::identity::MAX_MISSING_LISTED;
+        use crate::server::secret::Secret;
+        let mut identity = AppIdentity {
+            form: Some(json!([
+                {"text-input": {"variable": "query", "required": true}},
+                {"select": {"variable": "region", "required": true, "options": ["eu"]}},
+                {"paragraph": {"variable": "note", "required": false}},
+            ])),
+            ..AppIdentity::default()
+        };
+        let app = |mode, inputs: Value| AppEndpoint {
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Secret::new("app-x".to_string()),
+            app_mode: mode,
+            response_mode: crate::model::ResponseMode::Blocking,
+            answer_field: None,
+            inputs: inputs.as_object().cloned().unwrap_or_default(),
+            workflow_id: None,
+        };
+        let cases: Vec<CaseInputs> = (0..MAX_MISSING_LISTED as i64 + 5)
+            .map(|i| (CaseId(i), format!("c{i}"), "Q".into(), None))
+            .chain([(
+                CaseId(-1),
+                "has it".into(),
+                "Q".into(),
+                Some(json!({"region": "eu"})),
+            )])
+            .collect();
+        // A workflow gets its query as the `query` input; `region` is missing from all but one.
+        let workflow = app(crate::model::AppMode::Workflow, json!({}));
+        note_missing_inputs(&mut identity, &workflow, &cases);
+        assert_eq!(identity.missing_inputs_cases, MAX_MISSING_LISTED + 5);
+        assert_eq!(identity.missing_inputs.len(), MAX_MISSING_LISTED);
+        assert_eq!(identity.missing_inputs[0].variables, ["region"]);
+        // The version's own inputs fill what the cases leave out.
+        let mut filled = AppIdentity {
+            form: identity.form.clone(),
+            ..AppIdentity::default()
+        };
+        let configured = app(crate::model::AppMode::Workflow, json!({"region": "eu"}));
+        note_missing_inputs(&mut filled, &configured, &cases);
+        assert_eq!(filled.missing_inputs_cases, 0);
+        // A chat app's query is not an input: the form's `query` is missing too.
+        let mut chat = AppIdentity {
+            form: identity.form.clone(),
+            ..AppIdentity::default()
+        };
+        note_missing_inputs(
+            &mut chat,
+            &app(crate::model::AppMode::Chat, json!({})),
+            &cases[..1],
+        );
+        assert_eq!(chat.missing_inputs[0].variables, ["query", "region"]);
+    }
+
     fn form() -> Value {
         json!([
             {"text-input": {"label": "Query", "variable": "query", "required": true, "max_length": 48}},

@@ -46,21 +46,17 @@ fn columns(form: &InputForm, headers: &csv::StringRecord) -> Result<Vec<Column>,
             Some(k) => Column::Field(k),
             None if h.eq_ignore_ascii_case("query") => Column::Query,
             None => {
-                let known: Vec<String> = form
+                let mut known: Vec<String> = form
                     .fields
                     .iter()
                     .map(|f| format!("`{}`", f.label))
                     .collect();
+                known.push("`query`".into());
                 return Err(format!(
-                    "row 1, column {} `{h}`: not an input of version {}'s form; its columns are {}{}",
+                    "row 1, column {} `{h}`: not an input of version {}'s form; its columns are {}",
                     i + 1,
                     form.version_id,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    },
-                    " and `query`"
+                    known.join(", ")
                 ));
             }
         };
@@ -117,7 +113,7 @@ pub fn parse(
         let row = record.position().map_or(fallback, |p| p.line() as usize);
         if out.len() >= MAX_IMPORT_ROWS {
             return Err(format!(
-                "row {row}: the file has more than {MAX_IMPORT_ROWS} cases; the limit is {MAX_IMPORT_ROWS}"
+                "row {row}: the file has more cases than the limit, {MAX_IMPORT_ROWS}"
             ));
         }
         out.push(parse_row(
