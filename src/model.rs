@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod trace;
 pub use trace::Trace;
 pub mod identity;
+pub mod inputs;
 pub use identity::{check_workflow_id, AppChange, AppIdentity};
 mod webhook;
 pub use webhook::*;

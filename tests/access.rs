@@ -57,6 +57,17 @@ fn every_server_function_in_the_source_is_in_the_access_table() {
     }
 }
 
+/// Reading a version's input form uses its stored key, so it is for editors (who write cases),
+/// not viewers; the route walk below holds the server to it.
+#[test]
+fn the_input_form_is_for_editors() {
+    let access = SERVER_FNS
+        .iter()
+        .find(|(n, _)| *n == "version_input_form")
+        .map(|(_, a)| *a);
+    assert_eq!(access, Some(Access::Role(dify_bench::model::Role::Editor)));
+}
+
 #[tokio::test]
 async fn every_route_answers_each_role_as_the_table_says_on_sqlite() {
     let (dir, url) = sqlite_url();

@@ -36,6 +36,7 @@ pub async fn save_case(
     inputs: Option<serde_json::Value>,
     enabled: Option<bool>,
     rubric: Option<String>,
+    form_version: Option<crate::model::VersionId>,
 ) -> Result<TestCase, ApiError> {
     let draft = CaseDraft {
         name: name.unwrap_or_default(),
@@ -56,6 +57,9 @@ pub async fn save_case(
         .await
         .map_err(unavailable)?
         .map_err(ApiError::bad_request)?;
+    if let Some(version) = form_version {
+        check_against_form(&draft, version).await?;
+    }
     let engine = engine()?;
     let store = engine.store();
     let created = id.is_none();
@@ -87,6 +91,35 @@ pub async fn save_case(
         .ok_or_else(|| ApiError::not_found(format!("test case {id} does not exist")))
 }
 
+/// With `form_version`: the case's inputs (over the version's own, with the query where the app
+/// takes it as an input) must be what the version's Dify form accepts; Dify's messages if not.
+#[cfg(feature = "ssr")]
+async fn check_against_form(
+    draft: &CaseDraft,
+    version: crate::model::VersionId,
+) -> Result<(), ApiError> {
+    use crate::model::inputs::{check_inputs, effective_inputs, InputError};
+    let (record, form) = super::inputs::load_form(version).await?;
+    let inputs = effective_inputs(
+        form.app_mode,
+        &record.version.inputs,
+        draft.inputs.as_ref(),
+        &draft.query,
+    );
+    let errors = check_inputs(&form.fields, &inputs);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = errors
+        .into_iter()
+        .map(|InputError { message, .. }| message)
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "the inputs do not fit version {version}'s input form: {}",
+        list.join("; ")
+    )))
+}
+
 #[server(prefix = "/api", endpoint = "set_case_enabled", input = Json)]
 pub async fn set_case_enabled(id: CaseId, enabled: bool) -> Result<(), ApiError> {
     let engine = engine()?;
@@ -116,19 +149,33 @@ pub async fn delete_case(id: CaseId) -> Result<(), ApiError> {
 
 /// Imports cases from CSV or JSON text. Every row is checked first; one bad row (named by its
 /// number) refuses the whole file. `dry_run` parses and returns the preview without storing.
+/// `format` `run_batch`: Dify's Run Batch CSV, its columns the inputs of version `version_id`'s
+/// form (see `server::run_batch`).
 #[server(prefix = "/api", endpoint = "import_cases", input = Json)]
 pub async fn import_cases(
     format: String,
     content: String,
     dry_run: Option<bool>,
+    version_id: Option<crate::model::VersionId>,
 ) -> Result<ImportReport, ApiError> {
     use crate::server::import::{parse_cases, Format};
-    let format = Format::parse(&format).map_err(ApiError::bad_request)?;
-    // Up to 10 MiB of rows, each normalised and its regexes compiled: off the async threads.
-    let cases = crate::server::offload::cpu(move || parse_cases(format, &content))
+    let cases = if is_run_batch(&format) {
+        let (record, form) = super::inputs::load_form(run_batch_version(version_id)?).await?;
+        let inputs = record.version.inputs;
+        crate::server::offload::cpu(move || {
+            crate::server::run_batch::parse(&form, &inputs, &content)
+        })
         .await
         .map_err(unavailable)?
-        .map_err(ApiError::bad_request)?;
+        .map_err(ApiError::bad_request)?
+    } else {
+        let format = Format::parse(&format).map_err(ApiError::bad_request)?;
+        // Up to 10 MiB of rows, each normalised and its regexes compiled: off the async threads.
+        crate::server::offload::cpu(move || parse_cases(format, &content))
+            .await
+            .map_err(unavailable)?
+            .map_err(ApiError::bad_request)?
+    };
     let dry_run = dry_run.unwrap_or(false);
     if !dry_run {
         let engine = engine()?;
@@ -149,10 +196,35 @@ pub async fn import_cases(
     })
 }
 
-/// Every case as CSV or JSON text, in the shape `import_cases` reads.
+#[cfg(feature = "ssr")]
+fn is_run_batch(format: &str) -> bool {
+    format.trim().eq_ignore_ascii_case("run_batch")
+}
+
+#[cfg(feature = "ssr")]
+fn run_batch_version(
+    version_id: Option<crate::model::VersionId>,
+) -> Result<crate::model::VersionId, ApiError> {
+    version_id.ok_or_else(|| {
+        ApiError::bad_request(
+            "format `run_batch` needs `version_id`: the version whose input form names the columns",
+        )
+    })
+}
+
+/// Every case as CSV or JSON text, in the shape `import_cases` reads; `run_batch`: as Dify's Run
+/// Batch CSV for version `version_id`'s form.
 #[server(prefix = "/api", endpoint = "export_cases", input = Json)]
-pub async fn export_cases(format: String) -> Result<String, ApiError> {
+pub async fn export_cases(
+    format: String,
+    version_id: Option<crate::model::VersionId>,
+) -> Result<String, ApiError> {
     use crate::server::import::{export_csv, export_json, Format};
+    if is_run_batch(&format) {
+        let (_, form) = super::inputs::load_form(run_batch_version(version_id)?).await?;
+        let cases = engine()?.store().list_cases().await?;
+        return Ok(crate::server::run_batch::export(&form, &cases));
+    }
     let format = Format::parse(&format).map_err(ApiError::bad_request)?;
     let cases = engine()?.store().list_cases().await?;
     Ok(match format {

@@ -16,6 +16,7 @@ mod compare;
 #[allow(clippy::too_many_arguments)]
 mod dashboard;
 mod identity;
+mod inputs;
 #[allow(clippy::too_many_arguments)]
 mod judges;
 mod overview;
@@ -32,6 +33,7 @@ pub use cases::*;
 pub use compare::*;
 pub use dashboard::*;
 pub use identity::*;
+pub use inputs::*;
 pub use judges::*;
 pub use overview::*;
 pub use replay::*;

@@ -43,6 +43,24 @@ pub struct AppIdentity {
     /// When `/info` and `/parameters` were read (ms since the epoch); 0 when they have not
     /// been yet.
     pub recorded_at: i64,
+    /// The batch's cases whose inputs (over the version's own) leave out a variable the form
+    /// requires: Dify would refuse each such call with 400. The first [`MAX_MISSING_LISTED`].
+    pub missing_inputs: Vec<MissingInputs>,
+    /// How many cases miss a required input in all (`missing_inputs` lists the first ones).
+    pub missing_inputs_cases: usize,
+}
+
+/// Cases listed in [`AppIdentity::missing_inputs`] at most.
+pub const MAX_MISSING_LISTED: usize = 100;
+
+/// One case that leaves out required inputs of a version's form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MissingInputs {
+    pub case_id: super::CaseId,
+    pub case_name: String,
+    /// The required variables it leaves out, in form order.
+    pub variables: Vec<String>,
 }
 
 impl AppIdentity {

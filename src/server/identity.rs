@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::model::identity::MAX_FORM_BYTES;
-use crate::model::{AppIdentity, BatchId, VersionId};
+use crate::model::{AppIdentity, BatchId, CaseId, VersionId};
 use crate::server::dify::{AppEndpoint, DifyClient, Failure};
 use crate::server::store::Store;
 
@@ -159,19 +159,59 @@ pub async fn fetch(client: &DifyClient, app: &AppEndpoint, version_id: VersionId
     )
 }
 
+/// What the launch check needs of a case: its id, name, query and inputs.
+pub type CaseInputs = (CaseId, String, String, Option<Value>);
+
+/// The cases whose call to `app` would leave out a variable its form requires (the form as
+/// recorded in `identity`; none when the form is unknown). Pure.
+pub fn note_missing_inputs(identity: &mut AppIdentity, app: &AppEndpoint, cases: &[CaseInputs]) {
+    use crate::model::identity::{MissingInputs, MAX_MISSING_LISTED};
+    use crate::model::inputs::{effective_inputs, missing_required, parse_form};
+    let Some(Ok(form)) = identity.form.as_ref().map(parse_form) else {
+        return;
+    };
+    if !form.iter().any(|f| f.required) {
+        return;
+    }
+    let version_inputs = Value::Object(app.inputs.clone());
+    for (case_id, name, query, inputs) in cases {
+        let sent = effective_inputs(app.app_mode, &version_inputs, inputs.as_ref(), query);
+        let variables = missing_required(&form, &sent);
+        if variables.is_empty() {
+            continue;
+        }
+        identity.missing_inputs_cases += 1;
+        if identity.missing_inputs.len() < MAX_MISSING_LISTED {
+            identity.missing_inputs.push(MissingInputs {
+                case_id: *case_id,
+                case_name: name.clone(),
+                variables,
+            });
+        }
+    }
+}
+
 /// Records each version's identity in the background, all versions at once; returns at once.
 /// A version without its key (a finished batch whose key was removed) is skipped: nothing can
-/// be asked of its app any more.
+/// be asked of its app any more. The record notes the cases that miss a required input of the
+/// version's form (`missing_inputs`), which Dify would refuse with 400.
 pub fn record_at_launch(
     store: Store,
     client: DifyClient,
     batch: BatchId,
     versions: Vec<(VersionId, AppEndpoint)>,
+    cases: Arc<Vec<CaseInputs>>,
 ) {
     for (version_id, app) in versions {
-        let (store, client) = (store.clone(), client.clone());
+        let (store, client, cases) = (store.clone(), client.clone(), cases.clone());
         tokio::spawn(async move {
-            let identity = fetch(&client, &app, version_id).await;
+            let mut identity = fetch(&client, &app, version_id).await;
+            note_missing_inputs(&mut identity, &app, &cases);
+            if identity.missing_inputs_cases > 0 {
+                tracing::info!(batch = %batch, version = %version_id,
+                    cases = identity.missing_inputs_cases,
+                    "cases leave out inputs the app's form requires");
+            }
             if let Some(e) = identity
                 .info_error
                 .as_deref()
@@ -230,6 +270,63 @@ impl SeenWorkflow {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cases_missing_a_required_input_are_noted_up_to_the_cap() {
+        use crate::model::identity::MAX_MISSING_LISTED;
+        use crate::server::secret::Secret;
+        let mut identity = AppIdentity {
+            form: Some(json!([
+                {"text-input": {"variable": "query", "required": true}},
+                {"select": {"variable": "region", "required": true, "options": ["eu"]}},
+                {"paragraph": {"variable": "note", "required": false}},
+            ])),
+            ..AppIdentity::default()
+        };
+        let app = |mode, inputs: Value| AppEndpoint {
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Secret::new("app-x".to_string()),
+            app_mode: mode,
+            response_mode: crate::model::ResponseMode::Blocking,
+            answer_field: None,
+            inputs: inputs.as_object().cloned().unwrap_or_default(),
+            workflow_id: None,
+        };
+        let cases: Vec<CaseInputs> = (0..MAX_MISSING_LISTED as i64 + 5)
+            .map(|i| (CaseId(i), format!("c{i}"), "Q".into(), None))
+            .chain([(
+                CaseId(-1),
+                "has it".into(),
+                "Q".into(),
+                Some(json!({"region": "eu"})),
+            )])
+            .collect();
+        // A workflow gets its query as the `query` input; `region` is missing from all but one.
+        let workflow = app(crate::model::AppMode::Workflow, json!({}));
+        note_missing_inputs(&mut identity, &workflow, &cases);
+        assert_eq!(identity.missing_inputs_cases, MAX_MISSING_LISTED + 5);
+        assert_eq!(identity.missing_inputs.len(), MAX_MISSING_LISTED);
+        assert_eq!(identity.missing_inputs[0].variables, ["region"]);
+        // The version's own inputs fill what the cases leave out.
+        let mut filled = AppIdentity {
+            form: identity.form.clone(),
+            ..AppIdentity::default()
+        };
+        let configured = app(crate::model::AppMode::Workflow, json!({"region": "eu"}));
+        note_missing_inputs(&mut filled, &configured, &cases);
+        assert_eq!(filled.missing_inputs_cases, 0);
+        // A chat app's query is not an input: the form's `query` is missing too.
+        let mut chat = AppIdentity {
+            form: identity.form.clone(),
+            ..AppIdentity::default()
+        };
+        note_missing_inputs(
+            &mut chat,
+            &app(crate::model::AppMode::Chat, json!({})),
+            &cases[..1],
+        );
+        assert_eq!(chat.missing_inputs[0].variables, ["query", "region"]);
+    }
 
     fn form() -> Value {
         json!([

@@ -31,7 +31,9 @@ impl Format {
         match s.trim().to_ascii_lowercase().as_str() {
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
-            other => Err(format!("format must be `csv` or `json`, got `{other}`")),
+            other => Err(format!(
+                "format must be `csv`, `json` or `run_batch`, got `{other}`"
+            )),
         }
     }
 
@@ -198,7 +200,7 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
     Ok(out)
 }
 
-fn csv_error(e: &csv::Error) -> String {
+pub(crate) fn csv_error(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod private_files;
 pub mod progress;
 pub mod replay;
+pub mod run_batch;
 pub mod runner;
 pub mod scoring;
 pub mod secret;

@@ -823,6 +823,19 @@ impl Engine {
                 .filter(|v| v.api_key.is_some())
                 .map(|v| (v.version_id, endpoint(v)))
                 .collect(),
+            Arc::new(
+                plan.cases
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.id,
+                            c.name.clone(),
+                            c.query.clone(),
+                            Some(c.inputs.clone()),
+                        )
+                    })
+                    .collect(),
+            ),
         );
         let case_plans = match compiled {
             Some(compiled) => compiled,

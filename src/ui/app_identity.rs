@@ -51,6 +51,11 @@ fn VersionRecord(v: VersionIdentityView) -> impl IntoView {
         let since = v.previous_batch.map(|b| b.0);
         view! { <AppChangedWarning changes=v.changes.clone() since/> }
     });
+    let missing = v
+        .identity
+        .as_ref()
+        .filter(|id| id.missing_inputs_cases > 0)
+        .map(|id| view! { <MissingInputsWarning id=id.clone()/> });
     let body = match v.identity {
         None => view! { <p class="muted">{move || i18n.t().idn.not_recorded}</p> }.into_any(),
         Some(id) => view! { <IdentityFacts id/> }.into_any(),
@@ -59,7 +64,38 @@ fn VersionRecord(v: VersionIdentityView) -> impl IntoView {
         <div class="identity" data-testid="identity" data-version=version_id>
             <h3>{v.version_name}</h3>
             {warning}
+            {missing}
             {body}
+        </div>
+    }
+}
+
+/// The launch check: cases whose inputs leave out a variable the version's form requires, which
+/// Dify refuses with 400.
+#[component]
+fn MissingInputsWarning(id: AppIdentity) -> impl IntoView {
+    let i18n = use_i18n();
+    let total = id.missing_inputs_cases;
+    let more = total.saturating_sub(id.missing_inputs.len());
+    view! {
+        <div class="notice notice-warn" role="alert" data-testid="missing-inputs">
+            <strong>{move || (i18n.t().inp.missing_title)(total)}</strong>
+            <ul>
+                {id
+                    .missing_inputs
+                    .into_iter()
+                    .map(|m| {
+                        let case = format!("#{} {}", m.case_id.0, m.case_name);
+                        view! {
+                            <li data-case=m.case_id.0>
+                                {case}": "<span class="mono">{m.variables.join(", ")}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+                {(more > 0).then(|| view! { <li>{move || (i18n.t().inp.missing_more)(more)}</li> })}
+            </ul>
+            <span>{move || i18n.t().inp.missing_help}</span>
         </div>
     }
 }

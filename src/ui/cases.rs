@@ -13,6 +13,7 @@ use crate::ui::components::{settle_save, use_confirm, use_toasts, LocalTime, Mod
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::session::IfRole;
+use crate::ui::{case_assertions, case_inputs};
 use leptos::prelude::*;
 
 /// Does a case match the search text (name, query, expected answer, keywords, tags)?
@@ -44,7 +45,7 @@ pub fn CasesPage() -> impl IntoView {
 
     let export = move |format: &'static str| {
         leptos::task::spawn_local(async move {
-            match export_cases(format.to_string()).await {
+            match export_cases(format.to_string(), None).await {
                 Ok(text) => {
                     let mime = if format == "csv" {
                         "text/csv"
@@ -278,9 +279,15 @@ fn CaseForm(
             .unwrap_or_default(),
     );
     let enabled = RwSignal::new(c.as_ref().is_none_or(|c| c.enabled));
-    // Kept as they are: the form does not edit assertions or inputs.
-    let assertions = c.as_ref().map(|c| c.assertions.clone());
-    let inputs = c.as_ref().map(|c| c.inputs.clone());
+    let assertion_rows = RwSignal::new(case_assertions::rows_of(
+        c.as_ref().map_or(&[][..], |c| &c.assertions),
+    ));
+    let inputs = RwSignal::new(
+        c.as_ref()
+            .map_or(serde_json::Value::Null, |c| c.inputs.clone()),
+    );
+    let form_version = RwSignal::new(None::<crate::model::VersionId>);
+    let input_errors = RwSignal::new(std::collections::BTreeMap::new());
     let rubric = RwSignal::new(
         c.as_ref()
             .and_then(|c| c.rubric.clone())
@@ -305,8 +312,23 @@ fn CaseForm(
                 }
             },
         };
-        let assertions = assertions.clone();
-        let inputs = inputs.clone();
+        if input_errors.with_untracked(|e| !e.is_empty()) {
+            error.set(Some(i18n.t_untracked().inp.fix_inputs.to_string()));
+            return;
+        }
+        let assertions = match case_assertions::assertions_of(
+            &assertion_rows.get_untracked(),
+            i18n.t_untracked(),
+        ) {
+            Ok(list) => list,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        // No inputs at all is none (null), as a case without inputs is stored.
+        let inputs =
+            Some(inputs.get_untracked()).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
         leptos::task::spawn_local(async move {
             let result = save_case(
                 id,
@@ -317,10 +339,11 @@ fn CaseForm(
                 Some(category.get_untracked()),
                 Some(format::split_list(&tags.get_untracked())),
                 thr,
-                assertions,
-                inputs.filter(|v| !v.is_null()),
+                Some(assertions),
+                inputs,
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
+                form_version.get_untracked(),
             )
             .await;
             let saved = i18n.t_untracked().saved;
@@ -376,6 +399,8 @@ fn CaseForm(
                         <small>{move || i18n.t().f_case_threshold_help}</small>
                     </label>
                 </div>
+                <case_inputs::CaseInputs inputs form_version errors=input_errors/>
+                <case_assertions::CaseAssertions rows=assertion_rows/>
                 <label class="inline">
                     <input type="checkbox" bind:checked=enabled/>
                     <span>{move || i18n.t().f_enabled}</span>
@@ -428,6 +453,66 @@ fn Revisions(id: CaseId) -> impl IntoView {
     }
 }
 
+/// The version chosen for a Run Batch CSV, when that is the format.
+fn run_batch_version(
+    format: RwSignal<String>,
+    version: RwSignal<String>,
+) -> Option<crate::model::VersionId> {
+    (format.get_untracked() == "run_batch")
+        .then(|| {
+            version
+                .get_untracked()
+                .parse()
+                .ok()
+                .map(crate::model::VersionId)
+        })
+        .flatten()
+}
+
+/// The Run Batch CSV's version, and its export (the same layout, a template when there are no
+/// cases yet).
+#[component]
+fn RunBatchVersion(version: RwSignal<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    let toasts = use_toasts();
+    let versions = LocalResource::new(crate::api::list_versions);
+    let export = move |_| {
+        let Ok(id) = version.get_untracked().parse::<i64>() else {
+            toasts.error(i18n.t_untracked().inp.need_version.to_string());
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match export_cases("run_batch".into(), Some(crate::model::VersionId(id))).await {
+                Ok(text) => browser::download("run-batch.csv", "text/csv", &text),
+                Err(e) => toasts.error(e.message),
+            }
+        });
+    };
+    view! {
+        <label>
+            <span>{move || i18n.t().inp.run_batch_version}</span>
+            <select name="version" on:change=move |ev| version.set(event_target_value(&ev))>
+                <option value="">{move || i18n.t().inp.choose}</option>
+                {move || {
+                    versions
+                        .get()
+                        .and_then(Result::ok)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|v| {
+                            let value = v.id.0.to_string();
+                            let is = value.clone();
+                            view! { <option value=value selected=move || version.get() == is>{v.name}</option> }
+                        })
+                        .collect_view()
+                }}
+            </select>
+            <small>{move || i18n.t().inp.run_batch_help}</small>
+        </label>
+        <button type="button" data-testid="export-run-batch" on:click=export>{move || i18n.t().inp.export_run_batch}</button>
+    }
+}
+
 /// Paste or pick a file, preview (dry run), then import. Editing the content voids the preview.
 #[component]
 fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoView {
@@ -435,6 +520,8 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
     let toasts = use_toasts();
     let format = RwSignal::new(String::from("csv"));
     let content = RwSignal::new(String::new());
+    // Run Batch CSV: the version whose input form names the columns.
+    let version = RwSignal::new(String::new());
     let preview = RwSignal::new(None::<ImportReport>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -443,6 +530,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
     Effect::new(move |_| {
         format.track();
         content.track();
+        version.track();
         preview.set(None);
     });
 
@@ -459,7 +547,9 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
             if let Some((name, text)) = browser::read_first_file(&input).await {
                 if name.to_lowercase().ends_with(".json") {
                     format.set("json".into());
-                } else if name.to_lowercase().ends_with(".csv") {
+                } else if name.to_lowercase().ends_with(".csv")
+                    && format.get_untracked() != "run_batch"
+                {
                     format.set("csv".into());
                 }
                 content.set(text);
@@ -473,8 +563,9 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
         busy.set(true);
         error.set(None);
         let (f, c) = (format.get_untracked(), content.get_untracked());
+        let v = run_batch_version(format, version);
         leptos::task::spawn_local(async move {
-            let result = import_cases(f, c, Some(dry_run)).await;
+            let result = import_cases(f, c, Some(dry_run), v).await;
             busy.set(false);
             match result {
                 Ok(report) if dry_run => preview.set(Some(report)),
@@ -510,8 +601,10 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
                         <select name="format" on:change=move |ev| format.set(event_target_value(&ev))>
                             <option value="csv" selected=move || format.get() == "csv">"CSV"</option>
                             <option value="json" selected=move || format.get() == "json">"JSON"</option>
+                            <option value="run_batch" selected=move || format.get() == "run_batch">{move || i18n.t().inp.fmt_run_batch}</option>
                         </select>
                     </label>
+                    {move || (format.get() == "run_batch").then(|| view! { <RunBatchVersion version/> })}
                     <label>
                         <span>{move || i18n.t().f_file}</span>
                         <input type="file" accept=".csv,.json,text/csv,application/json" on:change=on_file/>

@@ -15,6 +15,8 @@ mod judge;
 pub use judge::JudgeStrings;
 mod identity;
 pub use identity::IdentityStrings;
+mod inputs;
+pub use inputs::InputStrings;
 mod repeats;
 mod replay;
 pub use accounts::AccountStrings;
@@ -160,6 +162,7 @@ pub struct Strings {
     pub rep: &'static RepeatStrings,
     /// Pinned workflow versions, what exactly was tested, app-changed warnings.
     pub idn: &'static IdentityStrings,
+    pub inp: &'static InputStrings,
     /// Replaying a finished batch.
     pub rpl: &'static ReplayStrings,
     pub jdg: &'static JudgeStrings,
@@ -424,6 +427,7 @@ pub static EN: Strings = Strings {
     cmp: &compare::EN,
     rep: &repeats::EN,
     idn: &identity::EN,
+    inp: &inputs::EN,
     rpl: &replay::EN,
     jdg: &judge::EN,
     tot: &totals::EN,
@@ -643,6 +647,7 @@ pub static ZH_TW: Strings = Strings {
     cmp: &compare::ZH_TW,
     rep: &repeats::ZH_TW,
     idn: &identity::ZH_TW,
+    inp: &inputs::ZH_TW,
     rpl: &replay::ZH_TW,
     jdg: &judge::ZH_TW,
     tot: &totals::ZH_TW,

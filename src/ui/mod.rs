@@ -20,6 +20,8 @@ pub mod batch_config;
 pub mod batch_detail;
 pub mod batches;
 pub mod browser;
+pub mod case_assertions;
+pub mod case_inputs;
 pub mod cases;
 pub mod chart;
 pub mod compare;

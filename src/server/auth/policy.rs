@@ -58,6 +58,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("set_case_enabled", EDITOR),
     ("delete_case", EDITOR),
     ("import_cases", EDITOR),
+    // Reads a version's app with its stored key (server side) for the case form's input fields.
+    ("version_input_form", EDITOR),
     ("start_batch", EDITOR),
     ("cancel_batch", EDITOR),
     ("rerun_failed", EDITOR),

@@ -152,12 +152,7 @@ pub(super) async fn parameters(State(sim): State<SimState>, headers: HeaderMap) 
         Err(e) => return e.into_response(),
         Ok(found) => found,
     };
-    let user_input_form = if app.token == Some(KeyToken::Judge) {
-        judge_input_form()
-    } else {
-        let asks_query = matches!(app.mode, AppMode::Workflow | AppMode::Completion);
-        sim.apps.input_form(&key, asks_query)
-    };
+    let user_input_form = input_form(&sim, &key, app);
     Json(json!({
         "opening_statement": "Ask me about interface, memory and wireless specifications.",
         "suggested_questions": knowledge::entries().iter().take(3).map(|e| e.query).collect::<Vec<_>>(),
@@ -178,6 +173,42 @@ pub(super) async fn parameters(State(sim): State<SimState>, headers: HeaderMap) 
         },
     }))
     .into_response()
+}
+
+/// The app's `user_input_form`.
+fn input_form(sim: &Sim, key: &str, app: AppKey) -> Value {
+    if app.token == Some(KeyToken::Judge) {
+        return judge_input_form();
+    }
+    let asks_query = matches!(app.mode, AppMode::Workflow | AppMode::Completion);
+    let mut form = sim.apps.input_form(key, asks_query);
+    if app.token == Some(KeyToken::StrictForm) {
+        if let Value::Array(fields) = &mut form {
+            fields.push(json!({"select": {
+                "label": "Region", "variable": "region", "required": true, "default": "",
+                "options": ["eu", "us", "apac"]
+            }}));
+        }
+    }
+    form
+}
+
+/// A `strictform` app checks a call's `inputs` against its whole form, as Dify does; the first
+/// failing field's message, as Dify raises the first.
+fn check_form(sim: &Sim, p: &Prepared) -> Result<(), ApiError> {
+    if p.app.token != Some(KeyToken::StrictForm) {
+        return Ok(());
+    }
+    let form = crate::model::inputs::parse_form(&input_form(sim, &p.key, p.app))
+        .map_err(ApiError::invalid_param)?;
+    let inputs = p.inputs.as_object().cloned().unwrap_or_default();
+    match crate::model::inputs::check_inputs(&form, &inputs)
+        .into_iter()
+        .next()
+    {
+        Some(e) => Err(ApiError::invalid_param(e.message)),
+        None => Ok(()),
+    }
 }
 
 /// What a Dify app built as a judge asks for (`KeyToken::Judge`).
@@ -407,7 +438,7 @@ async fn generate(
             workflow_id: request.body_pin.clone(),
         },
     );
-    if let Err(e) = check_pin(&sim, &request) {
+    if let Err(e) = check_pin(&sim, &request).and_then(|()| check_form(&sim, &request)) {
         return e.into_response();
     }
     run(sim, request).await

@@ -10,6 +10,9 @@
 //!   token  ok 429 429noretry quota 500 504html midstream_error stream_error400 cut slow badjson
 //!          flaky1 endorder unknown_events sampled scripted judge
 //!          noinfo            `GET /info` answers 404, as Dify releases before it did
+//!          strictform        the form (`GET /parameters`) also has a required select `region`,
+//!                            and every call's `inputs` are checked against the form as Dify
+//!                            does (400 `invalid_param` with Dify's message)
 //!          nopin             pinning a workflow version is refused as on Dify Cloud's Sandbox
 //!                            plan (403 `workflow_version_execution_not_allowed`)
 //!          ceiling<K>        at most K requests of this key in flight (1–9999); the rest get
@@ -85,6 +88,10 @@ pub enum KeyToken {
     NoPin,
     /// No fault; `GET /info` answers 404 `not_found`, as Dify releases before `/info` did.
     NoInfo,
+    /// No fault; the app's form has a required `region` select (`eu`, `us`, `apac`) and every
+    /// call's `inputs` are checked against the whole form as Dify's `_validate_inputs` does:
+    /// 400 `invalid_param` with Dify's message (`region is required in input form`).
+    StrictForm,
     /// No fault of its own; at most this many requests of the key in flight, as Dify's app-level
     /// `APP_MAX_ACTIVE_REQUESTS` does (429 `too_many_requests` above it).
     Ceiling(u32),
@@ -102,7 +109,7 @@ pub enum KeyToken {
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 19] = [
+    pub const ALL: [KeyToken; 20] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -122,6 +129,7 @@ impl KeyToken {
         KeyToken::Judge,
         KeyToken::NoPin,
         KeyToken::NoInfo,
+        KeyToken::StrictForm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +153,7 @@ impl KeyToken {
             KeyToken::Judge => "judge",
             KeyToken::NoPin => "nopin",
             KeyToken::NoInfo => "noinfo",
+            KeyToken::StrictForm => "strictform",
             KeyToken::Ceiling(_) => "ceiling",
             KeyToken::Outage { .. } => "outage",
             KeyToken::Revoked { .. } => "revoked",
