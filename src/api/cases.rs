@@ -36,6 +36,7 @@ pub async fn save_case(
     inputs: Option<serde_json::Value>,
     enabled: Option<bool>,
     rubric: Option<String>,
+    turns: Option<Vec<crate::model::Turn>>,
 ) -> Result<TestCase, ApiError> {
     let draft = CaseDraft {
         name: name.unwrap_or_default(),
@@ -49,6 +50,7 @@ pub async fn save_case(
         inputs,
         enabled,
         rubric,
+        turns: turns.unwrap_or_default(),
     };
     // A regex is compiled to check it: off the async threads (see `server::offload`).
     let heavy = crate::server::offload::compiles_regex(&draft.assertions);

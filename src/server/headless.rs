@@ -1137,6 +1137,7 @@ api_key = "env:TEST_KEY"
             },
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         };
         let xml = junit(&BatchReport {
             batch,

@@ -281,6 +281,7 @@ fn CaseForm(
     // Kept as they are: the form does not edit assertions or inputs.
     let assertions = c.as_ref().map(|c| c.assertions.clone());
     let inputs = c.as_ref().map(|c| c.inputs.clone());
+    let turns = RwSignal::new(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
     let rubric = RwSignal::new(
         c.as_ref()
             .and_then(|c| c.rubric.clone())
@@ -321,6 +322,7 @@ fn CaseForm(
                 inputs.filter(|v| !v.is_null()),
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
+                Some(turns.get_untracked()),
             )
             .await;
             let saved = i18n.t_untracked().saved;

@@ -113,6 +113,7 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::Nodes(_)
         | KeyToken::NoPin
         | KeyToken::NoInfo
+        | KeyToken::Forget
         | KeyToken::Ceiling(_) => None,
         // Counted per key by the handler, which knows the key's request number.
         KeyToken::Outage { .. } | KeyToken::Revoked { .. } => None,
