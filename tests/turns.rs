@@ -66,7 +66,7 @@ fn half_right() -> Value {
     })
 }
 
-fn by_name<'a>(report: &'a Value, name: &str) -> i64 {
+fn by_name(report: &Value, name: &str) -> i64 {
     report["cases"]
         .as_array()
         .expect("cases")
@@ -77,7 +77,7 @@ fn by_name<'a>(report: &'a Value, name: &str) -> i64 {
         .expect("case id")
 }
 
-fn result<'a>(report: &'a Value, version: i64, case: i64) -> &'a Value {
+fn result(report: &Value, version: i64, case: i64) -> &Value {
     report["results"]
         .as_array()
         .expect("results")

@@ -9,6 +9,7 @@ use crate::api::{
 use crate::model::Role;
 use crate::model::{CaseId, ImportReport, TestCase};
 use crate::ui::browser;
+use crate::ui::case_turns::{self, CaseTurns};
 use crate::ui::components::{settle_save, use_confirm, use_toasts, LocalTime, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
@@ -229,7 +230,13 @@ fn CaseRow(
                     view! { " "<span class="tag" data-testid="case-revision">{move || (i18n.t().jdg.revision)(r)}</span> }
                 })}
             </td>
-            <td><div class="clip">{c.query}</div></td>
+            <td>
+                <div class="clip">{c.query}</div>
+                {(!c.turns.is_empty()).then(|| {
+                    let n = c.turns.len() + 1;
+                    view! { <span class="tag" data-testid="case-turn-count">{move || (i18n.t().trn.n_turns)(n)}</span> }
+                })}
+            </td>
             <td><div class="clip">{c.expected_answer}</div></td>
             <td>{c.keywords.join(", ")}</td>
             <td>{c.category}</td>
@@ -281,7 +288,7 @@ fn CaseForm(
     // Kept as they are: the form does not edit assertions or inputs.
     let assertions = c.as_ref().map(|c| c.assertions.clone());
     let inputs = c.as_ref().map(|c| c.inputs.clone());
-    let turns = RwSignal::new(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
+    let turns = case_turns::rows(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
     let rubric = RwSignal::new(
         c.as_ref()
             .and_then(|c| c.rubric.clone())
@@ -322,7 +329,7 @@ fn CaseForm(
                 inputs.filter(|v| !v.is_null()),
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
-                Some(turns.get_untracked()),
+                Some(case_turns::collect(&turns.get_untracked())),
             )
             .await;
             let saved = i18n.t_untracked().saved;
@@ -382,6 +389,7 @@ fn CaseForm(
                     <input type="checkbox" bind:checked=enabled/>
                     <span>{move || i18n.t().f_enabled}</span>
                 </label>
+                <CaseTurns rows=turns/>
                 {id.map(|id| view! { <Revisions id/> })}
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">
