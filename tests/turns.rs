@@ -263,6 +263,38 @@ async fn conversations_run_turn_by_turn(url: &str, dir: &Path) {
         .await;
     assert_eq!(one["turns"].as_array().map(Vec::len), Some(3));
 
+    // A judge grades the conversation once, on its last turn, reading the turns before it.
+    let judge = api
+        .ok(
+            "save_judge",
+            json!({"name": "sim judge", "kind": "openai", "base_url": sim,
+                   "model": "sim-judge", "api_key": "sk-judge.turns-0000-4242"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let before = sim_stats(&sim).await["chat_completions"].as_u64().unwrap();
+    let judged = api
+        .ok(
+            "start_batch",
+            json!({"version_ids": [chat], "case_ids": [conv],
+                   "judge": {"judge_id": judge, "rubric": "correctness", "weight": 1.0}}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    api.read_progress(judged, Duration::from_secs(60)).await;
+    let calls = sim_stats(&sim).await["chat_completions"].as_u64().unwrap() - before;
+    assert_eq!(calls, 1, "one judge call per conversation");
+    let r = api
+        .ok(
+            "batch_result",
+            json!({"id": judged, "version_id": chat, "case_id": conv}),
+        )
+        .await;
+    assert!(r["detail"]["judge"]["score"].is_number(), "{r}");
+    assert_eq!(r["turns"].as_array().map(Vec::len), Some(3), "{r}");
+
     // Export and import keep the turns, in CSV (a `turn` column) and JSON.
     let listed = api.ok("list_cases", json!({})).await;
     let original: Vec<Value> = listed.as_array().unwrap().clone();
