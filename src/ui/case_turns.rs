@@ -76,6 +76,8 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
         })
     };
     let remove = move |key: u64| rows.update(|r| r.retain(|row| row.key != key));
+    // Turn 1 is the case's own: at most MAX_TURNS_PER_CASE − 1 rows here.
+    let full = move || rows.with(Vec::len) + 1 >= crate::model::limits::MAX_TURNS_PER_CASE;
     let place = move |key: u64| {
         rows.with(|r| r.iter().position(|row| row.key == key))
             .unwrap_or(0)
@@ -116,8 +118,7 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
                     }
                 }
             </For>
-            <button type="button" on:click=add
-                disabled=move || rows.with(Vec::len) + 1 >= crate::model::limits::MAX_TURNS_PER_CASE>
+            <button type="button" on:click=add disabled=full>
                 {move || i18n.t().trn.add_turn}
             </button>
         </fieldset>
