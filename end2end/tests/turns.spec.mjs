@@ -61,8 +61,11 @@ test("a case with a second turn is saved, run as one conversation, and its turns
   await expect(shown.nth(1)).toContainText("Turn 2");
   await expect(shown.nth(1)).toContainText("You asked me to remember: the code word is falcon.");
   await expect(shown.locator(".tag-passed")).toHaveCount(2);
-  // And in Chinese.
+  // And in Chinese (the dialog is closed to reach the language switch, then opened again).
+  await page.keyboard.press("Escape");
+  await expect(detail).toBeHidden();
   await page.getByRole("button", { name: "繁體中文" }).click();
+  await page.locator("td.cell button").first().click();
   await expect(shown.nth(1)).toContainText("第 2 輪");
   expect(errors).toEqual([]);
 });
