@@ -820,7 +820,9 @@ pub struct CaseDraft {
     pub enabled: Option<bool>,
     /// The case's own rubric for the judge (blank: none).
     pub rubric: Option<String>,
-    /// Turns 2 and on of a conversation (see [`turns`]).
+    /// Turns 2 and on of a conversation (see [`turns`]); left out of JSON when there are none,
+    /// so a one-turn case exports as it always did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<Turn>,
 }
 
