@@ -1907,6 +1907,7 @@ async fn phase_store(args: &[String]) -> Value {
                     detail: ScoreDetail::default(),
                     finished_at: 1_700_000_000_000 + i as i64,
                     trace: None,
+                    turns: Default::default(),
                 }
             })
             .collect()

@@ -157,6 +157,7 @@ async fn fill(store: &Store) -> BatchId {
                     detail: ScoreDetail::default(),
                     finished_at: 1_700_000_000_000,
                     trace: None,
+                    turns: Default::default(),
                 }
             })
             .collect();

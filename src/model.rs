@@ -24,6 +24,8 @@ mod webhook;
 pub use webhook::*;
 pub mod replay;
 pub mod rounding;
+pub mod turns;
+pub use turns::{Turn, TurnResult};
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
@@ -253,6 +255,9 @@ pub struct TestCase {
     /// reviewed answer); earlier revisions are kept.
     #[serde(default = "first_revision")]
     pub revision: u32,
+    /// Turns 2 and on of a conversation case (see [`turns`]); empty for a one-turn case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<Turn>,
 }
 
 fn first_revision() -> u32 {
@@ -282,6 +287,7 @@ impl TestCase {
             updated_by: None,
             rubric: draft.rubric,
             revision: first_revision(),
+            turns: draft.turns,
         }
     }
 }
@@ -544,6 +550,9 @@ pub struct TestResult {
     /// None when it reported none, and in listings that leave details out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// Each turn of a multi-turn case (see [`turns`]); empty for a one-turn case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnResult>,
 }
 
 /// A batch as listed and shown (without results).
@@ -840,6 +849,10 @@ pub struct CaseDraft {
     pub enabled: Option<bool>,
     /// The case's own rubric for the judge (blank: none).
     pub rubric: Option<String>,
+    /// Turns 2 and on of a conversation (see [`turns`]); left out of JSON when there are none,
+    /// so a one-turn case exports as it always did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<Turn>,
 }
 
 impl CaseDraft {
@@ -894,43 +907,8 @@ impl CaseDraft {
             self.assertions.len(),
             limits::MAX_ASSERTIONS_PER_CASE,
         )?;
-        for (i, a) in self.assertions.iter().enumerate() {
-            let n = i + 1;
-            match a {
-                Assertion::Regex { pattern } | Assertion::NodeOutputMatches { pattern, .. } => {
-                    limits::check_chars(
-                        &format!("assertion {n}: the regex"),
-                        pattern,
-                        limits::MAX_REGEX_CHARS,
-                    )?
-                }
-                Assertion::Contains { value }
-                | Assertion::NotContains { value }
-                | Assertion::NodeOutputContains { value, .. } => limits::check_chars(
-                    &format!("assertion {n}: the value"),
-                    value,
-                    limits::MAX_ASSERTION_VALUE_CHARS,
-                )?,
-                Assertion::ToolCalled { tool: value }
-                | Assertion::CitesDocument { document: value } => limits::check_chars(
-                    &format!("assertion {n}: the name"),
-                    value,
-                    limits::MAX_LABEL_CHARS,
-                )?,
-                Assertion::MaxLatencyMs { .. }
-                | Assertion::NodeSucceeded { .. }
-                | Assertion::NodeMaxLatencyMs { .. }
-                | Assertion::MinRetrievalScore { .. }
-                | Assertion::MinChunks { .. } => {}
-            }
-            if let Some(node) = a.node() {
-                limits::check_chars(
-                    &format!("assertion {n}: the node"),
-                    node,
-                    limits::MAX_LABEL_CHARS,
-                )?;
-            }
-        }
+        check_assertions("", &self.assertions)?;
+        self.turns = turns::normalize_turns(std::mem::take(&mut self.turns))?;
         self.rubric = self
             .rubric
             .map(|r| r.trim().to_string())
@@ -950,6 +928,48 @@ impl CaseDraft {
         }
         Ok(self)
     }
+}
+
+/// Checks the lengths of assertions' texts; `prefix` names where they are ("turn 2: ").
+pub(crate) fn check_assertions(prefix: &str, assertions: &[Assertion]) -> Result<(), String> {
+    for (i, a) in assertions.iter().enumerate() {
+        let n = i + 1;
+        match a {
+            Assertion::Regex { pattern } | Assertion::NodeOutputMatches { pattern, .. } => {
+                limits::check_chars(
+                    &format!("{prefix}assertion {n}: the regex"),
+                    pattern,
+                    limits::MAX_REGEX_CHARS,
+                )?
+            }
+            Assertion::Contains { value }
+            | Assertion::NotContains { value }
+            | Assertion::NodeOutputContains { value, .. } => limits::check_chars(
+                &format!("{prefix}assertion {n}: the value"),
+                value,
+                limits::MAX_ASSERTION_VALUE_CHARS,
+            )?,
+            Assertion::ToolCalled { tool: value }
+            | Assertion::CitesDocument { document: value } => limits::check_chars(
+                &format!("{prefix}assertion {n}: the name"),
+                value,
+                limits::MAX_LABEL_CHARS,
+            )?,
+            Assertion::MaxLatencyMs { .. }
+            | Assertion::NodeSucceeded { .. }
+            | Assertion::NodeMaxLatencyMs { .. }
+            | Assertion::MinRetrievalScore { .. }
+            | Assertion::MinChunks { .. } => {}
+        }
+        if let Some(node) = a.node() {
+            limits::check_chars(
+                &format!("{prefix}assertion {n}: the node"),
+                node,
+                limits::MAX_LABEL_CHARS,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn clean_list(items: Vec<String>) -> Vec<String> {

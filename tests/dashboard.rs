@@ -55,6 +55,7 @@ fn result(
         detail: ScoreDetail::default(),
         finished_at: 1,
         trace: None,
+        turns: Default::default(),
     }
 }
 

@@ -245,6 +245,7 @@ async fn a_rerun_without_the_snapshot_key_is_refused_and_changes_nothing() {
             detail: ScoreDetail::default(),
             finished_at: 1,
             trace: None,
+            turns: Default::default(),
         }])
         .await
         .unwrap();

@@ -68,6 +68,7 @@ fn result(
         },
         finished_at: 1,
         trace: None,
+        turns: Default::default(),
     }
 }
 

@@ -79,6 +79,7 @@ fn result(batch: BatchId, v: VersionId, c: CaseId, row: &Row) -> TestResult {
         detail: ScoreDetail::default(),
         finished_at: 1,
         trace: None,
+        turns: Default::default(),
     }
 }
 

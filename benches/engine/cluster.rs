@@ -300,6 +300,7 @@ async fn claim_batch(
             detail: ScoreDetail::default(),
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         })
         .collect();
     (batch, results)

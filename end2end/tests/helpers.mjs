@@ -98,3 +98,21 @@ export function tenCasesCsv(demoCases, category) {
   );
   return "name,query,expected_answer,keywords,category\n" + rows.join("\n") + "\n";
 }
+
+// Starts a batch through the API (`body`: start_batch's fields), waits for it to complete, and
+// returns its id.
+export async function runBatch(request, body) {
+  const started = await api(request, "start_batch", body);
+  expect(started.status, JSON.stringify(started.body)).toBe(200);
+  const id = started.body;
+  await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 60_000 })
+    .toBe("completed");
+  return id;
+}
+
+// Opens a batch's page and its first cell's detail; returns the detail dialog.
+export async function openFirstCell(page, id) {
+  await open(page, `/batches/${id}`);
+  await page.locator("td.cell button").first().click();
+  return page.getByTestId("result-detail");
+}

@@ -2,7 +2,7 @@
 // retrieved chunks and node assertions; the compare page names the first node where two versions
 // of the flow part ways.
 import { test, expect } from "@playwright/test";
-import { watchConsole, open, api } from "./helpers.mjs";
+import { watchConsole, open, api, runBatch, openFirstCell } from "./helpers.mjs";
 
 test("a chatflow cell shows its node timeline, and compare names the first differing node", async ({ page, request }) => {
   const errors = watchConsole(page);
@@ -14,18 +14,12 @@ test("a chatflow cell shows its node timeline, and compare names the first diffe
   const good = await save("E2E flow good", "app-advanced-chat.q92.ok.e2e-flow-good");
   const poor = await save("E2E flow poor", "app-advanced-chat.q30.ok.e2e-flow-poor");
   const cases = (await api(request, "list_cases")).body.slice(0, 2);
-  const started = await api(request, "start_batch", {
+  const id = await runBatch(request, {
     name: "E2E traces", version_ids: [good, poor], case_ids: cases.map((c) => c.id), concurrency: 4,
   });
-  expect(started.status, JSON.stringify(started.body)).toBe(200);
-  const id = started.body;
-  await expect.poll(async () => (await api(request, "get_batch", { id })).body.status, { timeout: 60_000 })
-    .toBe("completed");
 
   // The cell detail: four nodes in order, each finished, with a bar; the chunk the answer cites.
-  await open(page, `/batches/${id}`);
-  await page.locator("td.cell button").first().click();
-  const detail = page.getByTestId("result-detail");
+  const detail = await openFirstCell(page, id);
   const timeline = detail.getByTestId("node-timeline");
   await expect(timeline).toBeVisible();
   await expect(timeline.locator("li.node")).toHaveCount(4);

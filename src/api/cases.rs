@@ -37,6 +37,7 @@ pub async fn save_case(
     enabled: Option<bool>,
     rubric: Option<String>,
     form_version: Option<crate::model::VersionId>,
+    turns: Option<Vec<crate::model::Turn>>,
 ) -> Result<TestCase, ApiError> {
     let draft = CaseDraft {
         name: name.unwrap_or_default(),
@@ -50,6 +51,7 @@ pub async fn save_case(
         inputs,
         enabled,
         rubric,
+        turns: turns.unwrap_or_default(),
     };
     // A regex is compiled to check it: off the async threads (see `server::offload`).
     let heavy = crate::server::offload::compiles_regex(&draft.assertions);

@@ -162,10 +162,19 @@ pub async fn promote_answer(
             "test case {case_id} no longer exists; the batch keeps its snapshot"
         ))
     })?;
+    // A conversation's answer is its last turn's: it becomes that turn's expected answer.
+    let mut turns = case.turns;
+    let expected_answer = match turns.last_mut() {
+        Some(last) => {
+            last.expected_answer = answer;
+            case.expected_answer
+        }
+        None => answer,
+    };
     let draft = crate::model::CaseDraft {
         name: case.name,
         query: case.query,
-        expected_answer: answer,
+        expected_answer,
         keywords: case.keywords,
         category: case.category,
         tags: case.tags,
@@ -174,6 +183,7 @@ pub async fn promote_answer(
         inputs: Some(case.inputs),
         enabled: Some(case.enabled),
         rubric: case.rubric,
+        turns,
     }
     .normalized()
     .map_err(ApiError::bad_request)?;

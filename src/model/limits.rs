@@ -33,6 +33,8 @@ pub const MAX_EXPECTED_ANSWER_CHARS: usize = 50_000;
 pub const MAX_KEYWORDS_PER_CASE: usize = 100;
 /// Characters in one keyword.
 pub const MAX_KEYWORD_CHARS: usize = 500;
+/// Turns of a conversation case, its first included (each is a call to Dify, in sequence).
+pub const MAX_TURNS_PER_CASE: usize = 20;
 /// Assertions per case.
 pub const MAX_ASSERTIONS_PER_CASE: usize = 50;
 /// Characters in a `regex` assertion's pattern.

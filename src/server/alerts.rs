@@ -311,6 +311,7 @@ mod tests {
             detail: Default::default(),
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         };
         for _ in 0..10 {
             assert!(b.observe(&r, 5).is_empty());

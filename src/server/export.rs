@@ -599,6 +599,7 @@ mod tests {
                     detail: ScoreDetail::default(),
                     finished_at: 1,
                     trace: None,
+                    turns: Default::default(),
                 });
             }
         }
@@ -678,6 +679,7 @@ mod tests {
             },
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         };
         let versions = HashMap::from([(VersionId(1), "v1, chat".to_string())]);
         let cases = HashMap::from([(CaseId(7), "MIPI D-PHY".to_string())]);
@@ -722,6 +724,7 @@ mod tests {
             },
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         };
         let versions = HashMap::from([(VersionId(1), "=v1".to_string())]);
         let cases = HashMap::from([(CaseId(2), "-case".to_string())]);

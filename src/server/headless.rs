@@ -1145,6 +1145,7 @@ api_key = "env:TEST_KEY"
             },
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         };
         let xml = junit(&BatchReport {
             batch,

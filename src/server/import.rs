@@ -5,14 +5,16 @@
 //! CSV: a header row, then one case per row. Columns (case-insensitive, any order; only `query`
 //! is required): `name`, `query` (or `question`), `expected_answer` (or `expected`, `answer`),
 //! `keywords` (separated by `;`, `|`, `；` or `、`), `category`, `tags` (same separators),
-//! `pass_threshold`, `enabled` (true/false/1/0/yes/no). JSON: an array of case objects (the
-//! fields of [`CaseDraft`]), or `{"cases": [...]}`.
+//! `pass_threshold`, `enabled` (true/false/1/0/yes/no), `turn`. A conversation case is several
+//! rows: its first (turn blank or 1) as any case, then one row per later turn (turn 2, 3, …, with
+//! its query, expected answer and keywords; the name, when given, is the case's). JSON: an array
+//! of case objects (the fields of [`CaseDraft`], `turns` included), or `{"cases": [...]}`.
 //!
 //! A CSV export neutralises cells a spreadsheet would run as a formula (`'=…`), and a CSV import
 //! undoes exactly that ([`crate::server::csv_safe`]), so a round trip gives the same text. Every
 //! case, whichever way it arrives, is held to the limits of [`crate::model::limits`].
 
-use crate::model::{CaseDraft, TestCase};
+use crate::model::{CaseDraft, TestCase, Turn};
 use crate::server::csv_safe::{neutralize, restore};
 use crate::server::scoring::validate_assertions;
 
@@ -82,6 +84,9 @@ pub fn parse_cases(format: Format, content: &str) -> Result<Vec<CaseDraft>, Stri
 pub fn check(draft: CaseDraft) -> Result<CaseDraft, String> {
     let draft = draft.normalized()?;
     validate_assertions(&draft.assertions)?;
+    for (i, turn) in draft.turns.iter().enumerate() {
+        validate_assertions(&turn.assertions).map_err(|e| format!("turn {}: {e}", i + 2))?;
+    }
     Ok(draft)
 }
 
@@ -102,6 +107,7 @@ enum Column {
     Tags,
     Threshold,
     Enabled,
+    Turn,
 }
 
 fn column(header: &str) -> Option<Column> {
@@ -115,6 +121,7 @@ fn column(header: &str) -> Option<Column> {
         "tags" | "tag" => Column::Tags,
         "pass_threshold" | "threshold" => Column::Threshold,
         "enabled" => Column::Enabled,
+        "turn" => Column::Turn,
         _ => return None,
     })
 }
@@ -143,7 +150,7 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
             None => {
                 return Err(format!(
                     "row 1: unknown column `{h}` (column {}); expected name, query, \
-                     expected_answer, keywords, category, tags, pass_threshold, enabled",
+                     expected_answer, keywords, category, tags, pass_threshold, enabled, turn",
                     i + 1
                 ))
             }
@@ -166,6 +173,7 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
             .map(|p| p.line() as usize)
             .unwrap_or(fallback);
         let mut draft = CaseDraft::default();
+        let mut turn = 1;
         for (raw, col) in record.iter().zip(&columns) {
             // Our own export put a `'` before cells a spreadsheet would run; take it off.
             let cell = restore(raw);
@@ -193,11 +201,74 @@ fn parse_csv(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
                         })?);
                     }
                 }
+                Column::Turn => {
+                    let t = cell.trim();
+                    if !t.is_empty() {
+                        turn = t.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            format!("row {row}: column `turn` must be 1, 2, 3, …; got `{t}`")
+                        })?;
+                    }
+                }
             }
+        }
+        if turn > 1 {
+            add_turn(&mut out, row, turn, draft)?;
+            continue;
         }
         out.push((format!("row {row}"), draft));
     }
     Ok(out)
+}
+
+/// A CSV row with `turn` 2 or more: the next turn of the case on the rows just above it (its
+/// `name`, when given, must be that case's). It carries only a query, an expected answer and
+/// keywords; the case's other columns belong on its first row.
+fn add_turn(
+    out: &mut [(String, CaseDraft)],
+    row: usize,
+    turn: usize,
+    draft: CaseDraft,
+) -> Result<(), String> {
+    let Some((_, case)) = out.last_mut() else {
+        return Err(format!(
+            "row {row}: turn {turn} has no case above it; a case's turns follow its first row"
+        ));
+    };
+    let expected = case.turns.len() + 2;
+    if turn != expected {
+        return Err(format!(
+            "row {row}: turn {turn} follows turn {} of case `{}`; its turns are numbered 2, 3, … \
+             in order",
+            expected - 1,
+            case.name
+        ));
+    }
+    let name = draft.name.trim();
+    if !name.is_empty() && !case.name.trim().is_empty() && name != case.name.trim() {
+        return Err(format!(
+            "row {row}: turn {turn} names case `{name}`, but the case above it is `{}`",
+            case.name
+        ));
+    }
+    let extra = [
+        ("category", !draft.category.is_empty()),
+        ("tags", !draft.tags.is_empty()),
+        ("pass_threshold", draft.pass_threshold.is_some()),
+        ("enabled", draft.enabled.is_some()),
+    ];
+    if let Some((column, _)) = extra.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "row {row}: turn {turn} sets column `{column}`; a turn has only query, \
+             expected_answer and keywords (the rest belongs on the case's first row)"
+        ));
+    }
+    case.turns.push(Turn {
+        query: draft.query,
+        expected_answer: draft.expected_answer,
+        keywords: draft.keywords,
+        ..Turn::default()
+    });
+    Ok(())
 }
 
 pub(crate) fn csv_error(e: &csv::Error) -> String {
@@ -269,7 +340,8 @@ fn parse_json_items(content: &str) -> Result<Vec<(String, CaseDraft)>, String> {
         .collect()
 }
 
-/// Cases as CSV, with the columns the importer reads (assertions and inputs are JSON-only).
+/// Cases as CSV, with the columns the importer reads (assertions and inputs are JSON-only); a
+/// conversation's later turns follow it, one row each with its `turn` number.
 /// Text cells a spreadsheet would run as a formula get a `'` in front, which the importer takes
 /// off again ([`crate::server::csv_safe`]).
 pub fn export_csv(cases: &[TestCase]) -> String {
@@ -283,6 +355,7 @@ pub fn export_csv(cases: &[TestCase]) -> String {
         "tags",
         "pass_threshold",
         "enabled",
+        "turn",
     ]);
     for c in cases {
         let threshold = c.pass_threshold.map(|t| t.to_string()).unwrap_or_default();
@@ -295,7 +368,23 @@ pub fn export_csv(cases: &[TestCase]) -> String {
             neutralize(&c.tags.join(";")).as_ref(),
             threshold.as_str(),
             if c.enabled { "true" } else { "false" },
+            "1",
         ]);
+        // A conversation's later turns: one row each, right after the case, named as it is.
+        for (i, t) in c.turns.iter().enumerate() {
+            let n = (i + 2).to_string();
+            let _ = w.write_record([
+                neutralize(&c.name).as_ref(),
+                neutralize(&t.query).as_ref(),
+                neutralize(&t.expected_answer).as_ref(),
+                neutralize(&t.keywords.join(";")).as_ref(),
+                "",
+                "",
+                "",
+                "",
+                n.as_str(),
+            ]);
+        }
     }
     w.into_inner()
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
@@ -318,6 +407,7 @@ pub fn export_json(cases: &[TestCase]) -> String {
             inputs: Some(c.inputs.clone()),
             enabled: Some(c.enabled),
             rubric: c.rubric.clone(),
+            turns: c.turns.clone(),
         })
         .collect();
     serde_json::to_string_pretty(&drafts).unwrap_or_else(|_| "[]".into())
@@ -438,6 +528,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         };
         let again = parse_cases(Format::Json, &export_json(std::slice::from_ref(&case))).unwrap();
         assert_eq!(again[0].assertions, case.assertions);
@@ -466,6 +557,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         };
         let text = export_csv(std::slice::from_ref(&case));
         let mut reader = csv::Reader::from_reader(text.as_bytes());
@@ -503,6 +595,94 @@ mod tests {
         assert_eq!(
             parse_cases(Format::Json, &json.to_string()).unwrap_err(),
             "item 2: assertion 1: the regex is 1,001 characters; the limit is 1,000"
+        );
+    }
+
+    #[test]
+    fn csv_turn_rows_become_the_cases_turns_and_export_reads_back() {
+        let csv = "name,query,expected_answer,keywords,turn\n\
+                   conv,Remember: falcon,Noted,falcon,1\n\
+                   conv,Remember: Tuesday,Noted,Tuesday,2\n\
+                   ,Recall,falcon and Tuesday,falcon;Tuesday,3\n\
+                   plain,What is RAG?,,,\n";
+        let cases = parse_cases(Format::Csv, csv).unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].query, "Remember: falcon");
+        assert_eq!(cases[0].turns.len(), 2);
+        assert_eq!(cases[0].turns[1].query, "Recall");
+        assert_eq!(cases[0].turns[1].keywords, vec!["falcon", "Tuesday"]);
+        assert!(cases[1].turns.is_empty());
+
+        let stored: Vec<TestCase> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, d)| TestCase {
+                id: crate::model::CaseId(i as i64 + 1),
+                name: d.name.clone(),
+                query: d.query.clone(),
+                expected_answer: d.expected_answer.clone(),
+                keywords: d.keywords.clone(),
+                category: d.category.clone(),
+                tags: d.tags.clone(),
+                pass_threshold: d.pass_threshold,
+                assertions: d.assertions.clone(),
+                inputs: serde_json::json!({}),
+                enabled: true,
+                created_at: 0,
+                updated_at: 0,
+                created_by: None,
+                updated_by: None,
+                rubric: None,
+                revision: 1,
+                turns: d.turns.clone(),
+            })
+            .collect();
+        let text = export_csv(&stored);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("name,query,expected_answer,keywords,category,tags,pass_threshold,enabled,turn")
+        );
+        assert_eq!(
+            lines.nth(2),
+            Some("conv,Recall,falcon and Tuesday,falcon;Tuesday,,,,,3")
+        );
+        let back = parse_cases(Format::Csv, &text).unwrap();
+        assert_eq!(back[0].turns, cases[0].turns);
+        assert_eq!(back[1].turns, cases[1].turns);
+        let json = parse_cases(Format::Json, &export_json(&stored)).unwrap();
+        assert_eq!(json[0].turns, cases[0].turns);
+    }
+
+    #[test]
+    fn bad_turn_rows_are_refused_by_row() {
+        let refused = |rows: &str| {
+            parse_cases(Format::Csv, &format!("name,query,turn,category\n{rows}")).unwrap_err()
+        };
+        assert_eq!(
+            refused("a,q2,2,\n"),
+            "row 2: turn 2 has no case above it; a case's turns follow its first row"
+        );
+        assert_eq!(
+            refused("a,q1,1,\na,q3,3,\n"),
+            "row 3: turn 3 follows turn 1 of case `a`; its turns are numbered 2, 3, … in order"
+        );
+        assert_eq!(
+            refused("a,q1,,\nb,q2,2,\n"),
+            "row 3: turn 2 names case `b`, but the case above it is `a`"
+        );
+        assert_eq!(
+            refused("a,q1,,\na,q2,2,x\n"),
+            "row 3: turn 2 sets column `category`; a turn has only query, expected_answer and \
+             keywords (the rest belongs on the case's first row)"
+        );
+        assert_eq!(
+            refused("a,q1,two,\n"),
+            "row 2: column `turn` must be 1, 2, 3, …; got `two`"
+        );
+        assert_eq!(
+            refused("a,q1,,\na, ,2,\n"),
+            "row 2: turn 2: `query` is empty"
         );
     }
 }

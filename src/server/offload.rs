@@ -61,7 +61,9 @@ pub fn compiles_regex(assertions: &[Assertion]) -> bool {
 
 /// Whether any of these cases has a regex to compile.
 pub fn any_regex(cases: &[TestCase]) -> bool {
-    cases.iter().any(|c| compiles_regex(&c.assertions))
+    cases.iter().any(|c| {
+        compiles_regex(&c.assertions) || c.turns.iter().any(|t| compiles_regex(&t.assertions))
+    })
 }
 
 #[cfg(test)]

@@ -316,25 +316,7 @@ mod tests {
             let drafts = parse(&f, &json!({}), &csv).unwrap();
             let cases: Vec<TestCase> = drafts
                 .iter()
-                .map(|d| TestCase {
-                    id: crate::model::CaseId(1),
-                    name: String::new(),
-                    query: d.query.clone(),
-                    expected_answer: String::new(),
-                    keywords: vec![],
-                    category: String::new(),
-                    tags: vec![],
-                    pass_threshold: None,
-                    assertions: vec![],
-                    inputs: d.inputs.clone().unwrap_or(Value::Null),
-                    enabled: true,
-                    created_at: 0,
-                    updated_at: 0,
-                    created_by: None,
-                    updated_by: None,
-                    rubric: None,
-                    revision: 1,
-                })
+                .map(|d| TestCase::from_draft(crate::model::CaseId(1), d.clone(), 0))
                 .collect();
             let text = export(&f, &cases);
             assert!(text.starts_with('\u{feff}'));

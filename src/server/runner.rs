@@ -11,6 +11,7 @@ mod gate;
 mod lanes;
 mod limits;
 mod runs;
+mod turns;
 
 pub use gate::{
     GateConfig, CIRCUIT_OPEN, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_ERRORS,
@@ -1708,6 +1709,9 @@ impl Job {
         call: OwnedSemaphorePermit,
     ) -> JobEnd {
         registry.test_started(self.batch_id, self.version_id, &self.case.name);
+        if self.case.turn_count() > 1 {
+            return self.run_conversation(client, registry, tx, call).await;
+        }
         let outcome = client
             .call_with(
                 &self.endpoint,
@@ -1718,68 +1722,18 @@ impl Job {
             .await;
         drop(call);
         if let Err(failure) = &outcome {
-            let throttles = self.test.throttles + 1;
-            if self.throttles == Throttles::HandBack
-                && failure.is_throttle()
-                && throttles < MAX_THROTTLES_PER_TEST
-            {
-                registry.test_requeued(self.batch_id, self.version_id);
-                return JobEnd::Throttled {
-                    test: Waiting {
-                        throttles,
-                        attempts: self.test.attempts + failure.attempts,
-                        ..self.test
-                    },
-                    retry_after: failure.retry_after,
-                };
+            if let Some(end) = self.handed_back(failure, registry) {
+                return end;
             }
         }
-        let signal = match &outcome {
-            Ok(_) => Signal::Answered,
-            Err(f) => match classify(f.http_status, &f.code) {
-                Decision::Retry => Signal::Failed,
-                Decision::GiveUp => Signal::Refused,
-            },
-        };
+        let signal = signal_of(outcome.as_ref().err());
         let scored = match outcome {
             Ok(answer) => {
-                self.seen.note(answer.workflow_id.as_deref());
-                // Judged before it counts as completed: the judge's calls have their own limit.
-                let semantic = if self.grading.is_empty() {
-                    Semantic::default()
-                } else {
-                    let threshold = self
-                        .case
-                        .pass_threshold
-                        .unwrap_or(self.scoring.pass_threshold);
-                    self.judging
-                        .assess(
-                            &self.grading,
-                            &self.case,
-                            &answer.answer,
-                            &answer.retrieved,
-                            threshold,
-                        )
-                        .await
-                };
-                // A very long answer is scored off the async threads (see `offload`).
-                let long = answer.answer.len() >= offload::LONG_ANSWER_BYTES;
-                let (plan, scoring) = (self.plan.clone(), self.scoring.clone());
-                let scored = offload::cpu_if(long, move || {
-                    let scored = plan.score_with(
-                        &answer.answer,
-                        answer.latency_ms,
-                        &answer.trace,
-                        &scoring,
-                        semantic,
-                    );
-                    (answer, scored)
-                })
-                .await;
-                match scored {
-                    Ok((answer, scored)) => Ok((answer, scored)),
+                let semantic = self.semantic(&self.case, &answer).await;
+                match self.score(1, answer, semantic).await {
+                    Some(scored) => Ok(scored),
                     // Only when the runtime itself is going away; the test runs again on resume.
-                    Err(_) => return JobEnd::Unsaved,
+                    None => return JobEnd::Unsaved,
                 }
             }
             Err(failure) => Err(failure),
@@ -1789,6 +1743,76 @@ impl Job {
             Ok(()) => JobEnd::Stored(signal),
             Err(_) => JobEnd::Unsaved,
         }
+    }
+
+    /// A throttle handed back to the dispatcher (adaptive concurrency): the test waits and goes
+    /// again, unless it met too many throttles already.
+    fn handed_back(
+        &self,
+        failure: &crate::server::dify::Failure,
+        registry: &Registry,
+    ) -> Option<JobEnd> {
+        let throttles = self.test.throttles + 1;
+        if self.throttles == Throttles::HandBack
+            && failure.is_throttle()
+            && throttles < MAX_THROTTLES_PER_TEST
+        {
+            registry.test_requeued(self.batch_id, self.version_id);
+            return Some(JobEnd::Throttled {
+                test: Waiting {
+                    throttles,
+                    attempts: self.test.attempts + failure.attempts,
+                    ..self.test
+                },
+                retry_after: failure.retry_after,
+            });
+        }
+        None
+    }
+
+    /// What the batch's judge and embedding scorer say about an answer to `case` (nothing
+    /// without either). Judged before the test counts as completed: the judge's calls have their
+    /// own limit.
+    async fn semantic(&self, case: &TestCase, answer: &crate::server::dify::Answer) -> Semantic {
+        self.seen.note(answer.workflow_id.as_deref());
+        if self.grading.is_empty() {
+            return Semantic::default();
+        }
+        let threshold = case.pass_threshold.unwrap_or(self.scoring.pass_threshold);
+        self.judging
+            .assess(
+                &self.grading,
+                case,
+                &answer.answer,
+                &answer.retrieved,
+                threshold,
+            )
+            .await
+    }
+
+    /// Scores the answer to turn `turn` (1 for a one-turn case); a very long answer off the
+    /// async threads (see `offload`). None only when the runtime is going away.
+    async fn score(
+        &self,
+        turn: usize,
+        answer: crate::server::dify::Answer,
+        semantic: Semantic,
+    ) -> Option<(crate::server::dify::Answer, crate::server::scoring::Scored)> {
+        let long = answer.answer.len() >= offload::LONG_ANSWER_BYTES;
+        let (plan, scoring) = (self.plan.clone(), self.scoring.clone());
+        offload::cpu_if(long, move || {
+            let plan = plan.turn(turn).unwrap_or(&plan);
+            let scored = plan.score_with(
+                &answer.answer,
+                answer.latency_ms,
+                &answer.trace,
+                &scoring,
+                semantic,
+            );
+            (answer, scored)
+        })
+        .await
+        .ok()
     }
 
     /// A test its version's circuit gave up on: an error result without a call.
@@ -1838,6 +1862,7 @@ impl Job {
             detail: ScoreDetail::default(),
             finished_at: crate::server::store::now_ms(),
             trace: None,
+            turns: Vec::new(),
         };
         match outcome {
             Ok((answer, scored)) => TestResult {
@@ -1873,6 +1898,17 @@ impl Job {
                 ..base
             },
         }
+    }
+}
+
+/// What a test's call tells its version's circuit breaker.
+fn signal_of(failure: Option<&crate::server::dify::Failure>) -> Signal {
+    match failure {
+        None => Signal::Answered,
+        Some(f) => match classify(f.http_status, &f.code) {
+            Decision::Retry => Signal::Failed,
+            Decision::GiveUp => Signal::Refused,
+        },
     }
 }
 

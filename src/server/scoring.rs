@@ -49,6 +49,8 @@ pub struct CasePlan {
     expected: Option<UnitBag>,
     assertions: Vec<PlannedAssertion>,
     pass_threshold: Option<f64>,
+    /// Turns 2 and on of a conversation case, each planned as a one-turn case.
+    turns: Vec<CasePlan>,
 }
 
 /// The outcome of scoring one answer.
@@ -92,12 +94,26 @@ impl CasePlan {
         let expected_norm = normalize(&case.expected_answer);
         let expected = (!expected_norm.is_empty()).then(|| UnitBag::new(&expected_norm));
 
+        let turns = (2..=case.turn_count())
+            .filter_map(|n| case.turn_case(n).map(|c| (n, c)))
+            .map(|(n, c)| CasePlan::new(&c).map_err(|e| format!("turn {n}: {e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+
         Ok(CasePlan {
             keywords,
             expected,
             assertions,
             pass_threshold: case.pass_threshold,
+            turns,
         })
+    }
+
+    /// The plan of turn `n` (1-based) of a conversation case: itself for turn 1.
+    pub fn turn(&self, n: usize) -> Option<&CasePlan> {
+        match n {
+            1 => Some(self),
+            _ => self.turns.get(n.checked_sub(2)?),
+        }
     }
 
     /// Scores one answer. Never panics, whatever the answer.
@@ -878,6 +894,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         }
     }
 

@@ -406,6 +406,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::api::{
 use crate::model::Role;
 use crate::model::{CaseId, ImportReport, TestCase};
 use crate::ui::browser;
+use crate::ui::case_turns::{self, CaseTurns};
 use crate::ui::components::{settle_save, use_confirm, use_toasts, LocalTime, Modal};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
@@ -230,7 +231,13 @@ fn CaseRow(
                     view! { " "<span class="tag" data-testid="case-revision">{move || (i18n.t().jdg.revision)(r)}</span> }
                 })}
             </td>
-            <td><div class="clip">{c.query}</div></td>
+            <td>
+                <div class="clip">{c.query}</div>
+                {(!c.turns.is_empty()).then(|| {
+                    let n = c.turns.len() + 1;
+                    view! { <span class="tag" data-testid="case-turn-count">{move || (i18n.t().trn.n_turns)(n)}</span> }
+                })}
+            </td>
             <td><div class="clip">{c.expected_answer}</div></td>
             <td>{c.keywords.join(", ")}</td>
             <td>{c.category}</td>
@@ -288,6 +295,7 @@ fn CaseForm(
     );
     let form_version = RwSignal::new(None::<crate::model::VersionId>);
     let input_errors = RwSignal::new(std::collections::BTreeMap::new());
+    let turns = case_turns::rows(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
     let rubric = RwSignal::new(
         c.as_ref()
             .and_then(|c| c.rubric.clone())
@@ -344,6 +352,7 @@ fn CaseForm(
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
                 form_version.get_untracked(),
+                Some(case_turns::collect(&turns.get_untracked())),
             )
             .await;
             let saved = i18n.t_untracked().saved;
@@ -405,6 +414,7 @@ fn CaseForm(
                     <input type="checkbox" bind:checked=enabled/>
                     <span>{move || i18n.t().f_enabled}</span>
                 </label>
+                <CaseTurns rows=turns/>
                 {id.map(|id| view! { <Revisions id/> })}
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">

@@ -31,6 +31,8 @@ mod dashboard;
 pub use dashboard::DashStrings;
 mod webhooks;
 pub use webhooks::WebhookStrings;
+mod turns;
+pub use turns::TurnStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -174,6 +176,8 @@ pub struct Strings {
     pub trc: &'static TraceStrings,
     /// The admin page's webhooks and their delivery log.
     pub hook: &'static WebhookStrings,
+    /// Multi-turn cases: the case form's turns, a result's turns.
+    pub trn: &'static TurnStrings,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
@@ -434,6 +438,7 @@ pub static EN: Strings = Strings {
     dash: &dashboard::EN,
     trc: &trace::EN,
     hook: &webhooks::EN,
+    trn: &turns::EN,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
@@ -654,6 +659,7 @@ pub static ZH_TW: Strings = Strings {
     dash: &dashboard::ZH_TW,
     trc: &trace::ZH_TW,
     hook: &webhooks::ZH_TW,
+    trn: &turns::ZH_TW,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",

@@ -10,6 +10,7 @@ use crate::model::{Assertion, JudgeOutcome, ResultStatus, TestResult, Usage};
 use crate::ui::format;
 use crate::ui::i18n::use_i18n;
 use crate::ui::trace_view::TraceFacts;
+use crate::ui::turns_view::TurnsFacts;
 use leptos::prelude::*;
 
 #[component]
@@ -62,6 +63,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
         }
     });
     let trace = result.trace.map(|trace| view! { <TraceFacts trace/> });
+    let turns = (!result.turns.is_empty()).then(|| view! { <TurnsFacts turns=result.turns/> });
     let error = error_text(result.error_code, result.error_message);
     let judge = detail.judge.map(|j| view! { <JudgeFacts j/> });
     let embedding =
@@ -75,6 +77,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
             }
         });
     view! {
+        {turns}
         {judge}
         {embedding}
         <dt>{move || i18n.t().cmp.keyword_coverage}</dt><dd>{format::score(detail.keyword_score)}</dd>

@@ -227,8 +227,24 @@ impl DifyClient {
         case_inputs: &Value,
         throttles: Throttles,
     ) -> Result<Answer, Failure> {
-        let call = request::prepare(app, query, case_inputs, &self.cfg.user)
+        self.call_in(app, query, case_inputs, None, throttles).await
+    }
+
+    /// [`DifyClient::call_with`] as a turn of a conversation: `conversation_id` (the one Dify
+    /// gave the answer of the turn before) is sent with a chat-family call; None starts one.
+    pub async fn call_in(
+        &self,
+        app: &AppEndpoint,
+        query: &str,
+        case_inputs: &Value,
+        conversation_id: Option<&str>,
+        throttles: Throttles,
+    ) -> Result<Answer, Failure> {
+        let mut call = request::prepare(app, query, case_inputs, &self.cfg.user)
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
+        if let Some(id) = conversation_id {
+            request::continue_conversation(&mut call, id);
+        }
         self.check_target(app, &call.url).await?;
         let (ok, attempts) = self
             .retrying(&app.api_key, throttles, || {

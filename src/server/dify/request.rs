@@ -94,6 +94,15 @@ pub(crate) fn prepare(
     })
 }
 
+/// The call as the next turn of a conversation: the chat body's `conversation_id` is Dify's id
+/// from the answer before. Completion and workflow bodies have none and are left as they are
+/// (the runner refuses a multi-turn case on those apps before any call).
+pub(crate) fn continue_conversation(call: &mut PreparedCall, conversation_id: &str) {
+    if let Some(slot) = call.body.get_mut("conversation_id") {
+        *slot = Value::String(conversation_id.to_string());
+    }
+}
+
 /// Version inputs, overridden key by key by the case's. `null` means "no case inputs".
 pub(crate) fn merge_inputs(
     version: &Map<String, Value>,
@@ -292,5 +301,18 @@ mod tests {
                 .as_str(),
             "https://api.dify.ai/v1/info"
         );
+    }
+
+    #[test]
+    fn a_later_turn_carries_the_conversation_id_of_chat_calls_only() {
+        let mut a = app(AppMode::Chat, ResponseMode::Blocking);
+        let mut call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        assert_eq!(call.body["conversation_id"], "");
+        continue_conversation(&mut call, "c-1");
+        assert_eq!(call.body["conversation_id"], "c-1");
+        a.app_mode = AppMode::Workflow;
+        let mut call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        continue_conversation(&mut call, "c-1");
+        assert!(call.body.get("conversation_id").is_none());
     }
 }

@@ -649,6 +649,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         }
     }
 
@@ -678,6 +679,7 @@ mod tests {
             detail: ScoreDetail::default(),
             finished_at: 0,
             trace: None,
+            turns: Default::default(),
         }
     }
 

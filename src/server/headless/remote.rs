@@ -804,6 +804,7 @@ fn case_body(id: Option<CaseId>, d: &CaseDraft) -> Value {
         "inputs": d.inputs,
         "enabled": d.enabled.unwrap_or(true),
         "rubric": d.rubric,
+        "turns": d.turns,
     })
 }
 
@@ -863,6 +864,7 @@ fn same_content(c: &TestCase, d: &CaseDraft) -> bool {
         && same_inputs(&c.inputs, d.inputs.as_ref())
         && c.enabled == d.enabled.unwrap_or(true)
         && c.rubric == d.rubric
+        && c.turns == d.turns
 }
 
 /// The cases to create as `import_cases` JSON texts, each under [`IMPORT_CHUNK_BYTES`] (or one
@@ -911,6 +913,7 @@ mod tests {
             updated_by: None,
             rubric: None,
             revision: 1,
+            turns: Default::default(),
         }
     }
 

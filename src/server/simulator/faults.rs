@@ -114,6 +114,7 @@ pub(super) fn forced(token: KeyToken, attempt: u32) -> Option<Fault> {
         | KeyToken::NoPin
         | KeyToken::NoInfo
         | KeyToken::StrictForm
+        | KeyToken::Forget
         | KeyToken::Ceiling(_) => None,
         // Counted per key by the handler, which knows the key's request number.
         KeyToken::Outage { .. } | KeyToken::Revoked { .. } => None,

@@ -169,6 +169,11 @@ impl Generation {
         }
     }
 
+    /// The conversation the answer is in (chat family): the one asked for, else a new one.
+    pub(super) fn conversation_id(&self) -> &str {
+        &self.conversation_id
+    }
+
     pub(super) fn task_id(&self) -> &str {
         &self.task_id
     }

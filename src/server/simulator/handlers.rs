@@ -21,7 +21,9 @@ use super::keys::{self, AppKey, KeyLookup, KeyToken};
 use super::rng::{is_uuid, stable_uuid, StableHash};
 use super::stream::{self, Playback};
 use super::wire::{gateway_timeout_html, ApiError};
-use super::{answer, apps, judge, knowledge, FaultProfile, Sim, SimConfig, SimState};
+use super::{
+    answer, apps, conversations, judge, knowledge, FaultProfile, Sim, SimConfig, SimState,
+};
 use crate::model::AppMode;
 
 /// A validated generation request.
@@ -441,7 +443,15 @@ async fn generate(
     if let Err(e) = check_pin(&sim, &request).and_then(|()| check_form(&sim, &request)) {
         return e.into_response();
     }
-    run(sim, request).await
+    // Dify looks the conversation up (for this app and user) before it generates.
+    let facts = match &request.conversation_id {
+        None => Vec::new(),
+        Some(id) => match sim.conversations.facts(id, &request.key, &request.user) {
+            Some(facts) => facts,
+            None => return ApiError::conversation_not_found().into_response(),
+        },
+    };
+    run(sim, request, facts).await
 }
 
 /// Dify checks the plan before it looks the version up: a Sandbox key is refused whatever the
@@ -468,7 +478,8 @@ fn app_hash(key: &str) -> u64 {
     StableHash::new("app").str(key).finish()
 }
 
-async fn run(sim: SimState, p: Prepared) -> Response {
+/// `facts`: what the conversation continued was asked to remember (see `conversations`).
+async fn run(sim: SimState, p: Prepared, facts: Vec<String>) -> Response {
     // Delays count from here, so the work of answering is inside the latency, not added to it.
     let arrived = Instant::now();
     let cfg = &sim.cfg;
@@ -564,8 +575,14 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         (Some(KeyToken::Judge), _) => Some(judge::as_dify_app(&p.question, &p.inputs)),
         _ => None,
     };
-    let answer =
-        scripted.unwrap_or_else(|| answer::compose(entry, p.app.quality, &mut answer_seed.rng()));
+    let chat = Family::of(p.app.mode) == Family::Chat;
+    let remembered = chat
+        .then(|| conversations::reply(&p.question, &facts))
+        .flatten();
+    let answer = remembered
+        .or(scripted)
+        .unwrap_or_else(|| answer::compose(entry, p.app.quality, &mut answer_seed.rng()));
+    let question = p.question.clone();
     let ask = Ask {
         mode: p.app.mode,
         quality: p.app.quality,
@@ -589,6 +606,10 @@ async fn run(sim: SimState, p: Prepared) -> Response {
         },
     };
     let generation = Generation::new(ask, this_attempt.str("ids").rng());
+    if chat && p.app.token != Some(KeyToken::Forget) {
+        sim.conversations
+            .record(generation.conversation_id(), &p.key, &p.user, &question);
+    }
 
     if p.streaming {
         streaming_response(&sim, generation, &timing, fault, slot, app, &p.user)

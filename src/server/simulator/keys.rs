@@ -22,6 +22,8 @@
 //!          revoked<N>        the key's first N requests are answered; from then on 401, as
 //!                            when the key is deleted in Dify mid-batch
 //!          nodes<N>          a chatflow/workflow stream reports N nodes (0, or 4–60; default 4)
+//!          forget            the app keeps no conversation: the next turn of any conversation
+//!                            it started gets 404 "Conversation Not Exists."
 //!          (an unrecognised third segment is ignored like the rest)
 //! app-disabled.q<NN>…   a valid key whose app has its API disabled (403)
 //!
@@ -106,10 +108,13 @@ pub enum KeyToken {
     /// then `n − 4` code nodes, the LLM and the answer/end node; 0 sends no node events at all
     /// (an app as the stream of an older Dify shows it), so a benchmark can weigh traces.
     Nodes(u32),
+    /// No fault; the app keeps no conversation, so every `conversation_id` it gave is unknown at
+    /// the next turn (404 `not_found` "Conversation Not Exists."), as after Dify deleted it.
+    Forget,
 }
 
 impl KeyToken {
-    pub const ALL: [KeyToken; 20] = [
+    pub const ALL: [KeyToken; 21] = [
         KeyToken::Ok,
         KeyToken::TooManyRequests,
         KeyToken::TooManyRequestsNoRetryAfter,
@@ -130,6 +135,7 @@ impl KeyToken {
         KeyToken::NoPin,
         KeyToken::NoInfo,
         KeyToken::StrictForm,
+        KeyToken::Forget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +160,7 @@ impl KeyToken {
             KeyToken::NoPin => "nopin",
             KeyToken::NoInfo => "noinfo",
             KeyToken::StrictForm => "strictform",
+            KeyToken::Forget => "forget",
             KeyToken::Ceiling(_) => "ceiling",
             KeyToken::Outage { .. } => "outage",
             KeyToken::Revoked { .. } => "revoked",

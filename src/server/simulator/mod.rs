@@ -44,6 +44,13 @@
 //! Jitter is uniform and never takes a delay below zero. Delays are kept to about 0.1 ms by the
 //! simulator's own timer (`clock`), not rounded up to tokio's 1 ms tick.
 //!
+//! # Conversations
+//! Chat, agent and chatflow apps keep their conversations (`conversations`, bounded to the 4,096
+//! most recently used): a `conversation_id` the app never gave its `user` is Dify's 404
+//! `not_found` "Conversation Not Exists."; a `Remember: <fact>` turn is remembered and a `Recall`
+//! turn answers every fact of its conversation, so a multi-turn test passes only when its turns
+//! travel in one conversation. The `forget` token makes an app keep none.
+//!
 //! # Faults
 //! Profiles and their exact rates are documented in `faults`; under `hostile` each key also
 //! admits at most 8 requests in flight (429 `too_many_requests` beyond). Error faults render as
@@ -66,6 +73,7 @@
 mod answer;
 pub mod apps;
 mod clock;
+mod conversations;
 mod embeddings;
 mod facts;
 mod faults;
@@ -197,6 +205,7 @@ struct Sim {
     tasks: stream::TaskRegistry,
     counters: stats::Counters,
     apps: apps::Apps,
+    conversations: conversations::Conversations,
 }
 
 type SimState = Arc<Sim>;
@@ -210,6 +219,7 @@ pub fn router(cfg: SimConfig) -> Router {
         tasks: stream::TaskRegistry::default(),
         counters: stats::Counters::default(),
         apps: apps::Apps::default(),
+        conversations: conversations::Conversations::default(),
     });
     Router::new()
         .route("/v1/chat-messages", post(handlers::chat_messages))

@@ -118,6 +118,15 @@ impl ApiError {
         )
     }
 
+    /// Dify's answer to a `conversation_id` the app and user do not have.
+    pub(super) fn conversation_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Conversation Not Exists.",
+        )
+    }
+
     pub(super) fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -1,7 +1,7 @@
 //! The `test_cases` table, and `case_revisions`: a case's earlier expected answers.
 //!
 //! A case's *revision* goes up whenever what it is graded against changes — its expected answer,
-//! keywords or rubric — by an edit or by promoting a reviewed answer; the text it had before is
+//! keywords, rubric or its later turns — by an edit or by promoting a reviewed answer; the text it had before is
 //! kept in `case_revisions`. Batches keep their own snapshots (`batch_cases`), so a new revision
 //! never rewrites a past result.
 
@@ -33,6 +33,7 @@ struct CaseRow {
     updated_by: Option<String>,
     rubric: Option<String>,
     revision: i64,
+    turns: String,
 }
 
 impl CaseRow {
@@ -55,6 +56,7 @@ impl CaseRow {
             updated_by: self.updated_by,
             rubric: self.rubric,
             revision: u32::try_from(self.revision).unwrap_or(1),
+            turns: parse_json("case turns", &self.turns)?,
         })
     }
 }
@@ -62,11 +64,11 @@ impl CaseRow {
 const COLUMNS: &str =
     "id, name, query, expected_answer, keywords, category, tags, pass_threshold, \
                        assertions, inputs, enabled, created_at, updated_at, created_by, updated_by, \
-                       rubric, revision";
+                       rubric, revision, turns";
 /// The columns a new case binds, in the order [`insert_cases`](Store::insert_cases) binds them.
 const INSERT_COLUMNS: &str = "name, query, expected_answer, keywords, category, tags, \
-     pass_threshold, assertions, inputs, enabled, created_at, updated_at, rubric";
-const INSERT_BOUND: usize = 13;
+     pass_threshold, assertions, inputs, enabled, created_at, updated_at, rubric, turns";
+const INSERT_BOUND: usize = 14;
 
 /// The bound values of one draft, in `INSERT` order after the name and query.
 struct Encoded {
@@ -74,6 +76,7 @@ struct Encoded {
     tags: String,
     assertions: String,
     inputs: String,
+    turns: String,
 }
 
 fn encode(draft: &CaseDraft) -> Encoded {
@@ -82,6 +85,7 @@ fn encode(draft: &CaseDraft) -> Encoded {
         tags: to_json(&draft.tags),
         assertions: to_json(&draft.assertions),
         inputs: to_json(draft.inputs.as_ref().unwrap_or(&serde_json::json!({}))),
+        turns: to_json(&draft.turns),
     }
 }
 
@@ -138,7 +142,8 @@ impl Store {
                         .bind(draft.enabled.unwrap_or(true))
                         .bind(now)
                         .bind(now)
-                        .bind(&draft.rubric);
+                        .bind(&draft.rubric)
+                        .bind(&enc.turns);
                 }
                 let mut chunk_ids: Vec<i64> = q.fetch_all(&mut *tx).await?;
                 // RETURNING promises no order; the ids of one statement's rows rise in the order
@@ -172,7 +177,7 @@ impl Store {
         let sql = "UPDATE test_cases SET name = $2, query = $3, expected_answer = $4, \
                    keywords = $5, category = $6, tags = $7, pass_threshold = $8, \
                    assertions = $9, inputs = $10, enabled = COALESCE($11, enabled), \
-                   updated_at = $12, rubric = $13, revision = $14 WHERE id = $1";
+                   updated_at = $12, rubric = $13, revision = $14, turns = $15 WHERE id = $1";
         let now = now_ms();
         let done = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -184,7 +189,8 @@ impl Store {
             let old = row.into_case().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
             let regraded = old.expected_answer != draft.expected_answer
                 || old.keywords != draft.keywords
-                || old.rubric != draft.rubric;
+                || old.rubric != draft.rubric
+                || old.turns != draft.turns;
             let revision = i64::from(old.revision) + i64::from(regraded);
             if regraded {
                 sqlx::query(INSERT_REVISION)
@@ -212,6 +218,7 @@ impl Store {
                 .bind(now)
                 .bind(&draft.rubric)
                 .bind(revision)
+                .bind(&enc.turns)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -14,12 +14,12 @@ use crate::model::limits::{
 };
 use crate::model::{
     BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, JudgeVerdict, RepeatStats, ResultCell,
-    ResultStatus, TestResult, Usage, VersionId, VersionSummary,
+    ResultStatus, TestResult, TurnResult, Usage, VersionId, VersionSummary,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// SQLite allows 32,766 bound values per statement; 29 columns × 500 rows stays well inside.
+/// SQLite allows 32,766 bound values per statement; 30 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
 /// One test of a batch: (version, case, repetition).
 pub type TestKey = (VersionId, CaseId, u32);
@@ -35,7 +35,7 @@ const COLUMNS: &str =
     "batch_id, version_id, case_id, repetition, status, score, answer, latency_ms, ttft_ms, \
      prompt_tokens, completion_tokens, total_tokens, total_price, currency, task_id, message_id, \
      conversation_id, workflow_run_id, error_code, error_message, attempts, detail, finished_at, \
-     trace";
+     trace, turns";
 
 #[derive(sqlx::FromRow)]
 struct ResultRow {
@@ -63,6 +63,7 @@ struct ResultRow {
     detail: String,
     finished_at: i64,
     trace: Option<String>,
+    turns: Option<String>,
 }
 
 impl ResultRow {
@@ -102,6 +103,10 @@ impl ResultRow {
                 .as_deref()
                 .map(|t| parse_json("result trace", t))
                 .transpose()?,
+            turns: match self.turns.as_deref() {
+                Some(t) => parse_json("result turns", t)?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -243,6 +248,21 @@ fn stored(text: &Option<String>, max_bytes: usize) -> Option<String> {
     text.as_deref().map(|t| bounded(t, max_bytes).into_owned())
 }
 
+/// A multi-turn result's turns bounded for storage as its answer and ids are: each turn's
+/// answer, error and conversation id.
+fn stored_turns(turns: &[TurnResult]) -> Vec<TurnResult> {
+    turns
+        .iter()
+        .map(|t| TurnResult {
+            answer: stored(&t.answer, MAX_STORED_ANSWER_BYTES / turns.len().max(1)),
+            error: stored(&t.error, MAX_STORED_ERROR_BYTES),
+            conversation_id: stored(&t.conversation_id, MAX_STORED_ID_BYTES),
+            query: bounded(&t.query, MAX_STORED_ERROR_BYTES).into_owned(),
+            ..t.clone()
+        })
+        .collect()
+}
+
 macro_rules! push_result_values {
     ($builder:expr, $rows:expr) => {
         $builder.push_values($rows, |mut b, r: &TestResult| {
@@ -269,7 +289,8 @@ macro_rules! push_result_values {
                 .push_bind(r.attempts)
                 .push_bind(to_json(&r.detail))
                 .push_bind(r.finished_at)
-                .push_bind(r.trace.as_ref().map(to_json));
+                .push_bind(r.trace.as_ref().map(to_json))
+                .push_bind((!r.turns.is_empty()).then(|| to_json(&stored_turns(&r.turns))));
             let judge = r.detail.judge.as_ref();
             b.push_bind(judge.and_then(|j| j.score))
                 .push_bind(judge.map(|j| match j.verdict() {
