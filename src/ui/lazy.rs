@@ -28,3 +28,22 @@ pub fn on_demand(view: impl Future<Output = AnyView> + 'static) -> impl IntoView
 pub fn on_demand(view: impl Future<Output = AnyView> + Send + 'static) -> impl IntoView {
     view! { <Suspense fallback=|| ()>{Suspend::new(view)}</Suspense> }
 }
+
+/// Room for wasm-split to move static data out of the main file. Nothing reads it.
+///
+/// wasm-split (cargo-leptos 0.3.10, crate `wasm_split_cli_support`, `emit.rs`
+/// `DataEmitInfo::new`) gives each data symbol of the linked `.rodata` segment to the module
+/// (main or a chunk) that uses it, and lays each module's share out again inside the
+/// segment's original address range: in module order, larger alignment first, with padding.
+/// When the re-laid segment comes out longer than the original (padding, and bytes two
+/// symbols of different modules shared in the linker's output are copied), it could overwrite
+/// the segment after it, so wasm-split gives up and puts the *whole* segment — every string
+/// table and constant of every page — in the main file ("Overlong segment 0 by 114 after
+/// relocation, putting it in main module" for this crate before this array). This array is
+/// kept in `.rodata` by `#[used]` but is reached by no function, so no module includes it:
+/// the segment it lengthens leaves that much room for the re-laid data, which then goes to
+/// the chunks that use it. The array costs no byte in any file (unused data is not emitted)
+/// and 8 KiB of address space. Measured in BENCHMARKS.md § f2.1.
+#[cfg(feature = "hydrate")]
+#[used]
+static RODATA_SLACK: [u8; 8192] = [0; 8192];
