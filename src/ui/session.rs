@@ -128,13 +128,13 @@ pub fn UserMenu() -> impl IntoView {
                     view! {
                         <div class="user-menu" data-testid="user-menu">
                             <span class="user-name">{m.name.clone()}</span>
-                            <span class="tag user-role">{move || i18n.t().acc.role(role)}</span>
+                            <span class="tag user-role">{move || i18n.t().role(role)}</span>
                             {admin.then(|| view! {
-                                <A href="/admin">{move || i18n.t().acc.nav_admin}</A>
+                                <A href="/admin">{move || i18n.t().nav_admin}</A>
                             })}
                             {m.session.then(|| view! {
                                 <button type="button" class="link" on:click=move |_| { sign_out.dispatch(()); }>
-                                    {move || i18n.t().acc.sign_out}
+                                    {move || i18n.t().sign_out}
                                 </button>
                             })}
                         </div>

@@ -264,7 +264,7 @@ fn VersionRow(
                     view! {
                         " "
                         <span class="tag mono" data-testid="version-pin" title=title>
-                            {move || (i18n.t().idn.pinned_badge)(&pin)}
+                            {move || (i18n.t().pinned_badge)(&pin)}
                         </span>
                     }
                 })}
@@ -273,7 +273,7 @@ fn VersionRow(
             <td><code>{v.api_key_hint}</code></td>
             <td>
                 <IfRole min=Role::Admin otherwise=move || view! {
-                    <span class="muted">{move || if enabled { i18n.t().acc.on } else { i18n.t().acc.off }}</span>
+                    <span class="muted">{move || if enabled { i18n.t().on } else { i18n.t().off }}</span>
                 }>
                     <label class="switch">
                         <input
@@ -400,7 +400,7 @@ fn VersionForm(
         <Modal
             title=Signal::derive(move || {
                 let t = i18n.t();
-                if id.is_some() { t.edit_version_title } else { t.new_version_title }.to_string()
+                if id.is_some() { t.vf().edit_version_title } else { t.vf().new_version_title }.to_string()
             })
             dismissible=true
             on_dismiss=close
@@ -433,7 +433,7 @@ fn VersionForm(
                 </label>
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().f_app_mode}</span>
+                        <span>{move || i18n.t().vf().f_app_mode}</span>
                         <select on:change=move |ev| {
                             if let Some(m) = AppMode::parse(&event_target_value(&ev)) {
                                 app_mode.set(m);
@@ -446,7 +446,7 @@ fn VersionForm(
                         </select>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_response_mode}</span>
+                        <span>{move || i18n.t().vf().f_response_mode}</span>
                         <select on:change=move |ev| {
                             if let Some(m) = ResponseMode::parse(&event_target_value(&ev)) {
                                 response_mode.set(m);
@@ -460,13 +460,13 @@ fn VersionForm(
                     </label>
                 </div>
                 <label>
-                    <span>{move || i18n.t().f_answer_field}</span>
+                    <span>{move || i18n.t().vf().f_answer_field}</span>
                     <input type="text" bind:value=answer_field/>
-                    <small>{move || i18n.t().f_answer_field_help}</small>
+                    <small>{move || i18n.t().vf().f_answer_field_help}</small>
                 </label>
                 <Show when=pinnable>
                     <label>
-                        <span>{move || i18n.t().idn.f_workflow_id}</span>
+                        <span>{move || i18n.t().idn().f_workflow_id}</span>
                         <input
                             type="text"
                             class="mono"
@@ -476,11 +476,11 @@ fn VersionForm(
                             placeholder="3c90c3cc-0d44-4b50-8888-8dd25736052a"
                             bind:value=workflow_id
                         />
-                        <small>{move || i18n.t().idn.f_workflow_id_help}</small>
+                        <small>{move || i18n.t().idn().f_workflow_id_help}</small>
                     </label>
                 </Show>
                 <label>
-                    <span>{move || i18n.t().f_description}</span>
+                    <span>{move || i18n.t().vf().f_description}</span>
                     <textarea rows="2" bind:value=description></textarea>
                 </label>
                 <label class="inline">
