@@ -9,9 +9,9 @@ use crate::api::{
 use crate::model::Role;
 use crate::model::{AppMode, ResponseMode, Version, VersionId, VersionLatestResult};
 use crate::ui::batch_config::BatchConfigModal;
-use crate::ui::components::{settle_save, use_confirm, use_toasts, BatchStatusTag, Modal};
+use crate::ui::components::{settle_save, use_confirm, use_toasts, BatchStatusTag, Modal, Toasts};
 use crate::ui::format;
-use crate::ui::i18n::use_i18n;
+use crate::ui::i18n::{use_i18n, I18n};
 use crate::ui::lazy::on_demand;
 use crate::ui::monitor::use_monitor;
 use crate::ui::session::IfRole;
@@ -176,35 +176,11 @@ fn VersionRow(
 
     let toggle_enabled = move |ev| {
         let on = event_target_checked(&ev);
-        leptos::task::spawn_local(async move {
-            match set_version_enabled(id, on).await {
-                Ok(()) => {
-                    if !on {
-                        selected.update(|s| {
-                            s.remove(&id);
-                        });
-                    }
-                    reload.update(|n| *n += 1);
-                }
-                Err(e) => toasts.error(e.message),
-            }
-        });
+        leptos::task::spawn_local(set_enabled_action(id, on, selected, reload, toasts));
     };
     let test = move |_| {
         testing.set(true);
-        leptos::task::spawn_local(async move {
-            let t = i18n.t_untracked();
-            match test_connection(id).await {
-                Ok(r) if r.ok => toasts.success((t.connection_ok)(
-                    r.app_name.as_deref().unwrap_or("?"),
-                    r.app_mode.as_deref().unwrap_or("?"),
-                    r.latency_ms,
-                )),
-                Ok(r) => toasts.error((t.connection_failed)(r.message.as_deref().unwrap_or(""))),
-                Err(e) => toasts.error((t.connection_failed)(&e.message)),
-            }
-            testing.set(false);
-        });
+        leptos::task::spawn_local(test_connection_action(id, testing, toasts, i18n));
     };
     let delete = {
         let name = name.clone();
@@ -215,18 +191,7 @@ fn VersionRow(
                 t.delete,
                 true,
                 move || {
-                    leptos::task::spawn_local(async move {
-                        match delete_version(id).await {
-                            Ok(()) => {
-                                selected.update(|s| {
-                                    s.remove(&id);
-                                });
-                                toasts.info(i18n.t_untracked().deleted);
-                                reload.update(|n| *n += 1);
-                            }
-                            Err(e) => toasts.error(e.message),
-                        }
-                    });
+                    leptos::task::spawn_local(delete_action(id, selected, reload, toasts, i18n));
                 },
             );
         }
@@ -319,6 +284,73 @@ fn VersionRow(
             </td>
         </tr>
     }
+}
+
+// A row's actions run only after a click, so each is a chunk loaded on its first use (ui/lazy.rs)
+// with its server call and the decoding of the answer: the first page needs none of them. They
+// run in a task, outside the component's reactive owner, so they take what they use as
+// arguments instead of reading the context.
+
+#[lazy]
+fn set_enabled_action(
+    id: VersionId,
+    on: bool,
+    selected: RwSignal<BTreeSet<VersionId>>,
+    reload: RwSignal<u64>,
+    toasts: Toasts,
+) {
+    leptos::task::spawn_local(async move {
+        match set_version_enabled(id, on).await {
+            Ok(()) => {
+                if !on {
+                    selected.update(|s| {
+                        s.remove(&id);
+                    });
+                }
+                reload.update(|n| *n += 1);
+            }
+            Err(e) => toasts.error(e.message),
+        }
+    });
+}
+
+#[lazy]
+fn test_connection_action(id: VersionId, testing: RwSignal<bool>, toasts: Toasts, i18n: I18n) {
+    leptos::task::spawn_local(async move {
+        let t = i18n.t_untracked();
+        match test_connection(id).await {
+            Ok(r) if r.ok => toasts.success((t.connection_ok)(
+                r.app_name.as_deref().unwrap_or("?"),
+                r.app_mode.as_deref().unwrap_or("?"),
+                r.latency_ms,
+            )),
+            Ok(r) => toasts.error((t.connection_failed)(r.message.as_deref().unwrap_or(""))),
+            Err(e) => toasts.error((t.connection_failed)(&e.message)),
+        }
+        testing.set(false);
+    });
+}
+
+#[lazy]
+fn delete_action(
+    id: VersionId,
+    selected: RwSignal<BTreeSet<VersionId>>,
+    reload: RwSignal<u64>,
+    toasts: Toasts,
+    i18n: I18n,
+) {
+    leptos::task::spawn_local(async move {
+        match delete_version(id).await {
+            Ok(()) => {
+                selected.update(|s| {
+                    s.remove(&id);
+                });
+                toasts.info(i18n.t_untracked().deleted);
+                reload.update(|n| *n += 1);
+            }
+            Err(e) => toasts.error(e.message),
+        }
+    });
 }
 
 /// Add or edit a version. The API key is write-only: the form never holds the stored one.
