@@ -11,6 +11,8 @@ use crate::ui::components::{use_toasts, ProgressBar};
 use crate::ui::i18n::use_i18n;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// How long the modal stays after a batch completes (the original's 2.5 s).
@@ -155,6 +157,21 @@ pub fn provide_monitor() -> Monitor {
 }
 
 /// The header's list of running batches; a click reopens one's progress modal.
+/// The running batches' details. A chunk (ui/lazy.rs) fetched only while some batch runs: with
+/// none running, the first page needs neither this nor the `Batch` decoder it brings.
+#[lazy]
+fn batch_details(ids: Vec<BatchId>) -> Pin<Box<dyn Future<Output = Vec<Batch>>>> {
+    Box::pin(async move {
+        let mut out: Vec<Batch> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Ok(b) = get_batch(id).await {
+                out.push(b);
+            }
+        }
+        out
+    })
+}
+
 #[component]
 pub fn RunningIndicator() -> impl IntoView {
     let monitor = use_monitor();
@@ -164,13 +181,10 @@ pub fn RunningIndicator() -> impl IntoView {
         monitor.running_tick.track();
         async move {
             let ids = running_batches().await.unwrap_or_default();
-            let mut out: Vec<Batch> = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Ok(b) = get_batch(id).await {
-                    out.push(b);
-                }
+            if ids.is_empty() {
+                return Vec::new();
             }
-            out
+            batch_details(ids).await.await
         }
     });
     let count = move || running.get().map_or(0, |l| l.len());
