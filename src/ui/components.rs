@@ -447,41 +447,54 @@ pub fn use_confirm() -> Confirm {
     expect_context()
 }
 
+/// The dialog of a pending [`Confirm::ask`]. Its code is a chunk loaded the first time a
+/// question is asked (ui/lazy.rs): the first page only asks after a click.
 #[component]
 pub fn ConfirmHost() -> impl IntoView {
     let confirm = use_confirm();
+    move || {
+        confirm
+            .pending
+            .get()
+            .map(|req| crate::ui::lazy::on_demand(confirm_dialog(req, confirm)))
+    }
+}
+
+#[lazy]
+fn confirm_dialog(req: ConfirmRequest, confirm: Confirm) -> AnyView {
+    view! { <ConfirmDialog req confirm/> }.into_any()
+}
+
+#[component]
+fn ConfirmDialog(req: ConfirmRequest, confirm: Confirm) -> impl IntoView {
     let i18n = use_i18n();
     let cancel = Callback::new(move |()| confirm.pending.set(None));
-    move || {
-        confirm.pending.get().map(|req| {
-            let on_yes = req.on_yes;
-            view! {
-                <Modal
-                    title=Signal::derive(move || i18n.t().confirm_title.to_string())
-                    dismissible=true
-                    on_dismiss=cancel
-                    class="modal-small"
-                    test_id="confirm-dialog"
+    let on_yes = req.on_yes;
+    view! {
+        <Modal
+            title=Signal::derive(move || i18n.t().confirm_title.to_string())
+            dismissible=true
+            on_dismiss=cancel
+            class="modal-small"
+            test_id="confirm-dialog"
+        >
+            <p class="confirm-message">{req.message.clone()}</p>
+            <div class="modal-foot">
+                <button type="button" data-autofocus on:click=move |_| cancel.run(())>
+                    {move || i18n.t().no_go_back}
+                </button>
+                <button
+                    type="button"
+                    class=if req.danger { "danger" } else { "primary" }
+                    on:click=move |_| {
+                        confirm.pending.set(None);
+                        on_yes.run(());
+                    }
                 >
-                    <p class="confirm-message">{req.message.clone()}</p>
-                    <div class="modal-foot">
-                        <button type="button" data-autofocus on:click=move |_| cancel.run(())>
-                            {move || i18n.t().no_go_back}
-                        </button>
-                        <button
-                            type="button"
-                            class=if req.danger { "danger" } else { "primary" }
-                            on:click=move |_| {
-                                confirm.pending.set(None);
-                                on_yes.run(());
-                            }
-                        >
-                            {req.yes.clone()}
-                        </button>
-                    </div>
-                </Modal>
-            }
-        })
+                    {req.yes.clone()}
+                </button>
+            </div>
+        </Modal>
     }
 }
 
