@@ -382,25 +382,41 @@ pub fn use_toasts() -> Toasts {
     expect_context()
 }
 
+/// Where toasts appear. The live region is there from the start (a screen reader announces
+/// what is added to it); the list inside is a chunk loaded with the first toast (ui/lazy.rs).
 #[component]
 pub fn ToastHost() -> impl IntoView {
     let toasts = use_toasts();
+    // Stays true once a toast was shown, so the loaded list is kept rather than made again.
+    let shown = Memo::new(move |before: Option<&bool>| {
+        before.copied().unwrap_or(false) || toasts.items.with(|v| !v.is_empty())
+    });
     view! {
         <div class="toasts" aria-live="polite">
-            <For each=move || toasts.items.get() key=|t| t.id let:t>
-                <div
-                    class=match t.kind {
-                        ToastKind::Success => "toast toast-success",
-                        ToastKind::Info => "toast toast-info",
-                        ToastKind::Error => "toast toast-error",
-                    }
-                    role=if t.kind == ToastKind::Error { "alert" } else { "status" }
-                >
-                    {t.text}
-                </div>
-            </For>
+            <Show when=move || shown.get()>
+                {crate::ui::lazy::on_demand(toast_list(toasts))}
+            </Show>
         </div>
     }
+}
+
+#[lazy]
+fn toast_list(toasts: Toasts) -> AnyView {
+    view! {
+        <For each=move || toasts.items.get() key=|t| t.id let:t>
+            <div
+                class=match t.kind {
+                    ToastKind::Success => "toast toast-success",
+                    ToastKind::Info => "toast toast-info",
+                    ToastKind::Error => "toast toast-error",
+                }
+                role=if t.kind == ToastKind::Error { "alert" } else { "status" }
+            >
+                {t.text}
+            </div>
+        </For>
+    }
+    .into_any()
 }
 
 /// A pending question for the confirmation dialog.
