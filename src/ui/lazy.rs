@@ -1,10 +1,14 @@
 //! Code loaded on demand. With `cargo leptos build --split` (scripts/build.sh) the body of each
 //! `#[lazy]` function, and whatever only it uses, is a WASM chunk of its own that the browser
-//! fetches the first time the function is called; the pages (app.rs, `lazy_page!`) and the
-//! overlays a click opens (the progress modal, the batch configuration, the version form) are
-//! split this way, so the first page loads only the WASM it shows (BENCHMARKS.md, "WASM
-//! chunks"). The WASM is only usable split: it imports the loader that `--split` writes
-//! (`__wasm_split.*.js`). On the server a `#[lazy]` function is an ordinary async function.
+//! fetches the first time the function is called; the pages (app.rs, `lazy_page!`), the
+//! overlays a click opens (the progress modal, the batch configuration, the version form, the
+//! confirmation dialog, the running-batches menu), the toast list, and code that runs only after
+//! a click or while a batch runs (the versions page's row actions, signing out, the progress
+//! stream, the running batches' details) are split this way, so the first page loads only the
+//! WASM it shows (BENCHMARKS.md § f2, f2.1). A `#[lazy]` function runs in a task, outside the
+//! caller's reactive owner: pass it what it needs rather than reading the context there, unless
+//! it only builds a view that `on_demand` renders. The WASM is only usable split: it imports the
+//! loader that `--split` writes (`__wasm_split.*.js`). On the server a `#[lazy]` function is an ordinary async function.
 
 use leptos::prelude::*;
 use std::future::Future;
