@@ -6,9 +6,9 @@
 //!
 //! **Sub-tables keep strings out of the main WASM.** A page's or dialog's strings live in a
 //! table of their own (`i18n/*.rs`, `EN` and `ZH_TW` statics of a `…Strings` struct), reached
-//! only through a method of [`Strings`]: `i18n.t().jdg().new_judge_title`. The method picks the
-//! language's static with a `match`, so a static (and every string in it) is used only by the
-//! code that calls its method; with `--split` (ui/lazy.rs) it goes to that code's chunk. A
+//! only through a method of [`Strings`]: `i18n.t().jdg().new_judge_title`. The method picks
+//! the language's static with a `match`, so a static (and every string in it) is used only by
+//! the code that calls its method; with `--split` (ui/lazy.rs) it goes to that code's chunk. A
 //! field of `Strings` itself is reachable from the header and so always in the main file: keep
 //! there only what the main file's own views (the header, the versions page, toasts) show.
 //! Adding a sub-table is one line in `sub_tables!` below (and its module).
