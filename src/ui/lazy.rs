@@ -8,7 +8,8 @@
 //! WASM it shows (BENCHMARKS.md § f2, f2.1). A `#[lazy]` function runs in a task, outside the
 //! caller's reactive owner: pass it what it needs rather than reading the context there, unless
 //! it only builds a view that `on_demand` renders. The WASM is only usable split: it imports the
-//! loader that `--split` writes (`__wasm_split.*.js`). On the server a `#[lazy]` function is an ordinary async function.
+//! loader that `--split` writes (`__wasm_split.*.js`). On the server a `#[lazy]` function is an
+//! ordinary async function.
 
 use leptos::prelude::*;
 use std::future::Future;
