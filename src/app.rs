@@ -70,7 +70,7 @@ pub fn App() -> impl IntoView {
                     <A href="/" exact=true>{move || i18n.t().nav_versions}</A>
                     <A href="/cases">{move || i18n.t().nav_cases}</A>
                     <A href="/batches">{move || i18n.t().nav_batches}</A>
-                    <A href="/dashboard">{move || i18n.t().dash.nav}</A>
+                    <A href="/dashboard">{move || i18n.t().nav_dashboard}</A>
                 </nav>
                 <div class="topbar-right">
                     // Signed-out visitors (the sign-in page) have no batches to see.

@@ -4,6 +4,7 @@
 //! call the store, and keep the rules only they can know (the last admin stays an admin).
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{ApiToken, CreatedToken, Me, Role, User};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -26,7 +27,7 @@ fn unauthorized(message: impl Into<String>) -> ApiError {
 
 /// Signs in with a username and password; sets the session cookie and returns who you are.
 /// Failed attempts are throttled per username and per client address (429 says for how long).
-#[server(prefix = "/api", endpoint = "login", input = Json)]
+#[server(prefix = "/api", endpoint = "login", input = Json, output = JsonText)]
 pub async fn login(username: String, password: String) -> Result<Me, ApiError> {
     use crate::server::auth::credential;
     let auth = auth()?;
@@ -92,7 +93,7 @@ async fn start_session(auth: &crate::server::auth::Auth, user: User) -> Result<M
 }
 
 /// Ends the caller's browser session (the cookie is cleared too). Harmless without one.
-#[server(prefix = "/api", endpoint = "logout", input = Json)]
+#[server(prefix = "/api", endpoint = "logout", input = Json, output = JsonText)]
 pub async fn logout() -> Result<(), ApiError> {
     use crate::server::auth::Who;
     let auth = auth()?;
@@ -105,14 +106,14 @@ pub async fn logout() -> Result<(), ApiError> {
 }
 
 /// Who the caller is, or null when not signed in.
-#[server(prefix = "/api", endpoint = "current_user", input = Json)]
+#[server(prefix = "/api", endpoint = "current_user", input = Json, output = JsonText)]
 pub async fn current_user() -> Result<Option<Me>, ApiError> {
     Ok(caller().map(|p| p.me()))
 }
 
 /// Creates the first admin with the one-time link printed by a server that has no user yet,
 /// and signs them in. Refused once any user exists or when the link is not live.
-#[server(prefix = "/api", endpoint = "setup_admin", input = Json)]
+#[server(prefix = "/api", endpoint = "setup_admin", input = Json, output = JsonText)]
 pub async fn setup_admin(link: String, username: String, password: String) -> Result<Me, ApiError> {
     use crate::server::auth::{credential, links::LinkPurpose};
     let auth = auth()?;
@@ -149,7 +150,7 @@ pub async fn setup_admin(link: String, username: String, password: String) -> Re
 }
 
 /// Signs in with a one-time sign-in link (demo mode prints one for the demo admin at start).
-#[server(prefix = "/api", endpoint = "link_sign_in", input = Json)]
+#[server(prefix = "/api", endpoint = "link_sign_in", input = Json, output = JsonText)]
 pub async fn link_sign_in(link: String) -> Result<Me, ApiError> {
     use crate::server::auth::links::LinkPurpose;
     let auth = auth()?;
@@ -167,13 +168,13 @@ pub async fn link_sign_in(link: String) -> Result<Me, ApiError> {
     start_session(&auth, user).await
 }
 
-#[server(prefix = "/api", endpoint = "list_users", input = Json)]
+#[server(prefix = "/api", endpoint = "list_users", input = Json, output = JsonText)]
 pub async fn list_users() -> Result<Vec<User>, ApiError> {
     Ok(auth()?.store.list_users().await?)
 }
 
 /// Adds a user with a role (`viewer`, `editor`, `admin`) and an initial password.
-#[server(prefix = "/api", endpoint = "create_user", input = Json)]
+#[server(prefix = "/api", endpoint = "create_user", input = Json, output = JsonText)]
 pub async fn create_user(username: String, password: String, role: Role) -> Result<User, ApiError> {
     let user = crate::server::auth::add_user(&auth()?.store, username.trim(), &password, role)
         .await
@@ -183,7 +184,7 @@ pub async fn create_user(username: String, password: String, role: Role) -> Resu
 }
 
 /// Changes a user's role. The last admin cannot be demoted.
-#[server(prefix = "/api", endpoint = "set_user_role", input = Json)]
+#[server(prefix = "/api", endpoint = "set_user_role", input = Json, output = JsonText)]
 pub async fn set_user_role(username: String, role: Role) -> Result<(), ApiError> {
     let auth = auth()?;
     let user = auth
@@ -204,7 +205,7 @@ pub async fn set_user_role(username: String, role: Role) -> Result<(), ApiError>
 }
 
 /// Sets a user's password; every session of that user ends.
-#[server(prefix = "/api", endpoint = "set_user_password", input = Json)]
+#[server(prefix = "/api", endpoint = "set_user_password", input = Json, output = JsonText)]
 pub async fn set_user_password(username: String, password: String) -> Result<(), ApiError> {
     crate::model::check_password(&password).map_err(ApiError::bad_request)?;
     let hash = crate::server::auth::credential::hash_password_blocking(password)
@@ -222,7 +223,7 @@ pub async fn set_user_password(username: String, password: String) -> Result<(),
 }
 
 /// Removes a user; their sessions end at once. The last admin cannot be removed.
-#[server(prefix = "/api", endpoint = "delete_user", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_user", input = Json, output = JsonText)]
 pub async fn delete_user(username: String) -> Result<(), ApiError> {
     let auth = auth()?;
     let user = auth
@@ -243,13 +244,13 @@ pub async fn delete_user(username: String) -> Result<(), ApiError> {
 }
 
 /// Every API token, revoked ones included; never a token's secret.
-#[server(prefix = "/api", endpoint = "list_tokens", input = Json)]
+#[server(prefix = "/api", endpoint = "list_tokens", input = Json, output = JsonText)]
 pub async fn list_tokens() -> Result<Vec<ApiToken>, ApiError> {
     Ok(auth()?.store.list_tokens().await?)
 }
 
 /// Creates an API token with a name and a role; the answer holds its secret, shown only once.
-#[server(prefix = "/api", endpoint = "create_token", input = Json)]
+#[server(prefix = "/api", endpoint = "create_token", input = Json, output = JsonText)]
 pub async fn create_token(name: String, role: Role) -> Result<CreatedToken, ApiError> {
     let by = caller_label().unwrap_or_else(|| "unknown".into());
     let created = crate::server::auth::issue_token(&auth()?.store, &name, role, &by)
@@ -260,7 +261,7 @@ pub async fn create_token(name: String, role: Role) -> Result<CreatedToken, ApiE
 }
 
 /// Revokes a token: requests with it get 401 at once, open progress streams end.
-#[server(prefix = "/api", endpoint = "revoke_token", input = Json)]
+#[server(prefix = "/api", endpoint = "revoke_token", input = Json, output = JsonText)]
 pub async fn revoke_token(id: i64) -> Result<(), ApiError> {
     let auth = auth()?;
     if !auth.store.revoke_token(id).await? {

@@ -2,6 +2,7 @@
 //! result.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{Batch, BatchId, BatchReport, BatchView, CaseId, TestResult, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -19,7 +20,7 @@ use crate::model::ScoringConfig;
 /// as many batches as it may (`--max-running-batches`), 400 above `--max-tests-per-batch`, 503
 /// while it shuts down.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/api", endpoint = "start_batch", input = Json)]
+#[server(prefix = "/api", endpoint = "start_batch", input = Json, output = JsonText)]
 pub async fn start_batch(
     name: Option<String>,
     version_ids: Vec<VersionId>,
@@ -58,7 +59,7 @@ pub async fn start_batch(
 }
 
 /// Stops a running batch: in-flight calls are aborted and it ends `cancelled`.
-#[server(prefix = "/api", endpoint = "cancel_batch", input = Json)]
+#[server(prefix = "/api", endpoint = "cancel_batch", input = Json, output = JsonText)]
 pub async fn cancel_batch(id: BatchId) -> Result<(), ApiError> {
     engine()?.cancel_batch(id).await?;
     Ok(())
@@ -67,12 +68,12 @@ pub async fn cancel_batch(id: BatchId) -> Result<(), ApiError> {
 /// Runs again, in a finished batch, the tests that ended with an error or have no result (a
 /// batch that stopped on an error, or was cancelled); returns how many. 409 while the batch runs
 /// (or another call is re-running it).
-#[server(prefix = "/api", endpoint = "rerun_failed", input = Json)]
+#[server(prefix = "/api", endpoint = "rerun_failed", input = Json, output = JsonText)]
 pub async fn rerun_failed(id: BatchId) -> Result<u64, ApiError> {
     Ok(engine()?.rerun_failed(id).await?)
 }
 
-#[server(prefix = "/api", endpoint = "get_batch", input = Json)]
+#[server(prefix = "/api", endpoint = "get_batch", input = Json, output = JsonText)]
 pub async fn get_batch(id: BatchId) -> Result<Batch, ApiError> {
     engine()?
         .store()
@@ -82,14 +83,14 @@ pub async fn get_batch(id: BatchId) -> Result<Batch, ApiError> {
 }
 
 /// The newest batches first (at most `limit`, default 100).
-#[server(prefix = "/api", endpoint = "list_batches", input = Json)]
+#[server(prefix = "/api", endpoint = "list_batches", input = Json, output = JsonText)]
 pub async fn list_batches(limit: Option<i64>) -> Result<Vec<Batch>, ApiError> {
     let limit = limit.unwrap_or(100).clamp(1, 1000);
     Ok(engine()?.store().list_batches(limit).await?)
 }
 
 /// Ids of the batches running now (for the header's indicator).
-#[server(prefix = "/api", endpoint = "running_batches", input = Json)]
+#[server(prefix = "/api", endpoint = "running_batches", input = Json, output = JsonText)]
 pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
     Ok(engine()?.running())
 }
@@ -99,7 +100,7 @@ pub async fn running_batches() -> Result<Vec<BatchId>, ApiError> {
 /// by code; computed by the database), and page `page` (0-based; default 0; past the end → the last
 /// page) of its cases with each one's outcome in every version. Its size does not grow with the
 /// number of cases; `batch_result` has a cell's answer and details.
-#[server(prefix = "/api", endpoint = "batch_page", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_page", input = Json, output = JsonText)]
 pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, ApiError> {
     use crate::model::CASES_PER_PAGE;
     use crate::server::store::VersionTally;
@@ -151,7 +152,7 @@ pub async fn batch_page(id: BatchId, page: Option<u64>) -> Result<BatchView, Api
 
 /// One test's stored result in full (answer, keywords, latency, tokens, error) — its first
 /// repetition; `batch_result_repeats` has them all — or null when it has not run yet. An unknown batch is a 404.
-#[server(prefix = "/api", endpoint = "batch_result", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_result", input = Json, output = JsonText)]
 pub async fn batch_result(
     id: BatchId,
     version_id: VersionId,
@@ -168,7 +169,7 @@ pub async fn batch_result(
 
 /// Every repetition of one test in full (answer, keywords, latency, tokens, error), in
 /// repetition order; empty when it has not run yet. An unknown batch is a 404.
-#[server(prefix = "/api", endpoint = "batch_result_repeats", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_result_repeats", input = Json, output = JsonText)]
 pub async fn batch_result_repeats(
     id: BatchId,
     version_id: VersionId,
@@ -184,7 +185,7 @@ pub async fn batch_result_repeats(
 }
 
 /// One case as the batch ran it (its snapshot at launch; later edits do not show).
-#[server(prefix = "/api", endpoint = "batch_case", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_case", input = Json, output = JsonText)]
 pub async fn batch_case(id: BatchId, case_id: CaseId) -> Result<crate::model::TestCase, ApiError> {
     engine()?
         .store()
@@ -197,7 +198,7 @@ pub async fn batch_case(id: BatchId, case_id: CaseId) -> Result<crate::model::Te
 /// small batches and scripts. It grows with the batch (a 100,000-test batch is tens of MB):
 /// page through `batch_page`, or stream `GET /api/batches/{id}/results.json` (the same document)
 /// or `results.csv` instead.
-#[server(prefix = "/api", endpoint = "batch_results", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_results", input = Json, output = JsonText)]
 pub async fn batch_results(id: BatchId) -> Result<BatchReport, ApiError> {
     let engine = engine()?;
     let store = engine.store();

@@ -1,6 +1,7 @@
 //! Test cases: list, save, enable/disable, delete, import (all-or-nothing), export.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{Assertion, CaseId, ImportReport, TestCase};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -15,14 +16,14 @@ fn unavailable(e: crate::server::offload::OffloadError) -> ApiError {
     ApiError::new(super::ErrorKind::Unavailable, e.to_string())
 }
 
-#[server(prefix = "/api", endpoint = "list_cases", input = Json)]
+#[server(prefix = "/api", endpoint = "list_cases", input = Json, output = JsonText)]
 pub async fn list_cases() -> Result<Vec<TestCase>, ApiError> {
     Ok(engine()?.store().list_cases().await?)
 }
 
 /// Creates a case (no `id`) or updates one.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/api", endpoint = "save_case", input = Json)]
+#[server(prefix = "/api", endpoint = "save_case", input = Json, output = JsonText)]
 pub async fn save_case(
     id: Option<CaseId>,
     query: String,
@@ -122,7 +123,7 @@ async fn check_against_form(
     )))
 }
 
-#[server(prefix = "/api", endpoint = "set_case_enabled", input = Json)]
+#[server(prefix = "/api", endpoint = "set_case_enabled", input = Json, output = JsonText)]
 pub async fn set_case_enabled(id: CaseId, enabled: bool) -> Result<(), ApiError> {
     let engine = engine()?;
     if !engine.store().set_case_enabled(id, enabled).await? {
@@ -139,7 +140,7 @@ pub async fn set_case_enabled(id: CaseId, enabled: bool) -> Result<(), ApiError>
     .await
 }
 
-#[server(prefix = "/api", endpoint = "delete_case", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_case", input = Json, output = JsonText)]
 pub async fn delete_case(id: CaseId) -> Result<(), ApiError> {
     if !engine()?.store().delete_case(id).await? {
         return Err(ApiError::not_found(format!(
@@ -153,7 +154,7 @@ pub async fn delete_case(id: CaseId) -> Result<(), ApiError> {
 /// number) refuses the whole file. `dry_run` parses and returns the preview without storing.
 /// `format` `run_batch`: Dify's Run Batch CSV, its columns the inputs of version `version_id`'s
 /// form (see `server::run_batch`).
-#[server(prefix = "/api", endpoint = "import_cases", input = Json)]
+#[server(prefix = "/api", endpoint = "import_cases", input = Json, output = JsonText)]
 pub async fn import_cases(
     format: String,
     content: String,
@@ -216,7 +217,7 @@ fn run_batch_version(
 
 /// Every case as CSV or JSON text, in the shape `import_cases` reads; `run_batch`: as Dify's Run
 /// Batch CSV for version `version_id`'s form.
-#[server(prefix = "/api", endpoint = "export_cases", input = Json)]
+#[server(prefix = "/api", endpoint = "export_cases", input = Json, output = JsonText)]
 pub async fn export_cases(
     format: String,
     version_id: Option<crate::model::VersionId>,

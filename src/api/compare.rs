@@ -3,6 +3,7 @@
 //! id, and pages the case table with regressions first.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::compare::{CompareCaseView, CompareView};
 use crate::model::{BatchId, CaseId, VersionId};
 use leptos::prelude::*;
@@ -18,7 +19,7 @@ pub const COMPARE_ROWS_PER_PAGE: u64 = 50;
 /// (candidate). `class` keeps one class of cases (`regressed`, `improved`, `inconclusive`,
 /// `case_changed`, `unchanged`); `page` is 0-based, past the end → the last page.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/api", endpoint = "compare_runs", input = Json)]
+#[server(prefix = "/api", endpoint = "compare_runs", input = Json, output = JsonText)]
 pub async fn compare_runs(
     base_batch: Option<BatchId>,
     base_version: Option<VersionId>,
@@ -73,7 +74,7 @@ pub async fn compare_runs(
 /// and cost, error), and `diff`, a word-level diff of A's first answer against B's (null unless
 /// both answered): `{"granularity": "word" | "line" | "whole", "runs": [{"op": "equal" |
 /// "delete" | "insert", "text"}]}`. A case in neither run, or an unknown run, is a 404.
-#[server(prefix = "/api", endpoint = "compare_case", input = Json)]
+#[server(prefix = "/api", endpoint = "compare_case", input = Json, output = JsonText)]
 pub async fn compare_case(
     base_batch: BatchId,
     base_version: VersionId,

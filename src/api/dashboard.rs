@@ -2,6 +2,7 @@
 //! one filtered page of batches, deleting a finished batch.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::dashboard::{DashboardView, HistoryPage};
 use crate::model::{BatchId, BatchStatus, VersionId};
 use leptos::prelude::*;
@@ -15,7 +16,7 @@ use super::ssr::engine;
 /// token p50 / p95, mean test time, tokens and cost per test, and errors by code. Batches created
 /// from day `from` to day `to` (`YYYY-MM-DD`, UTC, both inclusive; default: all), the newest
 /// `limit` of them (default 200, at most 1000), oldest first.
-#[server(prefix = "/api", endpoint = "dashboard", input = Json)]
+#[server(prefix = "/api", endpoint = "dashboard", input = Json, output = JsonText)]
 pub async fn dashboard(
     version_ids: Option<Vec<VersionId>>,
     from: Option<String>,
@@ -61,7 +62,7 @@ pub async fn dashboard(
 /// matching every filter given: `version_id` (ran that version), `status`, created from day
 /// `from` to day `to` (`YYYY-MM-DD`, UTC, inclusive), `created_by` (who started it), `search` (a
 /// part of the name, any case). With the number of matches and everyone who started a batch.
-#[server(prefix = "/api", endpoint = "batch_history", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_history", input = Json, output = JsonText)]
 pub async fn batch_history(
     page: Option<u64>,
     version_id: Option<VersionId>,
@@ -112,7 +113,7 @@ pub async fn batch_history(
 
 /// Deletes a finished batch with its results, reviews and snapshots. A queued or running batch
 /// is refused with 409 (cancel it first); an unknown one is a 404.
-#[server(prefix = "/api", endpoint = "delete_batch", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_batch", input = Json, output = JsonText)]
 pub async fn delete_batch(id: BatchId) -> Result<(), ApiError> {
     use crate::server::store::Deleted;
     match engine()?.store().delete_batch(id).await? {

@@ -3,6 +3,7 @@
 //! `server::identity`'s; the comparison is `model::identity::app_changes`.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::identity::VersionIdentityView;
 use crate::model::BatchId;
 use leptos::prelude::*;
@@ -16,7 +17,7 @@ use super::ssr::engine;
 /// fingerprint (`GET /parameters`), the workflow version pinned and the one its answers named,
 /// and `changes`: how the app differs from the version's previous batch (workflow version,
 /// mode, input form). No key, ever.
-#[server(prefix = "/api", endpoint = "batch_identity", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_identity", input = Json, output = JsonText)]
 pub async fn batch_identity(id: BatchId) -> Result<Vec<VersionIdentityView>, ApiError> {
     let engine = engine()?;
     let store = engine.store();

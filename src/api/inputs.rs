@@ -3,6 +3,7 @@
 //! `form_version` and the Run Batch CSV import check inputs against the same form.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::inputs::InputForm;
 use crate::model::VersionId;
 use leptos::prelude::*;
@@ -10,7 +11,7 @@ use leptos::server_fn::codec::Json;
 
 /// Version `version_id`'s input form as its Dify app answers `GET /parameters` now: each field's
 /// variable, label, type, whether it is required, its `max_length`, options and default.
-#[server(prefix = "/api", endpoint = "version_input_form", input = Json)]
+#[server(prefix = "/api", endpoint = "version_input_form", input = Json, output = JsonText)]
 pub async fn version_input_form(version_id: VersionId) -> Result<InputForm, ApiError> {
     load_form(version_id).await.map(|(_, form)| form)
 }

@@ -2,6 +2,7 @@
 //! against human reviews. Keys are write-only, as versions' are.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{AppMode, Judge, JudgeId, JudgeKind, JudgeProbe, JudgeReport};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -12,7 +13,7 @@ use super::ssr::engine;
 use crate::model::JudgeDraft;
 
 /// Every judge, oldest first. Keys appear only as hints.
-#[server(prefix = "/api", endpoint = "list_judges", input = Json)]
+#[server(prefix = "/api", endpoint = "list_judges", input = Json, output = JsonText)]
 pub async fn list_judges() -> Result<Vec<Judge>, ApiError> {
     let records = engine()?.store().list_judges().await?;
     Ok(records.into_iter().map(|r| r.judge).collect())
@@ -23,7 +24,7 @@ pub async fn list_judges() -> Result<Vec<Judge>, ApiError> {
 /// host or port, where the key must be given again. `use_by_default`: the launch form picks it
 /// for new batches.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/api", endpoint = "save_judge", input = Json)]
+#[server(prefix = "/api", endpoint = "save_judge", input = Json, output = JsonText)]
 pub async fn save_judge(
     id: Option<JudgeId>,
     name: String,
@@ -87,7 +88,7 @@ pub async fn save_judge(
 }
 
 /// Deletes a judge. Results it graded keep their judgements.
-#[server(prefix = "/api", endpoint = "delete_judge", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_judge", input = Json, output = JsonText)]
 pub async fn delete_judge(id: JudgeId) -> Result<(), ApiError> {
     if !engine()?.store().delete_judge(id).await? {
         return Err(ApiError::not_found(format!("judge {id} does not exist")));
@@ -96,7 +97,7 @@ pub async fn delete_judge(id: JudgeId) -> Result<(), ApiError> {
 }
 
 /// Grades one tiny sample answer (or embeds one word) through the judge, uncached.
-#[server(prefix = "/api", endpoint = "test_judge", input = Json)]
+#[server(prefix = "/api", endpoint = "test_judge", input = Json, output = JsonText)]
 pub async fn test_judge(id: JudgeId) -> Result<JudgeProbe, ApiError> {
     let engine = engine()?;
     let record = engine
@@ -123,7 +124,7 @@ pub async fn test_judge(id: JudgeId) -> Result<JudgeProbe, ApiError> {
 
 /// How far a judge agrees with human reviews, per rubric: percent agreement, Cohen's κ and the
 /// confusion matrix, over every reviewed result the judge gave a verdict on.
-#[server(prefix = "/api", endpoint = "judge_calibration", input = Json)]
+#[server(prefix = "/api", endpoint = "judge_calibration", input = Json, output = JsonText)]
 pub async fn judge_calibration(id: JudgeId) -> Result<JudgeReport, ApiError> {
     use crate::model::{ReviewVerdict, Rubric};
     let engine = engine()?;

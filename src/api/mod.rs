@@ -41,9 +41,48 @@ pub use reviews::*;
 pub use versions::*;
 pub use webhooks::*;
 
-use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::codec::{JsonEncoding, Post};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// The answer's encoding of every server function: JSON, the same request and response as
+/// Leptos' `Json` (`application/json`, `serde_json`), but the browser reads the answer as text
+/// (`serde_json::from_str`) instead of bytes (`from_slice`). A page's resources are read from the
+/// server-rendered HTML as text too, and serde_json compiles one deserialiser per (type, input
+/// kind): with both paths on text, a type the first page both hydrates and fetches (the version
+/// list, the latest results, the signed-in user) has one deserialiser in the main WASM instead
+/// of two (BENCHMARKS.md § f2.1).
+pub type JsonText = Post<JsonTextEncoding>;
+
+/// The codec of [`JsonText`].
+pub struct JsonTextEncoding;
+
+impl ContentType for JsonTextEncoding {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for JsonTextEncoding {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl<T: Serialize> Encodes<T> for JsonTextEncoding {
+    type Error = serde_json::Error;
+
+    fn encode(output: &T) -> Result<Bytes, Self::Error> {
+        serde_json::to_vec(output).map(Bytes::from)
+    }
+}
+
+impl<T: DeserializeOwned> Decodes<T> for JsonTextEncoding {
+    type Error = serde_json::Error;
+
+    fn decode(bytes: Bytes) -> Result<T, Self::Error> {
+        let text = std::str::from_utf8(&bytes).map_err(serde::de::Error::custom)?;
+        serde_json::from_str(text)
+    }
+}
 
 /// What kind of failure, which fixes the HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! version, for the versions table.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::VersionLatestResult;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -14,7 +15,7 @@ use super::ssr::engine;
 const RECENT_BATCHES: i64 = 50;
 
 /// For every version run in one of the 50 newest batches: its tallies in the newest of them.
-#[server(prefix = "/api", endpoint = "latest_version_results", input = Json)]
+#[server(prefix = "/api", endpoint = "latest_version_results", input = Json, output = JsonText)]
 pub async fn latest_version_results() -> Result<Vec<VersionLatestResult>, ApiError> {
     use std::collections::HashSet;
     let engine = engine()?;

@@ -1,6 +1,7 @@
 //! Replay: a finished batch's timeline, for playing its progress back on the batch page.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::replay::Timeline;
 use crate::model::BatchId;
 use leptos::prelude::*;
@@ -13,7 +14,7 @@ use super::ssr::engine;
 /// result in finish order: version and case indexes, status, score, the gap to the previous
 /// finish and the latency, ms (`model::replay::Timeline`; about 21 bytes a result). 404 for an
 /// unknown batch, 409 while it is queued or running (its live progress is the stream).
-#[server(prefix = "/api", endpoint = "batch_timeline", input = Json)]
+#[server(prefix = "/api", endpoint = "batch_timeline", input = Json, output = JsonText)]
 pub async fn batch_timeline(id: BatchId) -> Result<Timeline, ApiError> {
     use super::ErrorKind;
     let engine = engine()?;

@@ -2,6 +2,7 @@
 //! case's expected answer, and a case's earlier revisions.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{
     BatchId, CaseId, CaseRevision, QueueItem, Review, ReviewVerdict, TestCase, VersionId,
 };
@@ -16,7 +17,7 @@ pub const MAX_COMMENT_CHARS: usize = 4000;
 
 /// Sets the reviewed verdict of one result (`repetition` 0 in a batch without repeats), or
 /// removes it with `verdict` null. Returns the review as stored.
-#[server(prefix = "/api", endpoint = "set_review", input = Json)]
+#[server(prefix = "/api", endpoint = "set_review", input = Json, output = JsonText)]
 pub async fn set_review(
     batch_id: BatchId,
     version_id: VersionId,
@@ -60,7 +61,7 @@ pub async fn set_review(
 }
 
 /// The review of one result, if it has one.
-#[server(prefix = "/api", endpoint = "get_review", input = Json)]
+#[server(prefix = "/api", endpoint = "get_review", input = Json, output = JsonText)]
 pub async fn get_review(
     batch_id: BatchId,
     version_id: VersionId,
@@ -74,7 +75,7 @@ pub async fn get_review(
 /// The results of a batch worth a human look — the judge failed, the judge and the lexical
 /// scorers disagree, or the score is near the threshold — not yet reviewed, at most `limit`
 /// (default 200).
-#[server(prefix = "/api", endpoint = "review_queue", input = Json)]
+#[server(prefix = "/api", endpoint = "review_queue", input = Json, output = JsonText)]
 pub async fn review_queue(
     batch_id: BatchId,
     limit: Option<u32>,
@@ -132,7 +133,7 @@ pub async fn review_queue(
 
 /// Makes a result's answer the expected answer of its case: a new revision of the case (its
 /// earlier text is kept; batches that ran it keep their snapshots). Returns the case as it is now.
-#[server(prefix = "/api", endpoint = "promote_answer", input = Json)]
+#[server(prefix = "/api", endpoint = "promote_answer", input = Json, output = JsonText)]
 pub async fn promote_answer(
     batch_id: BatchId,
     version_id: VersionId,
@@ -218,7 +219,7 @@ pub async fn promote_answer(
 }
 
 /// A case's earlier revisions, newest first.
-#[server(prefix = "/api", endpoint = "case_revisions", input = Json)]
+#[server(prefix = "/api", endpoint = "case_revisions", input = Json, output = JsonText)]
 pub async fn case_revisions(case_id: CaseId) -> Result<Vec<CaseRevision>, ApiError> {
     Ok(engine()?.store().case_revisions(case_id).await?)
 }

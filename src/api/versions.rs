@@ -1,6 +1,7 @@
 //! Versions: list, save (create or update), enable/disable, delete, test the connection.
 
 use super::ApiError;
+use super::JsonText;
 use crate::model::{AppMode, ConnectionReport, ResponseMode, Version, VersionId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -11,7 +12,7 @@ use super::ssr::engine;
 use crate::model::VersionDraft;
 
 /// Every version, oldest first. Keys appear only as hints.
-#[server(prefix = "/api", endpoint = "list_versions", input = Json)]
+#[server(prefix = "/api", endpoint = "list_versions", input = Json, output = JsonText)]
 pub async fn list_versions() -> Result<Vec<Version>, ApiError> {
     let engine = engine()?;
     let records = engine.store().list_versions().await?;
@@ -21,7 +22,7 @@ pub async fn list_versions() -> Result<Vec<Version>, ApiError> {
 /// Creates a version (no `id`) or updates one. `api_key` is write-only: required on create,
 /// and on update left out (or empty) to keep the stored key.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/api", endpoint = "save_version", input = Json)]
+#[server(prefix = "/api", endpoint = "save_version", input = Json, output = JsonText)]
 pub async fn save_version(
     id: Option<VersionId>,
     name: String,
@@ -108,7 +109,7 @@ pub(super) fn origin_of(url: &str) -> Option<String> {
     ))
 }
 
-#[server(prefix = "/api", endpoint = "set_version_enabled", input = Json)]
+#[server(prefix = "/api", endpoint = "set_version_enabled", input = Json, output = JsonText)]
 pub async fn set_version_enabled(id: VersionId, enabled: bool) -> Result<(), ApiError> {
     let engine = engine()?;
     if !engine.store().set_version_enabled(id, enabled).await? {
@@ -124,7 +125,7 @@ pub async fn set_version_enabled(id: VersionId, enabled: bool) -> Result<(), Api
 }
 
 /// Deletes a version. Batches that ran it keep their snapshot and results.
-#[server(prefix = "/api", endpoint = "delete_version", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_version", input = Json, output = JsonText)]
 pub async fn delete_version(id: VersionId) -> Result<(), ApiError> {
     if !engine()?.store().delete_version(id).await? {
         return Err(ApiError::not_found(format!("version {id} does not exist")));
@@ -133,7 +134,7 @@ pub async fn delete_version(id: VersionId) -> Result<(), ApiError> {
 }
 
 /// Calls the version's Dify app (`GET /info`) through the server and reports what answered.
-#[server(prefix = "/api", endpoint = "test_connection", input = Json)]
+#[server(prefix = "/api", endpoint = "test_connection", input = Json, output = JsonText)]
 pub async fn test_connection(id: VersionId) -> Result<ConnectionReport, ApiError> {
     let engine = engine()?;
     let record = engine

@@ -3,6 +3,7 @@
 //! generated it, and nowhere after.
 
 use super::ApiError;
+use super::JsonText;
 #[cfg(feature = "ssr")]
 use crate::model::{Webhook, WebhookDraft};
 use crate::model::{WebhookDelivery, WebhookEvent, WebhookId, WebhookSaved};
@@ -26,7 +27,7 @@ fn hooks() -> Result<std::sync::Arc<crate::server::webhooks::Webhooks>, ApiError
 }
 
 /// Every webhook, oldest first. Secrets appear only as hints.
-#[server(prefix = "/api", endpoint = "list_webhooks", input = Json)]
+#[server(prefix = "/api", endpoint = "list_webhooks", input = Json, output = JsonText)]
 pub async fn list_webhooks() -> Result<Vec<crate::model::Webhook>, ApiError> {
     let records = engine()?.store().list_webhooks().await?;
     Ok(records.into_iter().map(|r| r.webhook).collect())
@@ -36,7 +37,7 @@ pub async fn list_webhooks() -> Result<Vec<crate::model::Webhook>, ApiError> {
 /// characters), or left out — on create one is generated and returned once in
 /// `generated_secret`; on update the stored one is kept unless `regenerate_secret`. The URL is
 /// refused if the outbound policy refuses its address.
-#[server(prefix = "/api", endpoint = "save_webhook", input = Json)]
+#[server(prefix = "/api", endpoint = "save_webhook", input = Json, output = JsonText)]
 pub async fn save_webhook(
     id: Option<WebhookId>,
     name: String,
@@ -107,7 +108,7 @@ pub async fn save_webhook(
 }
 
 /// Deletes a webhook and its delivery log; its pending deliveries are not sent.
-#[server(prefix = "/api", endpoint = "delete_webhook", input = Json)]
+#[server(prefix = "/api", endpoint = "delete_webhook", input = Json, output = JsonText)]
 pub async fn delete_webhook(id: WebhookId) -> Result<(), ApiError> {
     if !engine()?.store().delete_webhook(id).await? {
         return Err(ApiError::not_found(format!("webhook {id} does not exist")));
@@ -117,7 +118,7 @@ pub async fn delete_webhook(id: WebhookId) -> Result<(), ApiError> {
 
 /// Queues a `webhook.test` delivery (sent even while the webhook is disabled) and returns it;
 /// its outcome shows in the log moments later.
-#[server(prefix = "/api", endpoint = "test_webhook", input = Json)]
+#[server(prefix = "/api", endpoint = "test_webhook", input = Json, output = JsonText)]
 pub async fn test_webhook(id: WebhookId) -> Result<WebhookDelivery, ApiError> {
     hooks()?
         .send_test(id)
@@ -126,7 +127,7 @@ pub async fn test_webhook(id: WebhookId) -> Result<WebhookDelivery, ApiError> {
 }
 
 /// A webhook's latest deliveries, newest first (`limit` default 50, at most 200).
-#[server(prefix = "/api", endpoint = "webhook_deliveries", input = Json)]
+#[server(prefix = "/api", endpoint = "webhook_deliveries", input = Json, output = JsonText)]
 pub async fn webhook_deliveries(
     id: WebhookId,
     limit: Option<u32>,

@@ -17,7 +17,7 @@ pub fn AdminPage() -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <div class="page-head">
-            <h1>{move || i18n.t().acc.admin_title}</h1>
+            <h1>{move || i18n.t().acc().admin_title}</h1>
         </div>
         <Users/>
         <Tokens/>
@@ -41,7 +41,7 @@ fn role_select(value: RwSignal<Role>, label: String) -> impl IntoView {
                 .into_iter()
                 .map(|r| view! {
                     <option value=r.as_str() selected=move || value.get() == r>
-                        {move || i18n.t().acc.role(r)}
+                        {move || i18n.t().role(r)}
                     </option>
                 })
                 .collect_view()}
@@ -68,7 +68,7 @@ fn Users() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match create_user(n, p, r).await {
                 Ok(u) => {
-                    toasts.success((i18n.t_untracked().acc.user_added)(&u.username));
+                    toasts.success((i18n.t_untracked().acc().user_added)(&u.username));
                     name.set(String::new());
                     password.set(String::new());
                     reload.update(|n| *n += 1);
@@ -79,7 +79,7 @@ fn Users() -> impl IntoView {
     };
     view! {
         <section class="panel" data-testid="users">
-            <h2>{move || i18n.t().acc.users}</h2>
+            <h2>{move || i18n.t().acc().users}</h2>
             <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
                 {move || users.get().map(|r| match r {
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
@@ -87,8 +87,8 @@ fn Users() -> impl IntoView {
                         <div class="table-wrap">
                             <table class="grid">
                                 <thead><tr>
-                                    <th>{move || i18n.t().acc.username}</th>
-                                    <th>{move || i18n.t().acc.role_col}</th>
+                                    <th>{move || i18n.t().acc().username}</th>
+                                    <th>{move || i18n.t().acc().role_col}</th>
                                     <th>{move || i18n.t().col_actions}</th>
                                 </tr></thead>
                                 <tbody>
@@ -100,15 +100,15 @@ fn Users() -> impl IntoView {
                 })}
             </Transition>
             <form class="inline-form" data-testid="add-user" on:submit=add>
-                <input type="text" required placeholder=move || i18n.t().acc.username
-                    aria-label=move || i18n.t().acc.username
+                <input type="text" required placeholder=move || i18n.t().acc().username
+                    aria-label=move || i18n.t().acc().username
                     prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
                 <input type="password" required autocomplete="new-password"
-                    placeholder=move || i18n.t().acc.password
-                    aria-label=move || i18n.t().acc.password
+                    placeholder=move || i18n.t().acc().password
+                    aria-label=move || i18n.t().acc().password
                     prop:value=password on:input=move |ev| password.set(event_target_value(&ev))/>
-                {move || role_select(role, i18n.t().acc.role_col.to_string())}
-                <button type="submit" class="primary">{move || i18n.t().acc.add_user}</button>
+                {move || role_select(role, i18n.t().acc().role_col.to_string())}
+                <button type="submit" class="primary">{move || i18n.t().acc().add_user}</button>
             </form>
         </section>
     }
@@ -130,7 +130,7 @@ fn UserRow(u: User, reload: RwSignal<u64>) -> impl IntoView {
                 let username = username.clone();
                 leptos::task::spawn_local(async move {
                     match set_user_role(username, r).await {
-                        Ok(()) => toasts.success(i18n.t_untracked().acc.saved),
+                        Ok(()) => toasts.success(i18n.t_untracked().acc().saved),
                         Err(e) => {
                             toasts.error(e.message);
                             reload.update(|n| *n += 1);
@@ -150,7 +150,7 @@ fn UserRow(u: User, reload: RwSignal<u64>) -> impl IntoView {
                 match set_user_password(u, p).await {
                     Ok(()) => {
                         new_password.set(String::new());
-                        toasts.success(i18n.t_untracked().acc.password_set);
+                        toasts.success(i18n.t_untracked().acc().password_set);
                     }
                     Err(e) => toasts.error(e.message),
                 }
@@ -162,18 +162,23 @@ fn UserRow(u: User, reload: RwSignal<u64>) -> impl IntoView {
         move |_| {
             let t = i18n.t_untracked();
             let u = username.clone();
-            confirm.ask((t.acc.remove_user_confirm)(&u), t.delete, true, move || {
-                let u = u.clone();
-                leptos::task::spawn_local(async move {
-                    match delete_user(u).await {
-                        Ok(()) => reload.update(|n| *n += 1),
-                        Err(e) => toasts.error(e.message),
-                    }
-                });
-            });
+            confirm.ask(
+                (t.acc().remove_user_confirm)(&u),
+                t.delete,
+                true,
+                move || {
+                    let u = u.clone();
+                    leptos::task::spawn_local(async move {
+                        match delete_user(u).await {
+                            Ok(()) => reload.update(|n| *n += 1),
+                            Err(e) => toasts.error(e.message),
+                        }
+                    });
+                },
+            );
         }
     };
-    let label = (i18n.t_untracked().acc.role_of)(&username);
+    let label = (i18n.t_untracked().acc().role_of)(&username);
     view! {
         <tr data-user=username.clone()>
             <td>{username.clone()}</td>
@@ -181,11 +186,11 @@ fn UserRow(u: User, reload: RwSignal<u64>) -> impl IntoView {
             <td class="row-actions">
                 <form class="inline-form" on:submit=set_password>
                     <input type="password" required autocomplete="new-password"
-                        placeholder=move || i18n.t().acc.new_password
-                        aria-label=move || i18n.t().acc.new_password
+                        placeholder=move || i18n.t().acc().new_password
+                        aria-label=move || i18n.t().acc().new_password
                         prop:value=new_password
                         on:input=move |ev| new_password.set(event_target_value(&ev))/>
-                    <button type="submit">{move || i18n.t().acc.set_password}</button>
+                    <button type="submit">{move || i18n.t().acc().set_password}</button>
                 </form>
                 <button type="button" class="danger-text" on:click=remove>{move || i18n.t().delete}</button>
             </td>
@@ -218,10 +223,10 @@ fn Tokens() -> impl IntoView {
     };
     view! {
         <section class="panel" data-testid="tokens">
-            <h2>{move || i18n.t().acc.tokens}</h2>
+            <h2>{move || i18n.t().acc().tokens}</h2>
             {move || shown.get().map(|secret| view! {
                 <div class="token-once" role="status" data-testid="new-token">
-                    <p>{move || i18n.t().acc.token_shown_once}</p>
+                    <p>{move || i18n.t().acc().token_shown_once}</p>
                     <code class="secret">{secret}</code>
                     <button type="button" on:click=move |_| shown.set(None)>{move || i18n.t().close}</button>
                 </div>
@@ -230,17 +235,17 @@ fn Tokens() -> impl IntoView {
                 {move || tokens.get().map(|r| match r {
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                     Ok(list) if list.is_empty() => view! {
-                        <p class="empty">{move || i18n.t().acc.no_tokens}</p>
+                        <p class="empty">{move || i18n.t().acc().no_tokens}</p>
                     }.into_any(),
                     Ok(list) => view! {
                         <div class="table-wrap">
                             <table class="grid">
                                 <thead><tr>
                                     <th>{move || i18n.t().col_name}</th>
-                                    <th>{move || i18n.t().acc.token_col}</th>
-                                    <th>{move || i18n.t().acc.role_col}</th>
-                                    <th>{move || i18n.t().acc.created_by}</th>
-                                    <th>{move || i18n.t().acc.last_used}</th>
+                                    <th>{move || i18n.t().acc().token_col}</th>
+                                    <th>{move || i18n.t().acc().role_col}</th>
+                                    <th>{move || i18n.t().acc().created_by}</th>
+                                    <th>{move || i18n.t().acc().last_used}</th>
                                     <th>{move || i18n.t().col_actions}</th>
                                 </tr></thead>
                                 <tbody>
@@ -252,11 +257,11 @@ fn Tokens() -> impl IntoView {
                 })}
             </Transition>
             <form class="inline-form" data-testid="create-token" on:submit=create>
-                <input type="text" required placeholder=move || i18n.t().acc.token_name
-                    aria-label=move || i18n.t().acc.token_name
+                <input type="text" required placeholder=move || i18n.t().acc().token_name
+                    aria-label=move || i18n.t().acc().token_name
                     prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
-                {move || role_select(role, i18n.t().acc.role_col.to_string())}
-                <button type="submit" class="primary">{move || i18n.t().acc.create_token}</button>
+                {move || role_select(role, i18n.t().acc().role_col.to_string())}
+                <button type="submit" class="primary">{move || i18n.t().acc().create_token}</button>
             </form>
         </section>
     }
@@ -272,8 +277,8 @@ fn TokenRow(t: ApiToken, reload: RwSignal<u64>) -> impl IntoView {
     let revoke = move |_| {
         let tr = i18n.t_untracked();
         confirm.ask(
-            (tr.acc.revoke_confirm)(&name),
-            tr.acc.revoke,
+            (tr.acc().revoke_confirm)(&name),
+            tr.acc().revoke,
             true,
             move || {
                 leptos::task::spawn_local(async move {
@@ -291,7 +296,7 @@ fn TokenRow(t: ApiToken, reload: RwSignal<u64>) -> impl IntoView {
         <tr data-token=t.id class:row-disabled=revoked>
             <td>{t.name.clone()}</td>
             <td><code>{format!("{}…", t.prefix)}</code></td>
-            <td>{move || i18n.t().acc.role(role)}</td>
+            <td>{move || i18n.t().role(role)}</td>
             <td>{t.created_by.clone()}</td>
             <td>{match t.last_used_at {
                 Some(ms) => view! { <LocalTime ms/> }.into_any(),
@@ -299,10 +304,10 @@ fn TokenRow(t: ApiToken, reload: RwSignal<u64>) -> impl IntoView {
             }}</td>
             <td>
                 {if revoked {
-                    view! { <span class="tag">{move || i18n.t().acc.revoked}</span> }.into_any()
+                    view! { <span class="tag">{move || i18n.t().acc().revoked}</span> }.into_any()
                 } else {
                     view! {
-                        <button type="button" class="danger-text" on:click=revoke>{move || i18n.t().acc.revoke}</button>
+                        <button type="button" class="danger-text" on:click=revoke>{move || i18n.t().acc().revoke}</button>
                     }.into_any()
                 }}
             </td>

@@ -33,8 +33,8 @@ pub fn WhatWasTested(batch: Memo<Option<BatchId>>, refresh: Signal<u64>) -> impl
                 }
                 Some(view! {
                     <section class="card what-was-tested" data-testid="what-was-tested">
-                        <h2>{move || i18n.t().idn.tested_title}</h2>
-                        <p class="muted">{move || i18n.t().idn.tested_help}</p>
+                        <h2>{move || i18n.t().idn().tested_title}</h2>
+                        <p class="muted">{move || i18n.t().idn().tested_help}</p>
                         {versions.into_iter().map(|v| view! { <VersionRecord v/> }).collect_view()}
                     </section>
                 })
@@ -57,7 +57,7 @@ fn VersionRecord(v: VersionIdentityView) -> impl IntoView {
         .filter(|id| id.missing_inputs_cases > 0)
         .map(|id| view! { <MissingInputsWarning id=id.clone()/> });
     let body = match v.identity {
-        None => view! { <p class="muted">{move || i18n.t().idn.not_recorded}</p> }.into_any(),
+        None => view! { <p class="muted">{move || i18n.t().idn().not_recorded}</p> }.into_any(),
         Some(id) => view! { <IdentityFacts id/> }.into_any(),
     };
     view! {
@@ -79,7 +79,7 @@ fn MissingInputsWarning(id: AppIdentity) -> impl IntoView {
     let more = total.saturating_sub(id.missing_inputs.len());
     view! {
         <div class="notice notice-warn" role="alert" data-testid="missing-inputs">
-            <strong>{move || (i18n.t().inp.missing_title)(total)}</strong>
+            <strong>{move || (i18n.t().inp().missing_title)(total)}</strong>
             <ul>
                 {id
                     .missing_inputs
@@ -93,9 +93,9 @@ fn MissingInputsWarning(id: AppIdentity) -> impl IntoView {
                         }
                     })
                     .collect_view()}
-                {(more > 0).then(|| view! { <li>{move || (i18n.t().inp.missing_more)(more)}</li> })}
+                {(more > 0).then(|| view! { <li>{move || (i18n.t().inp().missing_more)(more)}</li> })}
             </ul>
-            <span>{move || i18n.t().inp.missing_help}</span>
+            <span>{move || i18n.t().inp().missing_help}</span>
         </div>
     }
 }
@@ -105,7 +105,7 @@ fn IdentityFacts(id: AppIdentity) -> impl IntoView {
     let i18n = use_i18n();
     let unknown = move |why: Option<String>| {
         view! {
-            <span class="muted">{move || i18n.t().idn.unknown}</span>
+            <span class="muted">{move || i18n.t().idn().unknown}</span>
             {why.map(|w| view! { " " <small class="muted">"("{w}")"</small> })}
         }
     };
@@ -126,15 +126,14 @@ fn IdentityFacts(id: AppIdentity) -> impl IntoView {
         Some(p) => {
             view! { <span class="mono" data-testid="identity-pinned">{p.clone()}</span> }.into_any()
         }
-        None => {
-            view! { <span class="muted">{move || i18n.t().idn.latest_published}</span> }.into_any()
-        }
+        None => view! { <span class="muted">{move || i18n.t().idn().latest_published}</span> }
+            .into_any(),
     };
     let seen = match &id.seen_workflow_id {
         Some(s) => {
             view! { <span class="mono" data-testid="identity-seen">{s.clone()}</span> }.into_any()
         }
-        None => view! { <span class="muted">{move || i18n.t().idn.not_seen}</span> }.into_any(),
+        None => view! { <span class="muted">{move || i18n.t().idn().not_seen}</span> }.into_any(),
     };
     let fields = id.form_summary();
     let count = fields.len();
@@ -144,9 +143,9 @@ fn IdentityFacts(id: AppIdentity) -> impl IntoView {
             let too_large = id.form_truncated;
             view! {
                 <span class="mono" data-testid="identity-form">{fp.clone()}</span>
-                " · "{move || (i18n.t().idn.form_fields)(count)}
+                " · "{move || (i18n.t().idn().form_fields)(count)}
                 {listed.map(|l| view! { <br/><small class="muted">{l}</small> })}
-                {too_large.then(|| view! { <br/><small class="muted">{move || i18n.t().idn.form_too_large}</small> })}
+                {too_large.then(|| view! { <br/><small class="muted">{move || i18n.t().idn().form_too_large}</small> })}
             }
             .into_any()
         }
@@ -154,11 +153,11 @@ fn IdentityFacts(id: AppIdentity) -> impl IntoView {
     };
     view! {
         <dl class="facts">
-            <dt>{move || i18n.t().idn.app_name}</dt><dd>{app}</dd>
-            <dt>{move || i18n.t().idn.mode}</dt><dd>{mode}</dd>
-            <dt>{move || i18n.t().idn.workflow_pinned}</dt><dd>{pinned}</dd>
-            <dt>{move || i18n.t().idn.workflow_seen}</dt><dd>{seen}</dd>
-            <dt>{move || i18n.t().idn.input_form}</dt><dd>{form}</dd>
+            <dt>{move || i18n.t().idn().app_name}</dt><dd>{app}</dd>
+            <dt>{move || i18n.t().idn().mode}</dt><dd>{mode}</dd>
+            <dt>{move || i18n.t().idn().workflow_pinned}</dt><dd>{pinned}</dd>
+            <dt>{move || i18n.t().idn().workflow_seen}</dt><dd>{seen}</dd>
+            <dt>{move || i18n.t().idn().input_form}</dt><dd>{form}</dd>
         </dl>
     }
 }
@@ -170,8 +169,8 @@ pub fn AppChangedWarning(changes: Vec<AppChange>, since: Option<i64>) -> impl In
     let i18n = use_i18n();
     view! {
         <div class="notice notice-warn" role="alert" data-testid="app-changed">
-            <strong>{move || i18n.t().idn.changed_title}</strong>
-            {since.map(|n| view! { " " <span>{move || (i18n.t().idn.since_batch)(n)}</span> })}
+            <strong>{move || i18n.t().idn().changed_title}</strong>
+            {since.map(|n| view! { " " <span>{move || (i18n.t().idn().since_batch)(n)}</span> })}
             <ul>
                 {changes
                     .into_iter()
@@ -179,13 +178,13 @@ pub fn AppChangedWarning(changes: Vec<AppChange>, since: Option<i64>) -> impl In
                         let kind = c.kind;
                         view! {
                             <li data-kind=kind.as_str()>
-                                {move || (i18n.t().idn.change)(kind, &c.before, &c.after)}
+                                {move || (i18n.t().idn().change)(kind, &c.before, &c.after)}
                             </li>
                         }
                     })
                     .collect_view()}
             </ul>
-            <span>{move || i18n.t().idn.changed_advice}</span>
+            <span>{move || i18n.t().idn().changed_advice}</span>
         </div>
     }
 }

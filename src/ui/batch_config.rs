@@ -43,7 +43,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
 
     let name = RwSignal::new(format!(
         "{} {}",
-        i18n.t_untracked().default_batch_name,
+        i18n.t_untracked().cfg().default_batch_name,
         browser::local_datetime(browser::now_ms())
     ));
     let concurrency = RwSignal::new(DEFAULT_CONCURRENCY.to_string());
@@ -134,23 +134,23 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
         };
         let t = i18n.t_untracked();
         let parsed = (|| {
-            let conc = parse_num(concurrency.get_untracked(), t.f_concurrency)?;
-            let cap = parse_num(cap.get_untracked(), t.f_per_version_cap)?;
-            let thr = parse_num(threshold.get_untracked(), t.f_pass_threshold)?;
-            let reps = parse_num(repeats.get_untracked(), t.rep.f_repeats)?;
+            let conc = parse_num(concurrency.get_untracked(), t.cfg().f_concurrency)?;
+            let cap = parse_num(cap.get_untracked(), t.cfg().f_per_version_cap)?;
+            let thr = parse_num(threshold.get_untracked(), t.cfg().f_pass_threshold)?;
+            let reps = parse_num(repeats.get_untracked(), t.rep().f_repeats)?;
             if let Some(r) = reps {
                 if r < 1.0 || r > f64::from(MAX_REPEATS) || r.fract() != 0.0 {
-                    return Err(format!("{}: 1–{MAX_REPEATS}", t.rep.f_repeats));
+                    return Err(format!("{}: 1–{MAX_REPEATS}", t.rep().f_repeats));
                 }
             }
             if let Some(c) = conc {
                 if c < 1.0 || c > f64::from(MAX_CONCURRENCY) || c.fract() != 0.0 {
-                    return Err(format!("{}: 1–{MAX_CONCURRENCY}", t.f_concurrency));
+                    return Err(format!("{}: 1–{MAX_CONCURRENCY}", t.cfg().f_concurrency));
                 }
             }
             if let Some(c) = cap {
                 if c < 1.0 || c.fract() != 0.0 {
-                    return Err(format!("{}: ≥ 1", t.f_per_version_cap));
+                    return Err(format!("{}: ≥ 1", t.cfg().f_per_version_cap));
                 }
             }
             let weight = |text: String, field: &str| -> Result<f64, String> {
@@ -164,7 +164,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                 Some(judge_id) => Some(JudgeScoring {
                     judge_id,
                     rubric: rubric.get_untracked(),
-                    weight: weight(judge_weight.get_untracked(), t.jdg.f_judge_weight)?,
+                    weight: weight(judge_weight.get_untracked(), t.jdg().f_judge_weight)?,
                     must_pass: must_pass.get_untracked(),
                 }),
                 None => None,
@@ -172,7 +172,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
             let embedding = match embedder.get_untracked() {
                 Some(judge_id) => Some(EmbeddingScoring {
                     judge_id,
-                    weight: weight(embedding_weight.get_untracked(), t.jdg.f_embedding_weight)?,
+                    weight: weight(embedding_weight.get_untracked(), t.jdg().f_embedding_weight)?,
                 }),
                 None => None,
             };
@@ -195,7 +195,7 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
         let case_ids = if by_filter.get_untracked() {
             let ids = chosen.get_untracked();
             if ids.is_empty() {
-                error.set(Some(t.no_cases_selected.to_string()));
+                error.set(Some(t.cfg().no_cases_selected.to_string()));
                 return;
             }
             Some(ids)
@@ -252,54 +252,54 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
 
     view! {
         <Modal
-            title=Signal::derive(move || i18n.t().config_title.to_string())
+            title=Signal::derive(move || i18n.t().cfg().config_title.to_string())
             dismissible=Signal::derive(move || !starting.get())
             on_dismiss=on_close
             test_id="batch-config"
         >
             <form class="form" on:submit=start>
                 <label>
-                    <span>{move || i18n.t().batch_name}</span>
+                    <span>{move || i18n.t().cfg().batch_name}</span>
                     <input type="text" name="batch-name" data-autofocus bind:value=name/>
                 </label>
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().f_concurrency}</span>
+                        <span>{move || i18n.t().cfg().f_concurrency}</span>
                         <input type="number" name="concurrency" min="1" max=MAX_CONCURRENCY step="1" bind:value=concurrency/>
-                        <small>{move || i18n.t().f_concurrency_help}</small>
+                        <small>{move || i18n.t().cfg().f_concurrency_help}</small>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_per_version_cap}</span>
+                        <span>{move || i18n.t().cfg().f_per_version_cap}</span>
                         <input type="number" name="per-version-cap" min="1" step="1" bind:value=cap/>
-                        <small>{move || i18n.t().f_per_version_cap_help}</small>
+                        <small>{move || i18n.t().cfg().f_per_version_cap_help}</small>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_pass_threshold}</span>
+                        <span>{move || i18n.t().cfg().f_pass_threshold}</span>
                         <input type="number" name="pass-threshold" min="0" max="100" step="any" bind:value=threshold/>
                     </label>
                     <label>
-                        <span>{move || i18n.t().rep.f_repeats}</span>
+                        <span>{move || i18n.t().rep().f_repeats}</span>
                         <input type="number" name="repeats" min="1" max=MAX_REPEATS step="1" bind:value=repeats/>
-                        <small>{move || i18n.t().rep.f_repeats_help}</small>
+                        <small>{move || i18n.t().rep().f_repeats_help}</small>
                     </label>
                 </div>
                 <fieldset>
-                    <legend>{move || i18n.t().f_cases}</legend>
+                    <legend>{move || i18n.t().cfg().f_cases}</legend>
                     <label class="inline">
                         <input type="radio" name="case-choice" prop:checked=move || !by_filter.get() on:change=move |_| by_filter.set(false)/>
-                        <span>{move || (i18n.t().cases_all_enabled)(enabled_count())}</span>
+                        <span>{move || (i18n.t().cfg().cases_all_enabled)(enabled_count())}</span>
                     </label>
                     <label class="inline">
                         <input type="radio" name="case-choice" prop:checked=move || by_filter.get() on:change=move |_| by_filter.set(true)/>
-                        <span>{move || i18n.t().cases_by_filter}</span>
+                        <span>{move || i18n.t().cfg().cases_by_filter}</span>
                     </label>
                     <Show when=move || by_filter.get()>
                         <div class="facets">
-                            <span class="label">{move || i18n.t().categories}</span>
+                            <span class="label">{move || i18n.t().cfg().categories}</span>
                             <div class="chips">
                                 {move || facet(|c| vec![c.category.clone()]).into_iter().map(|v| chip(v, categories)).collect_view()}
                             </div>
-                            <span class="label">{move || i18n.t().tags}</span>
+                            <span class="label">{move || i18n.t().cfg().tags}</span>
                             <div class="chips">
                                 {move || facet(|c| c.tags.clone()).into_iter().map(|v| chip(v, tags)).collect_view()}
                             </div>
@@ -307,14 +307,14 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                     </Show>
                 </fieldset>
                 <fieldset data-testid="grading">
-                    <legend>{move || i18n.t().jdg.judge}</legend>
+                    <legend>{move || i18n.t().jdg().judge}</legend>
                     <div class="form-row">
                         <label>
-                            <span>{move || i18n.t().jdg.f_judge}</span>
+                            <span>{move || i18n.t().jdg().f_judge}</span>
                             <select name="judge" on:change=move |ev| {
                                 judge.set(event_target_value(&ev).parse::<i64>().ok().map(JudgeId));
                             }>
-                                <option value="" selected=move || judge.get().is_none()>{move || i18n.t().jdg.f_judge_none}</option>
+                                <option value="" selected=move || judge.get().is_none()>{move || i18n.t().jdg().f_judge_none}</option>
                                 {move || judge_options(true).into_iter().map(|j| {
                                     let id = j.id;
                                     view! { <option value=id.0.to_string() selected=move || judge.get() == Some(id)>{j.name}</option> }
@@ -323,35 +323,35 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                         </label>
                         <Show when=move || judge.get().is_some()>
                             <label>
-                                <span>{move || i18n.t().jdg.f_rubric}</span>
+                                <span>{move || i18n.t().jdg().f_rubric}</span>
                                 <select name="rubric" on:change=move |ev| {
                                     if let Some(r) = Rubric::parse(&event_target_value(&ev)) {
                                         rubric.set(r);
                                     }
                                 }>
                                     {Rubric::ALL.into_iter().map(|r| view! {
-                                        <option value=r.as_str() selected=move || rubric.get() == r>{move || (i18n.t().jdg.rubric)(r)}</option>
+                                        <option value=r.as_str() selected=move || rubric.get() == r>{move || (i18n.t().jdg().rubric)(r)}</option>
                                     }).collect_view()}
                                 </select>
-                                <small>{move || (i18n.t().jdg.rubric_help)(rubric.get())}</small>
+                                <small>{move || (i18n.t().jdg().rubric_help)(rubric.get())}</small>
                             </label>
                             <label>
-                                <span>{move || i18n.t().jdg.f_judge_weight}</span>
+                                <span>{move || i18n.t().jdg().f_judge_weight}</span>
                                 <input type="number" name="judge-weight" min="0" step="any" bind:value=judge_weight/>
                             </label>
                             <label class="inline">
                                 <input type="checkbox" name="must-pass" bind:checked=must_pass/>
-                                <span>{move || i18n.t().jdg.f_must_pass}</span>
+                                <span>{move || i18n.t().jdg().f_must_pass}</span>
                             </label>
                         </Show>
                     </div>
                     <div class="form-row">
                         <label>
-                            <span>{move || i18n.t().jdg.f_embedding}</span>
+                            <span>{move || i18n.t().jdg().f_embedding}</span>
                             <select name="embedding" on:change=move |ev| {
                                 embedder.set(event_target_value(&ev).parse::<i64>().ok().map(JudgeId));
                             }>
-                                <option value="" selected=move || embedder.get().is_none()>{move || i18n.t().jdg.f_judge_none}</option>
+                                <option value="" selected=move || embedder.get().is_none()>{move || i18n.t().jdg().f_judge_none}</option>
                                 {move || judge_options(false).into_iter().map(|j| {
                                     let id = j.id;
                                     view! { <option value=id.0.to_string() selected=move || embedder.get() == Some(id)>{j.name}</option> }
@@ -360,21 +360,21 @@ pub fn BatchConfigModal(version_ids: Vec<VersionId>, on_close: Callback<()>) -> 
                         </label>
                         <Show when=move || embedder.get().is_some()>
                             <label>
-                                <span>{move || i18n.t().jdg.f_embedding_weight}</span>
+                                <span>{move || i18n.t().jdg().f_embedding_weight}</span>
                                 <input type="number" name="embedding-weight" min="0" step="any" bind:value=embedding_weight/>
                             </label>
                         </Show>
                     </div>
-                    <small class="muted">{move || i18n.t().jdg.f_weights_help}</small>
+                    <small class="muted">{move || i18n.t().jdg().f_weights_help}</small>
                 </fieldset>
                 <p class="muted" data-testid="tests-planned">
-                    {move || (i18n.t().tests_planned)(n_versions, chosen.with(Vec::len), repeats_n())}
+                    {move || (i18n.t().cfg().tests_planned)(n_versions, chosen.with(Vec::len), repeats_n())}
                 </p>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">
                     <button type="button" on:click=move |_| on_close.run(())>{move || i18n.t().cancel}</button>
                     <button type="submit" class="primary" disabled=move || starting.get()>
-                        {move || if starting.get() { i18n.t().starting } else { i18n.t().start }}
+                        {move || if starting.get() { i18n.t().cfg().starting } else { i18n.t().cfg().start }}
                     </button>
                 </div>
             </form>

@@ -125,17 +125,17 @@ pub fn BatchPage() -> impl IntoView {
     let on_review = Callback::new(move |()| reload.update(|n| *n += 1));
     let open_result = Callback::new(move |key| selected.set(Some(key)));
     view! {
-        <p><a href="/batches">{move || i18n.t().back_to_batches}</a></p>
+        <p><a href="/batches">{move || i18n.t().bat().back_to_batches}</a></p>
         <ReplayLauncher batch=finished/>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || {
                 match report.get()? {
                     Err(e) if e.error == ErrorKind::NotFound => Some(view! {
-                        <p class="notice notice-error" role="alert" data-testid="notice">{move || i18n.t().batch_not_found}</p>
+                        <p class="notice notice-error" role="alert" data-testid="notice">{move || i18n.t().prg().batch_not_found}</p>
                     }.into_any()),
                     Err(e) => Some(view! { <p class="error" role="alert">{e.message}</p> }.into_any()),
                     Ok(None) => Some(view! {
-                        <p class="notice notice-error" role="alert" data-testid="notice">{move || i18n.t().batch_not_found}</p>
+                        <p class="notice notice-error" role="alert" data-testid="notice">{move || i18n.t().prg().batch_not_found}</p>
                     }.into_any()),
                     Ok(Some(v)) => Some(view! { <BatchBody view=v progress reload live_id selected/> }.into_any()),
                 }
@@ -180,30 +180,40 @@ fn BatchBody(
 
     let cancel = move |_| {
         let t = i18n.t_untracked();
-        confirm.ask(t.cancel_confirm, t.cancel_batch, true, move || {
-            leptos::task::spawn_local(async move {
-                match cancel_batch(id).await {
-                    Ok(()) => reload.update(|n| *n += 1),
-                    Err(e) => toasts.error(e.message),
-                }
-            });
-        });
+        confirm.ask(
+            t.prg().cancel_confirm,
+            t.prg().cancel_batch,
+            true,
+            move || {
+                leptos::task::spawn_local(async move {
+                    match cancel_batch(id).await {
+                        Ok(()) => reload.update(|n| *n += 1),
+                        Err(e) => toasts.error(e.message),
+                    }
+                });
+            },
+        );
     };
     let rerun = move |_| {
         let t = i18n.t_untracked();
-        confirm.ask(t.rerun_confirm, t.rerun_failed, false, move || {
-            leptos::task::spawn_local(async move {
-                match rerun_failed(id).await {
-                    Ok(n) => {
-                        toasts.info((i18n.t_untracked().rerun_started)(n));
-                        live_id.set(None);
-                        reload.update(|x| *x += 1);
-                        monitor.running_tick.update(|x| *x += 1);
+        confirm.ask(
+            t.bat().rerun_confirm,
+            t.bat().rerun_failed,
+            false,
+            move || {
+                leptos::task::spawn_local(async move {
+                    match rerun_failed(id).await {
+                        Ok(n) => {
+                            toasts.info((i18n.t_untracked().bat().rerun_started)(n));
+                            live_id.set(None);
+                            reload.update(|x| *x += 1);
+                            monitor.running_tick.update(|x| *x += 1);
+                        }
+                        Err(e) => toasts.error(e.message),
                     }
-                    Err(e) => toasts.error(e.message),
-                }
-            });
-        });
+                });
+            },
+        );
     };
     let duration = b.finished_at.and_then(|_| batch_duration_secs(&b, 0.0));
     let live = move || {
@@ -217,7 +227,7 @@ fn BatchBody(
     let duplicate_note = (dup.reclaimed_tests > 0 || dup.duplicate_results > 0).then(|| {
         view! {
             <p class="muted" data-testid="duplicate-work">
-                {move || (i18n.t().duplicate_work)(dup.reclaimed_tests, dup.duplicate_results)}
+                {move || (i18n.t().bat().duplicate_work)(dup.reclaimed_tests, dup.duplicate_results)}
             </p>
         }
     });
@@ -287,11 +297,11 @@ fn BatchBody(
                     )),
                 };
                 view! {
-                    <dt>{move || i18n.t().jdg.judge_mean}</dt>
+                    <dt>{move || i18n.t().jdg().judge_mean}</dt>
                     <dd data-testid="judge-mean">{format::score(j.average_score)}</dd>
-                    <dt>{move || i18n.t().jdg.judge}</dt>
+                    <dt>{move || i18n.t().jdg().judge}</dt>
                     <dd data-testid="judge-calls">
-                        {move || (i18n.t().jdg.judge_calls)(j.judged, j.cached, j.errors)}
+                        {move || (i18n.t().jdg().judge_calls)(j.judged, j.cached, j.errors)}
                         {cost.clone().map(|c| view! { <br/><span class="muted">{c}</span> })}
                     </dd>
                 }
@@ -299,19 +309,19 @@ fn BatchBody(
             let review_rows = s.as_ref().filter(|s| s.reviewed > 0).map(|s| {
                 let (n, rate) = (s.reviewed, s.reviewed_pass_rate);
                 view! {
-                    <dt>{move || i18n.t().jdg.reviewed_pass_rate}</dt>
+                    <dt>{move || i18n.t().jdg().reviewed_pass_rate}</dt>
                     <dd data-testid="reviewed-pass-rate">
                         {format::percent(rate)}" "
-                        <span class="muted">{move || (i18n.t().jdg.reviewed_count)(n)}</span>
+                        <span class="muted">{move || (i18n.t().jdg().reviewed_count)(n)}</span>
                     </dd>
                 }
             });
             let repeat_rows = (repeats > 1).then(|| {
                 let (pass_all, flaky) = rep.as_ref().map_or((None, 0), |r| (r.pass_all_rate(), r.flaky));
                 view! {
-                    <dt title=move || i18n.t().rep.pass_all_help>{move || i18n.t().rep.pass_all}" (pass^"{repeats}")"</dt>
+                    <dt title=move || i18n.t().rep().pass_all_help>{move || i18n.t().rep().pass_all}" (pass^"{repeats}")"</dt>
                     <dd data-testid="pass-all">{format::percent(pass_all)}</dd>
-                    <dt>{move || i18n.t().rep.flaky_cases}</dt>
+                    <dt>{move || i18n.t().rep().flaky_cases}</dt>
                     <dd data-testid="flaky-cases">{flaky}</dd>
                 }
             });
@@ -321,20 +331,20 @@ fn BatchBody(
                     <span class="muted mono">{v.app_mode.as_str()}" · "{v.api_key_hint.clone()}</span>
                     <ProgressBar value=pct label=name thin=true/>
                     <dl>
-                        <dt>{move || i18n.t().col_tests}</dt><dd>{completed}" / "{per_version_total}</dd>
+                        <dt>{move || i18n.t().bat().col_tests}</dt><dd>{completed}" / "{per_version_total}</dd>
                         <dt>{move || i18n.t().average_score}</dt><dd>{format::score(average)}</dd>
                         <dt>{move || i18n.t().pass_rate}</dt><dd data-testid="pass-rate">{format::percent(rate)}</dd>
                         {review_rows}
                         {judge_rows}
                         <dt>{move || i18n.t().errors}</dt><dd>{errors}</dd>
                         <ErrorCodes errors=error_codes/>
-                        <dt>{move || i18n.t().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
+                        <dt>{move || i18n.t().bat().avg_latency}</dt><dd>{format::millis(latency.map(|l| l.round() as i64))}</dd>
                         {repeat_rows}
                         <RunTotalsRows totals/>
                     </dl>
                     <a class="card-link" data-testid="compare-previous"
                         href=crate::ui::compare::compare_href(None, &format!("{id}:{}", v.version_id), None, 0)>
-                        {move || i18n.t().cmp.vs_previous}
+                        {move || i18n.t().cmp().vs_previous}
                     </a>
                 </div>
             }
@@ -347,10 +357,10 @@ fn BatchBody(
             <div class="actions">
                 <IfRole min=Role::Editor>
                     {running.then(|| view! {
-                        <button type="button" class="danger" on:click=cancel>{move || i18n.t().cancel_batch}</button>
+                        <button type="button" class="danger" on:click=cancel>{move || i18n.t().prg().cancel_batch}</button>
                     })}
                     {(!running && can_rerun).then(|| view! {
-                        <button type="button" on:click=rerun>{move || i18n.t().rerun_failed}</button>
+                        <button type="button" on:click=rerun>{move || i18n.t().bat().rerun_failed}</button>
                     })}
                 </IfRole>
                 // Plain downloads: the server streams every result; the router leaves `download`
@@ -369,17 +379,17 @@ fn BatchBody(
         <div class="meta">
             <BatchStatusTag status/>
             <span>{move || i18n.t().batch_id}" "<code>{id.0}</code></span>
-            {b.started_at.map(|ms| view! { <span>{move || i18n.t().col_started}" "<LocalTime ms/></span> })}
+            {b.started_at.map(|ms| view! { <span>{move || i18n.t().bat().col_started}" "<LocalTime ms/></span> })}
             {b.created_by.clone().map(|who| view! {
-                <span data-testid="started-by">{move || i18n.t().acc.started_by}" "<b>{who}</b></span>
+                <span data-testid="started-by">{move || i18n.t().acc().started_by}" "<b>{who}</b></span>
             })}
-            {duration.map(|s| view! { <span>{move || i18n.t().col_duration}" "{move || (i18n.t().duration)(s)}</span> })}
-            <span>{move || i18n.t().f_concurrency}" "{b.concurrency}</span>
-            <span>{move || i18n.t().f_pass_threshold}" "{b.scoring.pass_threshold}</span>
+            {duration.map(|s| view! { <span>{move || i18n.t().bat().col_duration}" "{move || (i18n.t().duration)(s)}</span> })}
+            <span>{move || i18n.t().cfg().f_concurrency}" "{b.concurrency}</span>
+            <span>{move || i18n.t().cfg().f_pass_threshold}" "{b.scoring.pass_threshold}</span>
             {(repeats > 1).then(|| view! {
-                <span class="tag" data-testid="repeats-badge">{move || (i18n.t().rep.repeats_badge)(repeats)}</span>
+                <span class="tag" data-testid="repeats-badge">{move || (i18n.t().rep().repeats_badge)(repeats)}</span>
             })}
-            <span>{move || (i18n.t().tests_done)(b.completed_tests, b.total_tests)}</span>
+            <span>{move || (i18n.t().bat().tests_done)(b.completed_tests, b.total_tests)}</span>
         </div>
         {b.error_message.clone().map(|m| view! { <p class="notice notice-error" role="alert">{m}</p> })}
         <Show when=live>
@@ -396,7 +406,7 @@ fn BatchBody(
                 </div>
                 <ProgressBar
                     value=progress.progress
-                    label=Signal::derive(move || i18n.t().overall_progress.to_string())
+                    label=Signal::derive(move || i18n.t().prg().overall_progress.to_string())
                     active=true
                     show_text=true
                 />
@@ -404,12 +414,12 @@ fn BatchBody(
         </Show>
 
         <AlertBanners alerts names=Signal::derive(move || version_names.clone())/>
-        <h2>{move || i18n.t().versions_summary}</h2>
+        <h2>{move || i18n.t().bat().versions_summary}</h2>
         {duplicate_note}
         <div class="summary-cards">{cards}</div>
         <CompareVersions batch=b.id versions=b.versions.iter().map(|v| (v.version_id, v.name.clone())).collect()/>
 
-        <h2>{move || i18n.t().matrix_title}</h2>
+        <h2>{move || i18n.t().bat().matrix_title}</h2>
         <Matrix view selected/>
     }
 }
@@ -482,10 +492,10 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
                         let t = i18n.t();
                         let mut label = format!("{cn} — {vn}: {tx}");
                         if let Some(c) = cell.filter(|_| repeated) {
-                            label.push_str(&format!(", {}", (t.rep.k_of_n)(c.passed, c.runs)));
+                            label.push_str(&format!(", {}", (t.rep().k_of_n)(c.passed, c.runs)));
                         }
                         if flaky {
-                            label.push_str(&format!(", {}", t.rep.flaky));
+                            label.push_str(&format!(", {}", t.rep().flaky));
                         }
                         label
                     };
@@ -514,15 +524,15 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
             <span class="l-failed">{move || i18n.t().st_failed}</span>
             <span class="l-error">{move || i18n.t().st_error}</span>
             <span class="l-pending">{move || i18n.t().st_pending}</span>
-            {repeated.then(|| view! { <span class="l-flaky">"≈ "{move || i18n.t().rep.flaky_help}</span> })}
-            <span>{move || i18n.t().matrix_legend}</span>
+            {repeated.then(|| view! { <span class="l-flaky">"≈ "{move || i18n.t().rep().flaky_help}</span> })}
+            <span>{move || i18n.t().bat().matrix_legend}</span>
         </p>
         {(pages > 1).then(|| view! {
             <div class="pager">
                 <button type="button" disabled=at_first on:click=move |_| go_prev(page.saturating_sub(1))>
                     {move || i18n.t().prev}
                 </button>
-                <span>{move || (i18n.t().page_n_of)(page as usize + 1, pages as usize)}</span>
+                <span>{move || (i18n.t().bat().page_n_of)(page as usize + 1, pages as usize)}</span>
                 <button type="button" disabled=at_last on:click=move |_| go(page + 1)>
                     {move || i18n.t().next}
                 </button>
@@ -532,7 +542,7 @@ fn Matrix(view: BatchView, selected: RwSignal<Option<(VersionId, CaseId)>>) -> i
             <table class="grid matrix" data-testid="matrix">
                 <thead>
                     <tr>
-                        <th>{move || i18n.t().col_case}</th>
+                        <th>{move || i18n.t().bat().col_case}</th>
                         {head}
                     </tr>
                 </thead>
@@ -624,7 +634,7 @@ fn ResultDetail(
         let cname = case_of().map(|c| c.name).unwrap_or_default();
         found.with(|f| {
             let vname = f.as_ref().map_or("", |(_, (v, _, _))| v.as_str());
-            (i18n.t().result_title)(&cname, vname)
+            (i18n.t().bat().result_title)(&cname, vname)
         })
     });
     let close = Callback::new(move |()| selected.set(None));
@@ -641,7 +651,7 @@ fn ResultDetail(
             None => view! { <p class="muted">{move || i18n.t().loading}</p> }.into_any(),
             Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
             Some(Ok(list)) if list.is_empty() => {
-                view! { <p class="muted">{move || i18n.t().not_run_yet}</p> }.into_any()
+                view! { <p class="muted">{move || i18n.t().bat().not_run_yet}</p> }.into_any()
             }
             Some(Ok(list)) => {
                 let at = shown.get().min(list.len() - 1);
@@ -706,7 +716,7 @@ fn RepeatList(list: Vec<crate::model::TestResult>, shown: RwSignal<usize>) -> im
                 <tr class:selected=move || shown.get() == i>
                     <td>
                         <button type="button" class="link" aria-pressed=move || (shown.get() == i).to_string() on:click=move |_| shown.set(i)>
-                            {move || (i18n.t().rep.repeat_n)(number)}
+                            {move || (i18n.t().rep().repeat_n)(number)}
                         </button>
                     </td>
                     <td><span class=format!("tag tag-{}", status.as_str())>{move || i18n.t().result_status(status)}</span></td>
@@ -720,15 +730,15 @@ fn RepeatList(list: Vec<crate::model::TestResult>, shown: RwSignal<usize>) -> im
     view! {
         <section class="repeat-list" data-testid="repeat-list">
             <p>
-                <strong>{move || (i18n.t().rep.passed_of)(passed, n)}</strong>
-                {flaky.then(|| view! { " "<span class="tag tag-flaky" data-testid="flaky-tag">{move || i18n.t().rep.flaky}</span> })}
-                {spread.map(|s| view! { <br/><span class="muted">{move || (i18n.t().rep.spread)(s.mean, s.sd, s.min, s.max)}</span> })}
+                <strong>{move || (i18n.t().rep().passed_of)(passed, n)}</strong>
+                {flaky.then(|| view! { " "<span class="tag tag-flaky" data-testid="flaky-tag">{move || i18n.t().rep().flaky}</span> })}
+                {spread.map(|s| view! { <br/><span class="muted">{move || (i18n.t().rep().spread)(s.mean, s.sd, s.min, s.max)}</span> })}
             </p>
             <div class="table-wrap">
                 <table class="grid">
                     <thead>
                         <tr>
-                            <th>{move || i18n.t().rep.repeats}</th>
+                            <th>{move || i18n.t().rep().repeats}</th>
                             <th>{move || i18n.t().col_status}</th>
                             <th>{move || i18n.t().score}</th>
                             <th>{move || i18n.t().latency}</th>
@@ -782,13 +792,13 @@ fn CompareVersions(batch: BatchId, versions: Vec<(VersionId, String)>) -> impl I
     };
     view! {
         <div class="compare-pick inline-form" data-testid="compare-pick">
-            <span>{move || i18n.t().cmp.compare_versions}</span>
+            <span>{move || i18n.t().cmp().compare_versions}</span>
             {(!single).then(|| view! {
-                <select aria-label=move || i18n.t().cmp.baseline on:change=pick(base)>{options(base)}</select>
+                <select aria-label=move || i18n.t().cmp().baseline on:change=pick(base)>{options(base)}</select>
                 " → "
             })}
-            <select aria-label=move || i18n.t().cmp.candidate on:change=pick(cand)>{options(cand)}</select>
-            <a class="button-link" href=href>{move || i18n.t().cmp.compare}</a>
+            <select aria-label=move || i18n.t().cmp().candidate on:change=pick(cand)>{options(cand)}</select>
+            <a class="button-link" href=href>{move || i18n.t().cmp().compare}</a>
         </div>
     }
     .into_any()

@@ -128,7 +128,7 @@ pub fn BatchesPage() -> impl IntoView {
     );
     view! {
         <div class="page-head">
-            <h1>{move || i18n.t().batches_title}</h1>
+            <h1>{move || i18n.t().bat().batches_title}</h1>
         </div>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || {
@@ -151,7 +151,7 @@ fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl
         move |q: HistoryQuery| navigate(&q.href(), Default::default())
     };
     if h.total == 0 && !current.filtered() {
-        return view! { <p class="empty">{move || i18n.t().no_batches}</p> }.into_any();
+        return view! { <p class="empty">{move || i18n.t().bat().no_batches}</p> }.into_any();
     }
     // Every filter change goes back to the first page.
     let with = {
@@ -249,7 +249,7 @@ fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl
         view! {
             <nav class="pager" aria-label="pages" data-testid="history-pager">
                 {prev.map(|q| view! { <a href=q.href() rel="prev">{move || i18n.t().prev}</a> })}
-                <span data-testid="page-info">{move || (i18n.t().dash.page_info)(page + 1, pages, total)}</span>
+                <span data-testid="page-info">{move || (i18n.t().dash().page_info)(page + 1, pages, total)}</span>
                 {next.map(|q| view! { <a href=q.href() rel="next">{move || i18n.t().next}</a> })}
             </nav>
         }
@@ -262,7 +262,7 @@ fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl
         .map(|b| view! { <HistoryRow b reload/> })
         .collect_view();
     let table = if empty {
-        view! { <p class="empty" data-testid="no-match">{move || i18n.t().dash.no_match}</p> }
+        view! { <p class="empty" data-testid="no-match">{move || i18n.t().dash().no_match}</p> }
             .into_any()
     } else {
         view! {
@@ -272,14 +272,14 @@ fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl
                         <tr>
                             <th>{move || i18n.t().col_name}</th>
                             <th>{move || i18n.t().col_status}</th>
-                            <th>{move || i18n.t().col_started}</th>
-                            <th>{move || i18n.t().col_duration}</th>
-                            <th>{move || i18n.t().col_versions}</th>
-                            <th>{move || i18n.t().col_tests}</th>
+                            <th>{move || i18n.t().bat().col_started}</th>
+                            <th>{move || i18n.t().bat().col_duration}</th>
+                            <th>{move || i18n.t().bat().col_versions}</th>
+                            <th>{move || i18n.t().bat().col_tests}</th>
                             <th>{move || i18n.t().pass_rate}</th>
                             <th>{move || i18n.t().average_score}</th>
-                            <th>{move || i18n.t().dash.started_by}</th>
-                            <th><span class="sr-only">{move || i18n.t().dash.col_actions}</span></th>
+                            <th>{move || i18n.t().dash().started_by}</th>
+                            <th><span class="sr-only">{move || i18n.t().dash().col_actions}</span></th>
                         </tr>
                     </thead>
                     <tbody>{rows}</tbody>
@@ -291,39 +291,39 @@ fn History(h: HistoryPage, current: HistoryQuery, reload: RwSignal<u64>) -> impl
     view! {
         <form class="history-filters" role="search" on:submit=|ev| ev.prevent_default()>
             <label class="field-inline">
-                {move || i18n.t().dash.search}
+                {move || i18n.t().dash().search}
                 <input type="search" name="q" prop:value=current.q.clone() on:change=on_search data-testid="history-search"/>
             </label>
             <label class="field-inline">
-                {move || i18n.t().dash.filter_version}
+                {move || i18n.t().dash().filter_version}
                 <select on:change=on_version data-testid="history-version">
-                    <option value="" selected=current.version.is_none()>{move || i18n.t().dash.any}</option>
+                    <option value="" selected=current.version.is_none()>{move || i18n.t().dash().any}</option>
                     {version_options}
                 </select>
             </label>
             <label class="field-inline">
-                {move || i18n.t().dash.filter_status}
+                {move || i18n.t().dash().filter_status}
                 <select on:change=on_status data-testid="history-status">
-                    <option value="" selected=current.status.is_none()>{move || i18n.t().dash.any}</option>
+                    <option value="" selected=current.status.is_none()>{move || i18n.t().dash().any}</option>
                     {status_options}
                 </select>
             </label>
             <label class="field-inline">
-                {move || i18n.t().dash.started_by}
+                {move || i18n.t().dash().started_by}
                 <select on:change=on_by data-testid="history-by">
-                    <option value="" selected=current.by.is_empty()>{move || i18n.t().dash.any}</option>
+                    <option value="" selected=current.by.is_empty()>{move || i18n.t().dash().any}</option>
                     {starter_options}
                 </select>
             </label>
             <label class="field-inline">
-                {move || i18n.t().dash.from}
+                {move || i18n.t().dash().from}
                 <input type="date" prop:value=current.from.clone() on:change=on_from data-testid="history-from"/>
             </label>
             <label class="field-inline">
-                {move || i18n.t().dash.to}
+                {move || i18n.t().dash().to}
                 <input type="date" prop:value=current.to.clone() on:change=on_to data-testid="history-to"/>
             </label>
-            {current.filtered().then(|| view! { <a href="/batches">{move || i18n.t().dash.clear_filters}</a> })}
+            {current.filtered().then(|| view! { <a href="/batches">{move || i18n.t().dash().clear_filters}</a> })}
         </form>
         {table}
         {pager}
@@ -343,17 +343,22 @@ fn HistoryRow(b: Batch, reload: RwSignal<u64>) -> impl IntoView {
     let (id, name) = (b.id, b.name.clone());
     let delete = move |_| {
         let t = i18n.t_untracked();
-        confirm.ask((t.dash.delete_confirm)(&name), t.delete, true, move || {
-            leptos::task::spawn_local(async move {
-                match delete_batch(id).await {
-                    Ok(()) => {
-                        toasts.info(i18n.t_untracked().dash.batch_deleted);
-                        reload.update(|n| *n += 1);
+        confirm.ask(
+            (t.dash().delete_confirm)(&name),
+            t.delete,
+            true,
+            move || {
+                leptos::task::spawn_local(async move {
+                    match delete_batch(id).await {
+                        Ok(()) => {
+                            toasts.info(i18n.t_untracked().dash().batch_deleted);
+                            reload.update(|n| *n += 1);
+                        }
+                        Err(e) => toasts.error(e.message),
                     }
-                    Err(e) => toasts.error(e.message),
-                }
-            });
-        });
+                });
+            },
+        );
     };
     view! {
         <tr data-batch-id=b.id.0>
@@ -373,7 +378,7 @@ fn HistoryRow(b: Batch, reload: RwSignal<u64>) -> impl IntoView {
                         class="danger-text"
                         data-testid="delete-batch"
                         disabled=open
-                        title=move || open.then(|| i18n.t().dash.cancel_first)
+                        title=move || open.then(|| i18n.t().dash().cancel_first)
                         on:click=delete.clone()
                     >
                         {move || i18n.t().delete}

@@ -95,7 +95,7 @@ pub fn assertions_of(rows: &[AssertionRow], t: &Strings) -> Result<Vec<Assertion
                 let value = if is_number(field) {
                     let n: serde_json::Number = text
                         .parse()
-                        .map_err(|_| (t.inp.not_a_number)((t.inp.field_name)(field), &text))?;
+                        .map_err(|_| (t.inp().not_a_number)((t.inp().field_name)(field), &text))?;
                     Value::Number(n)
                 } else {
                     Value::String(text)
@@ -103,7 +103,7 @@ pub fn assertions_of(rows: &[AssertionRow], t: &Strings) -> Result<Vec<Assertion
                 obj.insert((*field).to_string(), value);
             }
             serde_json::from_value::<Assertion>(Value::Object(obj))
-                .map_err(|e| format!("{}: {e}", (t.inp.kind_name)(&kind)))
+                .map_err(|e| format!("{}: {e}", (t.inp().kind_name)(&kind)))
         })
         .collect()
 }
@@ -125,13 +125,13 @@ pub fn CaseAssertions(rows: RwSignal<Vec<AssertionRow>>) -> impl IntoView {
     };
     view! {
         <fieldset class="case-assertions" data-testid="case-assertions">
-            <legend>{move || i18n.t().inp.assertions_title}</legend>
-            <small class="muted">{move || i18n.t().inp.assertions_help}</small>
-            {move || rows.with(Vec::is_empty).then(|| view! { <p class="muted">{move || i18n.t().inp.no_assertions}</p> })}
+            <legend>{move || i18n.t().inp().assertions_title}</legend>
+            <small class="muted">{move || i18n.t().inp().assertions_help}</small>
+            {move || rows.with(Vec::is_empty).then(|| view! { <p class="muted">{move || i18n.t().inp().no_assertions}</p> })}
             <For each=move || rows.get() key=|r| r.key let:row>
                 <AssertionEditor row rows/>
             </For>
-            <button type="button" data-testid="add-assertion" on:click=add>{move || i18n.t().inp.add_assertion}</button>
+            <button type="button" data-testid="add-assertion" on:click=add>{move || i18n.t().inp().add_assertion}</button>
         </fieldset>
     }
 }
@@ -143,7 +143,7 @@ fn AssertionEditor(row: AssertionRow, rows: RwSignal<Vec<AssertionRow>>) -> impl
     view! {
         <div class="form-row assertion-row" data-testid="assertion-row">
             <label>
-                <span>{move || i18n.t().inp.kind}</span>
+                <span>{move || i18n.t().inp().kind}</span>
                 <select name="assertion-kind" on:change=move |ev| row.kind.set(event_target_value(&ev))>
                     {KINDS
                         .iter()
@@ -151,7 +151,7 @@ fn AssertionEditor(row: AssertionRow, rows: RwSignal<Vec<AssertionRow>>) -> impl
                             let k = *k;
                             view! {
                                 <option value=k selected=move || row.kind.with(|c| c == k)>
-                                    {move || (i18n.t().inp.kind_name)(k)}
+                                    {move || (i18n.t().inp().kind_name)(k)}
                                 </option>
                             }
                         })
@@ -171,7 +171,7 @@ fn AssertionEditor(row: AssertionRow, rows: RwSignal<Vec<AssertionRow>>) -> impl
                         let input_type = if is_number(field) { "number" } else { "text" };
                         view! {
                             <label>
-                                <span>{move || (i18n.t().inp.field_name)(field)}</span>
+                                <span>{move || (i18n.t().inp().field_name)(field)}</span>
                                 <input
                                     type=input_type
                                     step="any"
@@ -189,7 +189,7 @@ fn AssertionEditor(row: AssertionRow, rows: RwSignal<Vec<AssertionRow>>) -> impl
                     })
                     .collect_view()
             }}
-            <button type="button" class="danger" on:click=remove>{move || i18n.t().inp.remove}</button>
+            <button type="button" class="danger" on:click=remove>{move || i18n.t().inp().remove}</button>
         </div>
     }
 }

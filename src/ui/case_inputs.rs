@@ -49,7 +49,7 @@ pub fn CaseInputs(
 
     let load = move |_| {
         let Ok(id) = picked.get_untracked().parse::<i64>() else {
-            load_error.set(Some(i18n.t_untracked().inp.need_version.to_string()));
+            load_error.set(Some(i18n.t_untracked().inp().need_version.to_string()));
             return;
         };
         let name = versions
@@ -84,13 +84,13 @@ pub fn CaseInputs(
 
     view! {
         <fieldset class="case-inputs" data-testid="case-inputs">
-            <legend>{move || i18n.t().inp.inputs_title}</legend>
-            <small class="muted">{move || i18n.t().inp.inputs_help}</small>
+            <legend>{move || i18n.t().inp().inputs_title}</legend>
+            <small class="muted">{move || i18n.t().inp().inputs_help}</small>
             <div class="form-row">
                 <label>
-                    <span>{move || i18n.t().inp.pick_version}</span>
+                    <span>{move || i18n.t().inp().pick_version}</span>
                     <select data-testid="form-version" on:change=move |ev| picked.set(event_target_value(&ev))>
-                        <option value="">{move || i18n.t().inp.choose}</option>
+                        <option value="">{move || i18n.t().inp().choose}</option>
                         {move || {
                             versions
                                 .get()
@@ -103,10 +103,10 @@ pub fn CaseInputs(
                     </select>
                 </label>
                 <button type="button" data-testid="load-from-dify" disabled=move || loading.get() on:click=load>
-                    {move || i18n.t().inp.load_from_dify}
+                    {move || i18n.t().inp().load_from_dify}
                 </button>
             </div>
-            {move || loading.get().then(|| view! { <p class="muted">{move || i18n.t().inp.loading_form}</p> })}
+            {move || loading.get().then(|| view! { <p class="muted">{move || i18n.t().inp().loading_form}</p> })}
             {move || load_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || match form.get() {
                 None => view! { <RawInputs inputs errors/> }.into_any(),
@@ -114,8 +114,8 @@ pub fn CaseInputs(
                     let fields = case_fields(&f);
                     let n = fields.len();
                     view! {
-                        <p class="muted" data-testid="form-loaded">{move || (i18n.t().inp.form_loaded)(n, &name)}</p>
-                        {(n == 0).then(|| view! { <p class="muted">{move || i18n.t().inp.no_fields}</p> })}
+                        <p class="muted" data-testid="form-loaded">{move || (i18n.t().inp().form_loaded)(n, &name)}</p>
+                        {(n == 0).then(|| view! { <p class="muted">{move || i18n.t().inp().no_fields}</p> })}
                         {fields
                             .into_iter()
                             .map(|field| view! { <TypedInput field inputs errors/> })
@@ -158,16 +158,16 @@ fn RawInputs(inputs: RwSignal<Value>, errors: InputErrors) -> impl IntoView {
             Err(()) => errors.update(|e| {
                 e.insert(
                     String::new(),
-                    i18n.t_untracked().inp.raw_json_invalid.to_string(),
+                    i18n.t_untracked().inp().raw_json_invalid.to_string(),
                 );
             }),
         }
     };
     view! {
         <label>
-            <span>{move || i18n.t().inp.raw_json}</span>
+            <span>{move || i18n.t().inp().raw_json}</span>
             <textarea rows="3" class="mono" data-testid="inputs-json" prop:value=move || text.get() on:input=on_input></textarea>
-            <small>{move || i18n.t().inp.raw_json_help}</small>
+            <small>{move || i18n.t().inp().raw_json_help}</small>
             {move || errors.with(|e| e.get("").cloned()).map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </label>
     }
@@ -221,14 +221,14 @@ fn TypedInput(field: FormField, inputs: RwSignal<Value>, errors: InputErrors) ->
         }
         .into_any(),
         FieldType::FileList => view! {
-            <textarea rows="2" name=variable.clone() placeholder=move || i18n.t().inp.file_url prop:value=move || text.get() on:input=on_input></textarea>
+            <textarea rows="2" name=variable.clone() placeholder=move || i18n.t().inp().file_url prop:value=move || text.get() on:input=on_input></textarea>
         }
         .into_any(),
         FieldType::Select => {
             let options = field.options.clone();
             view! {
                 <select name=variable.clone() on:change=on_input>
-                    <option value="" selected=move || text.with(String::is_empty)>{move || i18n.t().inp.choose}</option>
+                    <option value="" selected=move || text.with(String::is_empty)>{move || i18n.t().inp().choose}</option>
                     {options
                         .into_iter()
                         .map(|o| {
@@ -245,7 +245,7 @@ fn TypedInput(field: FormField, inputs: RwSignal<Value>, errors: InputErrors) ->
         }
         .into_any(),
         FieldType::File => view! {
-            <input type="url" name=variable.clone() placeholder=move || i18n.t().inp.file_url prop:value=move || text.get() on:input=on_input/>
+            <input type="url" name=variable.clone() placeholder=move || i18n.t().inp().file_url prop:value=move || text.get() on:input=on_input/>
         }
         .into_any(),
         _ => view! {
@@ -255,10 +255,10 @@ fn TypedInput(field: FormField, inputs: RwSignal<Value>, errors: InputErrors) ->
     };
     let hint = match (kind, max) {
         (FieldType::TextInput | FieldType::Paragraph, Some(n)) => {
-            Some(view! { <small>{move || (i18n.t().inp.max_chars)(n)}</small> }.into_any())
+            Some(view! { <small>{move || (i18n.t().inp().max_chars)(n)}</small> }.into_any())
         }
         (FieldType::FileList, _) => {
-            Some(view! { <small>{move || i18n.t().inp.file_list_help}</small> }.into_any())
+            Some(view! { <small>{move || i18n.t().inp().file_list_help}</small> }.into_any())
         }
         _ => None,
     };
@@ -267,7 +267,7 @@ fn TypedInput(field: FormField, inputs: RwSignal<Value>, errors: InputErrors) ->
         <label data-testid="typed-input" data-variable=variable.clone() data-type=field.type_name.clone()>
             <span>
                 {field.label.clone()}
-                {required.then(|| view! { " " <small class="muted">"("{move || i18n.t().inp.required}")"</small> })}
+                {required.then(|| view! { " " <small class="muted">"("{move || i18n.t().inp().required}")"</small> })}
             </span>
             {control}
             {hint}

@@ -84,8 +84,8 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
     };
     view! {
         <fieldset class="case-turns" data-testid="case-turns">
-            <legend>{move || i18n.t().trn.turns}</legend>
-            <small>{move || i18n.t().trn.turns_help}</small>
+            <legend>{move || i18n.t().trn().turns}</legend>
+            <small>{move || i18n.t().trn().turns_help}</small>
             <For each=move || rows.get() key=|r| r.key let:row>
                 {
                     let key = row.key;
@@ -94,24 +94,24 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
                     view! {
                         <div class="case-turn" data-testid="case-turn">
                             <div class="case-turn-head">
-                                <b>{move || (i18n.t().trn.turn_n)(n())}</b>
+                                <b>{move || (i18n.t().trn().turn_n)(n())}</b>
                                 <button type="button" disabled=move || n() == 2
-                                    on:click=move |_| shift(key, -1)>{move || i18n.t().trn.move_up}</button>
+                                    on:click=move |_| shift(key, -1)>{move || i18n.t().trn().move_up}</button>
                                 <button type="button" disabled=last
-                                    on:click=move |_| shift(key, 1)>{move || i18n.t().trn.move_down}</button>
+                                    on:click=move |_| shift(key, 1)>{move || i18n.t().trn().move_down}</button>
                                 <button type="button" class="danger-text"
-                                    on:click=move |_| remove(key)>{move || i18n.t().trn.remove_turn}</button>
+                                    on:click=move |_| remove(key)>{move || i18n.t().trn().remove_turn}</button>
                             </div>
                             <label>
                                 <span>{move || i18n.t().f_query}</span>
                                 <textarea rows="2" required bind:value=row.query></textarea>
                             </label>
                             <label>
-                                <span>{move || i18n.t().f_expected}</span>
+                                <span>{move || i18n.t().cas().f_expected}</span>
                                 <textarea rows="2" bind:value=row.expected></textarea>
                             </label>
                             <label>
-                                <span>{move || i18n.t().f_keywords}</span>
+                                <span>{move || i18n.t().cas().f_keywords}</span>
                                 <input type="text" bind:value=row.keywords/>
                             </label>
                         </div>
@@ -119,7 +119,7 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
                 }
             </For>
             <button type="button" on:click=add disabled=full>
-                {move || i18n.t().trn.add_turn}
+                {move || i18n.t().trn().add_turn}
             </button>
         </fieldset>
     }

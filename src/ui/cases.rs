@@ -62,13 +62,13 @@ pub fn CasesPage() -> impl IntoView {
 
     view! {
         <div class="page-head">
-            <h1>{move || i18n.t().cases_title}</h1>
+            <h1>{move || i18n.t().cas().cases_title}</h1>
             <div class="actions">
                 <IfRole min=Role::Editor>
                 <button type="button" class="primary" on:click=move |_| editing.set(Some(None))>
-                    {move || i18n.t().add_case}
+                    {move || i18n.t().cas().add_case}
                 </button>
-                <button type="button" on:click=move |_| importing.set(true)>{move || i18n.t().import}</button>
+                <button type="button" on:click=move |_| importing.set(true)>{move || i18n.t().cas().import}</button>
                 </IfRole>
                 <button type="button" on:click=move |_| export("csv")>{move || i18n.t().export_csv}</button>
                 <button type="button" on:click=move |_| export("json")>{move || i18n.t().export_json}</button>
@@ -77,13 +77,13 @@ pub fn CasesPage() -> impl IntoView {
         <div class="filters">
             <input
                 type="search"
-                aria-label=move || i18n.t().search
-                placeholder=move || i18n.t().search_placeholder
+                aria-label=move || i18n.t().cas().search
+                placeholder=move || i18n.t().cas().search_placeholder
                 bind:value=search
             />
             <Transition fallback=|| ()>
-                <select aria-label=move || i18n.t().col_category on:change=move |ev| category.set(event_target_value(&ev))>
-                    <option value="">{move || i18n.t().all_categories}</option>
+                <select aria-label=move || i18n.t().cas().col_category on:change=move |ev| category.set(event_target_value(&ev))>
+                    <option value="">{move || i18n.t().cas().all_categories}</option>
                     {move || {
                         let mut cats: Vec<String> = cases
                             .get()
@@ -106,9 +106,9 @@ pub fn CasesPage() -> impl IntoView {
                 </select>
             </Transition>
             <select aria-label=move || i18n.t().col_enabled on:change=move |ev| status.set(event_target_value(&ev))>
-                <option value="all">{move || i18n.t().all_statuses}</option>
-                <option value="enabled">{move || i18n.t().enabled_only}</option>
-                <option value="disabled">{move || i18n.t().disabled_only}</option>
+                <option value="all">{move || i18n.t().cas().all_statuses}</option>
+                <option value="enabled">{move || i18n.t().cas().enabled_only}</option>
+                <option value="disabled">{move || i18n.t().cas().disabled_only}</option>
             </select>
         </div>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
@@ -130,9 +130,9 @@ pub fn CasesPage() -> impl IntoView {
                     .collect();
                 let n = shown.len();
                 Some(view! {
-                    <p class="muted" data-testid="cases-count">{move || (i18n.t().shown_of)(n, total)}</p>
+                    <p class="muted" data-testid="cases-count">{move || (i18n.t().cas().shown_of)(n, total)}</p>
                     {if shown.is_empty() {
-                        view! { <p class="empty">{move || i18n.t().no_cases}</p> }.into_any()
+                        view! { <p class="empty">{move || i18n.t().cas().no_cases}</p> }.into_any()
                     } else {
                         view! {
                             <div class="table-wrap">
@@ -141,11 +141,11 @@ pub fn CasesPage() -> impl IntoView {
                                         <tr>
                                             <th>{move || i18n.t().col_enabled}</th>
                                             <th>{move || i18n.t().col_name}</th>
-                                            <th>{move || i18n.t().col_query}</th>
-                                            <th>{move || i18n.t().col_expected}</th>
-                                            <th>{move || i18n.t().col_keywords}</th>
-                                            <th>{move || i18n.t().col_category}</th>
-                                            <th>{move || i18n.t().col_tags}</th>
+                                            <th>{move || i18n.t().cas().col_query}</th>
+                                            <th>{move || i18n.t().cas().col_expected}</th>
+                                            <th>{move || i18n.t().cas().col_keywords}</th>
+                                            <th>{move || i18n.t().cas().col_category}</th>
+                                            <th>{move || i18n.t().cas().col_tags}</th>
                                             <th>{move || i18n.t().col_actions}</th>
                                         </tr>
                                     </thead>
@@ -191,23 +191,28 @@ fn CaseRow(
     };
     let delete = move |_| {
         let t = i18n.t_untracked();
-        confirm.ask((t.delete_case_confirm)(&name), t.delete, true, move || {
-            leptos::task::spawn_local(async move {
-                match delete_case(id).await {
-                    Ok(()) => {
-                        toasts.info(i18n.t_untracked().deleted);
-                        reload.update(|n| *n += 1);
+        confirm.ask(
+            (t.cas().delete_case_confirm)(&name),
+            t.delete,
+            true,
+            move || {
+                leptos::task::spawn_local(async move {
+                    match delete_case(id).await {
+                        Ok(()) => {
+                            toasts.info(i18n.t_untracked().deleted);
+                            reload.update(|n| *n += 1);
+                        }
+                        Err(e) => toasts.error(e.message),
                     }
-                    Err(e) => toasts.error(e.message),
-                }
-            });
-        });
+                });
+            },
+        );
     };
     view! {
         <tr data-case-id=id.0 class:row-disabled=!c.enabled>
             <td>
                 <IfRole min=Role::Editor otherwise=move || view! {
-                    <span class="muted">{move || if enabled { i18n.t().acc.on } else { i18n.t().acc.off }}</span>
+                    <span class="muted">{move || if enabled { i18n.t().on } else { i18n.t().off }}</span>
                 }>
                     <label class="switch">
                         <input
@@ -215,7 +220,7 @@ fn CaseRow(
                             role="switch"
                             aria-label={
                                 let switch_name = switch_name.clone();
-                                move || (i18n.t().enable_case)(&switch_name)
+                                move || (i18n.t().cas().enable_case)(&switch_name)
                             }
                             prop:checked=enabled
                             on:change=toggle
@@ -228,14 +233,14 @@ fn CaseRow(
                 {c.name}
                 {(c.revision > 1).then(|| {
                     let r = c.revision;
-                    view! { " "<span class="tag" data-testid="case-revision">{move || (i18n.t().jdg.revision)(r)}</span> }
+                    view! { " "<span class="tag" data-testid="case-revision">{move || (i18n.t().jdg().revision)(r)}</span> }
                 })}
             </td>
             <td>
                 <div class="clip">{c.query}</div>
                 {(!c.turns.is_empty()).then(|| {
                     let n = c.turns.len() + 1;
-                    view! { <span class="tag" data-testid="case-turn-count">{move || (i18n.t().trn.n_turns)(n)}</span> }
+                    view! { <span class="tag" data-testid="case-turn-count">{move || (i18n.t().trn().n_turns)(n)}</span> }
                 })}
             </td>
             <td><div class="clip">{c.expected_answer}</div></td>
@@ -314,14 +319,14 @@ fn CaseForm(
                 Err(_) => {
                     error.set(Some(format!(
                         "{}: `{s}`",
-                        i18n.t_untracked().f_case_threshold
+                        i18n.t_untracked().cas().f_case_threshold
                     )));
                     return;
                 }
             },
         };
         if input_errors.with_untracked(|e| !e.is_empty()) {
-            error.set(Some(i18n.t_untracked().inp.fix_inputs.to_string()));
+            error.set(Some(i18n.t_untracked().inp().fix_inputs.to_string()));
             return;
         }
         let assertions = match case_assertions::assertions_of(
@@ -364,7 +369,7 @@ fn CaseForm(
         <Modal
             title=Signal::derive(move || {
                 let t = i18n.t();
-                if id.is_some() { t.edit_case_title } else { t.new_case_title }.to_string()
+                if id.is_some() { t.cas().edit_case_title } else { t.cas().new_case_title }.to_string()
             })
             dismissible=true
             on_dismiss=close
@@ -380,32 +385,32 @@ fn CaseForm(
                     <input type="text" bind:value=name/>
                 </label>
                 <label>
-                    <span>{move || i18n.t().f_expected}</span>
+                    <span>{move || i18n.t().cas().f_expected}</span>
                     <textarea rows="3" bind:value=expected></textarea>
                 </label>
                 <label>
-                    <span>{move || i18n.t().jdg.f_case_rubric}</span>
+                    <span>{move || i18n.t().jdg().f_case_rubric}</span>
                     <textarea rows="2" bind:value=rubric data-testid="case-rubric"></textarea>
-                    <small>{move || i18n.t().jdg.f_case_rubric_help}</small>
+                    <small>{move || i18n.t().jdg().f_case_rubric_help}</small>
                 </label>
                 <label>
-                    <span>{move || i18n.t().f_keywords}</span>
+                    <span>{move || i18n.t().cas().f_keywords}</span>
                     <input type="text" bind:value=keywords/>
-                    <small>{move || i18n.t().f_list_help}</small>
+                    <small>{move || i18n.t().cas().f_list_help}</small>
                 </label>
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().f_category}</span>
+                        <span>{move || i18n.t().cas().f_category}</span>
                         <input type="text" bind:value=category/>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_tags}</span>
+                        <span>{move || i18n.t().cas().f_tags}</span>
                         <input type="text" bind:value=tags/>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_case_threshold}</span>
+                        <span>{move || i18n.t().cas().f_case_threshold}</span>
                         <input type="number" min="0" max="100" step="any" bind:value=threshold/>
-                        <small>{move || i18n.t().f_case_threshold_help}</small>
+                        <small>{move || i18n.t().cas().f_case_threshold_help}</small>
                     </label>
                 </div>
                 <case_inputs::CaseInputs inputs form_version errors=input_errors/>
@@ -433,12 +438,12 @@ fn Revisions(id: CaseId) -> impl IntoView {
     let list = LocalResource::new(move || case_revisions(id));
     view! {
         <details class="revisions" data-testid="case-revisions">
-            <summary>{move || i18n.t().jdg.revisions}</summary>
+            <summary>{move || i18n.t().jdg().revisions}</summary>
             {move || match list.get() {
                 None => view! { <p class="muted">{move || i18n.t().loading}</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
                 Some(Ok(revs)) if revs.is_empty() => {
-                    view! { <p class="muted">{move || i18n.t().jdg.no_revisions}</p> }.into_any()
+                    view! { <p class="muted">{move || i18n.t().jdg().no_revisions}</p> }.into_any()
                 }
                 Some(Ok(revs)) => revs
                     .into_iter()
@@ -448,7 +453,7 @@ fn Revisions(id: CaseId) -> impl IntoView {
                         view! {
                             <div class="revision">
                                 <p>
-                                    <b>{move || (i18n.t().jdg.revision)(n)}</b>" · "<LocalTime ms/>
+                                    <b>{move || (i18n.t().jdg().revision)(n)}</b>" · "<LocalTime ms/>
                                     {r.replaced_by.map(|by| view! { " · "{by} })}
                                     " · "<span class="muted">{r.note}</span>
                                 </p>
@@ -488,7 +493,7 @@ fn RunBatchVersion(version: RwSignal<String>) -> impl IntoView {
     let versions = LocalResource::new(crate::api::list_versions);
     let export = move |_| {
         let Ok(id) = version.get_untracked().parse::<i64>() else {
-            toasts.error(i18n.t_untracked().inp.need_version.to_string());
+            toasts.error(i18n.t_untracked().inp().need_version.to_string());
             return;
         };
         leptos::task::spawn_local(async move {
@@ -500,9 +505,9 @@ fn RunBatchVersion(version: RwSignal<String>) -> impl IntoView {
     };
     view! {
         <label>
-            <span>{move || i18n.t().inp.run_batch_version}</span>
+            <span>{move || i18n.t().inp().run_batch_version}</span>
             <select name="version" on:change=move |ev| version.set(event_target_value(&ev))>
-                <option value="">{move || i18n.t().inp.choose}</option>
+                <option value="">{move || i18n.t().inp().choose}</option>
                 {move || {
                     versions
                         .get()
@@ -517,9 +522,9 @@ fn RunBatchVersion(version: RwSignal<String>) -> impl IntoView {
                         .collect_view()
                 }}
             </select>
-            <small>{move || i18n.t().inp.run_batch_help}</small>
+            <small>{move || i18n.t().inp().run_batch_help}</small>
         </label>
-        <button type="button" data-testid="export-run-batch" on:click=export>{move || i18n.t().inp.export_run_batch}</button>
+        <button type="button" data-testid="export-run-batch" on:click=export>{move || i18n.t().inp().export_run_batch}</button>
     }
 }
 
@@ -580,7 +585,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
             match result {
                 Ok(report) if dry_run => preview.set(Some(report)),
                 Ok(report) => {
-                    toasts.success((i18n.t_untracked().imported_n)(report.imported));
+                    toasts.success((i18n.t_untracked().cas().imported_n)(report.imported));
                     reload.update(|n| *n += 1);
                     importing.set(false);
                 }
@@ -589,7 +594,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
                     error.set(Some(format!(
                         "{} {}",
                         e.message,
-                        i18n.t_untracked().nothing_imported
+                        i18n.t_untracked().cas().nothing_imported
                     )));
                 }
             }
@@ -598,46 +603,46 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
 
     view! {
         <Modal
-            title=Signal::derive(move || i18n.t().import_title.to_string())
+            title=Signal::derive(move || i18n.t().cas().import_title.to_string())
             dismissible=Signal::derive(move || !busy.get())
             on_dismiss=close
             test_id="import-modal"
         >
-            <p class="muted">{move || i18n.t().import_help}</p>
+            <p class="muted">{move || i18n.t().cas().import_help}</p>
             <div class="form">
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().f_format}</span>
+                        <span>{move || i18n.t().cas().f_format}</span>
                         <select name="format" on:change=move |ev| format.set(event_target_value(&ev))>
                             <option value="csv" selected=move || format.get() == "csv">"CSV"</option>
                             <option value="json" selected=move || format.get() == "json">"JSON"</option>
-                            <option value="run_batch" selected=move || format.get() == "run_batch">{move || i18n.t().inp.fmt_run_batch}</option>
+                            <option value="run_batch" selected=move || format.get() == "run_batch">{move || i18n.t().inp().fmt_run_batch}</option>
                         </select>
                     </label>
                     {move || (format.get() == "run_batch").then(|| view! { <RunBatchVersion version/> })}
                     <label>
-                        <span>{move || i18n.t().f_file}</span>
+                        <span>{move || i18n.t().cas().f_file}</span>
                         <input type="file" accept=".csv,.json,text/csv,application/json" on:change=on_file/>
                     </label>
                 </div>
                 <label>
-                    <span>{move || i18n.t().f_content}</span>
+                    <span>{move || i18n.t().cas().f_content}</span>
                     <textarea name="content" rows="8" class="mono" data-autofocus bind:value=content></textarea>
                 </label>
                 {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="import-error">{e}</p> })}
                 {move || preview.get().map(|r| {
                     let n = r.cases.len();
                     view! {
-                        <p class="notice notice-success" data-testid="import-preview">{move || (i18n.t().preview_ok)(n)}</p>
+                        <p class="notice notice-success" data-testid="import-preview">{move || (i18n.t().cas().preview_ok)(n)}</p>
                         <div class="table-wrap preview-table">
                             <table class="grid">
                                 <thead>
                                     <tr>
                                         <th>"#"</th>
                                         <th>{move || i18n.t().col_name}</th>
-                                        <th>{move || i18n.t().col_query}</th>
-                                        <th>{move || i18n.t().col_keywords}</th>
-                                        <th>{move || i18n.t().col_category}</th>
+                                        <th>{move || i18n.t().cas().col_query}</th>
+                                        <th>{move || i18n.t().cas().col_keywords}</th>
+                                        <th>{move || i18n.t().cas().col_category}</th>
                                     </tr>
                                 </thead>
                                 <tbody>
@@ -662,7 +667,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
                         disabled=move || busy.get() || content.with(|c| c.trim().is_empty())
                         on:click=move |_| run(true)
                     >
-                        {move || i18n.t().preview}
+                        {move || i18n.t().cas().preview}
                     </button>
                     <button
                         type="button"
@@ -670,7 +675,7 @@ fn ImportModal(importing: RwSignal<bool>, reload: RwSignal<u64>) -> impl IntoVie
                         disabled=move || busy.get() || preview.with(Option::is_none)
                         on:click=move |_| run(false)
                     >
-                        {move || (i18n.t().import_n)(preview.with(|p| p.as_ref().map_or(0, |r| r.cases.len())))}
+                        {move || (i18n.t().cas().import_n)(preview.with(|p| p.as_ref().map_or(0, |r| r.cases.len())))}
                     </button>
                 </div>
             </div>

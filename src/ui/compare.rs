@@ -59,7 +59,7 @@ pub fn ComparePage() -> impl IntoView {
     });
     view! {
         <div class="page-head">
-            <h1>{move || i18n.t().cmp.title}</h1>
+            <h1>{move || i18n.t().cmp().title}</h1>
         </div>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || data.get().map(|r| match r {
@@ -137,7 +137,7 @@ fn Comparison(v: CompareView) -> impl IntoView {
             let current = v.class == c;
             view! {
                 <A href=href attr:class="button-link" attr:aria-current=current.then_some("true")>
-                    {move || c.map_or(i18n.t().cmp.all, |c| i18n.t().cmp.class(c))}
+                    {move || c.map_or(i18n.t().cmp().all, |c| i18n.t().cmp().class(c))}
                     " ("{count_of(c)}")"
                 </A>
             }
@@ -165,67 +165,67 @@ fn Comparison(v: CompareView) -> impl IntoView {
     });
     let only = (v.only_in_a + v.only_in_b > 0).then(|| {
         let (a, b) = (v.only_in_a, v.only_in_b);
-        view! { <p class="muted">{move || (i18n.t().cmp.only_in)(a, b)}</p> }
+        view! { <p class="muted">{move || (i18n.t().cmp().only_in)(a, b)}</p> }
     });
     view! {
         <p class="runs" data-testid="runs">
-            <span>{move || i18n.t().cmp.baseline}": "
+            <span>{move || i18n.t().cmp().baseline}": "
                 <a href=format!("/batches/{}", v.a.batch_id)>{v.a.batch_name.clone()}</a>
                 " · "<b>{v.a.version_name.clone()}</b></span>
             " → "
-            <span>{move || i18n.t().cmp.candidate}": "
+            <span>{move || i18n.t().cmp().candidate}": "
                 <a href=format!("/batches/{}", v.b.batch_id)>{v.b.batch_name.clone()}</a>
                 " · "<b>{v.b.version_name.clone()}</b></span>
         </p>
         {app_changed}
         <section class=verdict_class data-testid="verdict" data-verdict=format!("{verdict:?}")>
-            <h2>{move || i18n.t().cmp.verdict(verdict)}</h2>
+            <h2>{move || i18n.t().cmp().verdict(verdict)}</h2>
             <p data-testid="verdict-sentence">{move || sentence.with_value(|s| i18n.sentence(s))}</p>
         </section>
         <div class="table-wrap">
             <table class="grid summary-table" data-testid="compare-summary">
                 <thead><tr>
-                    <th>{move || i18n.t().cmp.metric}</th>
+                    <th>{move || i18n.t().cmp().metric}</th>
                     <th>"A"</th><th>"B"</th>
-                    <th>{move || i18n.t().cmp.delta}</th>
+                    <th>{move || i18n.t().cmp().delta}</th>
                 </tr></thead>
                 <tbody>
                     {pass.map(|p| view! {
                         <tr>
-                            <td>{move || i18n.t().cmp.pass_rate}</td>
+                            <td>{move || i18n.t().cmp().pass_rate}</td>
                             <td>{format!("{:.1} %", p.a)}</td>
                             <td>{format!("{:.1} %", p.b)}</td>
                             <td>{format!("{} {}", points(p.delta), interval(p.ci))}</td>
                         </tr>
                         <tr>
-                            <td>{move || i18n.t().cmp.p_value}</td>
+                            <td>{move || i18n.t().cmp().p_value}</td>
                             <td colspan="3">{format!("{} ({} ↓, {} ↑)", p_text(p.p_value), p.cases_down, p.cases_up)}</td>
                         </tr>
                     })}
                     {score.map(|sc| view! {
                         <tr>
-                            <td>{move || i18n.t().cmp.mean_score}</td>
+                            <td>{move || i18n.t().cmp().mean_score}</td>
                             <td>{format!("{:.1}", sc.a)}</td>
                             <td>{format!("{:.1}", sc.b)}</td>
                             <td>{format!("{} {}", points(sc.delta), interval(sc.ci))}</td>
                         </tr>
                     })}
                     <tr>
-                        <td>{move || i18n.t().cmp.latency}</td>
+                        <td>{move || i18n.t().cmp().latency}</td>
                         <td>{format::percentiles_ms(latency.a)}</td><td>{format::percentiles_ms(latency.b)}</td><td></td>
                     </tr>
                     <tr>
-                        <td>{move || i18n.t().cmp.ttft}</td>
+                        <td>{move || i18n.t().cmp().ttft}</td>
                         <td>{format::percentiles_ms(ttft.a)}</td><td>{format::percentiles_ms(ttft.b)}</td><td></td>
                     </tr>
                     <tr>
-                        <td>{move || i18n.t().cmp.tokens}</td>
+                        <td>{move || i18n.t().cmp().tokens}</td>
                         <td>{tokens.a.map(|t| t.to_string()).unwrap_or_else(|| "—".into())}</td>
                         <td>{tokens.b.map(|t| t.to_string()).unwrap_or_else(|| "—".into())}</td>
                         <td></td>
                     </tr>
                     <tr>
-                        <td>{move || i18n.t().cmp.cost}</td>
+                        <td>{move || i18n.t().cmp().cost}</td>
                         <td>{cost.a.map(format::cost).unwrap_or_else(|| "—".into())}</td>
                         <td>{cost.b.map(format::cost).unwrap_or_else(|| "—".into())}</td>
                         <td></td>
@@ -242,19 +242,19 @@ fn Comparison(v: CompareView) -> impl IntoView {
                 {move || i18n.t().export_json}
             </a>
         </div>
-        <div class="class-filter actions" role="group" aria-label=move || i18n.t().cmp.class>{filters}</div>
+        <div class="class-filter actions" role="group" aria-label=move || i18n.t().cmp().class>{filters}</div>
         {if empty {
-            view! { <p class="empty">{move || i18n.t().cmp.no_rows}</p> }.into_any()
+            view! { <p class="empty">{move || i18n.t().cmp().no_rows}</p> }.into_any()
         } else {
             view! {
                 <div class="table-wrap">
                     <table class="grid" data-testid="compare-table">
                         <thead><tr>
-                            <th>{move || i18n.t().cmp.case}</th>
-                            <th>{move || i18n.t().cmp.class}</th>
+                            <th>{move || i18n.t().cmp().case}</th>
+                            <th>{move || i18n.t().cmp().class}</th>
                             <th>"A"</th><th>"B"</th>
-                            <th>{move || i18n.t().cmp.mean_score}" Δ"</th>
-                            <th>{move || i18n.t().cmp.latency_delta}</th>
+                            <th>{move || i18n.t().cmp().mean_score}" Δ"</th>
+                            <th>{move || i18n.t().cmp().latency_delta}</th>
                         </tr></thead>
                         <tbody>{rows.into_iter().map(|r| view! { <Row r a=runs.0.clone() b=runs.1.clone()/> }).collect_view()}</tbody>
                     </table>
@@ -313,7 +313,7 @@ fn Row(r: CompareRow, a: RunLabel, b: RunLabel) -> impl IntoView {
                     {r.name}
                 </button>
             </td>
-            <td><span class=format!("tag class-{}", class.as_str())>{move || i18n.t().cmp.class(class)}</span></td>
+            <td><span class=format!("tag class-{}", class.as_str())>{move || i18n.t().cmp().class(class)}</span></td>
             <td>{outcome(c.passed_a, c.total_a, c.score.a)}</td>
             <td>{outcome(c.passed_b, c.total_b, c.score.b)}</td>
             <td>{delta_of(&c.score, 1)}</td>

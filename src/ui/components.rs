@@ -382,25 +382,41 @@ pub fn use_toasts() -> Toasts {
     expect_context()
 }
 
+/// Where toasts appear. The live region is there from the start (a screen reader announces
+/// what is added to it); the list inside is a chunk loaded with the first toast (ui/lazy.rs).
 #[component]
 pub fn ToastHost() -> impl IntoView {
     let toasts = use_toasts();
+    // Stays true once a toast was shown, so the loaded list is kept rather than made again.
+    let shown = Memo::new(move |before: Option<&bool>| {
+        before.copied().unwrap_or(false) || toasts.items.with(|v| !v.is_empty())
+    });
     view! {
         <div class="toasts" aria-live="polite">
-            <For each=move || toasts.items.get() key=|t| t.id let:t>
-                <div
-                    class=match t.kind {
-                        ToastKind::Success => "toast toast-success",
-                        ToastKind::Info => "toast toast-info",
-                        ToastKind::Error => "toast toast-error",
-                    }
-                    role=if t.kind == ToastKind::Error { "alert" } else { "status" }
-                >
-                    {t.text}
-                </div>
-            </For>
+            <Show when=move || shown.get()>
+                {crate::ui::lazy::on_demand(toast_list(toasts))}
+            </Show>
         </div>
     }
+}
+
+#[lazy]
+fn toast_list(toasts: Toasts) -> AnyView {
+    view! {
+        <For each=move || toasts.items.get() key=|t| t.id let:t>
+            <div
+                class=match t.kind {
+                    ToastKind::Success => "toast toast-success",
+                    ToastKind::Info => "toast toast-info",
+                    ToastKind::Error => "toast toast-error",
+                }
+                role=if t.kind == ToastKind::Error { "alert" } else { "status" }
+            >
+                {t.text}
+            </div>
+        </For>
+    }
+    .into_any()
 }
 
 /// A pending question for the confirmation dialog.
@@ -447,41 +463,54 @@ pub fn use_confirm() -> Confirm {
     expect_context()
 }
 
+/// The dialog of a pending [`Confirm::ask`]. Its code is a chunk loaded the first time a
+/// question is asked (ui/lazy.rs): the first page only asks after a click.
 #[component]
 pub fn ConfirmHost() -> impl IntoView {
     let confirm = use_confirm();
+    move || {
+        confirm
+            .pending
+            .get()
+            .map(|req| crate::ui::lazy::on_demand(confirm_dialog(req, confirm)))
+    }
+}
+
+#[lazy]
+fn confirm_dialog(req: ConfirmRequest, confirm: Confirm) -> AnyView {
+    view! { <ConfirmDialog req confirm/> }.into_any()
+}
+
+#[component]
+fn ConfirmDialog(req: ConfirmRequest, confirm: Confirm) -> impl IntoView {
     let i18n = use_i18n();
     let cancel = Callback::new(move |()| confirm.pending.set(None));
-    move || {
-        confirm.pending.get().map(|req| {
-            let on_yes = req.on_yes;
-            view! {
-                <Modal
-                    title=Signal::derive(move || i18n.t().confirm_title.to_string())
-                    dismissible=true
-                    on_dismiss=cancel
-                    class="modal-small"
-                    test_id="confirm-dialog"
+    let on_yes = req.on_yes;
+    view! {
+        <Modal
+            title=Signal::derive(move || i18n.t().confirm_title.to_string())
+            dismissible=true
+            on_dismiss=cancel
+            class="modal-small"
+            test_id="confirm-dialog"
+        >
+            <p class="confirm-message">{req.message.clone()}</p>
+            <div class="modal-foot">
+                <button type="button" data-autofocus on:click=move |_| cancel.run(())>
+                    {move || i18n.t().no_go_back}
+                </button>
+                <button
+                    type="button"
+                    class=if req.danger { "danger" } else { "primary" }
+                    on:click=move |_| {
+                        confirm.pending.set(None);
+                        on_yes.run(());
+                    }
                 >
-                    <p class="confirm-message">{req.message.clone()}</p>
-                    <div class="modal-foot">
-                        <button type="button" data-autofocus on:click=move |_| cancel.run(())>
-                            {move || i18n.t().no_go_back}
-                        </button>
-                        <button
-                            type="button"
-                            class=if req.danger { "danger" } else { "primary" }
-                            on:click=move |_| {
-                                confirm.pending.set(None);
-                                on_yes.run(());
-                            }
-                        >
-                            {req.yes.clone()}
-                        </button>
-                    </div>
-                </Modal>
-            }
-        })
+                    {req.yes.clone()}
+                </button>
+            </div>
+        </Modal>
     }
 }
 

@@ -62,7 +62,7 @@ pub fn DashboardPage() -> impl IntoView {
     });
     view! {
         <div class="page-head">
-            <h1>{move || i18n.t().dash.title}</h1>
+            <h1>{move || i18n.t().dash().title}</h1>
         </div>
         <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
             {move || data.get().map(|r| match r {
@@ -134,7 +134,7 @@ fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
             };
             view! {
                 <label class="field-inline">
-                    {move || if is_from { i18n.t().dash.from } else { i18n.t().dash.to }}
+                    {move || if is_from { i18n.t().dash().from } else { i18n.t().dash().to }}
                     <input type="date" prop:value=value on:change=change
                         data-testid={if is_from { "dash-from" } else { "dash-to" }}/>
                 </label>
@@ -143,9 +143,9 @@ fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
     };
 
     let body = if d.selected.is_empty() {
-        view! { <p class="empty">{move || i18n.t().dash.pick_versions}</p> }.into_any()
+        view! { <p class="empty">{move || i18n.t().dash().pick_versions}</p> }.into_any()
     } else if d.points.is_empty() {
-        view! { <p class="empty" data-testid="dash-empty">{move || i18n.t().dash.no_runs}</p> }
+        view! { <p class="empty" data-testid="dash-empty">{move || i18n.t().dash().no_runs}</p> }
             .into_any()
     } else {
         let points = StoredValue::new(d.points.clone());
@@ -153,7 +153,7 @@ fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
         let name_of = StoredValue::new(name_of);
         let truncated = d.truncated.then(|| {
             let n = slots(&d.points).1;
-            view! { <p class="hint">{move || (i18n.t().dash.truncated)(n)}</p> }
+            view! { <p class="hint">{move || (i18n.t().dash().truncated)(n)}</p> }
         });
         view! {
             {truncated}
@@ -161,7 +161,7 @@ fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
                 {move || charts(i18n.t(), &points.read_value(), &order.read_value(), &|v| name_of.with_value(|f| f(v)))}
             </div>
             <details class="dash-table">
-                <summary>{move || i18n.t().dash.table_view}</summary>
+                <summary>{move || i18n.t().dash().table_view}</summary>
                 {move || table(i18n.t(), &points.read_value(), &|v| name_of.with_value(|f| f(v)))}
             </details>
         }
@@ -170,7 +170,7 @@ fn Trends(d: DashboardView, from: String, to: String) -> impl IntoView {
     view! {
         <div class="dash-filters" role="group">
             <fieldset class="chips">
-                <legend>{move || i18n.t().dash.versions}</legend>
+                <legend>{move || i18n.t().dash().versions}</legend>
                 {picker}
             </fieldset>
             {date_input(true)}
@@ -218,7 +218,7 @@ fn per_version(
                         slot: slot[&p.batch_id.0],
                         value,
                         href: format!("/batches/{}", p.batch_id),
-                        label: (t.dash.point_label)(&p.batch_name, &series_name, &show(value)),
+                        label: (t.dash().point_label)(&p.batch_name, &series_name, &show(value)),
                     })
                 })
                 .collect();
@@ -266,13 +266,13 @@ fn charts(
     let (whole, one_decimal, cost_fmt): (Fmt, Fmt, Fmt) = (whole, one_decimal, format::cost);
     let mut out: Vec<ChartSpec> = vec![
         (
-            t.dash.pass_rate,
+            t.dash().pass_rate,
             series("", false, &|p| p.pass_rate, &pct),
             Some((0.0, 100.0)),
             whole,
         ),
         (
-            t.dash.mean_score,
+            t.dash().mean_score,
             series("", false, &|p| p.mean_score, &one_decimal),
             Some((0.0, 100.0)),
             whole,
@@ -280,32 +280,32 @@ fn charts(
     ];
     let judge = series("", false, &|p| p.judge_score, &one_decimal);
     if !judge.is_empty() {
-        out.push((t.dash.judge_score, judge, None, one_decimal));
+        out.push((t.dash().judge_score, judge, None, one_decimal));
     }
     let mut latency = series(" p50", false, &|p| p.latency_p50_ms, &ms);
     latency.extend(series(" p95", true, &|p| p.latency_p95_ms, &ms));
-    out.push((t.dash.latency, latency, None, whole));
+    out.push((t.dash().latency, latency, None, whole));
     let mut ttft = series(" p50", false, &|p| p.ttft_p50_ms, &ms);
     ttft.extend(series(" p95", true, &|p| p.ttft_p95_ms, &ms));
     if !ttft.is_empty() {
-        out.push((t.dash.ttft, ttft, None, whole));
+        out.push((t.dash().ttft, ttft, None, whole));
     }
     out.push((
-        t.dash.avg_test_time,
+        t.dash().avg_test_time,
         series("", false, &|p| p.mean_latency_ms, &ms),
         None,
         whole,
     ));
     let tokens = series("", false, &|p| p.tokens_per_test, &one_decimal);
     if !tokens.is_empty() {
-        out.push((t.dash.tokens, tokens, None, whole));
+        out.push((t.dash().tokens, tokens, None, whole));
     }
     let cost = series("", false, &|p| p.cost_per_test, &format::cost);
     if !cost.is_empty() {
-        out.push((t.dash.cost, cost, None, cost_fmt));
+        out.push((t.dash().cost, cost, None, cost_fmt));
     }
     out.push((
-        t.dash.error_rate,
+        t.dash().error_rate,
         series("", false, &|p| p.error_rate(), &pct),
         None,
         whole,
@@ -322,7 +322,7 @@ fn charts(
     if !codes.is_empty() {
         let mut by_code = Vec::new();
         for code in &codes {
-            let label = code.clone().unwrap_or_else(|| t.tot.no_code.to_string());
+            let label = code.clone().unwrap_or_else(|| t.tot().no_code.to_string());
             let rate = |p: &RunPoint| {
                 Some(
                     p.code_rate(
@@ -341,12 +341,12 @@ fn charts(
             }
             by_code.extend(s);
         }
-        out.push((t.dash.errors_by_code, by_code, None, whole));
+        out.push((t.dash().errors_by_code, by_code, None, whole));
     }
     out.into_iter()
         .map(|(title, series, fixed, fmt)| {
             let count = series.iter().map(|s| s.points.len()).sum();
-            let summary = (t.dash.chart_summary)(title, count);
+            let summary = (t.dash().chart_summary)(title, count);
             view! {
                 <LineChart
                     title=title
@@ -389,7 +389,7 @@ fn table(
                     .map(|e| {
                         format!(
                             "{} {}",
-                            e.code.as_deref().unwrap_or(t.tot.no_code),
+                            e.code.as_deref().unwrap_or(t.tot().no_code),
                             format::percent(p.code_rate(e.count))
                         )
                     })
@@ -425,20 +425,20 @@ fn table(
             <table class="grid dash-numbers" data-testid="dash-table">
                 <thead>
                     <tr>
-                        <th>{t.dash.col_date}</th>
-                        <th>{t.dash.col_batch}</th>
-                        <th>{t.dash.col_version}</th>
-                        <th>{t.dash.col_results}</th>
-                        <th>{t.dash.pass_rate}</th>
-                        <th>{t.dash.mean_score}</th>
-                        <th>{t.dash.judge_score}</th>
-                        <th>{t.dash.latency}</th>
-                        <th>{t.dash.ttft}</th>
-                        <th>{t.dash.avg_test_time}</th>
-                        <th>{t.dash.tokens}</th>
-                        <th>{t.dash.cost}</th>
-                        <th>{t.dash.error_rate}</th>
-                        <th>{t.dash.errors_by_code}</th>
+                        <th>{t.dash().col_date}</th>
+                        <th>{t.dash().col_batch}</th>
+                        <th>{t.dash().col_version}</th>
+                        <th>{t.dash().col_results}</th>
+                        <th>{t.dash().pass_rate}</th>
+                        <th>{t.dash().mean_score}</th>
+                        <th>{t.dash().judge_score}</th>
+                        <th>{t.dash().latency}</th>
+                        <th>{t.dash().ttft}</th>
+                        <th>{t.dash().avg_test_time}</th>
+                        <th>{t.dash().tokens}</th>
+                        <th>{t.dash().cost}</th>
+                        <th>{t.dash().error_rate}</th>
+                        <th>{t.dash().errors_by_code}</th>
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>

@@ -3,8 +3,17 @@
 //! The server always renders English; after hydration an effect reads the remembered choice
 //! from local storage and switches, so the server HTML and the first client render agree (no
 //! hydration mismatch). Strings with parameters are plain `fn`s in the same tables.
+//!
+//! **Sub-tables keep strings out of the main WASM.** A page's or dialog's strings live in a
+//! table of their own (`i18n/*.rs`, `EN` and `ZH_TW` statics of a `…Strings` struct), reached
+//! only through a method of [`Strings`]: `i18n.t().jdg().new_judge_title`. The method picks
+//! the language's static with a `match`, so a static (and every string in it) is used only by
+//! the code that calls its method; with `--split` (ui/lazy.rs) it goes to that code's chunk. A
+//! field of `Strings` itself is reachable from the header and so always in the main file: keep
+//! there only what the main file's own views (the header, the versions page, toasts) show.
+//! Adding a sub-table is one line in `sub_tables!` below (and its module).
 
-use crate::model::{AlertKind, BatchStatus, ResultStatus, VersionRunStatus};
+use crate::model::{AlertKind, BatchStatus, ResultStatus, Role, VersionRunStatus};
 use crate::ui::browser;
 use crate::ui::use_batch_progress::ConnectionState;
 use leptos::prelude::*;
@@ -33,6 +42,16 @@ mod webhooks;
 pub use webhooks::WebhookStrings;
 mod turns;
 pub use turns::TurnStrings;
+mod version_form;
+pub use version_form::VersionFormStrings;
+mod batch_config;
+pub use batch_config::BatchConfigStrings;
+mod progress;
+pub use progress::ProgressStrings;
+mod cases;
+pub use cases::CaseStrings;
+mod batches;
+pub use batches::BatchStrings;
 
 const STORAGE_KEY: &str = "dify-bench.lang";
 
@@ -156,32 +175,24 @@ pub fn LangSwitch() -> impl IntoView {
 
 /// One language's strings.
 pub struct Strings {
-    /// Signing in, setup, the user menu, the admin page.
-    pub acc: &'static AccountStrings,
-    /// The compare page.
-    pub cmp: &'static CompareStrings,
-    /// Repeats: the launch form, the matrix, the result dialog, the version cards.
-    pub rep: &'static RepeatStrings,
-    /// Pinned workflow versions, what exactly was tested, app-changed warnings.
-    pub idn: &'static IdentityStrings,
-    pub inp: &'static InputStrings,
-    /// Replaying a finished batch.
-    pub rpl: &'static ReplayStrings,
-    pub jdg: &'static JudgeStrings,
-    /// A run's totals on the batch page's cards.
-    pub tot: &'static TotalsStrings,
-    /// The trends dashboard and the history's filters, paging and delete.
-    pub dash: &'static DashStrings,
-    /// A result's node timeline, tools and retrieved chunks.
-    pub trc: &'static TraceStrings,
-    /// The admin page's webhooks and their delivery log.
-    pub hook: &'static WebhookStrings,
-    /// Multi-turn cases: the case form's turns, a result's turns.
-    pub trn: &'static TurnStrings,
+    /// Which language these are: picks the sub-tables (`sub_tables!` below).
+    lang: Lang,
     // Chrome
     pub nav_versions: &'static str,
     pub nav_cases: &'static str,
     pub nav_batches: &'static str,
+    pub nav_dashboard: &'static str,
+    // The user menu and the on/off of a row (the header, the versions page)
+    pub nav_admin: &'static str,
+    pub sign_out: &'static str,
+    pub on: &'static str,
+    pub off: &'static str,
+    pub viewer: &'static str,
+    pub editor: &'static str,
+    pub admin: &'static str,
+    /// A version's pinned workflow, on its row.
+    /// The versions list's badge: `pinned 3c90c3cc…`.
+    pub pinned_badge: fn(&str) -> String,
     pub running_n: fn(usize) -> String,
     pub page_not_found: &'static str,
     pub loading: &'static str,
@@ -199,7 +210,6 @@ pub struct Strings {
     pub export_json: &'static str,
     pub prev: &'static str,
     pub next: &'static str,
-    pub page_n_of: fn(usize, usize) -> String,
     // Versions page
     pub versions_title: &'static str,
     pub add_version: &'static str,
@@ -222,70 +232,22 @@ pub struct Strings {
     pub never_run: &'static str,
     pub no_versions: &'static str,
     pub delete_version_confirm: fn(&str) -> String,
-    // Version form
-    pub new_version_title: &'static str,
-    pub edit_version_title: &'static str,
+    // Form fields several forms share (versions, judges, cases, webhooks)
     pub f_name: &'static str,
-    pub f_description: &'static str,
     pub f_base_url: &'static str,
     pub f_api_key: &'static str,
     pub f_api_key_keep: fn(&str) -> String,
     pub f_api_key_new: &'static str,
-    pub f_app_mode: &'static str,
-    pub f_response_mode: &'static str,
-    pub f_answer_field: &'static str,
-    pub f_answer_field_help: &'static str,
     pub f_enabled: &'static str,
-    // Batch configuration
-    pub config_title: &'static str,
-    pub default_batch_name: &'static str,
-    pub batch_name: &'static str,
-    pub f_concurrency: &'static str,
-    pub f_concurrency_help: &'static str,
-    pub f_per_version_cap: &'static str,
-    pub f_per_version_cap_help: &'static str,
-    pub f_cases: &'static str,
-    pub cases_all_enabled: fn(usize) -> String,
-    pub cases_by_filter: &'static str,
-    pub categories: &'static str,
-    pub tags: &'static str,
-    pub f_pass_threshold: &'static str,
-    /// Versions, cases, repeats.
-    pub tests_planned: fn(usize, usize, usize) -> String,
-    pub no_cases_selected: &'static str,
-    pub start: &'static str,
-    pub starting: &'static str,
-    // Progress modal
-    pub progress_title: &'static str,
+    // Batches anywhere: the header's monitor, its toasts, the status tags
     pub batch_id: &'static str,
-    pub overall_progress: &'static str,
-    pub stat_completed: &'static str,
-    pub stat_failed: &'static str,
-    pub stat_remaining: &'static str,
-    pub calculating: &'static str,
     pub duration: fn(f64) -> String,
-    pub now_running: &'static str,
-    pub per_version: &'static str,
     pub average_score: &'static str,
     pub pass_rate: &'static str,
     pub failed: &'static str,
-    /// A version's adaptive in-flight limit, in the progress modal.
-    pub in_flight_limit: &'static str,
-    pub circuit_open: &'static str,
-    pub circuit_half_open: &'static str,
     /// A live alert's title, by kind.
     pub alert_title: fn(AlertKind) -> &'static str,
     pub alerts_heading: &'static str,
-    pub view_details: &'static str,
-    pub cancel_batch: &'static str,
-    pub cancel_confirm: &'static str,
-    pub close_running_confirm: &'static str,
-    pub close_anyway: &'static str,
-    pub batch_not_found: &'static str,
-    pub notice_completed: fn(u64) -> String,
-    pub notice_cancelled: &'static str,
-    pub notice_error: &'static str,
-    pub connection_lost: &'static str,
     pub toast_completed: fn(u64) -> String,
     pub toast_cancelled: fn(&str) -> String,
     pub toast_error: fn(&str, &str) -> String,
@@ -303,84 +265,28 @@ pub struct Strings {
     pub st_cancelled: &'static str,
     pub st_passed: &'static str,
     pub st_pending: &'static str,
-    // Cases page
-    pub cases_title: &'static str,
-    pub search: &'static str,
-    pub search_placeholder: &'static str,
-    pub all_categories: &'static str,
-    pub all_statuses: &'static str,
-    pub enabled_only: &'static str,
-    pub disabled_only: &'static str,
-    pub add_case: &'static str,
-    pub import: &'static str,
-    pub col_query: &'static str,
-    pub col_expected: &'static str,
-    pub col_keywords: &'static str,
-    pub col_category: &'static str,
-    pub col_tags: &'static str,
-    pub no_cases: &'static str,
-    pub shown_of: fn(usize, usize) -> String,
-    pub enable_case: fn(&str) -> String,
-    pub delete_case_confirm: fn(&str) -> String,
-    pub new_case_title: &'static str,
-    pub edit_case_title: &'static str,
+    // A result, on several pages
     pub f_query: &'static str,
-    pub f_expected: &'static str,
-    pub f_keywords: &'static str,
-    pub f_list_help: &'static str,
-    pub f_category: &'static str,
-    pub f_tags: &'static str,
-    pub f_case_threshold: &'static str,
-    pub f_case_threshold_help: &'static str,
-    pub import_title: &'static str,
-    pub import_help: &'static str,
-    pub f_format: &'static str,
-    pub f_file: &'static str,
-    pub f_content: &'static str,
-    pub preview: &'static str,
-    pub preview_ok: fn(usize) -> String,
-    pub import_n: fn(usize) -> String,
-    pub imported_n: fn(usize) -> String,
-    pub nothing_imported: &'static str,
-    // Batches
-    pub batches_title: &'static str,
     pub col_status: &'static str,
-    pub col_started: &'static str,
-    pub col_duration: &'static str,
-    pub col_versions: &'static str,
-    pub col_tests: &'static str,
-    pub no_batches: &'static str,
-    pub back_to_batches: &'static str,
-    pub versions_summary: &'static str,
-    pub matrix_title: &'static str,
-    pub matrix_legend: &'static str,
-    pub col_case: &'static str,
-    pub rerun_failed: &'static str,
-    pub rerun_confirm: &'static str,
-    pub rerun_started: fn(u64) -> String,
-    /// Several instances: tests claimed again after their instance vanished, answers stored
-    /// once of two.
-    pub duplicate_work: fn(i64, i64) -> String,
-    pub tests_done: fn(i64, i64) -> String,
-    pub avg_latency: &'static str,
     pub errors: &'static str,
     pub live: &'static str,
-    pub result_title: fn(&str, &str) -> String,
     pub answer: &'static str,
     pub expected_answer: &'static str,
-    pub keywords_hit: &'static str,
-    pub keywords_missed: &'static str,
     pub score: &'static str,
     pub latency: &'static str,
-    pub ttft: &'static str,
-    pub tokens: &'static str,
-    pub attempts: &'static str,
     pub error: &'static str,
-    pub not_run_yet: &'static str,
     pub none: &'static str,
 }
 
 impl Strings {
+    pub fn role(&self, r: Role) -> &'static str {
+        match r {
+            Role::Viewer => self.viewer,
+            Role::Editor => self.editor,
+            Role::Admin => self.admin,
+        }
+    }
+
     pub fn version_status(&self, s: VersionRunStatus) -> &'static str {
         match s {
             VersionRunStatus::Waiting => self.st_waiting,
@@ -420,6 +326,59 @@ impl Strings {
     }
 }
 
+/// Declares the sub-tables (see the module comment): one line each,
+/// `/// what it holds` then `method: Type in module;`.
+macro_rules! sub_tables {
+    ($($(#[$doc:meta])* $method:ident: $ty:ident in $module:ident;)*) => {
+        impl Strings {$(
+            $(#[$doc])*
+            pub fn $method(&self) -> &'static $ty {
+                match self.lang {
+                    Lang::En => &$module::EN,
+                    Lang::ZhTw => &$module::ZH_TW,
+                }
+            }
+        )*}
+    };
+}
+
+sub_tables! {
+    /// Signing in, setup, the user menu, the admin page.
+    acc: AccountStrings in accounts;
+    /// The compare page.
+    cmp: CompareStrings in compare;
+    /// Repeats: the launch form, the matrix, the result dialog, the version cards.
+    rep: RepeatStrings in repeats;
+    /// Pinned workflow versions, what exactly was tested, app-changed warnings.
+    idn: IdentityStrings in identity;
+    /// Replaying a finished batch.
+    rpl: ReplayStrings in replay;
+    /// Judges: the judge page, their settings and their verdicts.
+    jdg: JudgeStrings in judge;
+    /// A run's totals on the batch page's cards.
+    tot: TotalsStrings in totals;
+    /// The trends dashboard and the history's filters, paging and delete.
+    dash: DashStrings in dashboard;
+    /// A result's node timeline, tools and retrieved chunks.
+    trc: TraceStrings in trace;
+    /// The admin page's webhooks and their delivery log.
+    hook: WebhookStrings in webhooks;
+    /// The version form (a dialog of the versions page, loaded on demand).
+    vf: VersionFormStrings in version_form;
+    /// The batch configuration (a dialog of the versions page, loaded on demand).
+    cfg: BatchConfigStrings in batch_config;
+    /// The progress modal (loaded on demand) and the batch page's live progress.
+    prg: ProgressStrings in progress;
+    /// The test cases page: the list, the case form, the import.
+    cas: CaseStrings in cases;
+    /// The history (`/batches`) and a batch's page: its cards, the matrix, a result.
+    bat: BatchStrings in batches;
+    /// The case form's inputs from the app (Load from Dify), its assertion editor, Run Batch CSV.
+    inp: InputStrings in inputs;
+    /// Multi-turn cases: the case form's turns, a result's turns.
+    trn: TurnStrings in turns;
+}
+
 /// Whole seconds split into (hours, minutes, seconds).
 fn hms(secs: f64) -> (u64, u64, u64) {
     let s = secs.max(0.0).round() as u64;
@@ -427,21 +386,19 @@ fn hms(secs: f64) -> (u64, u64, u64) {
 }
 
 pub static EN: Strings = Strings {
-    acc: &accounts::EN,
-    cmp: &compare::EN,
-    rep: &repeats::EN,
-    idn: &identity::EN,
-    inp: &inputs::EN,
-    rpl: &replay::EN,
-    jdg: &judge::EN,
-    tot: &totals::EN,
-    dash: &dashboard::EN,
-    trc: &trace::EN,
-    hook: &webhooks::EN,
-    trn: &turns::EN,
+    lang: Lang::En,
     nav_versions: "Versions",
     nav_cases: "Test cases",
     nav_batches: "Batches",
+    nav_dashboard: "Dashboard",
+    nav_admin: "Admin",
+    sign_out: "Sign out",
+    on: "on",
+    off: "off",
+    viewer: "viewer",
+    editor: "editor",
+    admin: "admin",
+    pinned_badge: |id| format!("pinned {}", identity::short(id)),
     running_n: |n| format!("{n} running"),
     page_not_found: "Page not found.",
     loading: "Loading…",
@@ -458,7 +415,6 @@ pub static EN: Strings = Strings {
     export_json: "Export JSON",
     prev: "Previous",
     next: "Next",
-    page_n_of: |n, of| format!("Page {n} of {of}"),
     versions_title: "Versions",
     add_version: "Add version",
     batch_test_n: |n| format!("Batch test ({n})"),
@@ -482,59 +438,21 @@ pub static EN: Strings = Strings {
     delete_version_confirm: |name| {
         format!("Delete version “{name}”? Batches that ran it keep their results.")
     },
-    new_version_title: "New version",
-    edit_version_title: "Edit version",
     f_name: "Name",
-    f_description: "Description",
     f_base_url: "Base URL (Dify Service API)",
     f_api_key: "API key",
     f_api_key_keep: |hint| format!("Leave empty to keep the current key ({hint})"),
     f_api_key_new: "Stored on the server; never shown again",
-    f_app_mode: "App mode",
-    f_response_mode: "Response mode",
-    f_answer_field: "Answer field (workflow apps)",
-    f_answer_field_help: "Empty: the only string output, else answer / text / result",
     f_enabled: "Enabled",
-    config_title: "Batch test configuration",
-    default_batch_name: "Batch test",
-    batch_name: "Batch name",
-    f_concurrency: "Thread count",
-    f_concurrency_help: "Tests run at the same time (1–1000)",
-    f_per_version_cap: "Per-version cap",
-    f_per_version_cap_help: "At most this many calls in flight per version; empty: no cap",
-    f_cases: "Test cases",
-    cases_all_enabled: |n| format!("All enabled cases ({n})"),
-    cases_by_filter: "By category or tag",
-    categories: "Categories",
-    tags: "Tags",
-    f_pass_threshold: "Pass threshold (score 0–100)",
-    tests_planned: |v, c, r| match r {
-        1 => format!("{v} version(s) × {c} case(s) = {} tests", v * c),
-        r => format!("{v} version(s) × {c} case(s) × {r} repeats = {} tests", v * c * r),
-    },
-    no_cases_selected: "No test case matches this choice.",
-    start: "Start",
-    starting: "Starting…",
-    progress_title: "Batch test progress",
     batch_id: "Batch ID",
-    overall_progress: "Overall progress",
-    stat_completed: "Completed / total",
-    stat_failed: "Failed",
-    stat_remaining: "Estimated remaining",
-    calculating: "calculating…",
     duration: |s| match hms(s) {
         (0, 0, s) => format!("{s} s"),
         (0, m, s) => format!("{m} min {s:02} s"),
         (h, m, _) => format!("{h} h {m:02} min"),
     },
-    now_running: "Now running:",
-    per_version: "Progress per version",
     average_score: "Average score",
     pass_rate: "Pass rate",
     failed: "Failed",
-    in_flight_limit: "Calls at once",
-    circuit_open: "Circuit open: its tests wait for a probe",
-    circuit_half_open: "Circuit half-open: probing",
     alert_title: |kind| match kind {
         AlertKind::ErrorSpike => "Error spike",
         AlertKind::TimeoutStreak => "Timeouts in a row",
@@ -542,16 +460,6 @@ pub static EN: Strings = Strings {
         AlertKind::PassRateDrop => "Pass rate below its previous run",
     },
     alerts_heading: "Alerts",
-    view_details: "View details",
-    cancel_batch: "Cancel batch",
-    cancel_confirm: "Cancel this batch? Tests in flight are stopped; finished results are kept.",
-    close_running_confirm: "Close this window? The batch continues in the background — reopen it from the header.",
-    close_anyway: "Close, keep running",
-    batch_not_found: "Batch not found.",
-    notice_completed: |n| format!("Batch test completed — {n} tests executed."),
-    notice_cancelled: "The batch was cancelled.",
-    notice_error: "The batch stopped with an error:",
-    connection_lost: "Connection lost — reconnecting…",
     toast_completed: |n| format!("Batch test completed — {n} tests executed"),
     toast_cancelled: |name| format!("Batch “{name}” was cancelled"),
     toast_error: |name, msg| format!("Batch “{name}” stopped with an error. {msg}"),
@@ -569,100 +477,32 @@ pub static EN: Strings = Strings {
     st_cancelled: "cancelled",
     st_passed: "passed",
     st_pending: "pending",
-    cases_title: "Test cases",
-    search: "Search",
-    search_placeholder: "Search name, query, keywords…",
-    all_categories: "All categories",
-    all_statuses: "Enabled and disabled",
-    enabled_only: "Enabled only",
-    disabled_only: "Disabled only",
-    add_case: "Add case",
-    import: "Import",
-    col_query: "Query",
-    col_expected: "Expected answer",
-    col_keywords: "Keywords",
-    col_category: "Category",
-    col_tags: "Tags",
-    no_cases: "No test cases match.",
-    shown_of: |n, of| format!("{n} of {of} cases"),
-    enable_case: |name| format!("Enable {name}"),
-    delete_case_confirm: |name| format!("Delete test case “{name}”?"),
-    new_case_title: "New test case",
-    edit_case_title: "Edit test case",
     f_query: "Query",
-    f_expected: "Expected answer",
-    f_keywords: "Keywords",
-    f_list_help: "Separated by ; or ,",
-    f_category: "Category",
-    f_tags: "Tags",
-    f_case_threshold: "Pass threshold",
-    f_case_threshold_help: "Empty: the batch's threshold",
-    import_title: "Import test cases",
-    import_help: "CSV columns: name, query (required), expected_answer, keywords and tags (separated by ;), category, pass_threshold, enabled. JSON: an array of objects with the same fields. One bad row refuses the whole file.",
-    f_format: "Format",
-    f_file: "File",
-    f_content: "Content",
-    preview: "Preview",
-    preview_ok: |n| format!("{n} cases ready to import."),
-    import_n: |n| format!("Import {n} cases"),
-    imported_n: |n| format!("{n} cases imported"),
-    nothing_imported: "Nothing was imported.",
-    batches_title: "Batches",
     col_status: "Status",
-    col_started: "Started",
-    col_duration: "Duration",
-    col_versions: "Versions",
-    col_tests: "Tests",
-    no_batches: "No batches yet — select versions on the Versions page and start one.",
-    back_to_batches: "← All batches",
-    versions_summary: "Versions",
-    matrix_title: "Results: case × version",
-    matrix_legend: "Click a cell for the answer and its scoring.",
-    col_case: "Test case",
-    rerun_failed: "Re-run failed tests",
-    rerun_confirm: "Run again every test of this batch that ended with an error or has no result?",
-    rerun_started: |n| format!("{n} tests are running again"),
-    duplicate_work: |reclaimed, duplicates| {
-        format!(
-            "{reclaimed} tests were taken over from an instance that stopped (each may have \
-             been called twice); {duplicates} answers arrived twice and were stored once"
-        )
-    },
-    tests_done: |c, t| format!("{c} / {t} tests"),
-    avg_latency: "Avg latency",
     errors: "Errors",
     live: "Live",
-    result_title: |case, version| format!("{case} — {version}"),
     answer: "Answer",
     expected_answer: "Expected answer",
-    keywords_hit: "Keywords hit",
-    keywords_missed: "Keywords missed",
     score: "Score",
     latency: "Latency",
-    ttft: "Time to first token",
-    tokens: "Tokens (prompt / completion / total)",
-    attempts: "Attempts",
     error: "Error",
-    not_run_yet: "Not run yet.",
     none: "none",
 };
 
 pub static ZH_TW: Strings = Strings {
-    acc: &accounts::ZH_TW,
-    cmp: &compare::ZH_TW,
-    rep: &repeats::ZH_TW,
-    idn: &identity::ZH_TW,
-    inp: &inputs::ZH_TW,
-    rpl: &replay::ZH_TW,
-    jdg: &judge::ZH_TW,
-    tot: &totals::ZH_TW,
-    dash: &dashboard::ZH_TW,
-    trc: &trace::ZH_TW,
-    hook: &webhooks::ZH_TW,
-    trn: &turns::ZH_TW,
+    lang: Lang::ZhTw,
     nav_versions: "版本",
     nav_cases: "測試案例",
     nav_batches: "批次",
+    nav_dashboard: "儀表板",
+    nav_admin: "管理",
+    sign_out: "登出",
+    on: "啟用",
+    off: "停用",
+    viewer: "檢視者",
+    editor: "編輯者",
+    admin: "管理員",
+    pinned_badge: |id| format!("固定 {}", identity::short(id)),
     running_n: |n| format!("{n} 個執行中"),
     page_not_found: "找不到頁面。",
     loading: "載入中…",
@@ -679,7 +519,6 @@ pub static ZH_TW: Strings = Strings {
     export_json: "匯出 JSON",
     prev: "上一頁",
     next: "下一頁",
-    page_n_of: |n, of| format!("第 {n} 頁，共 {of} 頁"),
     versions_title: "版本",
     add_version: "新增版本",
     batch_test_n: |n| format!("批次測試 ({n})"),
@@ -701,59 +540,21 @@ pub static ZH_TW: Strings = Strings {
     never_run: "尚未執行",
     no_versions: "還沒有版本——新增一個開始吧。",
     delete_version_confirm: |name| format!("刪除版本「{name}」？執行過它的批次會保留結果。"),
-    new_version_title: "新增版本",
-    edit_version_title: "編輯版本",
     f_name: "名稱",
-    f_description: "說明",
     f_base_url: "API 位址（Dify Service API）",
     f_api_key: "API 金鑰",
     f_api_key_keep: |hint| format!("留空則保留目前的金鑰（{hint}）"),
     f_api_key_new: "儲存在伺服器上，之後不會再顯示",
-    f_app_mode: "應用類型",
-    f_response_mode: "回應模式",
-    f_answer_field: "答案欄位（工作流應用）",
-    f_answer_field_help: "留空：唯一的字串輸出，否則 answer / text / result",
     f_enabled: "啟用",
-    config_title: "批次測試設定",
-    default_batch_name: "批次測試",
-    batch_name: "批次名稱",
-    f_concurrency: "執行緒數",
-    f_concurrency_help: "同時執行的測試數（1–1000）",
-    f_per_version_cap: "每版本上限",
-    f_per_version_cap_help: "每個版本同時進行的呼叫上限；留空：不限",
-    f_cases: "測試案例",
-    cases_all_enabled: |n| format!("所有已啟用的案例（{n}）"),
-    cases_by_filter: "依分類或標籤",
-    categories: "分類",
-    tags: "標籤",
-    f_pass_threshold: "通過門檻（分數 0–100）",
-    tests_planned: |v, c, r| match r {
-        1 => format!("{v} 個版本 × {c} 個案例 = {} 個測試", v * c),
-        r => format!("{v} 個版本 × {c} 個案例 × {r} 次重複 = {} 個測試", v * c * r),
-    },
-    no_cases_selected: "沒有符合此選擇的測試案例。",
-    start: "開始",
-    starting: "啟動中…",
-    progress_title: "批次測試進度",
     batch_id: "批次 ID",
-    overall_progress: "整體進度",
-    stat_completed: "已完成 / 總數",
-    stat_failed: "失敗",
-    stat_remaining: "預估剩餘時間",
-    calculating: "計算中…",
     duration: |s| match hms(s) {
         (0, 0, s) => format!("{s} 秒"),
         (0, m, s) => format!("{m} 分 {s} 秒"),
         (h, m, _) => format!("{h} 小時 {m} 分"),
     },
-    now_running: "正在執行：",
-    per_version: "各版本進度",
     average_score: "平均分數",
     pass_rate: "通過率",
     failed: "失敗",
-    in_flight_limit: "同時呼叫數",
-    circuit_open: "斷路器開啟：測試等待探測",
-    circuit_half_open: "斷路器半開：探測中",
     alert_title: |kind| match kind {
         AlertKind::ErrorSpike => "錯誤激增",
         AlertKind::TimeoutStreak => "連續逾時",
@@ -761,16 +562,6 @@ pub static ZH_TW: Strings = Strings {
         AlertKind::PassRateDrop => "通過率低於上次執行",
     },
     alerts_heading: "警示",
-    view_details: "查看詳情",
-    cancel_batch: "取消批次",
-    cancel_confirm: "取消這個批次？進行中的測試會停止，已完成的結果會保留。",
-    close_running_confirm: "關閉這個視窗？批次會在背景繼續執行——可從頁首重新開啟。",
-    close_anyway: "關閉，繼續執行",
-    batch_not_found: "找不到批次。",
-    notice_completed: |n| format!("批次測試完成——共執行 {n} 個測試。"),
-    notice_cancelled: "批次已取消。",
-    notice_error: "批次因錯誤而停止：",
-    connection_lost: "連線中斷——重新連線中…",
     toast_completed: |n| format!("批次測試完成！共執行 {n} 個測試"),
     toast_cancelled: |name| format!("批次「{name}」已取消"),
     toast_error: |name, msg| format!("批次「{name}」因錯誤而停止。{msg}"),
@@ -788,80 +579,14 @@ pub static ZH_TW: Strings = Strings {
     st_cancelled: "已取消",
     st_passed: "通過",
     st_pending: "待執行",
-    cases_title: "測試案例",
-    search: "搜尋",
-    search_placeholder: "搜尋名稱、問題、關鍵字…",
-    all_categories: "所有分類",
-    all_statuses: "啟用與停用",
-    enabled_only: "僅啟用",
-    disabled_only: "僅停用",
-    add_case: "新增案例",
-    import: "匯入",
-    col_query: "問題",
-    col_expected: "預期答案",
-    col_keywords: "關鍵字",
-    col_category: "分類",
-    col_tags: "標籤",
-    no_cases: "沒有符合的測試案例。",
-    shown_of: |n, of| format!("{of} 個案例中的 {n} 個"),
-    enable_case: |name| format!("啟用 {name}"),
-    delete_case_confirm: |name| format!("刪除測試案例「{name}」？"),
-    new_case_title: "新增測試案例",
-    edit_case_title: "編輯測試案例",
     f_query: "問題",
-    f_expected: "預期答案",
-    f_keywords: "關鍵字",
-    f_list_help: "以 ; 或 , 分隔",
-    f_category: "分類",
-    f_tags: "標籤",
-    f_case_threshold: "通過門檻",
-    f_case_threshold_help: "留空：使用批次的門檻",
-    import_title: "匯入測試案例",
-    import_help: "CSV 欄位：name、query（必填）、expected_answer、keywords 與 tags（以 ; 分隔）、category、pass_threshold、enabled。JSON：相同欄位的物件陣列。任何一列有誤，整個檔案都不匯入。",
-    f_format: "格式",
-    f_file: "檔案",
-    f_content: "內容",
-    preview: "預覽",
-    preview_ok: |n| format!("{n} 個案例可以匯入。"),
-    import_n: |n| format!("匯入 {n} 個案例"),
-    imported_n: |n| format!("已匯入 {n} 個案例"),
-    nothing_imported: "未匯入任何資料。",
-    batches_title: "批次",
     col_status: "狀態",
-    col_started: "開始時間",
-    col_duration: "耗時",
-    col_versions: "版本數",
-    col_tests: "測試",
-    no_batches: "還沒有批次——在「版本」頁選取版本後開始一個。",
-    back_to_batches: "← 所有批次",
-    versions_summary: "版本",
-    matrix_title: "結果：案例 × 版本",
-    matrix_legend: "點選儲存格查看答案與評分。",
-    col_case: "測試案例",
-    rerun_failed: "重新執行失敗的測試",
-    rerun_confirm: "重新執行這個批次中所有發生錯誤或沒有結果的測試？",
-    rerun_started: |n| format!("{n} 個測試重新執行中"),
-    duplicate_work: |reclaimed, duplicates| {
-        format!(
-            "{reclaimed} 個測試由停止的執行個體轉交接手(每個可能被呼叫兩次);\
-             {duplicates} 個回答收到兩次,只儲存一次"
-        )
-    },
-    tests_done: |c, t| format!("{c} / {t} 個測試"),
-    avg_latency: "平均延遲",
     errors: "錯誤",
     live: "即時",
-    result_title: |case, version| format!("{case} — {version}"),
     answer: "答案",
     expected_answer: "預期答案",
-    keywords_hit: "命中的關鍵字",
-    keywords_missed: "缺少的關鍵字",
     score: "分數",
     latency: "延遲",
-    ttft: "首個 token 時間",
-    tokens: "Token（提示 / 生成 / 總計）",
-    attempts: "嘗試次數",
     error: "錯誤",
-    not_run_yet: "尚未執行。",
     none: "無",
 };

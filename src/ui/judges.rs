@@ -20,26 +20,26 @@ pub fn JudgesPanel() -> impl IntoView {
     view! {
         <section class="panel" data-testid="judges">
             <div class="panel-head">
-                <h2>{move || i18n.t().jdg.judges}</h2>
+                <h2>{move || i18n.t().jdg().judges}</h2>
                 <button type="button" class="primary" data-testid="add-judge"
                     on:click=move |_| editing.set(Some(None))>
-                    {move || i18n.t().jdg.add_judge}
+                    {move || i18n.t().jdg().add_judge}
                 </button>
             </div>
-            <p class="muted">{move || i18n.t().jdg.judges_help}</p>
+            <p class="muted">{move || i18n.t().jdg().judges_help}</p>
             <Transition fallback=move || view! { <p>{move || i18n.t().loading}</p> }>
                 {move || judges.get().map(|r| match r {
                     Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
                     Ok(list) if list.is_empty() => {
-                        view! { <p class="empty">{move || i18n.t().jdg.no_judges}</p> }.into_any()
+                        view! { <p class="empty">{move || i18n.t().jdg().no_judges}</p> }.into_any()
                     }
                     Ok(list) => view! {
                         <div class="table-wrap">
                         <table class="table">
                             <thead><tr>
                                 <th>{move || i18n.t().f_name}</th>
-                                <th>{move || i18n.t().jdg.f_kind}</th>
-                                <th>{move || i18n.t().jdg.f_model}</th>
+                                <th>{move || i18n.t().jdg().f_kind}</th>
+                                <th>{move || i18n.t().jdg().f_model}</th>
                                 <th>{move || i18n.t().f_api_key}</th>
                                 <th></th>
                             </tr></thead>
@@ -74,9 +74,9 @@ fn JudgeRow(
         leptos::task::spawn_local(async move {
             let t = i18n.t_untracked();
             match test_judge(id).await {
-                Ok(p) if p.ok => toasts.success((t.jdg.judge_ok)(&p.message, p.latency_ms)),
-                Ok(p) => toasts.error((t.jdg.judge_failed)(&p.message)),
-                Err(e) => toasts.error((t.jdg.judge_failed)(&e.message)),
+                Ok(p) if p.ok => toasts.success((t.jdg().judge_ok)(&p.message, p.latency_ms)),
+                Ok(p) => toasts.error((t.jdg().judge_failed)(&p.message)),
+                Err(e) => toasts.error((t.jdg().judge_failed)(&e.message)),
             }
             testing.set(false);
         });
@@ -86,7 +86,7 @@ fn JudgeRow(
         move |_| {
             let t = i18n.t_untracked();
             confirm.ask(
-                (t.jdg.delete_judge_confirm)(&name),
+                (t.jdg().delete_judge_confirm)(&name),
                 t.delete,
                 true,
                 move || {
@@ -116,7 +116,7 @@ fn JudgeRow(
                 <a href=format!("/judges/{id}")><b>{judge.name.clone()}</b></a>
                 <div class="muted small">{judge.base_url.clone()}</div>
             </td>
-            <td>{move || (i18n.t().jdg.kind)(kind)}</td>
+            <td>{move || (i18n.t().jdg().kind)(kind)}</td>
             <td>{model}</td>
             <td><code>{judge.api_key_hint.clone()}</code></td>
             <td class="row-actions">
@@ -124,9 +124,9 @@ fn JudgeRow(
                     {move || i18n.t().edit}
                 </button>
                 <button type="button" data-testid="test-judge" disabled=move || testing.get() on:click=test>
-                    {move || if testing.get() { i18n.t().testing } else { i18n.t().jdg.test_judge }}
+                    {move || if testing.get() { i18n.t().testing } else { i18n.t().jdg().test_judge }}
                 </button>
-                <a class="button" href=format!("/judges/{id}")>{move || i18n.t().jdg.calibration}</a>
+                <a class="button" href=format!("/judges/{id}")>{move || i18n.t().jdg().calibration}</a>
                 <button type="button" class="danger-text" on:click=delete>{move || i18n.t().delete}</button>
             </td>
         </tr>
@@ -179,16 +179,16 @@ fn JudgeForm(
             }
         };
         let parsed = (|| {
-            let conc = number(concurrency.get_untracked(), t.jdg.f_concurrency)?;
+            let conc = number(concurrency.get_untracked(), t.jdg().f_concurrency)?;
             let conc = match conc {
                 Some(c) if c >= 1.0 && c.fract() == 0.0 => Some(c as u32),
-                Some(_) => return Err(format!("{}: ≥ 1", t.jdg.f_concurrency)),
+                Some(_) => return Err(format!("{}: ≥ 1", t.jdg().f_concurrency)),
                 None => None,
             };
             Ok((
                 conc,
-                number(input_price.get_untracked(), t.jdg.f_input_price)?,
-                number(output_price.get_untracked(), t.jdg.f_output_price)?,
+                number(input_price.get_untracked(), t.jdg().f_input_price)?,
+                number(output_price.get_untracked(), t.jdg().f_output_price)?,
             ))
         })();
         let (conc, inp, outp) = match parsed {
@@ -227,7 +227,7 @@ fn JudgeForm(
         <Modal
             title=Signal::derive(move || {
                 let t = i18n.t();
-                if id.is_some() { t.jdg.edit_judge_title } else { t.jdg.new_judge_title }.to_string()
+                if id.is_some() { t.jdg().edit_judge_title } else { t.jdg().new_judge_title }.to_string()
             })
             dismissible=true
             on_dismiss=close
@@ -239,7 +239,7 @@ fn JudgeForm(
                     <input type="text" required data-autofocus bind:value=name/>
                 </label>
                 <label>
-                    <span>{move || i18n.t().jdg.f_kind}</span>
+                    <span>{move || i18n.t().jdg().f_kind}</span>
                     <select data-testid="judge-kind" on:change=move |ev| {
                         if let Some(k) = JudgeKind::parse(&event_target_value(&ev)) {
                             kind.set(k);
@@ -249,7 +249,7 @@ fn JudgeForm(
                             .into_iter()
                             .map(|k| view! {
                                 <option value=k.as_str() selected=move || kind.get() == k>
-                                    {move || (i18n.t().jdg.kind)(k)}
+                                    {move || (i18n.t().jdg().kind)(k)}
                                 </option>
                             })
                             .collect_view()}
@@ -258,7 +258,7 @@ fn JudgeForm(
                 <label>
                     <span>{move || i18n.t().f_base_url}</span>
                     <input type="url" required placeholder="https://api.openai.com/v1" bind:value=base_url/>
-                    <small>{move || i18n.t().jdg.f_judge_base_url_help}</small>
+                    <small>{move || i18n.t().jdg().f_judge_base_url_help}</small>
                 </label>
                 <label>
                     <span>{move || i18n.t().f_api_key}</span>
@@ -274,14 +274,14 @@ fn JudgeForm(
                     when=move || kind.get() == JudgeKind::DifyApp
                     fallback=move || view! {
                         <label>
-                            <span>{move || i18n.t().jdg.f_model}</span>
+                            <span>{move || i18n.t().jdg().f_model}</span>
                             <input type="text" required bind:value=model/>
-                            <small>{move || i18n.t().jdg.f_model_help}</small>
+                            <small>{move || i18n.t().jdg().f_model_help}</small>
                         </label>
                     }
                 >
                     <label>
-                        <span>{move || i18n.t().jdg.f_dify_mode}</span>
+                        <span>{move || i18n.t().jdg().f_dify_mode}</span>
                         <select on:change=move |ev| {
                             if let Some(m) = AppMode::parse(&event_target_value(&ev)) {
                                 app_mode.set(m);
@@ -297,27 +297,27 @@ fn JudgeForm(
                 <Show when=move || kind.get() == JudgeKind::Openai>
                     <label class="inline">
                         <input type="checkbox" bind:checked=json_mode/>
-                        <span>{move || i18n.t().jdg.f_json_mode}</span>
+                        <span>{move || i18n.t().jdg().f_json_mode}</span>
                     </label>
                 </Show>
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().jdg.f_concurrency}</span>
+                        <span>{move || i18n.t().jdg().f_concurrency}</span>
                         <input type="number" min="1" step="1" bind:value=concurrency/>
-                        <small>{move || i18n.t().jdg.f_concurrency_help}</small>
+                        <small>{move || i18n.t().jdg().f_concurrency_help}</small>
                     </label>
                     <label>
-                        <span>{move || format!("{} · {}", i18n.t().jdg.f_prices, i18n.t().jdg.f_input_price)}</span>
+                        <span>{move || format!("{} · {}", i18n.t().jdg().f_prices, i18n.t().jdg().f_input_price)}</span>
                         <input type="number" min="0" step="any" bind:value=input_price/>
                     </label>
                     <label>
-                        <span>{move || i18n.t().jdg.f_output_price}</span>
+                        <span>{move || i18n.t().jdg().f_output_price}</span>
                         <input type="number" min="0" step="any" bind:value=output_price/>
                     </label>
                 </div>
                 <label class="inline">
                     <input type="checkbox" name="use-by-default" bind:checked=by_default/>
-                    <span>{move || i18n.t().jdg.f_use_by_default}</span>
+                    <span>{move || i18n.t().jdg().f_use_by_default}</span>
                 </label>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">
@@ -361,17 +361,17 @@ pub fn JudgePage() -> impl IntoView {
                     let rubrics = report.rubrics;
                     view! {
                         <div class="page-head">
-                            <h1>{move || (i18n.t().jdg.judge_title)(&name)}</h1>
+                            <h1>{move || (i18n.t().jdg().judge_title)(&name)}</h1>
                         </div>
                         <p class="muted">
-                            {move || (i18n.t().jdg.kind)(kind)}" · "{report.judge.base_url.clone()}" · "
+                            {move || (i18n.t().jdg().kind)(kind)}" · "{report.judge.base_url.clone()}" · "
                             {report.judge.model.clone()}
                         </p>
                         <section class="panel" data-testid="calibration">
-                            <h2>{move || i18n.t().jdg.calibration}</h2>
-                            <p class="muted">{move || i18n.t().jdg.calibration_help}</p>
+                            <h2>{move || i18n.t().jdg().calibration}</h2>
+                            <p class="muted">{move || i18n.t().jdg().calibration_help}</p>
                             {if rubrics.is_empty() {
-                                view! { <p class="empty">{move || i18n.t().jdg.no_reviews_yet}</p> }.into_any()
+                                view! { <p class="empty">{move || i18n.t().jdg().no_reviews_yet}</p> }.into_any()
                             } else {
                                 rubrics.into_iter()
                                     .map(|c| view! { <CalibrationCard c/> })
@@ -397,41 +397,41 @@ fn CalibrationCard(c: Calibration) -> impl IntoView {
     let warn_kappa = kappa.is_some_and(|k| k < MIN_KAPPA);
     view! {
         <div class="calibration" data-testid="calibration-card" data-rubric=rubric.as_str()>
-            <h3>{move || (i18n.t().jdg.rubric)(rubric)}</h3>
+            <h3>{move || (i18n.t().jdg().rubric)(rubric)}</h3>
             <dl class="facts">
-                <dt>{move || i18n.t().jdg.reviews}</dt>
+                <dt>{move || i18n.t().jdg().reviews}</dt>
                 <dd data-testid="calibration-reviews">{reviews}</dd>
-                <dt>{move || i18n.t().jdg.agreement}</dt>
+                <dt>{move || i18n.t().jdg().agreement}</dt>
                 <dd data-testid="calibration-agreement">{format::percent(c.agreement.map(|a| a * 100.0))}</dd>
-                <dt>{move || i18n.t().jdg.kappa}</dt>
+                <dt>{move || i18n.t().jdg().kappa}</dt>
                 <dd data-testid="calibration-kappa">
                     {move || match kappa {
                         Some(k) => format!("{k:.2}"),
-                        None => i18n.t().jdg.kappa_undefined.to_string(),
+                        None => i18n.t().jdg().kappa_undefined.to_string(),
                     }}
                 </dd>
             </dl>
             <div class="table-wrap">
-            <table class="table confusion" aria-label=move || i18n.t().jdg.confusion>
+            <table class="table confusion" aria-label=move || i18n.t().jdg().confusion>
                 <thead><tr>
-                    <th>{move || format!("{} ↓ · {} →", i18n.t().jdg.judge_says, i18n.t().jdg.human_says)}</th>
-                    <th>{move || i18n.t().jdg.pass}</th>
-                    <th>{move || i18n.t().jdg.fail}</th>
+                    <th>{move || format!("{} ↓ · {} →", i18n.t().jdg().judge_says, i18n.t().jdg().human_says)}</th>
+                    <th>{move || i18n.t().jdg().pass}</th>
+                    <th>{move || i18n.t().jdg().fail}</th>
                 </tr></thead>
                 <tbody>
-                    <tr><th>{move || i18n.t().jdg.pass}</th><td>{m[0][0]}</td><td>{m[0][1]}</td></tr>
-                    <tr><th>{move || i18n.t().jdg.fail}</th><td>{m[1][0]}</td><td>{m[1][1]}</td></tr>
+                    <tr><th>{move || i18n.t().jdg().pass}</th><td>{m[0][0]}</td><td>{m[0][1]}</td></tr>
+                    <tr><th>{move || i18n.t().jdg().fail}</th><td>{m[1][0]}</td><td>{m[1][1]}</td></tr>
                 </tbody>
             </table>
             </div>
             {(warn_few || warn_kappa).then(|| view! {
                 <div class="warning" role="status" data-testid="calibration-warning">
-                    {warn_few.then(|| view! { <p>{move || (i18n.t().jdg.too_few_reviews)(reviews, MIN_CALIBRATION_REVIEWS)}</p> })}
-                    {warn_kappa.then(|| view! { <p>{move || (i18n.t().jdg.low_kappa)(kappa.unwrap_or(0.0))}</p> })}
+                    {warn_few.then(|| view! { <p>{move || (i18n.t().jdg().too_few_reviews)(reviews, MIN_CALIBRATION_REVIEWS)}</p> })}
+                    {warn_kappa.then(|| view! { <p>{move || (i18n.t().jdg().low_kappa)(kappa.unwrap_or(0.0))}</p> })}
                 </div>
             })}
             {(!warn_few && !warn_kappa).then(|| view! {
-                <p class="ok">{move || i18n.t().jdg.calibrated}</p>
+                <p class="ok">{move || i18n.t().jdg().calibrated}</p>
             })}
         </div>
     }

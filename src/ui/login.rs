@@ -53,17 +53,17 @@ pub fn LoginPage() -> impl IntoView {
     });
     view! {
         <section class="auth-card" data-testid="login">
-            <h1>{move || i18n.t().acc.sign_in_title}</h1>
+            <h1>{move || i18n.t().acc().sign_in_title}</h1>
             <form on:submit=move |ev| {
                 ev.prevent_default();
                 error.set(None);
                 submit.dispatch((username.get_untracked(), password.get_untracked()));
             }>
-                <Field label=move || i18n.t().acc.username kind="text" name="username" autocomplete="username" value=username/>
-                <Field label=move || i18n.t().acc.password kind="password" name="password" autocomplete="current-password" value=password/>
+                <Field label=move || i18n.t().acc().username kind="text" name="username" autocomplete="username" value=username/>
+                <Field label=move || i18n.t().acc().password kind="password" name="password" autocomplete="current-password" value=password/>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <button type="submit" class="primary" disabled=move || submit.pending().get()>
-                    {move || i18n.t().acc.sign_in}
+                    {move || i18n.t().acc().sign_in}
                 </button>
             </form>
         </section>
@@ -93,24 +93,24 @@ pub fn SetupPage() -> impl IntoView {
     });
     view! {
         <section class="auth-card" data-testid="setup">
-            <h1>{move || i18n.t().acc.setup_title}</h1>
-            <p>{move || i18n.t().acc.setup_intro}</p>
+            <h1>{move || i18n.t().acc().setup_title}</h1>
+            <p>{move || i18n.t().acc().setup_intro}</p>
             <form on:submit=move |ev| {
                 ev.prevent_default();
                 error.set(None);
                 if password.get_untracked() != again.get_untracked() {
-                    error.set(Some(i18n.t_untracked().acc.passwords_differ.to_string()));
+                    error.set(Some(i18n.t_untracked().acc().passwords_differ.to_string()));
                     return;
                 }
                 let link = query.read_untracked().get("link").unwrap_or_default();
                 create.dispatch((link, username.get_untracked(), password.get_untracked()));
             }>
-                <Field label=move || i18n.t().acc.username kind="text" name="username" autocomplete="username" value=username/>
-                <Field label=move || i18n.t().acc.password kind="password" name="password" autocomplete="new-password" value=password/>
-                <Field label=move || i18n.t().acc.password_again kind="password" name="again" autocomplete="new-password" value=again/>
+                <Field label=move || i18n.t().acc().username kind="text" name="username" autocomplete="username" value=username/>
+                <Field label=move || i18n.t().acc().password kind="password" name="password" autocomplete="new-password" value=password/>
+                <Field label=move || i18n.t().acc().password_again kind="password" name="again" autocomplete="new-password" value=again/>
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
-                    {move || i18n.t().acc.create_admin}
+                    {move || i18n.t().acc().create_admin}
                 </button>
             </form>
         </section>

@@ -9,8 +9,11 @@ use crate::model::{Batch, BatchId, BatchStatus};
 use crate::ui::browser;
 use crate::ui::components::{use_toasts, ProgressBar};
 use crate::ui::i18n::use_i18n;
+use crate::ui::lazy::on_demand;
 use crate::ui::use_batch_progress::{use_batch_progress, BatchProgress};
 use leptos::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// How long the modal stays after a batch completes (the original's 2.5 s).
@@ -155,6 +158,21 @@ pub fn provide_monitor() -> Monitor {
 }
 
 /// The header's list of running batches; a click reopens one's progress modal.
+/// The running batches' details. A chunk (ui/lazy.rs) fetched only while some batch runs: with
+/// none running, the first page needs neither this nor the `Batch` decoder it brings.
+#[lazy]
+fn batch_details(ids: Vec<BatchId>) -> Pin<Box<dyn Future<Output = Vec<Batch>>>> {
+    Box::pin(async move {
+        let mut out: Vec<Batch> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Ok(b) = get_batch(id).await {
+                out.push(b);
+            }
+        }
+        out
+    })
+}
+
 #[component]
 pub fn RunningIndicator() -> impl IntoView {
     let monitor = use_monitor();
@@ -164,13 +182,10 @@ pub fn RunningIndicator() -> impl IntoView {
         monitor.running_tick.track();
         async move {
             let ids = running_batches().await.unwrap_or_default();
-            let mut out: Vec<Batch> = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Ok(b) = get_batch(id).await {
-                    out.push(b);
-                }
+            if ids.is_empty() {
+                return Vec::new();
             }
-            out
+            batch_details(ids).await.await
         }
     });
     let count = move || running.get().map_or(0, |l| l.len());
@@ -203,44 +218,53 @@ pub fn RunningIndicator() -> impl IntoView {
                     {move || (i18n.t().running_n)(count())}
                 </button>
                 <Show when=move || open.get()>
-                    <ul class="running-menu">
-                        {move || {
-                            running
-                                .get()
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|b| {
-                                    let id = b.id;
-                                    let pct = if b.total_tests > 0 {
-                                        b.completed_tests as f64 * 100.0 / b.total_tests as f64
-                                    } else {
-                                        0.0
-                                    };
-                                    view! {
-                                        <li>
-                                            <button
-                                                type="button"
-                                                data-batch-id=id.0
-                                                on:click=move |_| {
-                                                    open.set(false);
-                                                    monitor.open(id);
-                                                }
-                                            >
-                                                <span class="running-name">{b.name.clone()}</span>
-                                                <ProgressBar
-                                                    value=pct
-                                                    label=b.name.clone()
-                                                    thin=true
-                                                />
-                                            </button>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()
-                        }}
-                    </ul>
+                    {on_demand(running_menu(
+                        Signal::derive(move || running.get().unwrap_or_default()),
+                        open,
+                        monitor,
+                    ))}
                 </Show>
             </Show>
         </div>
     }
+}
+
+/// The list of running batches the indicator opens. A chunk loaded on the first click
+/// (ui/lazy.rs).
+#[lazy]
+fn running_menu(running: Signal<Vec<Batch>>, open: RwSignal<bool>, monitor: Monitor) -> AnyView {
+    view! {
+        <ul class="running-menu">
+            {move || {
+                running
+                    .get()
+                    .into_iter()
+                    .map(|b| {
+                        let id = b.id;
+                        let pct = if b.total_tests > 0 {
+                            b.completed_tests as f64 * 100.0 / b.total_tests as f64
+                        } else {
+                            0.0
+                        };
+                        view! {
+                            <li>
+                                <button
+                                    type="button"
+                                    data-batch-id=id.0
+                                    on:click=move |_| {
+                                        open.set(false);
+                                        monitor.open(id);
+                                    }
+                                >
+                                    <span class="running-name">{b.name.clone()}</span>
+                                    <ProgressBar value=pct label=b.name.clone() thin=true/>
+                                </button>
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </ul>
+    }
+    .into_any()
 }

@@ -61,27 +61,35 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
     let close = Callback::new(move |()| {
         if running.get_untracked() {
             let t = i18n.t_untracked();
-            confirm.ask(t.close_running_confirm, t.close_anyway, false, move || {
-                monitor.hide()
-            });
+            confirm.ask(
+                t.prg().close_running_confirm,
+                t.prg().close_anyway,
+                false,
+                move || monitor.hide(),
+            );
         } else {
             monitor.close();
         }
     });
     let cancel = move |_| {
         let t = i18n.t_untracked();
-        confirm.ask(t.cancel_confirm, t.cancel_batch, true, move || {
-            leptos::task::spawn_local(async move {
-                if let Err(e) = cancel_batch(id).await {
-                    toasts.error(e.message);
-                }
-            });
-        });
+        confirm.ask(
+            t.prg().cancel_confirm,
+            t.prg().cancel_batch,
+            true,
+            move || {
+                leptos::task::spawn_local(async move {
+                    if let Err(e) = cancel_batch(id).await {
+                        toasts.error(e.message);
+                    }
+                });
+            },
+        );
     };
 
     view! {
         <Modal
-            title=Signal::derive(move || i18n.t().progress_title.to_string())
+            title=Signal::derive(move || i18n.t().prg().progress_title.to_string())
             dismissible=Signal::derive(move || !running.get())
             on_dismiss=close
             title_extra=move || view! { <ConnectionTag state=p.connection/> }
@@ -90,7 +98,7 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
         >
             <div class="card batch-info">
                 <div>
-                    <span class="label">{move || i18n.t().batch_name}</span>
+                    <span class="label">{move || i18n.t().cfg().batch_name}</span>
                     <strong data-testid="batch-name">{move || name.get().unwrap_or_default()}</strong>
                 </div>
                 <div>
@@ -105,12 +113,12 @@ fn ProgressModal(id: BatchId) -> impl IntoView {
 
             <div class="modal-foot">
                 <a href=format!("/batches/{id}") class="button-link" on:click=move |_| monitor.hide()>
-                    {move || i18n.t().view_details}
+                    {move || i18n.t().prg().view_details}
                 </a>
                 <IfRole min=Role::Editor>
                     <Show when=move || running.get()>
                         <button type="button" class="danger" on:click=cancel>
-                            {move || i18n.t().cancel_batch}
+                            {move || i18n.t().prg().cancel_batch}
                         </button>
                     </Show>
                 </IfRole>
@@ -177,7 +185,7 @@ pub fn ProgressPanel(
     view! {
         <ProgressBar
             value=progress
-            label=Signal::derive(move || i18n.t().overall_progress.to_string())
+            label=Signal::derive(move || i18n.t().prg().overall_progress.to_string())
             exception=Signal::derive(move || status.get() == Some(BatchStatus::Error))
             active=running
             show_text=true
@@ -186,26 +194,26 @@ pub fn ProgressPanel(
 
         <div class="stats">
             <div class="stat" data-testid="stat-completed">
-                <span class="label">{move || i18n.t().stat_completed}</span>
+                <span class="label">{move || i18n.t().prg().stat_completed}</span>
                 <span class="value">
                     {move || counts.get().map(|(c, t, _)| format!("{c} / {t}")).unwrap_or_else(|| "—".into())}
                 </span>
             </div>
             <div class="stat" data-testid="stat-failed">
-                <span class="label">{move || i18n.t().stat_failed}</span>
+                <span class="label">{move || i18n.t().prg().stat_failed}</span>
                 <span class="value" class:value-bad=move || counts.get().is_some_and(|c| c.2 > 0)>
                     {move || counts.get().map(|(_, _, f)| f.to_string()).unwrap_or_else(|| "—".into())}
                 </span>
             </div>
             <div class="stat" data-testid="stat-eta">
-                <span class="label">{move || i18n.t().stat_remaining}</span>
+                <span class="label">{move || i18n.t().prg().stat_remaining}</span>
                 <span class="value">
                     {move || {
                         let t = i18n.t();
                         match (running.get(), eta.get()) {
                             (false, _) => (t.duration)(0.0),
                             (true, Some(s)) => (t.duration)(s),
-                            (true, None) => t.calculating.to_string(),
+                            (true, None) => t.prg().calculating.to_string(),
                         }
                     }}
                 </span>
@@ -216,7 +224,7 @@ pub fn ProgressPanel(
             <div class="current-hint" data-testid="current-hint">
                 <FlameIcon/>
                 <span>
-                    {move || i18n.t().now_running}" "
+                    {move || i18n.t().prg().now_running}" "
                     <strong>{move || current.get().map(|c| c.0).unwrap_or_default()}</strong>
                     " — "
                     <span>{move || current.get().map(|c| c.1).unwrap_or_default()}</span>
@@ -226,7 +234,7 @@ pub fn ProgressPanel(
 
         <AlertBanners alerts names/>
 
-        <section class="version-rows" aria-label=move || i18n.t().per_version>
+        <section class="version-rows" aria-label=move || i18n.t().prg().per_version>
             <For each=move || version_ids.get() key=|id| *id let:vid>
                 <VersionRow data vid/>
             </For>
@@ -289,14 +297,14 @@ fn VersionRow(data: Signal<Option<Progress>>, vid: VersionId) -> impl IntoView {
                 <span>{move || i18n.t().failed}": "<b>{get(|v| v.failed_tests.to_string())}</b></span>
                 {move || v.with(|v| v.as_ref().and_then(|v| v.in_flight_limit)).map(|n| view! {
                     <span data-testid="version-limit">
-                        {move || i18n.t().in_flight_limit}": "<b>{n}</b>
+                        {move || i18n.t().prg().in_flight_limit}": "<b>{n}</b>
                     </span>
                 })}
                 {move || v.with(|v| v.as_ref().and_then(|v| v.circuit)).and_then(|c| {
                     let text = match c {
                         CircuitState::Closed => return None,
-                        CircuitState::Open => i18n.t().circuit_open,
-                        CircuitState::HalfOpen => i18n.t().circuit_half_open,
+                        CircuitState::Open => i18n.t().prg().circuit_open,
+                        CircuitState::HalfOpen => i18n.t().prg().circuit_half_open,
                     };
                     Some(view! {
                         <span class="error" role="status" data-testid="version-circuit" data-circuit=c.as_str()>
@@ -306,9 +314,9 @@ fn VersionRow(data: Signal<Option<Progress>>, vid: VersionId) -> impl IntoView {
                 })}
                 {move || v.with(|v| v.as_ref().and_then(|v| v.judge)).map(|j| view! {
                     <span data-testid="version-judge">
-                        {move || i18n.t().jdg.judge_mean}": "<b>{format::score(j.average_score)}</b>
+                        {move || i18n.t().jdg().judge_mean}": "<b>{format::score(j.average_score)}</b>
                         {(j.errors > 0).then(|| view! {
-                            " · "<span class="error">{move || i18n.t().jdg.judge_error}" "{j.errors}</span>
+                            " · "<span class="error">{move || i18n.t().jdg().judge_error}" "{j.errors}</span>
                         })}
                     </span>
                 })}
@@ -330,7 +338,7 @@ fn Notice(
         let t = i18n.t();
         if not_found.with(Option::is_some) {
             return Some(view! {
-                <div class="notice notice-error" role="alert" data-testid="notice">{t.batch_not_found}</div>
+                <div class="notice notice-error" role="alert" data-testid="notice">{t.prg().batch_not_found}</div>
             }.into_any());
         }
         let (class, text) = match status.get() {
@@ -339,16 +347,21 @@ fn Notice(
                     .progress
                     .data
                     .with(|d| d.as_ref().map_or(0, |d| d.completed_tests));
-                ("notice notice-success", (t.notice_completed)(done))
+                ("notice notice-success", (t.prg().notice_completed)(done))
             }
-            Some(BatchStatus::Cancelled) => ("notice notice-info", t.notice_cancelled.to_string()),
+            Some(BatchStatus::Cancelled) => {
+                ("notice notice-info", t.prg().notice_cancelled.to_string())
+            }
             Some(BatchStatus::Error) => {
                 let msg = monitor
                     .progress
                     .data
                     .with(|d| d.as_ref().and_then(|d| d.error_message.clone()))
                     .unwrap_or_default();
-                ("notice notice-error", format!("{} {msg}", t.notice_error))
+                (
+                    "notice notice-error",
+                    format!("{} {msg}", t.prg().notice_error),
+                )
             }
             _ if running.get()
                 && monitor
@@ -356,7 +369,7 @@ fn Notice(
                     .error
                     .with(|e| matches!(e, Some(ProgressError::ConnectionLost))) =>
             {
-                ("notice notice-warn", t.connection_lost.to_string())
+                ("notice notice-warn", t.prg().connection_lost.to_string())
             }
             _ => return None,
         };

@@ -83,7 +83,7 @@ pub fn ReplayLauncher(#[prop(into)] batch: Signal<Option<BatchId>>) -> impl Into
                     data-testid="replay-button"
                     on:click=move |_| open.set(Some(DEFAULT_SPEED))
                 >
-                    "▶ "{move || i18n.t().rpl.replay}
+                    "▶ "{move || i18n.t().rpl().replay}
                 </button>
             </div>
         </Show>
@@ -178,9 +178,9 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
         leptos::task::spawn_local(async move {
             let t = i18n.t_untracked();
             if browser::copy_text(&text).await {
-                toasts.success(t.rpl.link_copied);
+                toasts.success(t.rpl().link_copied);
             } else {
-                toasts.info(format!("{}: {text}", t.rpl.share_link));
+                toasts.info(format!("{}: {text}", t.rpl().share_link));
             }
         });
     };
@@ -190,14 +190,14 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
         let per = u64::from(s.max(1));
         format!(
             "{} · {}",
-            (t.rpl.batch_time)(&clock(at), &clock(end)),
-            (t.rpl.replay_time)(&clock(at / per), &clock(end / per), s)
+            (t.rpl().batch_time)(&clock(at), &clock(end)),
+            (t.rpl().replay_time)(&clock(at / per), &clock(end / per), s)
         )
     };
 
     view! {
         <Modal
-            title=Signal::derive(move || (i18n.t().rpl.title)(&name.get().unwrap_or_default()))
+            title=Signal::derive(move || (i18n.t().rpl().title)(&name.get().unwrap_or_default()))
             dismissible=Signal::derive(|| true)
             on_dismiss=close
             class="modal-progress modal-replay"
@@ -205,10 +205,10 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
         >
             {move || failed.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
             <Show when=move || replay.with(Option::is_none) && failed.with(Option::is_none)>
-                <p>{move || i18n.t().rpl.loading}</p>
+                <p>{move || i18n.t().rpl().loading}</p>
             </Show>
             <Show when=move || empty.get()>
-                <p class="notice notice-info" role="status">{move || i18n.t().rpl.empty}</p>
+                <p class="notice notice-info" role="status">{move || i18n.t().rpl().empty}</p>
             </Show>
             <Show when=move || replay.with(Option::is_some)>
                 <div class="replay-controls">
@@ -218,12 +218,12 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
                         aria-pressed=move || playing.get().to_string()
                         on:click=toggle
                     >
-                        {move || if playing.get() { i18n.t().rpl.pause } else { i18n.t().rpl.play }}
+                        {move || if playing.get() { i18n.t().rpl().pause } else { i18n.t().rpl().play }}
                     </button>
                     <button type="button" data-testid="replay-restart" on:click=restart>
-                        {move || i18n.t().rpl.restart}
+                        {move || i18n.t().rpl().restart}
                     </button>
-                    <div class="replay-speeds" role="group" aria-label=move || i18n.t().rpl.speed>
+                    <div class="replay-speeds" role="group" aria-label=move || i18n.t().rpl().speed>
                         {SPEEDS.map(|s| view! {
                             <button
                                 type="button"
@@ -244,7 +244,7 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
                     max=move || duration.get().to_string()
                     step=move || (duration.get() / 500).max(1).to_string()
                     prop:value=move || position.get().to_string()
-                    aria-label=move || i18n.t().rpl.position
+                    aria-label=move || i18n.t().rpl().position
                     aria-valuetext=move || format!("{} / {}", clock(position.get()), clock(duration.get()))
                     on:input=move |ev| {
                         if let Ok(ms) = event_target_value(&ev).parse::<u64>() {
@@ -256,11 +256,11 @@ fn ReplayModal(id: BatchId, speed: u32, close: Callback<()>) -> impl IntoView {
                 <ProgressPanel data running/>
                 <div class="replay-share">
                     <label>
-                        <span class="label">{move || i18n.t().rpl.share_link}</span>
+                        <span class="label">{move || i18n.t().rpl().share_link}</span>
                         <input type="text" readonly data-testid="replay-link" prop:value=move || link.get()/>
                     </label>
                     <button type="button" data-testid="replay-copy" on:click=copy>
-                        {move || i18n.t().rpl.copy_link}
+                        {move || i18n.t().rpl().copy_link}
                     </button>
                 </div>
             </Show>

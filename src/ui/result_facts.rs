@@ -58,7 +58,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <dt>{move || i18n.t().cmp.assertions}</dt>
+            <dt>{move || i18n.t().cmp().assertions}</dt>
             <dd><ul class="assertions">{items}</ul></dd>
         }
     });
@@ -69,7 +69,7 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
     let embedding =
         (detail.embedding_score.is_some() || detail.embedding_error.is_some()).then(|| {
             view! {
-                <dt>{move || i18n.t().jdg.embedding_score}</dt>
+                <dt>{move || i18n.t().jdg().embedding_score}</dt>
                 <dd data-testid="detail-embedding">
                     {format::score(detail.embedding_score)}
                     {detail.embedding_error.map(|e| view! { " "<span class="error">{e}</span> })}
@@ -80,17 +80,17 @@ pub fn ResultFacts(result: TestResult) -> impl IntoView {
         {turns}
         {judge}
         {embedding}
-        <dt>{move || i18n.t().cmp.keyword_coverage}</dt><dd>{format::score(detail.keyword_score)}</dd>
-        <dt>{move || i18n.t().cmp.similarity}</dt><dd>{format::score(detail.similarity_score)}</dd>
-        <dt>{move || i18n.t().keywords_hit}</dt><dd>{keywords(detail.keywords_hit, "kw-hit")}</dd>
-        <dt>{move || i18n.t().keywords_missed}</dt><dd>{keywords(detail.keywords_missed, "kw-missed")}</dd>
+        <dt>{move || i18n.t().cmp().keyword_coverage}</dt><dd>{format::score(detail.keyword_score)}</dd>
+        <dt>{move || i18n.t().cmp().similarity}</dt><dd>{format::score(detail.similarity_score)}</dd>
+        <dt>{move || i18n.t().bat().keywords_hit}</dt><dd>{keywords(detail.keywords_hit, "kw-hit")}</dd>
+        <dt>{move || i18n.t().bat().keywords_missed}</dt><dd>{keywords(detail.keywords_missed, "kw-missed")}</dd>
         {assertions}
         {trace}
         <dt>{move || i18n.t().latency}</dt><dd>{format::millis(result.latency_ms)}</dd>
-        <dt>{move || i18n.t().ttft}</dt><dd>{format::millis(result.ttft_ms)}</dd>
-        <dt>{move || i18n.t().tokens}</dt><dd>{tokens_text(&result.usage)}</dd>
-        <dt>{move || i18n.t().cmp.cost}</dt><dd data-testid="detail-cost">{price_text(&result.usage)}</dd>
-        <dt>{move || i18n.t().attempts}</dt><dd>{result.attempts}</dd>
+        <dt>{move || i18n.t().bat().ttft}</dt><dd>{format::millis(result.ttft_ms)}</dd>
+        <dt>{move || i18n.t().bat().tokens}</dt><dd>{tokens_text(&result.usage)}</dd>
+        <dt>{move || i18n.t().cmp().cost}</dt><dd data-testid="detail-cost">{price_text(&result.usage)}</dd>
+        <dt>{move || i18n.t().bat().attempts}</dt><dd>{result.attempts}</dd>
         {error.map(|e| view! { <dt>{move || i18n.t().error}</dt><dd class="error">{e}</dd> })}
     }
 }
@@ -103,30 +103,30 @@ fn JudgeFacts(j: JudgeOutcome) -> impl IntoView {
     let rubric = j.rubric;
     match j.error {
         Some(e) => view! {
-            <dt>{move || i18n.t().jdg.judge}</dt>
+            <dt>{move || i18n.t().jdg().judge}</dt>
             <dd class="error" data-testid="detail-judge-error">
-                <span class="tag tag-error">{move || i18n.t().jdg.judge_error}</span>" "{e}
+                <span class="tag tag-error">{move || i18n.t().jdg().judge_error}</span>" "{e}
             </dd>
         }
         .into_any(),
         None => {
             let passed = j.passed.unwrap_or(false);
             let extra = match (j.cached, j.tokens) {
-                (true, _) => Some(i18n.t_untracked().jdg.from_cache.to_string()),
+                (true, _) => Some(i18n.t_untracked().jdg().from_cache.to_string()),
                 (false, Some(t)) => Some(format!("{t} tokens")),
                 _ => None,
             };
             view! {
-                <dt>{move || i18n.t().jdg.judge_score}</dt>
+                <dt>{move || i18n.t().jdg().judge_score}</dt>
                 <dd data-testid="detail-judge">
                     <b>{format::score(j.score)}</b>" "
                     <span class=if passed { "tag tag-passed" } else { "tag tag-failed" }>
-                        {move || (i18n.t().jdg.judge_verdict)(passed)}
+                        {move || (i18n.t().jdg().judge_verdict)(passed)}
                     </span>
-                    " · "{move || (i18n.t().jdg.rubric)(rubric)}
+                    " · "{move || (i18n.t().jdg().rubric)(rubric)}
                     {extra.map(|x| view! { <span class="muted">" · "{x}</span> })}
                 </dd>
-                <dt>{move || i18n.t().jdg.judge}</dt>
+                <dt>{move || i18n.t().jdg().judge}</dt>
                 <dd data-testid="detail-judge-reason" class="judge-reason">{j.reason}</dd>
             }
             .into_any()

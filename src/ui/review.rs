@@ -46,7 +46,7 @@ pub fn ReviewBox(
                         comment.set(String::new());
                     }
                     current.set(r);
-                    toasts.success(i18n.t_untracked().jdg.review_saved);
+                    toasts.success(i18n.t_untracked().jdg().review_saved);
                     on_change.run(());
                 }
                 Err(e) => toasts.error(e.message),
@@ -57,13 +57,13 @@ pub fn ReviewBox(
     let promote = move |_| {
         let t = i18n.t_untracked();
         confirm.ask(
-            t.jdg.promote_confirm.to_string(),
-            t.jdg.promote,
+            t.jdg().promote_confirm.to_string(),
+            t.jdg().promote,
             false,
             move || {
                 leptos::task::spawn_local(async move {
                     match promote_answer(batch, version, case, Some(repetition)).await {
-                        Ok(c) => toasts.success((i18n.t_untracked().jdg.promoted)(c.revision)),
+                        Ok(c) => toasts.success((i18n.t_untracked().jdg().promoted)(c.revision)),
                         Err(e) => toasts.error(e.message),
                     }
                 });
@@ -72,14 +72,14 @@ pub fn ReviewBox(
     };
     view! {
         <section class="review" data-testid="review">
-            <p class="review-title"><strong>{move || i18n.t().jdg.review}</strong></p>
+            <p class="review-title"><strong>{move || i18n.t().jdg().review}</strong></p>
             <p data-testid="review-state">
                 {move || current.get().map(|r| {
                     let pass = r.verdict == ReviewVerdict::Pass;
                     let by = r.reviewed_by.clone().unwrap_or_default();
                     view! {
                         <span class=if pass { "tag tag-passed" } else { "tag tag-failed" }>
-                            {move || (i18n.t().jdg.reviewed_as)(pass, &by)}
+                            {move || (i18n.t().jdg().reviewed_as)(pass, &by)}
                         </span>
                         {(!r.comment.is_empty()).then(|| view! { " — "{r.comment.clone()} })}
                     }
@@ -87,26 +87,26 @@ pub fn ReviewBox(
             </p>
             <IfRole min=Role::Editor>
                 <label>
-                    <span>{move || i18n.t().jdg.comment}</span>
+                    <span>{move || i18n.t().jdg().comment}</span>
                     <textarea rows="2" data-testid="review-comment" bind:value=comment></textarea>
                 </label>
                 <div class="row-actions">
                     <button type="button" data-testid="review-pass" disabled=move || busy.get()
                         on:click=move |_| save(Some(ReviewVerdict::Pass))>
-                        {move || i18n.t().jdg.mark_pass}
+                        {move || i18n.t().jdg().mark_pass}
                     </button>
                     <button type="button" data-testid="review-fail" disabled=move || busy.get()
                         on:click=move |_| save(Some(ReviewVerdict::Fail))>
-                        {move || i18n.t().jdg.mark_fail}
+                        {move || i18n.t().jdg().mark_fail}
                     </button>
                     <Show when=move || current.with(Option::is_some)>
                         <button type="button" disabled=move || busy.get() on:click=move |_| save(None)>
-                            {move || i18n.t().jdg.clear_review}
+                            {move || i18n.t().jdg().clear_review}
                         </button>
                     </Show>
                     {has_answer.then(|| view! {
                         <button type="button" data-testid="promote-answer" on:click=promote>
-                            {move || i18n.t().jdg.promote}
+                            {move || i18n.t().jdg().promote}
                         </button>
                     })}
                 </div>
@@ -135,7 +135,7 @@ pub fn ReviewQueue(
             .iter()
             .map(|r| {
                 let r = *r;
-                view! { <span class="tag">{move || (i18n.t().jdg.reason)(r)}</span>" " }
+                view! { <span class="tag">{move || (i18n.t().jdg().reason)(r)}</span>" " }
             })
             .collect_view();
         view! {
@@ -156,24 +156,24 @@ pub fn ReviewQueue(
     };
     view! {
         <section class="panel" data-testid="review-queue">
-            <h2>{move || i18n.t().jdg.review_queue}</h2>
-            <p class="muted">{move || i18n.t().jdg.review_queue_help}</p>
+            <h2>{move || i18n.t().jdg().review_queue}</h2>
+            <p class="muted">{move || i18n.t().jdg().review_queue_help}</p>
             {move || match queue.get() {
                 None => view! { <p class="muted">{move || i18n.t().loading}</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => {
-                    view! { <p class="empty">{move || i18n.t().jdg.queue_empty}</p> }.into_any()
+                    view! { <p class="empty">{move || i18n.t().jdg().queue_empty}</p> }.into_any()
                 }
                 Some(Ok(list)) => view! {
                     <div class="table-wrap">
                     <table class="table">
                         <thead><tr>
                             <th>{move || i18n.t().f_name}</th>
-                            <th>{move || i18n.t().jdg.col_version}</th>
+                            <th>{move || i18n.t().jdg().col_version}</th>
                             <th></th>
                             <th>{move || i18n.t().score}</th>
-                            <th>{move || i18n.t().jdg.judge}</th>
-                            <th>{move || i18n.t().jdg.lexical}</th>
+                            <th>{move || i18n.t().jdg().judge}</th>
+                            <th>{move || i18n.t().jdg().lexical}</th>
                         </tr></thead>
                         <tbody>{list.into_iter().map(row).collect_view()}</tbody>
                     </table>

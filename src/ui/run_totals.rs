@@ -19,7 +19,7 @@ pub fn RunTotalsRows(totals: RunTotals) -> impl IntoView {
             totals.prompt_tokens.map_or_else(dash, format::count),
             totals.completion_tokens.map_or_else(dash, format::count),
         );
-        view! { <small class="muted">{move || (i18n.t().tot.token_split)(&p, &c)}</small> }
+        view! { <small class="muted">{move || (i18n.t().tot().token_split)(&p, &c)}</small> }
     });
     let cost = if totals.cost.is_empty() {
         view! { "—" }.into_any()
@@ -32,13 +32,13 @@ pub fn RunTotalsRows(totals: RunTotals) -> impl IntoView {
             .into_any()
     };
     view! {
-        <dt>{move || i18n.t().tot.latency}</dt>
+        <dt>{move || i18n.t().tot().latency}</dt>
         <dd data-testid="run-latency">{format::percentiles_ms(totals.latency_ms)}</dd>
-        <dt>{move || i18n.t().tot.ttft}</dt>
+        <dt>{move || i18n.t().tot().ttft}</dt>
         <dd data-testid="run-ttft">{format::percentiles_ms(totals.ttft_ms)}</dd>
-        <dt>{move || i18n.t().tot.tokens}</dt>
+        <dt>{move || i18n.t().tot().tokens}</dt>
         <dd data-testid="run-tokens"><span class="line">{tokens}</span>{split}</dd>
-        <dt>{move || i18n.t().tot.cost}</dt>
+        <dt>{move || i18n.t().tot().cost}</dt>
         <dd data-testid="run-cost">{cost}</dd>
     }
 }
@@ -54,14 +54,14 @@ pub fn ErrorCodes(errors: Vec<ErrorCount>) -> impl IntoView {
             .map(|e| {
                 let code = match e.code {
                     Some(code) => view! { <code>{code}</code> }.into_any(),
-                    None => view! { <span>{move || i18n.t().tot.no_code}</span> }.into_any(),
+                    None => view! { <span>{move || i18n.t().tot().no_code}</span> }.into_any(),
                 };
                 view! { <li>{code}" × "{e.count}</li> }
             })
             .collect_view();
         view! {
             <dd class="error-codes">
-                <ul data-testid="run-errors" aria-label=move || i18n.t().tot.errors_by_code>{items}</ul>
+                <ul data-testid="run-errors" aria-label=move || i18n.t().tot().errors_by_code>{items}</ul>
             </dd>
         }
     })

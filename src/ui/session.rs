@@ -111,14 +111,19 @@ pub fn IfRole(
 }
 
 /// The header's user menu: who is signed in, the admin page for admins, sign out.
+/// Signs out and goes to the sign-in page. A chunk loaded on the click (ui/lazy.rs).
+#[lazy]
+fn sign_out() {
+    leptos::task::spawn_local(async {
+        let _ = logout().await;
+        browser::go_to("/login");
+    });
+}
+
 #[component]
 pub fn UserMenu() -> impl IntoView {
     let i18n = use_i18n();
     let session = use_session();
-    let sign_out = Action::new(move |_: &()| async move {
-        let _ = logout().await;
-        browser::go_to("/login");
-    });
     view! {
         <Suspense fallback=|| ()>
             {move || {
@@ -128,13 +133,13 @@ pub fn UserMenu() -> impl IntoView {
                     view! {
                         <div class="user-menu" data-testid="user-menu">
                             <span class="user-name">{m.name.clone()}</span>
-                            <span class="tag user-role">{move || i18n.t().acc.role(role)}</span>
+                            <span class="tag user-role">{move || i18n.t().role(role)}</span>
                             {admin.then(|| view! {
-                                <A href="/admin">{move || i18n.t().acc.nav_admin}</A>
+                                <A href="/admin">{move || i18n.t().nav_admin}</A>
                             })}
                             {m.session.then(|| view! {
-                                <button type="button" class="link" on:click=move |_| { sign_out.dispatch(()); }>
-                                    {move || i18n.t().acc.sign_out}
+                                <button type="button" class="link" on:click=move |_| leptos::task::spawn_local(sign_out())>
+                                    {move || i18n.t().sign_out}
                                 </button>
                             })}
                         </div>

@@ -24,16 +24,16 @@ pub fn TraceFacts(trace: Trace) -> impl IntoView {
             .map(|(n, (left, width))| view! { <NodeRow n left width/> })
             .collect_view();
         let dropped = (nodes_dropped > 0).then(|| {
-            view! { <li class="muted">{move || (i18n.t().trc.dropped)(nodes_dropped)}</li> }
+            view! { <li class="muted">{move || (i18n.t().trc().dropped)(nodes_dropped)}</li> }
         });
         view! {
-            <dt>{move || i18n.t().trc.timeline}</dt>
+            <dt>{move || i18n.t().trc().timeline}</dt>
             <dd><ol class="node-timeline" data-testid="node-timeline">{rows}{dropped}</ol></dd>
         }
     });
     let tools = (!tools.is_empty()).then(|| {
         view! {
-            <dt>{move || i18n.t().trc.tools}</dt>
+            <dt>{move || i18n.t().trc().tools}</dt>
             <dd data-testid="tools-called">
                 {tools.into_iter().map(|t| view! { <code class="tool">{t}</code>" " }).collect_view()}
             </dd>
@@ -53,14 +53,14 @@ pub fn TraceFacts(trace: Trace) -> impl IntoView {
                 view! {
                     <li>
                         <b>{source}</b>
-                        {score.map(|s| view! { " "<span class="muted">{move || i18n.t().trc.score}" "{s.clone()}</span> })}
+                        {score.map(|s| view! { " "<span class="muted">{move || i18n.t().trc().score}" "{s.clone()}</span> })}
                         <div class="chunk-snippet">{c.snippet}</div>
                     </li>
                 }
             })
             .collect_view();
         view! {
-            <dt>{move || i18n.t().trc.retrieved}</dt>
+            <dt>{move || i18n.t().trc().retrieved}</dt>
             <dd><ol class="chunks" data-testid="retrieval">{items}</ol></dd>
         }
     });
@@ -85,7 +85,7 @@ fn NodeRow(n: NodeRun, left: f64, width: f64) -> impl IntoView {
         let shown = if n.output_cut { format!("{o}…") } else { o };
         view! {
             <details class="node-out">
-                <summary>{move || i18n.t().trc.output}</summary>
+                <summary>{move || i18n.t().trc().output}</summary>
                 <div class="answer-text">{shown}</div>
             </details>
         }
@@ -95,9 +95,9 @@ fn NodeRow(n: NodeRun, left: f64, width: f64) -> impl IntoView {
             <div class="node-head">
                 <b class="node-title">{if n.title.is_empty() { n.id.clone() } else { n.title.clone() }}</b>
                 " "<span class="muted">{n.kind}</span>
-                " "<span class="node-status">{move || (i18n.t().trc.status)(&status)}</span>
+                " "<span class="node-status">{move || (i18n.t().trc().status)(&status)}</span>
                 " "<span class="muted">{facts}</span>
-                {(retries > 0).then(|| view! { " "<span class="muted">{move || (i18n.t().trc.retries)(retries)}</span> })}
+                {(retries > 0).then(|| view! { " "<span class="muted">{move || (i18n.t().trc().retries)(retries)}</span> })}
             </div>
             <div class="node-track" aria-hidden="true">
                 <span class="node-bar" style=format!("margin-left:{left:.1}%;width:{width:.1}%")></span>
@@ -156,15 +156,15 @@ pub fn FirstNodeDifference(a: Option<Trace>, b: Option<Trace>) -> impl IntoView 
             };
             view! {
                 <p class="notice notice-info" data-testid="first-node-diff">
-                    {move || i18n.t().trc.first_difference}" "<b>{title}</b>
+                    {move || i18n.t().trc().first_difference}" "<b>{title}</b>
                     " "<span class="muted">"("{node.kind.clone()}")"</span>
-                    " — "{move || (i18n.t().trc.why)(why)}
+                    " — "{move || (i18n.t().trc().why)(why)}
                 </p>
             }
             .into_any()
         }
         None => view! {
-            <p class="muted" data-testid="first-node-diff">{move || i18n.t().trc.same_nodes}</p>
+            <p class="muted" data-testid="first-node-diff">{move || i18n.t().trc().same_nodes}</p>
         }
         .into_any(),
     })

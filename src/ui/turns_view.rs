@@ -21,19 +21,19 @@ pub fn TurnsFacts(turns: Vec<TurnResult>) -> impl IntoView {
             let n = t.turn as usize;
             let answer = match t.answer {
                 Some(a) => view! { <div class="answer-text">{a}</div> }.into_any(),
-                None => view! { <div class="muted">{move || i18n.t().trn.no_answer}</div> }.into_any(),
+                None => view! { <div class="muted">{move || i18n.t().trn().no_answer}</div> }.into_any(),
             };
             view! {
                 <li class=format!("turn turn-{}", status.as_str()) data-testid="result-turn">
                     <div class="turn-head">
-                        <b>{move || (i18n.t().trn.turn_n)(n)}</b>" "
+                        <b>{move || (i18n.t().trn().turn_n)(n)}</b>" "
                         <span class=format!("tag tag-{}", status.as_str())>
                             {move || i18n.t().result_status(status)}
                         </span>" "
                         <span class="turn-score">{format::score(t.score)}</span>" "
                         <span class="muted">{format::millis(t.latency_ms)}</span>
                     </div>
-                    <div class="turn-query"><span class="muted">{move || i18n.t().trn.query}": "</span>{t.query}</div>
+                    <div class="turn-query"><span class="muted">{move || i18n.t().trn().query}": "</span>{t.query}</div>
                     {answer}
                     {t.error.map(|e| view! { <div class="error">{e}</div> })}
                 </li>
@@ -41,7 +41,7 @@ pub fn TurnsFacts(turns: Vec<TurnResult>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <dt>{move || i18n.t().trn.conversation}</dt>
+        <dt>{move || i18n.t().trn().conversation}</dt>
         <dd><ol class="result-turns" data-testid="result-turns">{items}</ol></dd>
     }
 }

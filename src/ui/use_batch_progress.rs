@@ -176,7 +176,7 @@ mod client {
                 None => set.connection.set(ConnectionState::Idle),
                 Some(id) => {
                     set.connection.set(ConnectionState::Connecting);
-                    open(state, set, id, generation);
+                    leptos::task::spawn_local(open_on_demand(state, set, id, generation));
                 }
             }
         });
@@ -192,6 +192,16 @@ mod client {
         state
             .try_with_value(|s| s.generation == generation)
             .unwrap_or(false)
+    }
+
+    /// [`open`], and with it the stream's decoding (the `Progress` deserialiser) and its
+    /// reconnecting, is a WASM chunk (ui/lazy.rs) fetched when the first batch is watched: the
+    /// first page needs none of it. The batch may have changed while the chunk loaded.
+    #[lazy]
+    fn open_on_demand(state: Shared, set: Setters, id: BatchId, generation: u64) {
+        if current(state, generation) {
+            open(state, set, id, generation);
+        }
     }
 
     fn open(state: Shared, set: Setters, id: BatchId, generation: u64) {

@@ -9,9 +9,9 @@ use crate::api::{
 use crate::model::Role;
 use crate::model::{AppMode, ResponseMode, Version, VersionId, VersionLatestResult};
 use crate::ui::batch_config::BatchConfigModal;
-use crate::ui::components::{settle_save, use_confirm, use_toasts, BatchStatusTag, Modal};
+use crate::ui::components::{settle_save, use_confirm, use_toasts, BatchStatusTag, Modal, Toasts};
 use crate::ui::format;
-use crate::ui::i18n::use_i18n;
+use crate::ui::i18n::{use_i18n, I18n};
 use crate::ui::lazy::on_demand;
 use crate::ui::monitor::use_monitor;
 use crate::ui::session::IfRole;
@@ -176,35 +176,11 @@ fn VersionRow(
 
     let toggle_enabled = move |ev| {
         let on = event_target_checked(&ev);
-        leptos::task::spawn_local(async move {
-            match set_version_enabled(id, on).await {
-                Ok(()) => {
-                    if !on {
-                        selected.update(|s| {
-                            s.remove(&id);
-                        });
-                    }
-                    reload.update(|n| *n += 1);
-                }
-                Err(e) => toasts.error(e.message),
-            }
-        });
+        leptos::task::spawn_local(set_enabled_action(id, on, selected, reload, toasts));
     };
     let test = move |_| {
         testing.set(true);
-        leptos::task::spawn_local(async move {
-            let t = i18n.t_untracked();
-            match test_connection(id).await {
-                Ok(r) if r.ok => toasts.success((t.connection_ok)(
-                    r.app_name.as_deref().unwrap_or("?"),
-                    r.app_mode.as_deref().unwrap_or("?"),
-                    r.latency_ms,
-                )),
-                Ok(r) => toasts.error((t.connection_failed)(r.message.as_deref().unwrap_or(""))),
-                Err(e) => toasts.error((t.connection_failed)(&e.message)),
-            }
-            testing.set(false);
-        });
+        leptos::task::spawn_local(test_connection_action(id, testing, toasts, i18n));
     };
     let delete = {
         let name = name.clone();
@@ -215,18 +191,7 @@ fn VersionRow(
                 t.delete,
                 true,
                 move || {
-                    leptos::task::spawn_local(async move {
-                        match delete_version(id).await {
-                            Ok(()) => {
-                                selected.update(|s| {
-                                    s.remove(&id);
-                                });
-                                toasts.info(i18n.t_untracked().deleted);
-                                reload.update(|n| *n += 1);
-                            }
-                            Err(e) => toasts.error(e.message),
-                        }
-                    });
+                    leptos::task::spawn_local(delete_action(id, selected, reload, toasts, i18n));
                 },
             );
         }
@@ -264,7 +229,7 @@ fn VersionRow(
                     view! {
                         " "
                         <span class="tag mono" data-testid="version-pin" title=title>
-                            {move || (i18n.t().idn.pinned_badge)(&pin)}
+                            {move || (i18n.t().pinned_badge)(&pin)}
                         </span>
                     }
                 })}
@@ -273,7 +238,7 @@ fn VersionRow(
             <td><code>{v.api_key_hint}</code></td>
             <td>
                 <IfRole min=Role::Admin otherwise=move || view! {
-                    <span class="muted">{move || if enabled { i18n.t().acc.on } else { i18n.t().acc.off }}</span>
+                    <span class="muted">{move || if enabled { i18n.t().on } else { i18n.t().off }}</span>
                 }>
                     <label class="switch">
                         <input
@@ -319,6 +284,73 @@ fn VersionRow(
             </td>
         </tr>
     }
+}
+
+// A row's actions run only after a click, so each is a chunk loaded on its first use (ui/lazy.rs)
+// with its server call and the decoding of the answer: the first page needs none of them. They
+// run in a task, outside the component's reactive owner, so they take what they use as
+// arguments instead of reading the context.
+
+#[lazy]
+fn set_enabled_action(
+    id: VersionId,
+    on: bool,
+    selected: RwSignal<BTreeSet<VersionId>>,
+    reload: RwSignal<u64>,
+    toasts: Toasts,
+) {
+    leptos::task::spawn_local(async move {
+        match set_version_enabled(id, on).await {
+            Ok(()) => {
+                if !on {
+                    selected.update(|s| {
+                        s.remove(&id);
+                    });
+                }
+                reload.update(|n| *n += 1);
+            }
+            Err(e) => toasts.error(e.message),
+        }
+    });
+}
+
+#[lazy]
+fn test_connection_action(id: VersionId, testing: RwSignal<bool>, toasts: Toasts, i18n: I18n) {
+    leptos::task::spawn_local(async move {
+        let t = i18n.t_untracked();
+        match test_connection(id).await {
+            Ok(r) if r.ok => toasts.success((t.connection_ok)(
+                r.app_name.as_deref().unwrap_or("?"),
+                r.app_mode.as_deref().unwrap_or("?"),
+                r.latency_ms,
+            )),
+            Ok(r) => toasts.error((t.connection_failed)(r.message.as_deref().unwrap_or(""))),
+            Err(e) => toasts.error((t.connection_failed)(&e.message)),
+        }
+        testing.set(false);
+    });
+}
+
+#[lazy]
+fn delete_action(
+    id: VersionId,
+    selected: RwSignal<BTreeSet<VersionId>>,
+    reload: RwSignal<u64>,
+    toasts: Toasts,
+    i18n: I18n,
+) {
+    leptos::task::spawn_local(async move {
+        match delete_version(id).await {
+            Ok(()) => {
+                selected.update(|s| {
+                    s.remove(&id);
+                });
+                toasts.info(i18n.t_untracked().deleted);
+                reload.update(|n| *n += 1);
+            }
+            Err(e) => toasts.error(e.message),
+        }
+    });
 }
 
 /// Add or edit a version. The API key is write-only: the form never holds the stored one.
@@ -400,7 +432,7 @@ fn VersionForm(
         <Modal
             title=Signal::derive(move || {
                 let t = i18n.t();
-                if id.is_some() { t.edit_version_title } else { t.new_version_title }.to_string()
+                if id.is_some() { t.vf().edit_version_title } else { t.vf().new_version_title }.to_string()
             })
             dismissible=true
             on_dismiss=close
@@ -433,7 +465,7 @@ fn VersionForm(
                 </label>
                 <div class="form-row">
                     <label>
-                        <span>{move || i18n.t().f_app_mode}</span>
+                        <span>{move || i18n.t().vf().f_app_mode}</span>
                         <select on:change=move |ev| {
                             if let Some(m) = AppMode::parse(&event_target_value(&ev)) {
                                 app_mode.set(m);
@@ -446,7 +478,7 @@ fn VersionForm(
                         </select>
                     </label>
                     <label>
-                        <span>{move || i18n.t().f_response_mode}</span>
+                        <span>{move || i18n.t().vf().f_response_mode}</span>
                         <select on:change=move |ev| {
                             if let Some(m) = ResponseMode::parse(&event_target_value(&ev)) {
                                 response_mode.set(m);
@@ -460,13 +492,13 @@ fn VersionForm(
                     </label>
                 </div>
                 <label>
-                    <span>{move || i18n.t().f_answer_field}</span>
+                    <span>{move || i18n.t().vf().f_answer_field}</span>
                     <input type="text" bind:value=answer_field/>
-                    <small>{move || i18n.t().f_answer_field_help}</small>
+                    <small>{move || i18n.t().vf().f_answer_field_help}</small>
                 </label>
                 <Show when=pinnable>
                     <label>
-                        <span>{move || i18n.t().idn.f_workflow_id}</span>
+                        <span>{move || i18n.t().idn().f_workflow_id}</span>
                         <input
                             type="text"
                             class="mono"
@@ -476,11 +508,11 @@ fn VersionForm(
                             placeholder="3c90c3cc-0d44-4b50-8888-8dd25736052a"
                             bind:value=workflow_id
                         />
-                        <small>{move || i18n.t().idn.f_workflow_id_help}</small>
+                        <small>{move || i18n.t().idn().f_workflow_id_help}</small>
                     </label>
                 </Show>
                 <label>
-                    <span>{move || i18n.t().f_description}</span>
+                    <span>{move || i18n.t().vf().f_description}</span>
                     <textarea rows="2" bind:value=description></textarea>
                 </label>
                 <label class="inline">

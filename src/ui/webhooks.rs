@@ -24,16 +24,16 @@ pub fn WebhooksPanel() -> impl IntoView {
     view! {
         <section class="panel" data-testid="webhooks">
             <div class="panel-head">
-                <h2>{move || i18n.t().hook.webhooks}</h2>
+                <h2>{move || i18n.t().hook().webhooks}</h2>
                 <button type="button" class="primary" data-testid="add-webhook"
                     on:click=move |_| editing.set(Some(None))>
-                    {move || i18n.t().hook.add}
+                    {move || i18n.t().hook().add}
                 </button>
             </div>
-            <p class="muted">{move || i18n.t().hook.help}</p>
+            <p class="muted">{move || i18n.t().hook().help}</p>
             {move || shown_secret.get().map(|secret| view! {
                 <div class="token-once" role="status" data-testid="webhook-secret">
-                    <p>{move || i18n.t().hook.secret_shown_once}</p>
+                    <p>{move || i18n.t().hook().secret_shown_once}</p>
                     <code class="secret">{secret}</code>
                     <button type="button" on:click=move |_| shown_secret.set(None)>{move || i18n.t().close}</button>
                 </div>
@@ -42,15 +42,15 @@ pub fn WebhooksPanel() -> impl IntoView {
                 {move || hooks.get().map(|r| match r {
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                     Ok(list) if list.is_empty() => {
-                        view! { <p class="empty">{move || i18n.t().hook.none}</p> }.into_any()
+                        view! { <p class="empty">{move || i18n.t().hook().none}</p> }.into_any()
                     }
                     Ok(list) => view! {
                         <div class="table-wrap">
                             <table class="grid">
                                 <thead><tr>
-                                    <th>{move || i18n.t().hook.col_target}</th>
-                                    <th>{move || i18n.t().hook.col_events}</th>
-                                    <th>{move || i18n.t().hook.col_secret}</th>
+                                    <th>{move || i18n.t().hook().col_target}</th>
+                                    <th>{move || i18n.t().hook().col_events}</th>
+                                    <th>{move || i18n.t().hook().col_secret}</th>
                                     <th>{move || i18n.t().col_actions}</th>
                                 </tr></thead>
                                 <tbody>
@@ -91,7 +91,7 @@ fn WebhookRow(
             leptos::task::spawn_local(async move {
                 match test_webhook(id).await {
                     Ok(_) => {
-                        toasts.info(i18n.t_untracked().hook.test_queued);
+                        toasts.info(i18n.t_untracked().hook().test_queued);
                         log.set(Some((id, name)));
                         log_tick.update(|n| *n += 1);
                     }
@@ -112,20 +112,25 @@ fn WebhookRow(
         let name = name.clone();
         move |_| {
             let t = i18n.t_untracked();
-            confirm.ask((t.hook.delete_confirm)(&name), t.delete, true, move || {
-                leptos::task::spawn_local(async move {
-                    match delete_webhook(id).await {
-                        Ok(()) => {
-                            toasts.info(i18n.t_untracked().deleted);
-                            if log.get_untracked().is_some_and(|(l, _)| l == id) {
-                                log.set(None);
+            confirm.ask(
+                (t.hook().delete_confirm)(&name),
+                t.delete,
+                true,
+                move || {
+                    leptos::task::spawn_local(async move {
+                        match delete_webhook(id).await {
+                            Ok(()) => {
+                                toasts.info(i18n.t_untracked().deleted);
+                                if log.get_untracked().is_some_and(|(l, _)| l == id) {
+                                    log.set(None);
+                                }
+                                reload.update(|n| *n += 1);
                             }
-                            reload.update(|n| *n += 1);
+                            Err(e) => toasts.error(e.message),
                         }
-                        Err(e) => toasts.error(e.message),
-                    }
-                });
-            });
+                    });
+                },
+            );
         }
     };
     let events = hook.events.clone();
@@ -135,12 +140,12 @@ fn WebhookRow(
         <tr data-testid="webhook-row" data-webhook=hook.name.clone() class:row-disabled=!enabled>
             <td>
                 <b>{hook.name.clone()}</b>
-                {(!enabled).then(|| view! { " " <span class="tag">{move || i18n.t().hook.disabled}</span> })}
+                {(!enabled).then(|| view! { " " <span class="tag">{move || i18n.t().hook().disabled}</span> })}
                 <div class="muted small break">{hook.url.clone()}</div>
             </td>
             <td>
                 {events.into_iter()
-                    .map(|e| view! { <span class="tag">{move || (i18n.t().hook.event)(e.as_str())}</span> " " })
+                    .map(|e| view! { <span class="tag">{move || (i18n.t().hook().event)(e.as_str())}</span> " " })
                     .collect_view()}
             </td>
             <td><code>{hook.secret_hint.clone()}</code></td>
@@ -149,10 +154,10 @@ fn WebhookRow(
                     {move || i18n.t().edit}
                 </button>
                 <button type="button" data-testid="test-webhook" disabled=move || sending.get() on:click=send_test>
-                    {move || if sending.get() { i18n.t().testing } else { i18n.t().hook.send_test }}
+                    {move || if sending.get() { i18n.t().testing } else { i18n.t().hook().send_test }}
                 </button>
                 <button type="button" data-testid="show-deliveries" on:click=show_log>
-                    {move || i18n.t().hook.show_log}
+                    {move || i18n.t().hook().show_log}
                 </button>
                 <button type="button" class="danger-text" on:click=delete>{move || i18n.t().delete}</button>
             </td>
@@ -196,10 +201,10 @@ fn DeliveryLog(
     view! {
         <div class="webhook-log" data-testid="webhook-log">
             <div class="panel-head">
-                <h3>{move || (i18n.t().hook.log_of)(&title)}</h3>
+                <h3>{move || (i18n.t().hook().log_of)(&title)}</h3>
                 <div class="row-actions">
                     <button type="button" on:click=move |_| log_tick.update(|n| *n += 1)>
-                        {move || i18n.t().hook.refresh}
+                        {move || i18n.t().hook().refresh}
                     </button>
                     <button type="button" on:click=move |_| log.set(None)>{move || i18n.t().close}</button>
                 </div>
@@ -208,19 +213,19 @@ fn DeliveryLog(
                 {move || rows.get().map(|r| match r {
                     Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                     Ok(list) if list.is_empty() => {
-                        view! { <p class="empty">{move || i18n.t().hook.no_deliveries}</p> }.into_any()
+                        view! { <p class="empty">{move || i18n.t().hook().no_deliveries}</p> }.into_any()
                     }
                     Ok(list) => view! {
                         <div class="table-wrap">
                             <table class="grid">
                                 <thead><tr>
-                                    <th>{move || i18n.t().hook.col_event}</th>
-                                    <th>{move || i18n.t().hook.col_status}</th>
-                                    <th>{move || i18n.t().hook.col_attempts}</th>
-                                    <th>{move || i18n.t().hook.col_http}</th>
-                                    <th>{move || i18n.t().hook.col_error}</th>
-                                    <th>{move || i18n.t().hook.col_created}</th>
-                                    <th>{move || i18n.t().hook.col_last_attempt}</th>
+                                    <th>{move || i18n.t().hook().col_event}</th>
+                                    <th>{move || i18n.t().hook().col_status}</th>
+                                    <th>{move || i18n.t().hook().col_attempts}</th>
+                                    <th>{move || i18n.t().hook().col_http}</th>
+                                    <th>{move || i18n.t().hook().col_error}</th>
+                                    <th>{move || i18n.t().hook().col_created}</th>
+                                    <th>{move || i18n.t().hook().col_last_attempt}</th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|d| view! { <DeliveryRow d/> }).collect_view()}
@@ -246,8 +251,8 @@ fn DeliveryRow(d: WebhookDelivery) -> impl IntoView {
     let event = d.event.clone();
     view! {
         <tr data-testid="delivery-row" data-status=status.as_str()>
-            <td title=d.delivery_id.clone()>{move || (i18n.t().hook.event)(&event)}</td>
-            <td><span class=class>{move || (i18n.t().hook.status)(status)}</span></td>
+            <td title=d.delivery_id.clone()>{move || (i18n.t().hook().event)(&event)}</td>
+            <td><span class=class>{move || (i18n.t().hook().status)(status)}</span></td>
             <td class="num">{d.attempts}</td>
             <td class="num">{d.http_status.map(|s| s.to_string()).unwrap_or_else(|| "—".into())}</td>
             <td class="small break">{d.error.clone().unwrap_or_default()}</td>
@@ -323,7 +328,7 @@ fn WebhookForm(
         <Modal
             title=Signal::derive(move || {
                 let t = i18n.t();
-                if id.is_some() { t.hook.edit_title } else { t.hook.new_title }.to_string()
+                if id.is_some() { t.hook().edit_title } else { t.hook().new_title }.to_string()
             })
             dismissible=true
             on_dismiss=close
@@ -335,12 +340,12 @@ fn WebhookForm(
                     <input type="text" name="webhook-name" required data-autofocus bind:value=name/>
                 </label>
                 <label>
-                    <span>{move || i18n.t().hook.f_url}</span>
+                    <span>{move || i18n.t().hook().f_url}</span>
                     <input type="url" name="webhook-url" required placeholder="https://hooks.slack.com/services/…" bind:value=url/>
-                    <small>{move || i18n.t().hook.f_url_help}</small>
+                    <small>{move || i18n.t().hook().f_url_help}</small>
                 </label>
                 <fieldset class="checks">
-                    <legend>{move || i18n.t().hook.f_events}</legend>
+                    <legend>{move || i18n.t().hook().f_events}</legend>
                     {WebhookEvent::ALL
                         .into_iter()
                         .map(|e| view! {
@@ -356,7 +361,7 @@ fn WebhookForm(
                                             }
                                         });
                                     }/>
-                                <span>{move || (i18n.t().hook.event)(e.as_str())}</span>
+                                <span>{move || (i18n.t().hook().event)(e.as_str())}</span>
                             </label>
                         })
                         .collect_view()}
@@ -366,20 +371,20 @@ fn WebhookForm(
                     <span>{move || i18n.t().f_enabled}</span>
                 </label>
                 <label>
-                    <span>{move || i18n.t().hook.f_secret}</span>
+                    <span>{move || i18n.t().hook().f_secret}</span>
                     <input type="password" name="webhook-secret" autocomplete="off"
                         disabled=move || regenerate.get() bind:value=secret/>
                     <small>
                         {move || match &hint {
-                            Some(h) => (i18n.t().hook.f_secret_keep)(h),
-                            None => i18n.t().hook.f_secret_new.to_string(),
+                            Some(h) => (i18n.t().hook().f_secret_keep)(h),
+                            None => i18n.t().hook().f_secret_new.to_string(),
                         }}
                     </small>
                 </label>
                 {id.is_some().then(|| view! {
                     <label class="inline">
                         <input type="checkbox" name="regenerate-secret" bind:checked=regenerate/>
-                        <span>{move || i18n.t().hook.regenerate}</span>
+                        <span>{move || i18n.t().hook().regenerate}</span>
                     </label>
                 })}
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}

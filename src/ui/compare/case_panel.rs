@@ -73,16 +73,16 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
     }
     let note = note.map(|(granularity, changed)| {
         if !changed {
-            return view! { <p class="muted" data-testid="diff-note">{move || i18n.t().cmp.identical}</p> }
+            return view! { <p class="muted" data-testid="diff-note">{move || i18n.t().cmp().identical}</p> }
                 .into_any();
         }
         let coarse = (granularity != Granularity::Word).then(|| {
             view! {
                 <p class="notice notice-info" data-testid="diff-note">
                     {move || if granularity == Granularity::Line {
-                        i18n.t().cmp.diff_by_lines
+                        i18n.t().cmp().diff_by_lines
                     } else {
-                        i18n.t().cmp.diff_whole
+                        i18n.t().cmp().diff_whole
                     }}
                 </p>
             }
@@ -90,8 +90,8 @@ fn Sides(c: CompareCaseView, titles: (String, String)) -> impl IntoView {
         view! {
             {coarse}
             <p class="diff-legend">
-                <del>{move || i18n.t().cmp.only_in_a}</del>
-                <ins>{move || i18n.t().cmp.only_in_b}</ins>
+                <del>{move || i18n.t().cmp().only_in_a}</del>
+                <ins>{move || i18n.t().cmp().only_in_b}</ins>
             </p>
         }
         .into_any()
@@ -137,8 +137,10 @@ fn Side(
         .map(|t| view! { <CaseTextView t/> });
     let mut results = results.into_iter();
     let body = match results.next() {
-        _ if !in_run => view! { <p class="muted">{move || i18n.t().cmp.not_in_run}</p> }.into_any(),
-        None => view! { <p class="muted">{move || i18n.t().not_run_yet}</p> }.into_any(),
+        _ if !in_run => {
+            view! { <p class="muted">{move || i18n.t().cmp().not_in_run}</p> }.into_any()
+        }
+        None => view! { <p class="muted">{move || i18n.t().bat().not_run_yet}</p> }.into_any(),
         Some(first) => {
             let others: Vec<TestResult> = results.collect();
             // With repeats: how many passed, then the first repetition (the one diffed) in full
@@ -152,9 +154,9 @@ fn Side(
                 let number = first.repetition + 1;
                 view! {
                     <p class="repeat-tally">
-                        <strong>{move || (i18n.t().rep.passed_of)(passed, n)}</strong>
-                        {(passed > 0 && passed < n).then(|| view! { " "<span class="tag tag-flaky">{move || i18n.t().rep.flaky}</span> })}
-                        " · "{move || (i18n.t().rep.repeat_n)(number)}
+                        <strong>{move || (i18n.t().rep().passed_of)(passed, n)}</strong>
+                        {(passed > 0 && passed < n).then(|| view! { " "<span class="tag tag-flaky">{move || i18n.t().rep().flaky}</span> })}
+                        " · "{move || (i18n.t().rep().repeat_n)(number)}
                     </p>
                 }
             });
@@ -165,7 +167,7 @@ fn Side(
                     .map(|r| {
                         let number = r.repetition + 1;
                         view! {
-                            <h4>{move || (i18n.t().rep.repeat_n)(number)}</h4>
+                            <h4>{move || (i18n.t().rep().repeat_n)(number)}</h4>
                             <Answer runs=None answer=r.answer.clone()/>
                             <dl class="facts"><ResultOutcome status=r.status score=r.score/><ResultFacts result=r/></dl>
                         }
@@ -173,7 +175,7 @@ fn Side(
                     .collect_view();
                 view! {
                     <details class="repetitions">
-                        <summary>{move || (i18n.t().cmp.other_repetitions)(n)}</summary>
+                        <summary>{move || (i18n.t().cmp().other_repetitions)(n)}</summary>
                         {items}
                     </details>
                 }
@@ -214,6 +216,8 @@ fn Answer(runs: Option<Vec<DiffRun>>, answer: Option<String>) -> impl IntoView {
         (None, Some(text)) => {
             view! { <div class="answer-text" data-testid="answer">{text}</div> }.into_any()
         }
-        (None, None) => view! { <p class="muted">{move || i18n.t().cmp.no_answer}</p> }.into_any(),
+        (None, None) => {
+            view! { <p class="muted">{move || i18n.t().cmp().no_answer}</p> }.into_any()
+        }
     }
 }

@@ -1,12 +1,8 @@
 //! The strings of signing in, first-run setup, the user menu and the admin page.
 
-use crate::model::Role;
-
 pub struct AccountStrings {
-    pub nav_admin: &'static str,
     pub sign_in_title: &'static str,
     pub sign_in: &'static str,
-    pub sign_out: &'static str,
     pub username: &'static str,
     pub password: &'static str,
     pub password_again: &'static str,
@@ -37,28 +33,11 @@ pub struct AccountStrings {
     pub revoked: &'static str,
     pub revoke_confirm: fn(&str) -> String,
     pub started_by: &'static str,
-    pub on: &'static str,
-    pub off: &'static str,
-    pub viewer: &'static str,
-    pub editor: &'static str,
-    pub admin: &'static str,
-}
-
-impl AccountStrings {
-    pub fn role(&self, r: Role) -> &'static str {
-        match r {
-            Role::Viewer => self.viewer,
-            Role::Editor => self.editor,
-            Role::Admin => self.admin,
-        }
-    }
 }
 
 pub static EN: AccountStrings = AccountStrings {
-    nav_admin: "Admin",
     sign_in_title: "Sign in to dify-bench",
     sign_in: "Sign in",
-    sign_out: "Sign out",
     username: "Username",
     password: "Password",
     password_again: "Password again",
@@ -89,18 +68,11 @@ pub static EN: AccountStrings = AccountStrings {
     revoked: "revoked",
     revoke_confirm: |n| format!("Revoke the token {n}? Scripts using it stop working at once."),
     started_by: "Started by",
-    on: "on",
-    off: "off",
-    viewer: "viewer",
-    editor: "editor",
-    admin: "admin",
 };
 
 pub static ZH_TW: AccountStrings = AccountStrings {
-    nav_admin: "管理",
     sign_in_title: "登入 dify-bench",
     sign_in: "登入",
-    sign_out: "登出",
     username: "使用者名稱",
     password: "密碼",
     password_again: "再次輸入密碼",
@@ -133,9 +105,4 @@ pub static ZH_TW: AccountStrings = AccountStrings {
     revoked: "已撤銷",
     revoke_confirm: |n| format!("要撤銷權杖 {n} 嗎？使用它的腳本會立即失效。"),
     started_by: "啟動者",
-    on: "啟用",
-    off: "停用",
-    viewer: "檢視者",
-    editor: "編輯者",
-    admin: "管理員",
 };

@@ -2,7 +2,6 @@
 //! and delete (`/batches`).
 
 pub struct DashStrings {
-    pub nav: &'static str,
     pub title: &'static str,
     pub versions: &'static str,
     pub from: &'static str,
@@ -47,7 +46,6 @@ pub struct DashStrings {
 }
 
 pub static EN: DashStrings = DashStrings {
-    nav: "Dashboard",
     title: "Trends",
     versions: "Versions",
     from: "From",
@@ -96,7 +94,6 @@ pub static EN: DashStrings = DashStrings {
 };
 
 pub static ZH_TW: DashStrings = DashStrings {
-    nav: "儀表板",
     title: "趨勢",
     versions: "版本",
     from: "起始日",

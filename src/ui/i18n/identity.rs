@@ -7,8 +7,6 @@ use crate::model::identity::AppChangeKind;
 pub struct IdentityStrings {
     pub f_workflow_id: &'static str,
     pub f_workflow_id_help: &'static str,
-    /// The versions list's badge: `pinned 3c90c3cc…`.
-    pub pinned_badge: fn(&str) -> String,
     pub tested_title: &'static str,
     pub tested_help: &'static str,
     pub app_name: &'static str,
@@ -30,7 +28,7 @@ pub struct IdentityStrings {
     pub changed_advice: &'static str,
 }
 
-fn short(id: &str) -> String {
+pub(super) fn short(id: &str) -> String {
     let head: String = id.chars().take(8).collect();
     if id.chars().count() > 8 {
         format!("{head}…")
@@ -43,7 +41,6 @@ pub static EN: IdentityStrings = IdentityStrings {
     f_workflow_id: "Pinned workflow version (workflow and chatflow apps)",
     f_workflow_id_help: "Optional: the workflow id (a UUID) of a published version to run. \
                          Empty: the app's latest published version",
-    pinned_badge: |id| format!("pinned {}", short(id)),
     tested_title: "What exactly was tested",
     tested_help: "Each version's app as Dify described it when the batch launched",
     app_name: "App",
@@ -76,7 +73,6 @@ pub static EN: IdentityStrings = IdentityStrings {
 pub static ZH_TW: IdentityStrings = IdentityStrings {
     f_workflow_id: "固定的工作流版本（工作流與 Chatflow 應用）",
     f_workflow_id_help: "選填：要執行的已發布版本之工作流 ID（UUID）。留空：應用最新發布的版本",
-    pinned_badge: |id| format!("固定 {}", short(id)),
     tested_title: "實際測試的內容",
     tested_help: "批次啟動時 Dify 所描述的各版本應用",
     app_name: "應用",
