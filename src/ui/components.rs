@@ -7,6 +7,7 @@ use crate::ui::use_batch_progress::ConnectionState;
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -425,7 +426,10 @@ struct ConfirmRequest {
     message: String,
     yes: String,
     danger: bool,
-    on_yes: Callback<()>,
+    /// Not a `Callback`: that would belong to the reactive owner of the click that asked, and a
+    /// live page re-renders its buttons (disposing that owner) while the dialog is open, and
+    /// longer so while the dialog's chunk loads — the answer would then be lost.
+    on_yes: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// Asks the user before something that cannot be undone or that hides a running batch.
@@ -446,7 +450,7 @@ impl Confirm {
             message: message.into(),
             yes: yes.into(),
             danger,
-            on_yes: Callback::new(move |()| on_yes()),
+            on_yes: Arc::new(on_yes),
         }));
     }
 }
@@ -485,7 +489,7 @@ fn confirm_dialog(req: ConfirmRequest, confirm: Confirm) -> AnyView {
 fn ConfirmDialog(req: ConfirmRequest, confirm: Confirm) -> impl IntoView {
     let i18n = use_i18n();
     let cancel = Callback::new(move |()| confirm.pending.set(None));
-    let on_yes = req.on_yes;
+    let on_yes = req.on_yes.clone();
     view! {
         <Modal
             title=Signal::derive(move || i18n.t().confirm_title.to_string())
@@ -504,7 +508,7 @@ fn ConfirmDialog(req: ConfirmRequest, confirm: Confirm) -> impl IntoView {
                     class=if req.danger { "danger" } else { "primary" }
                     on:click=move |_| {
                         confirm.pending.set(None);
-                        on_yes.run(());
+                        on_yes();
                     }
                 >
                     {req.yes.clone()}
