@@ -8,6 +8,7 @@
 //! | repeats   | 10 versions × 1,000 cases × repeats 5 at c = 100 vs ideal ceil(N/c) × L       |
 //! | judge     | 1 version × 1,000 cases at c = 100, each answer judged: vs ceil(N/c) × 2L     |
 //! | fanout    | 1,000 SSE watchers of one running batch: fan-out and staleness p50/p99, RSS   |
+//! | fanout10k | the same with 10,000 watchers (the stretch row): p99, fds, RSS, CPU per event  |
 //! | registry  | registry updates/s with 8 writers; memory per 10-version batch               |
 //! | store     | result writes/s, SQLite (and PostgreSQL when TEST_POSTGRES_URL is set)       |
 //! | scale     | one batch of 100 versions × 1,000 cases = 100,000 tests: peak RSS            |
@@ -93,7 +94,6 @@ mod traces;
 const LATENCY_MS: u64 = 20;
 /// The simulator's address for every section; the committed promptfoo config points here.
 const SIM_ADDR: &str = "127.0.0.1:5077";
-const WATCHERS: usize = 1000;
 /// The simulator's judge key (no token: well-formed JSON verdicts, no faults), its model name
 /// (any), and the calls in flight `judge` allows it (as many as the batch has tests in flight).
 const JUDGE_KEY: &str = "sk-judge";
@@ -137,6 +137,7 @@ fn main() {
         "repeats",
         "judge",
         "fanout",
+        "fanout10k",
         "registry",
         "store",
         "scale",
@@ -170,7 +171,8 @@ fn main() {
             "wall" => section_wall(&sim),
             "repeats" => section_repeats(&sim),
             "judge" => section_judge(&sim),
-            "fanout" => section_fanout(&sim),
+            "fanout" => section_fanout(&sim, 1_000),
+            "fanout10k" => section_fanout(&sim, 10_000),
             "registry" => section_registry(),
             "store" => section_store(),
             "scale" => section_scale(&sim),
@@ -854,10 +856,10 @@ fn print_wall_row(c: u64, ideal: f64, rs: &[Value]) {
     );
 }
 
-fn section_fanout(sim: &MockDify) {
-    println!("## b. progress fan-out: {WATCHERS} SSE watchers of one running batch (loopback)");
-    println!("server in-process (the real `http::router`, SQLite file), watchers in a separate client process");
-    let rs = phase_runs("__fanout", &[&sim.base]);
+fn section_fanout(sim: &MockDify, watchers: usize) {
+    println!("## b. progress fan-out: {watchers} SSE watchers of one running batch (loopback)");
+    println!("server in-process (the real `http::router`, SQLite file, at most {watchers} watchers a batch), watchers in a separate client process");
+    let rs = phase_runs("__fanout", &[&sim.base, &watchers.to_string()]);
     let m = |k: &str| median(rs.iter().map(|r| f(r, k)));
     println!("| figure | median of runs | runs |");
     println!("|---|---|---|");
@@ -885,7 +887,7 @@ fn section_fanout(sim: &MockDify) {
         ("cpu_no_watchers_s", "server CPU s, batch with 0 watchers"),
         (
             "cpu_watchers_s",
-            "server CPU s, same batch with 1,000 watchers",
+            "server CPU s, same batch with the watchers",
         ),
         ("cpu_us_per_delivery", "server CPU µs per event delivery"),
     ] {
@@ -1368,6 +1370,7 @@ async fn phase_compareparts(args: &[String]) -> Value {
 
 async fn phase_fanout(args: &[String]) -> Value {
     let sim = &args[0];
+    let n: usize = args[1].parse().expect("watchers");
     let dir = tempfile::tempdir().unwrap();
     let engine = http::engine_for(
         &format!("sqlite://{}/bench.db", dir.path().display()),
@@ -1397,7 +1400,9 @@ async fn phase_fanout(args: &[String]) -> Value {
     .await
     .unwrap()
     .secret;
-    let app = http::router(engine.clone(), auth, options);
+    // `serve --max-progress-streams N --max-watchers-per-batch N`: the default allows 2,000.
+    let slots = Arc::new(dify_bench::server::watchers::Watchers::new(n, n));
+    let app = http::router_with(engine.clone(), auth, options, slots);
     let listener = {
         use axum::serve::ListenerExt;
         listener.tap_io(|tcp| {
@@ -1434,7 +1439,7 @@ async fn phase_fanout(args: &[String]) -> Value {
     let fds0 = count_fds();
     let heap0 = LIVE_BYTES.load(Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
-    let mut client = spawn_watchers(&base, &token, slow, WATCHERS, "hold", None);
+    let mut client = spawn_watchers(&base, &token, slow, n, "hold", None);
     read_line_with(&mut client, "connected");
     tokio::time::sleep(Duration::from_secs(1)).await;
     COUNTING.store(false, Ordering::SeqCst);
@@ -1466,7 +1471,7 @@ async fn phase_fanout(args: &[String]) -> Value {
         let registry = engine.registry().clone();
         std::thread::spawn(move || sample_completions(&registry, watched))
     };
-    let mut client = spawn_watchers(&base, &token, watched, WATCHERS, "record", Some(&out));
+    let mut client = spawn_watchers(&base, &token, watched, n, "record", Some(&out));
     wait_end(&engine, watched).await;
     let cpu_watched = cpu_s() - cpu0;
     read_line_with(&mut client, "done");
@@ -1517,8 +1522,8 @@ async fn phase_fanout(args: &[String]) -> Value {
         "fanout_max_ms": pct(&fanout, 100.0),
         "stale_p50_ms": pct(&stale, 50.0), "stale_p99_ms": pct(&stale, 99.0),
         "stale_samples": stale.len(),
-        "rss_per_watcher_kb": (rss1 as f64 - rss0 as f64) / WATCHERS as f64,
-        "heap_per_watcher_kb": (heap1 - heap0) as f64 / 1024.0 / WATCHERS as f64,
+        "rss_per_watcher_kb": (rss1 as f64 - rss0 as f64) / n as f64,
+        "heap_per_watcher_kb": (heap1 - heap0) as f64 / 1024.0 / n as f64,
         "rss_after_disconnect_kb": rss2 as f64 - rss0 as f64,
         "fds_before": fds0, "fds_connected": fds1, "fds_after": fds2,
         "bytes_per_event": sizes.iter().sum::<f64>() / sizes.len().max(1) as f64,

@@ -2,7 +2,7 @@
 # `make bench`: installs the comparison tools when missing, then runs the bench program
 # (benches/engine.rs, release build) under a throwaway PostgreSQL. Everything it prints is also
 # written to $CARGO_TARGET_DIR/bench-latest.txt. Arguments pick sections (default: all):
-#   scripts/bench.sh [wall repeats judge fanout registry store scale bigpage compare promptfoo frontend cluster gates startup traces]
+#   scripts/bench.sh [wall repeats judge fanout fanout10k registry store scale bigpage compare promptfoo frontend cluster gates startup traces]
 #   scripts/bench.sh dashboard              # benches/dashboard.rs instead (1,000,000 results)
 #   BENCH_RUNS=5 scripts/bench.sh wall      # runs per figure (median reported; default 3)
 set -euo pipefail

@@ -4,6 +4,9 @@
 //! a per-batch publisher task turns changes into events — coalesced to at most one per
 //! [`COALESCE`], the terminal one at once — and serialises each event exactly once into a ready SSE
 //! frame. Watchers (SSE streams, the CLI's progress bar) hold a `watch` receiver and share that frame.
+//! A batch nobody watches is published without a frame (its sequence number and end only), so it
+//! costs no serialisation and holds no frame; the first watcher to subscribe has the current
+//! state serialised then, and every later one shares that.
 //!
 //! It does not own persistence: finished batches leave memory after a TTL and are then served from
 //! the store by the SSE route.
@@ -44,7 +47,8 @@ pub struct Event {
     terminal: bool,
     /// `event: progress\nid: …\ndata: {json}\n\n`, serialised once for every watcher. It is
     /// the only copy of the progress an event keeps: the registry's memory per batch is the live
-    /// state plus this frame.
+    /// state plus this frame. Empty in an event published while nobody watched the batch; a
+    /// watcher is never handed such an event ([`Registry::subscribe`]).
     pub frame: Bytes,
 }
 
@@ -63,6 +67,26 @@ impl Event {
             seq,
             terminal: progress.status.is_terminal(),
             frame: Bytes::from(frame),
+        }
+    }
+
+    /// An event for nobody: the sequence number and end, no frame.
+    fn bare(seq: u64, terminal: bool) -> Event {
+        Event {
+            seq,
+            terminal,
+            frame: Bytes::new(),
+        }
+    }
+
+    /// The next event of a batch in state `s`, after `previous`: with its frame when `watched`.
+    fn next(previous: u64, s: &BatchState, watched: bool) -> Event {
+        let now = unix_ms();
+        let seq = next_seq(previous, now);
+        if watched {
+            Event::new(seq, &s.to_progress(now))
+        } else {
+            Event::bare(seq, s.status.is_terminal())
         }
     }
 
@@ -426,9 +450,8 @@ impl Registry {
             finished_at: None,
             alerts: Vec::new(),
         };
-        let now = unix_ms();
-        let first = Arc::new(Event::new(next_seq(0, now), &state.to_progress(now)));
-        let (tx, _) = watch::channel(first);
+        // Nobody can watch it yet: its first frame is made for its first watcher.
+        let (tx, _) = watch::channel(Arc::new(Event::next(0, &state, false)));
         let tracked = Arc::new(Tracked {
             state: Mutex::new(state),
             changed: Notify::new(),
@@ -670,9 +693,22 @@ impl Registry {
         Some(s.to_progress(unix_ms()))
     }
 
-    /// Watch a batch's events; None if it is not tracked (finished long ago, or unknown).
+    /// Watch a batch's events; None if it is not tracked (finished long ago, or unknown). The
+    /// receiver's current event always has its frame: when the batch was published while
+    /// nobody watched, its state is serialised now, as a new event, for this watcher and the
+    /// ones after it. Under the state lock, like the publisher's check of who watches, so no
+    /// watcher is ever sent a bare event.
     pub fn subscribe(&self, id: BatchId) -> Option<watch::Receiver<Arc<Event>>> {
-        self.tracked(id).map(|t| t.tx.subscribe())
+        let t = self.tracked(id)?;
+        let s = t.state.lock();
+        let previous = {
+            let current = t.tx.borrow();
+            (current.frame.is_empty()).then_some(current.seq)
+        };
+        if let Some(previous) = previous {
+            t.tx.send_replace(Arc::new(Event::next(previous, &s, true)));
+        }
+        Some(t.tx.subscribe())
     }
 
     /// Ids of batches being tracked that have not finished.
@@ -787,14 +823,15 @@ async fn publish(t: Arc<Tracked>, closed: CancellationToken) {
             () = t.changed.notified() => {}
             () = closed.cancelled() => return,
         }
-        let event = {
+        let terminal = {
+            // Who watches is read under the state lock that `subscribe` takes too.
             let s = t.state.lock();
-            let now = unix_ms();
-            let seq = next_seq(t.tx.borrow().seq, now);
-            Event::new(seq, &s.to_progress(now))
+            let previous = t.tx.borrow().seq;
+            let event = Event::next(previous, &s, t.tx.receiver_count() > 0);
+            let terminal = event.is_terminal();
+            t.tx.send_replace(Arc::new(event));
+            terminal
         };
-        let terminal = event.is_terminal();
-        t.tx.send_replace(Arc::new(event));
         if terminal {
             return;
         }
@@ -956,6 +993,75 @@ mod tests {
         // The publisher has exited: the channel closes once the registry forgets the batch.
         reg.cleanup_batch(id);
         assert!(rx.changed().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_batch_nobody_watches_keeps_no_frame_and_its_first_watcher_gets_the_current_one() {
+        let reg = Registry::new(Duration::from_secs(60));
+        let id = BatchId(3);
+        reg.init_batch(start(3, &[(1, 10)]));
+        let tracked = reg.tracked(id).unwrap();
+        let bare = |t: &Tracked| t.tx.borrow().frame.is_empty();
+        assert!(bare(&tracked), "nobody watches yet: no frame is made");
+        for _ in 0..4 {
+            reg.test_started(id, VersionId(1), "c");
+            reg.test_finished(id, VersionId(1), done(ResultStatus::Passed, Some(80.0)));
+        }
+        // The publisher runs (the change is at most COALESCE old) and still makes no frame.
+        tokio::time::sleep(COALESCE * 3).await;
+        assert!(bare(&tracked));
+        let published = tracked.tx.borrow().seq;
+        // The first watcher is handed the state as it is now, under a newer id.
+        let mut rx = reg.subscribe(id).unwrap();
+        let first = rx.borrow_and_update().clone();
+        assert!(first.seq > published, "{} after {published}", first.seq);
+        assert_eq!(first.progress().completed_tests, 4);
+        // A second watcher shares that frame: nothing is serialised again.
+        let second = reg.subscribe(id).unwrap().borrow().clone();
+        assert!(Arc::ptr_eq(&first, &second));
+        // While watched, every event has its frame, the terminal one too.
+        reg.test_started(id, VersionId(1), "c");
+        reg.test_finished(id, VersionId(1), done(ResultStatus::Failed, Some(10.0)));
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rx.borrow_and_update().progress().completed_tests, 5);
+        reg.mark_finished(id, BatchStatus::Completed, None);
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        let last = rx.borrow_and_update().clone();
+        assert!(last.is_terminal());
+        assert_eq!(last.progress().status, BatchStatus::Completed);
+        // Once the watchers leave, a finished batch keeps its last frame until the TTL: its
+        // publisher has ended, and a late watcher is sent that same terminal event.
+        drop(rx);
+        let late = reg.subscribe(id).unwrap().borrow().clone();
+        assert!(Arc::ptr_eq(&late, &last));
+    }
+
+    #[tokio::test]
+    async fn an_unwatched_batch_ends_with_a_bare_terminal_event_and_a_late_watcher_sees_the_end() {
+        let reg = Registry::new(Duration::from_secs(60));
+        let id = BatchId(4);
+        reg.init_batch(start(4, &[(1, 2)]));
+        reg.test_started(id, VersionId(1), "c");
+        reg.test_finished(id, VersionId(1), done(ResultStatus::Passed, Some(90.0)));
+        reg.mark_finished(id, BatchStatus::Cancelled, Some("stopped".into()));
+        let tracked = reg.tracked(id).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !tracked.tx.borrow().is_terminal() {
+            assert!(tokio::time::Instant::now() < deadline, "no terminal event");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(tracked.tx.borrow().frame.is_empty());
+        let event = reg.subscribe(id).unwrap().borrow().clone();
+        assert!(event.is_terminal());
+        let progress = event.progress();
+        assert_eq!(progress.status, BatchStatus::Cancelled);
+        assert_eq!(progress.completed_tests, 1);
     }
 
     #[tokio::test]
