@@ -290,18 +290,45 @@ struct BatchState {
     started_at_ms: i64,
     finished_at_ms: Option<i64>,
     error_message: Option<String>,
-    current_version: Option<String>,
-    current_version_id: Option<VersionId>,
-    current_test_case: Option<String>,
+    /// The test shown as the current one: its version's position in `versions`, and its case's
+    /// name in a buffer reused from test to test (starting a test allocates nothing).
+    current: Option<usize>,
+    current_case: String,
     versions: Vec<VersionState>,
-    index: HashMap<VersionId, usize>,
+    /// (version id, position in `versions`), sorted by id: a few bytes a version, where a map
+    /// took a few hundred a batch.
+    index: Box<[(VersionId, u32)]>,
     /// The completion rate behind the remaining-time estimate.
     rate: Rate,
     finished_at: Option<Instant>,
     alerts: Vec<Alert>,
 }
 
+/// The sorted index of a batch's versions ([`BatchState::position`]).
+fn index_of(versions: &[VersionState]) -> Box<[(VersionId, u32)]> {
+    let mut index: Vec<(VersionId, u32)> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.id, i as u32))
+        .collect();
+    index.sort_unstable();
+    index.into_boxed_slice()
+}
+
 impl BatchState {
+    /// Where version `id` is in `versions`.
+    fn position(&self, id: VersionId) -> Option<usize> {
+        let k = self.index.binary_search_by_key(&id, |e| e.0).ok()?;
+        Some(self.index[k].1 as usize)
+    }
+
+    /// Shows a test of the version at `i` as the current one.
+    fn show_current(&mut self, i: usize, case_name: &str) {
+        self.current = Some(i);
+        self.current_case.clear();
+        self.current_case.push_str(case_name);
+    }
+
     fn totals(&self) -> (u64, u64, u64, u64) {
         self.versions.iter().fold((0, 0, 0, 0), |acc, v| {
             (
@@ -327,6 +354,7 @@ impl BatchState {
     }
 
     fn to_progress(&self, now_ms: i64) -> Progress {
+        let current = self.current.filter(|_| !self.status.is_terminal());
         let (total, completed, passed, errored) = self.totals();
         let end = self.finished_at_ms.unwrap_or(now_ms);
         let terminal = self.status.is_terminal();
@@ -339,16 +367,8 @@ impl BatchState {
             total_tests: total,
             failed_tests: errored,
             passed_tests: passed,
-            current_version: if terminal {
-                None
-            } else {
-                self.current_version.clone()
-            },
-            current_test_case: if terminal {
-                None
-            } else {
-                self.current_test_case.clone()
-            },
+            current_version: current.map(|i| self.versions[i].name.clone()),
+            current_test_case: current.map(|_| self.current_case.clone()),
             estimated_remaining_time: if terminal {
                 Some(0.0)
             } else {
@@ -427,11 +447,6 @@ impl Registry {
     pub fn init_batch(self: &Arc<Self>, start: BatchStart) {
         let versions: Vec<VersionState> =
             start.versions.into_iter().map(VersionState::from).collect();
-        let index = versions
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.id, i))
-            .collect();
         let state = BatchState {
             batch_id: start.batch_id,
             name: start.name,
@@ -441,11 +456,10 @@ impl Registry {
             started_at_ms: start.started_at_ms,
             finished_at_ms: None,
             error_message: None,
-            current_version: None,
-            current_version_id: None,
-            current_test_case: None,
+            current: None,
+            current_case: String::new(),
+            index: index_of(&versions),
             versions,
-            index,
             rate: Rate::default(),
             finished_at: None,
             alerts: Vec::new(),
@@ -471,14 +485,11 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else {
+            let Some(i) = s.position(version) else {
                 return;
             };
             s.versions[i].in_flight += 1;
-            let name = s.versions[i].name.clone();
-            s.current_version = Some(name);
-            s.current_version_id = Some(version);
-            s.current_test_case = Some(case_name.to_string());
+            s.show_current(i, case_name);
         }
         t.changed.notify_one();
     }
@@ -514,7 +525,7 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else {
+            let Some(i) = s.position(version) else {
                 return;
             };
             f(&mut s.versions[i]);
@@ -527,7 +538,7 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else {
+            let Some(i) = s.position(version) else {
                 return;
             };
             let v = &mut s.versions[i];
@@ -568,7 +579,7 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&VersionId(tally.version_id)) else {
+            let Some(i) = s.position(VersionId(tally.version_id)) else {
                 return;
             };
             let v = &mut s.versions[i];
@@ -605,13 +616,10 @@ impl Registry {
         let Some(t) = self.tracked(id) else { return };
         {
             let mut s = t.state.lock();
-            let Some(&i) = s.index.get(&version) else {
+            let Some(i) = s.position(version) else {
                 return;
             };
-            let name = s.versions[i].name.clone();
-            s.current_version = Some(name);
-            s.current_version_id = Some(version);
-            s.current_test_case = Some(case_name.to_string());
+            s.show_current(i, case_name);
         }
         t.changed.notify_one();
     }
@@ -626,7 +634,7 @@ impl Registry {
                 return;
             }
             for tally in tallies {
-                if let Some(&i) = s.index.get(&VersionId(tally.version_id)) {
+                if let Some(i) = s.position(VersionId(tally.version_id)) {
                     let v = &mut s.versions[i];
                     v.rev = 0;
                     v.in_flight = 0;
@@ -683,7 +691,8 @@ impl Registry {
     pub fn current(&self, id: BatchId) -> Option<(VersionId, String)> {
         let t = self.tracked(id)?;
         let s = t.state.lock();
-        Some((s.current_version_id?, s.current_test_case.clone()?))
+        let i = s.current?;
+        Some((s.versions[i].id, s.current_case.clone()))
     }
 
     /// The current state, computed now (not the last published event).
@@ -803,11 +812,10 @@ pub fn render_stored(
         started_at_ms: start.started_at_ms,
         finished_at_ms,
         error_message,
-        current_version: None,
-        current_version_id: None,
-        current_test_case: None,
+        current: None,
+        current_case: String::new(),
+        index: index_of(&versions),
         versions,
-        index: HashMap::new(),
         rate: Rate::default(),
         finished_at: None,
         alerts,
@@ -1141,11 +1149,10 @@ mod tests {
             started_at_ms: 0,
             finished_at_ms: None,
             error_message: None,
-            current_version: None,
-            current_version_id: None,
-            current_test_case: None,
+            current: None,
+            current_case: String::new(),
             versions: Vec::new(),
-            index: HashMap::new(),
+            index: Box::default(),
             rate: Rate::default(),
             finished_at: None,
             alerts: Vec::new(),
