@@ -201,3 +201,95 @@ fn configuration_errors_exit_2_with_the_reason() {
     let (code, _, _) = run(&["--config", cfg.to_str().unwrap(), "--min-pass-rate", "abc"]);
     assert_eq!(code, 2, "usage errors exit 2");
 }
+
+/// The launch check's warning (`missing_inputs`: cases that leave out an input the app's form
+/// requires, which Dify refuses with 400) reaches the console, the Markdown comment and the
+/// `--json` report of a headless run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_that_leave_out_required_inputs_are_warned_about() {
+    let sim = simulator(5, FaultProfile::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = serde_json::json!([
+        {"name": "with a region", "query": "What is USB4?", "inputs": {"region": "eu"}},
+        {"name": "no region", "query": "What is PCIe?"},
+        {"name": "no region either", "query": "What is HDMI?"},
+    ]);
+    std::fs::write(dir.path().join("cases.json"), cases.to_string()).unwrap();
+    // The simulator's `strictform` chat app requires a `region` select.
+    let cfg = dir.path().join("ci.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+name = "missing inputs"
+cases = "cases.json"
+[[versions]]
+name = "strict"
+base_url = "{sim}"
+api_key = "app-chat.q90.strictform.headless-missing"
+app_mode = "chat"
+response_mode = "blocking"
+"#
+        ),
+    )
+    .unwrap();
+    let (md, json) = (dir.path().join("c.md"), dir.path().join("r.json"));
+    let (code, _, stderr) = tokio::task::spawn_blocking({
+        let (cfg, md, json) = (cfg.clone(), md.clone(), json.clone());
+        move || {
+            run(&[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--min-pass-rate",
+                "0",
+                "--markdown",
+                md.to_str().unwrap(),
+                "--json",
+                json.to_str().unwrap(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: version `strict`: 2 cases leave out inputs the app's form requires — Dify \
+             refuses such calls with 400: `no region` (region), `no region either` (region)"
+        ),
+        "{stderr}"
+    );
+    let comment = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        comment.contains(
+            "> ⚠️ **2 cases leave out inputs the app's form requires** (version **strict**): \
+             no region (region), no region either (region) — Dify refuses such calls with 400"
+        ),
+        "{comment}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let warnings = report["missing_inputs"].as_array().expect("missing_inputs");
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert_eq!(warnings[0]["version"], "strict");
+    assert_eq!(warnings[0]["cases"], 2);
+    let names: Vec<&str> = warnings[0]["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["case_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["no region", "no region either"]);
+    assert_eq!(
+        warnings[0]["listed"][0]["variables"],
+        serde_json::json!(["region"])
+    );
+    // The cases that fit the form give no warning: the first case ran.
+    let with_region = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "error")
+        .count();
+    assert_eq!(with_region, 1, "{report}");
+}
