@@ -39,14 +39,22 @@ response_mode = "blocking"
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dify-bench"))
-        .arg("run")
+    run_with_token(args, None)
+}
+
+/// `run` with a server token (for `--server`).
+fn run_with_token(args: &[&str], token: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dify-bench"));
+    cmd.arg("run")
         .args(args)
         .env("HEADLESS_KEY_GOOD", KEY_GOOD)
         .env("HEADLESS_KEY_WEAK", KEY_WEAK)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dify-bench");
+        .env_remove("DIFY_BENCH_TOKEN")
+        .env_remove("RUST_LOG");
+    if let Some(t) = token {
+        cmd.env("DIFY_BENCH_TOKEN", t);
+    }
+    let out = cmd.output().expect("run dify-bench");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -204,19 +212,33 @@ fn configuration_errors_exit_2_with_the_reason() {
 
 /// The launch check's warning (`missing_inputs`: cases that leave out an input the app's form
 /// requires, which Dify refuses with 400) reaches the console, the Markdown comment and the
-/// `--json` report of a headless run.
+/// `--json` report of a headless run, in-process and on a server (`--server`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cases_that_leave_out_required_inputs_are_warned_about() {
     let sim = simulator(5, FaultProfile::None).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    for on_server in [false, true] {
+        let token = on_server.then(|| server.token.clone());
+        let base = on_server.then(|| server.base.clone());
+        missing_inputs_run(&sim, dir.path(), base, token).await;
+    }
+}
+
+async fn missing_inputs_run(
+    sim: &str,
+    dir: &std::path::Path,
+    server: Option<String>,
+    token: Option<String>,
+) {
     let cases = serde_json::json!([
         {"name": "with a region", "query": "What is USB4?", "inputs": {"region": "eu"}},
         {"name": "no region", "query": "What is PCIe?"},
         {"name": "no region either", "query": "What is HDMI?"},
     ]);
-    std::fs::write(dir.path().join("cases.json"), cases.to_string()).unwrap();
+    std::fs::write(dir.join("cases.json"), cases.to_string()).unwrap();
     // The simulator's `strictform` chat app requires a `region` select.
-    let cfg = dir.path().join("ci.toml");
+    let cfg = dir.join("ci.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -233,20 +255,25 @@ response_mode = "blocking"
         ),
     )
     .unwrap();
-    let (md, json) = (dir.path().join("c.md"), dir.path().join("r.json"));
+    let (md, json) = (dir.join("c.md"), dir.join("r.json"));
     let (code, _, stderr) = tokio::task::spawn_blocking({
         let (cfg, md, json) = (cfg.clone(), md.clone(), json.clone());
         move || {
-            run(&[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--min-pass-rate",
-                "0",
-                "--markdown",
-                md.to_str().unwrap(),
-                "--json",
-                json.to_str().unwrap(),
-            ])
+            let mut args = vec![
+                "--config".to_string(),
+                cfg.to_str().unwrap().to_string(),
+                "--min-pass-rate".into(),
+                "0".into(),
+                "--markdown".into(),
+                md.to_str().unwrap().to_string(),
+                "--json".into(),
+                json.to_str().unwrap().to_string(),
+            ];
+            if let Some(base) = server {
+                args.extend(["--server".to_string(), base]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_with_token(&args, token.as_deref())
         }
     })
     .await
