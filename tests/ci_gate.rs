@@ -324,6 +324,13 @@ async fn a_server_run_lands_in_its_history_and_is_gated_there() {
         "{}",
         out.stderr
     );
+    // The launch check is read from the server (`batch_identity`): these cases need no input.
+    assert!(
+        !out.stderr.contains("launch check") && !out.stderr.contains("warning: version"),
+        "{}",
+        out.stderr
+    );
+    assert!(a.get("missing_inputs").is_none(), "no warning: {a}");
     assert!(
         out.stdout.lines().any(|l| l.starts_with("bot ")),
         "{}",

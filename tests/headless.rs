@@ -39,14 +39,22 @@ response_mode = "blocking"
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dify-bench"))
-        .arg("run")
+    run_with_token(args, None)
+}
+
+/// `run` with a server token (for `--server`).
+fn run_with_token(args: &[&str], token: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dify-bench"));
+    cmd.arg("run")
         .args(args)
         .env("HEADLESS_KEY_GOOD", KEY_GOOD)
         .env("HEADLESS_KEY_WEAK", KEY_WEAK)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run dify-bench");
+        .env_remove("DIFY_BENCH_TOKEN")
+        .env_remove("RUST_LOG");
+    if let Some(t) = token {
+        cmd.env("DIFY_BENCH_TOKEN", t);
+    }
+    let out = cmd.output().expect("run dify-bench");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -200,4 +208,115 @@ fn configuration_errors_exit_2_with_the_reason() {
 
     let (code, _, _) = run(&["--config", cfg.to_str().unwrap(), "--min-pass-rate", "abc"]);
     assert_eq!(code, 2, "usage errors exit 2");
+}
+
+/// The launch check's warning (`missing_inputs`: cases that leave out an input the app's form
+/// requires, which Dify refuses with 400) reaches the console, the Markdown comment and the
+/// `--json` report of a headless run, in-process and on a server (`--server`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_that_leave_out_required_inputs_are_warned_about() {
+    let sim = simulator(5, FaultProfile::None).await;
+    let (dir, url) = sqlite_url();
+    let server = Server::start(&url, &dir.path().join("server.log"), &[]);
+    for on_server in [false, true] {
+        let token = on_server.then(|| server.token.clone());
+        let base = on_server.then(|| server.base.clone());
+        missing_inputs_run(&sim, dir.path(), base, token).await;
+    }
+}
+
+async fn missing_inputs_run(
+    sim: &str,
+    dir: &std::path::Path,
+    server: Option<String>,
+    token: Option<String>,
+) {
+    let cases = serde_json::json!([
+        {"name": "with a region", "query": "What is USB4?", "inputs": {"region": "eu"}},
+        {"name": "no region", "query": "What is PCIe?"},
+        {"name": "no region either", "query": "What is HDMI?"},
+    ]);
+    std::fs::write(dir.join("cases.json"), cases.to_string()).unwrap();
+    // The simulator's `strictform` chat app requires a `region` select.
+    let cfg = dir.join("ci.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+name = "missing inputs"
+cases = "cases.json"
+[[versions]]
+name = "strict"
+base_url = "{sim}"
+api_key = "app-chat.q90.strictform.headless-missing"
+app_mode = "chat"
+response_mode = "blocking"
+"#
+        ),
+    )
+    .unwrap();
+    let (md, json) = (dir.join("c.md"), dir.join("r.json"));
+    let (code, _, stderr) = tokio::task::spawn_blocking({
+        let (cfg, md, json) = (cfg.clone(), md.clone(), json.clone());
+        move || {
+            let mut args = vec![
+                "--config".to_string(),
+                cfg.to_str().unwrap().to_string(),
+                "--min-pass-rate".into(),
+                "0".into(),
+                "--markdown".into(),
+                md.to_str().unwrap().to_string(),
+                "--json".into(),
+                json.to_str().unwrap().to_string(),
+            ];
+            if let Some(base) = server {
+                args.extend(["--server".to_string(), base]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_with_token(&args, token.as_deref())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: version `strict`: 2 cases leave out inputs the app's form requires — Dify \
+             refuses such calls with 400: `no region` (region), `no region either` (region)"
+        ),
+        "{stderr}"
+    );
+    let comment = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        comment.contains(
+            "> ⚠️ **2 cases leave out inputs the app's form requires** (version **strict**): \
+             no region (region), no region either (region) — Dify refuses such calls with 400"
+        ),
+        "{comment}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let warnings = report["missing_inputs"].as_array().expect("missing_inputs");
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert_eq!(warnings[0]["version"], "strict");
+    assert_eq!(warnings[0]["cases"], 2);
+    let names: Vec<&str> = warnings[0]["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["case_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["no region", "no region either"]);
+    assert_eq!(
+        warnings[0]["listed"][0]["variables"],
+        serde_json::json!(["region"])
+    );
+    // The cases that fit the form give no warning: the first case ran.
+    let with_region = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "error")
+        .count();
+    assert_eq!(with_region, 1, "{report}");
 }

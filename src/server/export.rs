@@ -4,7 +4,13 @@
 //!
 //! - CSV: one row per (version, case), ordered by version then case, with the columns of
 //!   [`CSV_HEADER`]. Text cells a spreadsheet could run as a formula (`=…`, `+…`, `-…`, `@…`)
-//!   are written with a `'` in front ([`csv_safe`](crate::server::csv_safe)).
+//!   are written with a `'` in front ([`csv_safe`](crate::server::csv_safe)). A conversation
+//!   (a multi-turn case) has its test's row, then one row per turn with the same columns: the
+//!   case column reads `name (turn 2 of 3)`, the status `turn_passed`, `turn_failed`,
+//!   `turn_error` (Dify refused the turn) or `turn_not_sent` (an earlier turn ended the test), and
+//!   the score, latency, total tokens, error and answer are the turn's; the other cells are
+//!   empty. Counting or filtering by status therefore counts tests as before. A one-turn
+//!   result's row is unchanged.
 //! - JSON: one document of the same shape as the `batch_results` server function,
 //!   `{"batch": {…}, "cases": [ … ], "results": [ … ]}`, written as it is read.
 //!
@@ -14,7 +20,9 @@
 //! a batch still running are those stored when each page is read. Neither format carries a key:
 //! [`Batch`] and [`TestResult`] hold only key hints.
 
-use crate::model::{Batch, BatchId, CaseId, JudgeVerdict, TestCase, TestResult, VersionId};
+use crate::model::{
+    Batch, BatchId, CaseId, JudgeVerdict, TestCase, TestResult, TurnResult, VersionId,
+};
 use crate::server::csv_safe::neutralize;
 use crate::server::runner::Engine;
 use crate::server::sse::json_error;
@@ -486,8 +494,58 @@ pub fn csv_rows(
         ];
         // Writing to a Vec cannot fail.
         let _ = w.write_record(&record);
+        let name = cases
+            .get(&r.case_id)
+            .map(String::as_str)
+            .unwrap_or_default();
+        for t in &r.turns {
+            let _ = w.write_record(turn_record(r, t, name, &record[..3]));
+        }
     }
     Bytes::from(w.into_inner().unwrap_or_default())
+}
+
+/// The row of one turn of a conversation, after its test's (`head`: the test row's batch,
+/// version id and version cells).
+fn turn_record(r: &TestResult, t: &TurnResult, case: &str, head: &[String]) -> Vec<String> {
+    let text = |s: &str| neutralize(s).into_owned();
+    let status = match (&t.error, &t.answer) {
+        _ if t.passed => "turn_passed",
+        (Some(_), _) => "turn_error",
+        (None, None) => "turn_not_sent",
+        (None, Some(_)) => "turn_failed",
+    };
+    // Dify's error is kept as `code: message`.
+    let (code, message) = match t
+        .error
+        .as_deref()
+        .map(|e| e.split_once(": ").unwrap_or(("", e)))
+    {
+        Some((code, message)) => (text(code), text(message)),
+        None => Default::default(),
+    };
+    let mut row = head.to_vec();
+    row.extend([
+        r.case_id.to_string(),
+        text(&format!("{case} (turn {} of {})", t.turn, r.turns.len())),
+        status.to_string(),
+        t.score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+        t.latency_ms.map(|v| v.to_string()).unwrap_or_default(),
+        String::new(),
+        String::new(),
+        String::new(),
+        t.total_tokens.map(|v| v.to_string()).unwrap_or_default(),
+        String::new(),
+        String::new(),
+        code,
+        message,
+        text(t.answer.as_deref().unwrap_or_default()),
+        String::new(),
+        String::new(),
+        (u64::from(r.repetition) + 1).to_string(),
+    ]);
+    row.resize(CSV_HEADER.split(',').count(), String::new());
+    row
 }
 
 /// `{"batch": …, "cases": […], "results": […]}`, written piece by piece.
@@ -698,6 +756,106 @@ mod tests {
         assert_eq!(&row[16], "line one\nsaid \"hi\", then left");
         assert_eq!((&row[17], &row[18]), ("0.000125", "USD"));
         assert_eq!((&headers[19], &row[19]), ("repetition", "1"));
+    }
+
+    #[test]
+    fn a_conversation_has_a_row_per_turn_after_its_tests() {
+        let turn = |n: u32, passed: bool, answer: Option<&str>, error: Option<&str>| TurnResult {
+            turn: n,
+            query: format!("q{n}"),
+            answer: answer.map(str::to_string),
+            score: answer.map(|_| if passed { 90.0 } else { 20.0 }),
+            passed,
+            latency_ms: answer.map(|_| 100 * i64::from(n)),
+            total_tokens: answer.map(|_| 10),
+            error: error.map(str::to_string),
+            conversation_id: Some("c-1".into()),
+        };
+        let r = TestResult {
+            batch_id: BatchId(3),
+            version_id: VersionId(1),
+            case_id: CaseId(7),
+            repetition: 1,
+            status: ResultStatus::Failed,
+            score: Some(55.0),
+            answer: Some("=last".into()),
+            latency_ms: Some(300),
+            ttft_ms: None,
+            usage: Usage::default(),
+            dify: DifyIds::default(),
+            error_code: None,
+            error_message: None,
+            attempts: 1,
+            detail: ScoreDetail::default(),
+            finished_at: 0,
+            trace: None,
+            turns: vec![
+                turn(1, true, Some("first"), None),
+                turn(2, false, Some("=SUM(1)"), None),
+                turn(3, false, None, Some("invalid_param: region is required")),
+                turn(4, false, None, None),
+            ],
+        };
+        let versions = HashMap::from([(VersionId(1), "v1".to_string())]);
+        let cases = HashMap::from([(CaseId(7), "-conv".to_string())]);
+        let text = String::from_utf8(csv_rows(&[r], &versions, &cases).to_vec()).unwrap();
+        let file = format!("{CSV_HEADER}{text}");
+        let rows: Vec<csv::StringRecord> = csv::ReaderBuilder::new()
+            .from_reader(file.as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 5, "{file}");
+        assert!(rows.iter().all(|r| r.len() == 24));
+        // The test's own row first, as for any result.
+        assert_eq!(
+            (&rows[0][4], &rows[0][5], &rows[0][6]),
+            ("'-conv", "failed", "55.00")
+        );
+        let cells = |i: usize, cols: &[usize]| -> Vec<String> {
+            cols.iter().map(|c| rows[i][*c].to_string()).collect()
+        };
+        let cols = [0, 1, 2, 3, 4, 5, 6, 7, 11, 14, 15, 16, 19];
+        assert_eq!(
+            cells(1, &cols),
+            [
+                "3",
+                "1",
+                "v1",
+                "7",
+                "'-conv (turn 1 of 4)",
+                "turn_passed",
+                "90.00",
+                "100",
+                "10",
+                "",
+                "",
+                "first",
+                "2"
+            ]
+        );
+        assert_eq!(
+            cells(2, &[4, 5, 6, 16]),
+            ["'-conv (turn 2 of 4)", "turn_failed", "20.00", "'=SUM(1)"]
+        );
+        assert_eq!(
+            cells(3, &[5, 6, 7, 14, 15, 16]),
+            [
+                "turn_error",
+                "",
+                "",
+                "invalid_param",
+                "region is required",
+                ""
+            ]
+        );
+        assert_eq!(cells(4, &[4, 5]), ["'-conv (turn 4 of 4)", "turn_not_sent"]);
+        // What the test row alone has stays empty on a turn's.
+        for (i, row) in rows.iter().enumerate().skip(1) {
+            for c in [8, 9, 10, 12, 13, 17, 18, 20, 21, 22, 23] {
+                assert_eq!(&row[c], "", "row {i} column {c}");
+            }
+        }
     }
 
     #[test]

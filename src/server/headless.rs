@@ -15,6 +15,7 @@
 
 pub mod gate;
 pub mod markdown;
+pub mod missing;
 pub mod remote;
 
 use crate::model::{
@@ -416,6 +417,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
     }
     println!();
     print_totals(&ran.batch, &ran.run_totals);
+    missing::print(&ran.missing_inputs);
     // The candidate's every result, when needed: read in-process; from the server (whose
     // JUnit comes from the server itself).
     let report = match (ran.report, &remote) {
@@ -437,6 +439,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
             run_totals: ran.run_totals.clone(),
             server: server.clone(),
             comparisons: comparisons.clone(),
+            missing_inputs: ran.missing_inputs.clone(),
         };
         let json = serde_json::to_string_pretty(&document).unwrap_or_default();
         std::fs::write(path, json)
@@ -461,6 +464,7 @@ pub async fn run(args: &RunArgs, prepared: Prepared) -> Result<i32, ConfigError>
             min_pass_rate: prepared.min_pass_rate,
             comparisons: &comparisons,
             failures: &failures,
+            missing_inputs: &ran.missing_inputs,
         });
         std::fs::write(path, text)
             .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))?;
@@ -499,6 +503,8 @@ pub(crate) struct Ran {
     /// Per version, in the batch's order: tokens, cost, latency and ttft percentiles, errors.
     pub run_totals: Vec<RunTotals>,
     pub report: Option<BatchReport>,
+    /// Per version, the cases that leave out inputs its app's form requires (launch check).
+    pub missing_inputs: Vec<missing::MissingInputsWarning>,
 }
 
 /// Runs the batch in-process, against an in-memory store; reads every result back at the end
@@ -598,6 +604,10 @@ async fn run_here(
         .run_totals(id, &batch.versions)
         .await
         .map_err(internal)?;
+    let records = missing::wait_for_records(&batch.versions, || store.app_identities(id))
+        .await
+        .map_err(internal)?;
+    let missing_inputs = missing::warnings(&batch.versions, records);
     let report = if with_results {
         Some(BatchReport {
             batch: batch.clone(),
@@ -613,6 +623,7 @@ async fn run_here(
         repeat_stats,
         run_totals,
         report,
+        missing_inputs,
     })
 }
 

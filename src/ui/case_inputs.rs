@@ -1,7 +1,10 @@
 //! The case form's inputs: a JSON object by hand, or — after "Load from Dify" reads a version's
 //! input form (`version_input_form`) — one typed field per input (text, paragraph, select,
-//! number, file by URL), each checked as Dify checks it (`model::inputs`) as it is typed. Only
-//! the cases page uses it (a lazy chunk).
+//! number, file by URL), each checked as Dify checks it (`model::inputs`) as it is typed; the
+//! inputs the form does not declare are listed under it ("not in this app's form") to edit or
+//! remove. A conversation's later turns edit their own inputs with [`TurnInputs`]: the same typed
+//! fields once a form is loaded (none required: an empty one keeps the case's value), variable
+//! and value rows otherwise. Only the cases page uses it (a lazy chunk).
 
 use std::collections::BTreeMap;
 
@@ -14,8 +17,16 @@ use crate::ui::i18n::use_i18n;
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-/// Field errors by variable; `""` is the JSON box's. Empty: the inputs can be saved.
+/// Field errors by variable; `""` is the JSON box's, [`PAIRS`] the variable/value rows'. Empty:
+/// the inputs can be saved.
 pub type InputErrors = RwSignal<BTreeMap<String, String>>;
+
+/// The version's form "Load from Dify" read, with the version's name; shared by the case's
+/// inputs and its turns'.
+pub type LoadedForm = RwSignal<Option<(InputForm, String)>>;
+
+/// The [`InputErrors`] key of the variable/value rows (no variable has a space in its name).
+const PAIRS: &str = " pairs";
 
 /// The form's fields a case fills: a text generator's or workflow's `query` input is the case's
 /// query, so it is not asked twice.
@@ -32,6 +43,34 @@ fn object(v: &Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
+/// The variables `inputs` gives that `form` does not declare (Dify ignores them), in key order.
+pub fn not_in_form(inputs: &Value, form: &InputForm) -> Vec<String> {
+    inputs
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !form.fields.iter().any(|f| &f.variable == *k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A value as its row shows it: text as it is, unless it would read as JSON (`42`, `true`),
+/// which is quoted so that it stays text; anything else as JSON.
+fn pair_text(value: &Value) -> String {
+    match value {
+        Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What a row's value sends: the JSON it reads as (a number, `true`, a list, `"quoted text"`),
+/// else the text itself.
+fn pair_value(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
 /// `inputs` is the case's inputs object; `form_version` the version whose form was loaded (sent
 /// with `save_case` so the server checks the same); `errors` what does not fit.
 #[component]
@@ -39,11 +78,11 @@ pub fn CaseInputs(
     inputs: RwSignal<Value>,
     form_version: RwSignal<Option<VersionId>>,
     errors: InputErrors,
+    form: LoadedForm,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let versions = LocalResource::new(list_versions);
     let picked = RwSignal::new(String::new());
-    let form = RwSignal::new(None::<(InputForm, String)>);
     let loading = RwSignal::new(false);
     let load_error = RwSignal::new(None::<String>);
 
@@ -68,6 +107,7 @@ pub fn CaseInputs(
                     // Every field checked at once, so a required one left out shows.
                     let now = object(&inputs.get_untracked());
                     let mut found = BTreeMap::new();
+                    // (The JSON box's error and the rows' go: the box gives way to the form.)
                     for field in case_fields(&f) {
                         if let Err(e) = check_value(&field, now.get(&field.variable)) {
                             found.insert(field.variable.clone(), e);
@@ -120,11 +160,177 @@ pub fn CaseInputs(
                             .into_iter()
                             .map(|field| view! { <TypedInput field inputs errors/> })
                             .collect_view()}
+                        <InputPairs inputs errors form=Some(f)/>
                     }
                     .into_any()
                 }
             }}
         </fieldset>
+    }
+}
+
+/// A later turn's own inputs (merged over the case's when the turn is sent): the loaded form's
+/// fields, none of them required (an empty one keeps the case's value), and rows for the rest;
+/// variable and value rows only while no form is loaded.
+#[component]
+pub fn TurnInputs(inputs: RwSignal<Value>, errors: InputErrors, form: LoadedForm) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <fieldset class="turn-inputs" data-testid="turn-inputs">
+            <legend>{move || i18n.t().trn().turn_inputs}</legend>
+            <small class="muted">{move || i18n.t().trn().turn_inputs_help}</small>
+            {move || {
+                // A form loaded (or another one): the rows and fields below start again, and
+                // so do their errors (everything that shows them is drawn anew).
+                errors.update_untracked(BTreeMap::clear);
+                match form.get() {
+                None => view! { <InputPairs inputs errors form=None/> }.into_any(),
+                Some((f, _)) => {
+                    let now = object(&inputs.get_untracked());
+                    let fields = case_fields(&f).into_iter().map(|mut field| {
+                        field.required = false;
+                        // What the turn gives already is checked at once, as the case's is.
+                        if let Err(e) = check_value(&field, now.get(&field.variable)) {
+                            errors.update_untracked(|all| {
+                                all.insert(field.variable.clone(), e);
+                            });
+                        }
+                        view! { <TypedInput field inputs errors/> }
+                    });
+                    view! {
+                        {fields.collect_view()}
+                        <InputPairs inputs errors form=Some(f)/>
+                    }
+                    .into_any()
+                }
+            }}}
+        </fieldset>
+    }
+}
+
+/// One variable/value row.
+#[derive(Clone, Copy)]
+struct Pair {
+    key: u64,
+    variable: RwSignal<String>,
+    value: RwSignal<String>,
+}
+
+/// Inputs as variable/value rows: with a `form`, the ones it does not declare ("not in this
+/// app's form", shown only when there are some, to edit or remove); without, every input, and
+/// rows can be added. Each change rewrites those inputs from the rows; a row without a
+/// variable, a variable given twice or one the form declares is an error under [`PAIRS`].
+#[component]
+fn InputPairs(
+    inputs: RwSignal<Value>,
+    errors: InputErrors,
+    form: Option<InputForm>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let known: Vec<String> = form
+        .as_ref()
+        .map(|f| f.fields.iter().map(|x| x.variable.clone()).collect())
+        .unwrap_or_default();
+    let with_form = form.is_some();
+    let start: Vec<Pair> = inputs.with_untracked(|v| {
+        object(v)
+            .into_iter()
+            .filter(|(k, _)| !known.contains(k))
+            .enumerate()
+            .map(|(i, (k, v))| Pair {
+                key: i as u64,
+                variable: RwSignal::new(k),
+                value: RwSignal::new(pair_text(&v)),
+            })
+            .collect()
+    });
+    let next = StoredValue::new(start.len() as u64);
+    let pairs = RwSignal::new(start);
+    let known = StoredValue::new(known);
+    // The inputs again: the form's as they are, the rest from the rows.
+    let sync = move || {
+        let t = i18n.t_untracked().inp();
+        let mut out: Map<String, Value> = known.with_value(|known| {
+            object(&inputs.get_untracked())
+                .into_iter()
+                .filter(|(k, _)| known.contains(k))
+                .collect()
+        });
+        let mut problem = None;
+        for p in pairs.get_untracked() {
+            let (var, text) = (p.variable.get_untracked(), p.value.get_untracked());
+            let var = var.trim();
+            if var.is_empty() {
+                if !text.trim().is_empty() {
+                    problem.get_or_insert_with(|| t.pair_without_variable.to_string());
+                }
+                continue;
+            }
+            if known.with_value(|k| k.iter().any(|x| x == var)) {
+                problem.get_or_insert_with(|| (t.pair_in_form)(var));
+            } else if out.insert(var.to_string(), pair_value(&text)).is_some() {
+                problem.get_or_insert_with(|| (t.pair_twice)(var));
+            }
+        }
+        inputs.set(Value::Object(out));
+        errors.update(|e| match problem {
+            Some(p) => {
+                e.insert(PAIRS.to_string(), p);
+            }
+            None => {
+                e.remove(PAIRS);
+            }
+        });
+    };
+    let add = move |_| {
+        let key = next.get_value();
+        next.set_value(key + 1);
+        pairs.update(|p| {
+            p.push(Pair {
+                key,
+                variable: RwSignal::new(String::new()),
+                value: RwSignal::new(String::new()),
+            })
+        });
+    };
+    let shown = move || !with_form || pairs.with(|p| !p.is_empty());
+    let test_id = if with_form {
+        "not-in-form"
+    } else {
+        "input-pairs"
+    };
+    view! {
+        <Show when=shown>
+            <div class="input-pairs" data-testid=test_id>
+                {with_form.then(|| view! {
+                    <b>{move || i18n.t().inp().not_in_form}</b>
+                    <small class="muted">{move || i18n.t().inp().not_in_form_help}</small>
+                })}
+                <For each=move || pairs.get() key=|p| p.key let:pair>
+                    <div class="form-row" data-testid="input-pair">
+                        <label>
+                            <span>{move || i18n.t().inp().variable}</span>
+                            <input type="text" class="mono" prop:value=move || pair.variable.get()
+                                on:input=move |ev| { pair.variable.set(event_target_value(&ev)); sync(); }/>
+                        </label>
+                        <label>
+                            <span>{move || i18n.t().inp().value}</span>
+                            <input type="text" prop:value=move || pair.value.get()
+                                on:input=move |ev| { pair.value.set(event_target_value(&ev)); sync(); }/>
+                        </label>
+                        <button type="button" class="danger-text" on:click=move |_| {
+                            pairs.update(|p| p.retain(|x| x.key != pair.key));
+                            sync();
+                        }>{move || i18n.t().inp().remove}</button>
+                    </div>
+                </For>
+                {(!with_form).then(|| view! {
+                    <small>{move || i18n.t().inp().pair_help}</small>
+                    <button type="button" data-testid="add-input-pair" on:click=add>{move || i18n.t().inp().add_input}</button>
+                })}
+                {move || errors.with(|e| e.get(PAIRS).cloned()).map(|e| view! { <span class="error" role="alert">{e}</span> })}
+            </div>
+        </Show>
     }
 }
 

@@ -1,11 +1,15 @@
 //! The case form's turns editor: turns 2 and on of a conversation case (turn 1 is the form's own
-//! query), each with its query, expected answer and keywords; turns are added, removed and moved.
-//! A turn's assertions and inputs (set through the API or an import) are kept as they are.
+//! query), each with its query, expected answer, keywords, assertions (the case's assertion
+//! editor) and inputs (the case's typed fields once a form is loaded, variable and value rows
+//! otherwise); turns are added, removed and moved.
 
 use crate::model::Turn;
+use crate::ui::case_assertions::{self, AssertionRow, CaseAssertions};
+use crate::ui::case_inputs::{InputErrors, LoadedForm, TurnInputs};
 use crate::ui::format;
-use crate::ui::i18n::use_i18n;
+use crate::ui::i18n::{use_i18n, Strings};
 use leptos::prelude::*;
+use serde_json::Value;
 
 /// One turn as the form edits it: its own signals, so typing in one turn does not redraw the
 /// others (and keeps the focus).
@@ -15,18 +19,22 @@ pub struct TurnRow {
     query: RwSignal<String>,
     expected: RwSignal<String>,
     keywords: RwSignal<String>,
-    /// What the form does not edit.
-    kept: Turn,
+    assertions: RwSignal<Vec<AssertionRow>>,
+    /// The turn's own inputs (a JSON object; null for none).
+    inputs: RwSignal<Value>,
+    errors: InputErrors,
 }
 
 impl TurnRow {
     fn new(key: u64, turn: Turn) -> TurnRow {
         TurnRow {
             key,
-            query: RwSignal::new(turn.query.clone()),
-            expected: RwSignal::new(turn.expected_answer.clone()),
+            query: RwSignal::new(turn.query),
+            expected: RwSignal::new(turn.expected_answer),
             keywords: RwSignal::new(turn.keywords.join("; ")),
-            kept: turn,
+            assertions: RwSignal::new(case_assertions::rows_of(&turn.assertions)),
+            inputs: RwSignal::new(turn.inputs.unwrap_or(Value::Null)),
+            errors: RwSignal::new(Default::default()),
         }
     }
 }
@@ -42,20 +50,52 @@ pub fn rows(turns: Vec<Turn>) -> RwSignal<Vec<TurnRow>> {
     )
 }
 
-/// The turns the rows hold now, to save.
-pub fn collect(rows: &[TurnRow]) -> Vec<Turn> {
+/// The turns the rows hold now, to save; or the first problem, named by turn and field in the
+/// reader's language ("Turn 3: Assertions: Milliseconds: …").
+pub fn collect(rows: &[TurnRow], t: &Strings) -> Result<Vec<Turn>, String> {
     rows.iter()
-        .map(|r| Turn {
-            query: r.query.get_untracked(),
-            expected_answer: r.expected.get_untracked(),
-            keywords: format::split_list(&r.keywords.get_untracked()),
-            ..r.kept.clone()
+        .enumerate()
+        .map(|(i, r)| {
+            let at = |field: &str, e: &str| (t.trn().turn_error)(i + 2, &format!("{field}: {e}"));
+            if let Some(e) = r.errors.with_untracked(|e| e.values().next().cloned()) {
+                return Err(at(t.trn().turn_inputs, &e));
+            }
+            let assertions = case_assertions::assertions_of(&r.assertions.get_untracked(), t)
+                .map_err(|e| at(t.inp().assertions_title, &e))?;
+            // No inputs of its own is none: the turn sends the case's.
+            let inputs = Some(r.inputs.get_untracked())
+                .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+            Ok(Turn {
+                query: r.query.get_untracked(),
+                expected_answer: r.expected.get_untracked(),
+                keywords: format::split_list(&r.keywords.get_untracked()),
+                assertions,
+                inputs,
+            })
+        })
+        .collect()
+}
+
+/// The turns' inputs that `form` does not declare, as "turn 2: x" (for the note on save).
+pub fn not_in_form(
+    rows: &[TurnRow],
+    form: &crate::model::inputs::InputForm,
+    t: &Strings,
+) -> Vec<String> {
+    rows.iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let turn = (t.trn().turn_n)(i + 2);
+            r.inputs
+                .with_untracked(|v| crate::ui::case_inputs::not_in_form(v, form))
+                .into_iter()
+                .map(move |var| format!("{turn}: {var}"))
         })
         .collect()
 }
 
 #[component]
-pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
+pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>, form: LoadedForm) -> impl IntoView {
     let i18n = use_i18n();
     let next_key = StoredValue::new(rows.with_untracked(|r| r.len() as u64));
     let add = move |_| {
@@ -114,6 +154,8 @@ pub fn CaseTurns(rows: RwSignal<Vec<TurnRow>>) -> impl IntoView {
                                 <span>{move || i18n.t().cas().f_keywords}</span>
                                 <input type="text" bind:value=row.keywords/>
                             </label>
+                            <CaseAssertions rows=row.assertions/>
+                            <TurnInputs inputs=row.inputs errors=row.errors form/>
                         </div>
                     }
                 }

@@ -299,8 +299,9 @@ fn CaseForm(
             .map_or(serde_json::Value::Null, |c| c.inputs.clone()),
     );
     let form_version = RwSignal::new(None::<crate::model::VersionId>);
+    let form = RwSignal::new(None);
     let input_errors = RwSignal::new(std::collections::BTreeMap::new());
-    let turns = case_turns::rows(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
+    let turns_rows = case_turns::rows(c.as_ref().map(|c| c.turns.clone()).unwrap_or_default());
     let rubric = RwSignal::new(
         c.as_ref()
             .and_then(|c| c.rubric.clone())
@@ -339,6 +340,22 @@ fn CaseForm(
                 return;
             }
         };
+        let t = i18n.t_untracked();
+        let turns = match case_turns::collect(&turns_rows.get_untracked(), t) {
+            Ok(list) => list,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        // Inputs the loaded form does not declare are saved, and said to be ignored by Dify.
+        let ignored = form.with_untracked(|f| {
+            f.as_ref().map_or_else(Vec::new, |(f, _)| {
+                let mut all = inputs.with_untracked(|v| case_inputs::not_in_form(v, f));
+                all.extend(case_turns::not_in_form(&turns_rows.get_untracked(), f, t));
+                all
+            })
+        });
         // No inputs at all is none (null), as a case without inputs is stored.
         let inputs =
             Some(inputs.get_untracked()).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
@@ -357,11 +374,14 @@ fn CaseForm(
                 Some(enabled.get_untracked()),
                 Some(rubric.get_untracked()),
                 form_version.get_untracked(),
-                Some(case_turns::collect(&turns.get_untracked())),
+                Some(turns),
             )
             .await;
-            let saved = i18n.t_untracked().saved;
-            settle_save(result, toasts, saved, reload, || editing.set(None), error);
+            let t = i18n.t_untracked();
+            if result.is_ok() && !ignored.is_empty() {
+                toasts.info((t.inp().saved_not_in_form)(&ignored.join(", ")));
+            }
+            settle_save(result, toasts, t.saved, reload, || editing.set(None), error);
         });
     };
 
@@ -413,13 +433,13 @@ fn CaseForm(
                         <small>{move || i18n.t().cas().f_case_threshold_help}</small>
                     </label>
                 </div>
-                <case_inputs::CaseInputs inputs form_version errors=input_errors/>
+                <case_inputs::CaseInputs inputs form_version errors=input_errors form/>
                 <case_assertions::CaseAssertions rows=assertion_rows/>
                 <label class="inline">
                     <input type="checkbox" bind:checked=enabled/>
                     <span>{move || i18n.t().f_enabled}</span>
                 </label>
-                <CaseTurns rows=turns/>
+                <CaseTurns rows=turns_rows form/>
                 {id.map(|id| view! { <Revisions id/> })}
                 {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                 <div class="modal-foot">

@@ -99,6 +99,10 @@ pub struct RunReport {
     /// With `--baseline`: each version's comparison with its baseline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<GateComparison>,
+    /// Per version, the cases that leave out inputs its app's form requires (the launch check;
+    /// Dify refused them with 400). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_inputs: Vec<super::missing::MissingInputsWarning>,
 }
 
 /// One version of the run compared with its baseline run.
@@ -824,6 +828,7 @@ mod tests {
             run_totals: Vec::new(),
             server: None,
             comparisons: vec![],
+            missing_inputs: vec![],
         };
         let by_name = Baseline::Report {
             path: "base.json".into(),

@@ -24,7 +24,12 @@ pub struct Input<'a> {
     pub comparisons: &'a [GateComparison],
     /// Why the gate fails ([`super::gate::failures`]); empty when it passes.
     pub failures: &'a [Failure],
+    /// The launch check's warnings: cases that leave out inputs a version's form requires.
+    pub missing_inputs: &'a [super::missing::MissingInputsWarning],
 }
+
+/// Cases named per version in the launch check's warning.
+const MISSING_LISTED: usize = 10;
 
 /// Names longer than this are cut (with `…`) in tables.
 const MAX_NAME_CHARS: usize = 80;
@@ -56,6 +61,16 @@ pub fn render(input: &Input) -> String {
     }
     if !input.failures.is_empty() {
         out.push('\n');
+    }
+    for w in input.missing_inputs {
+        let _ = writeln!(
+            out,
+            "> ⚠️ **{}** (version {}): {} — Dify refuses such calls with 400; give these cases \
+             the inputs, or the version a default.\n",
+            w.headline(),
+            quoted(&w.version),
+            w.list(MISSING_LISTED, cut, cut),
+        );
     }
     if input.comparisons.is_empty() {
         versions_table(&mut out, input);
@@ -595,6 +610,7 @@ mod tests {
             min_pass_rate: 50.0,
             comparisons: &comparisons,
             failures: &failures,
+            missing_inputs: &[],
         });
         let expected = "\
 ## ❌ dify-bench: failed
@@ -641,9 +657,55 @@ mod tests {
             min_pass_rate: 0.0,
             comparisons: &[],
             failures: &[],
+            missing_inputs: &[],
         });
         assert!(md.starts_with("## ✅ dify-bench: passed\n\nbatch **pr-7** · completed"));
         assert!(md.contains("| v1.3 | 3 | 66.7 % | 70.0 | 1.2 s |"), "{md}");
+    }
+
+    #[test]
+    fn cases_that_leave_out_required_inputs_are_warned_about() {
+        use crate::model::identity::MissingInputs;
+        let (b, s) = (batch(), summaries());
+        let warning = crate::server::headless::missing::MissingInputsWarning {
+            version_id: VersionId(3),
+            version: "v1.3".into(),
+            cases: 12,
+            listed: (1..=12)
+                .map(|n| MissingInputs {
+                    case_id: CaseId(n),
+                    case_name: if n == 1 {
+                        "a | *b*".into()
+                    } else {
+                        format!("c{n}")
+                    },
+                    variables: vec!["region".into(), "lang".into()],
+                })
+                .collect(),
+        };
+        let md = render(&Input {
+            batch: &b,
+            summaries: &s,
+            batch_url: None,
+            min_pass_rate: 0.0,
+            comparisons: &[],
+            failures: &[],
+            missing_inputs: std::slice::from_ref(&warning),
+        });
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("> ⚠️"))
+            .unwrap_or_else(|| panic!("no warning:\n{md}"));
+        assert_eq!(
+            line,
+            "> ⚠️ **12 cases leave out inputs the app's form requires** (version **v1.3**): \
+             a \\| \\*b\\* (region, lang), c2 (region, lang), c3 (region, lang), c4 (region, lang), \
+             c5 (region, lang), c6 (region, lang), c7 (region, lang), c8 (region, lang), \
+             c9 (region, lang), c10 (region, lang), and 2 more — Dify refuses such calls with 400; \
+             give these cases the inputs, or the version a default."
+        );
+        // Above the versions table.
+        assert!(md.find("> ⚠️").unwrap() < md.find("| version |").unwrap());
     }
 
     #[test]
@@ -665,6 +727,7 @@ mod tests {
             min_pass_rate: 0.0,
             comparisons: &[c],
             failures: &[],
+            missing_inputs: &[],
         });
         assert!(md.starts_with("## ✅ dify-bench: no regression against the baseline"));
         assert!(

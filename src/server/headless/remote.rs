@@ -232,13 +232,43 @@ impl Remote {
         display.finish();
         followed?;
         let view = self.batch_view(id).await?;
+        let records =
+            super::missing::wait_for_records(&view.batch.versions, || self.app_identities(id))
+                .await;
+        // A server without the launch check (older than it) still gives its results.
+        let missing_inputs = match records {
+            Ok(records) => super::missing::warnings(&view.batch.versions, records),
+            Err(e) => {
+                eprintln!("note: the launch check's warnings are not available: {e}");
+                Vec::new()
+            }
+        };
         Ok(Ran {
             batch: view.batch,
             summaries: view.summaries,
             repeat_stats: view.repeat_stats,
             run_totals: view.run_totals,
             report: None,
+            missing_inputs,
         })
+    }
+
+    /// The launch records of batch `id` (`batch_identity`), by version.
+    async fn app_identities(
+        &self,
+        id: BatchId,
+    ) -> Result<std::collections::HashMap<VersionId, crate::model::AppIdentity>, ConfigError> {
+        let views: Vec<crate::model::identity::VersionIdentityView> = self
+            .call(
+                "batch_identity",
+                serde_json::json!({ "id": id }),
+                "reading the launch check",
+            )
+            .await?;
+        Ok(views
+            .into_iter()
+            .filter_map(|v| v.identity.map(|i| (v.version_id, i)))
+            .collect())
     }
 
     /// Who the token is; refused (with what it would take) below `needed`.

@@ -11,6 +11,11 @@ pub struct TurnStrings {
     pub remove_turn: &'static str,
     pub move_up: &'static str,
     pub move_down: &'static str,
+    /// A problem of one turn, on save: "Turn 3: Assertions: …".
+    pub turn_error: fn(usize, &str) -> String,
+    /// A turn's own inputs.
+    pub turn_inputs: &'static str,
+    pub turn_inputs_help: &'static str,
     /// The cases table: "3 turns".
     pub n_turns: fn(usize) -> String,
     /// The cell detail's section.
@@ -30,6 +35,10 @@ pub static EN: TurnStrings = TurnStrings {
     remove_turn: "Remove turn",
     move_up: "Move up",
     move_down: "Move down",
+    turn_error: |n, e| format!("Turn {n}: {e}"),
+    turn_inputs: "Inputs for this turn",
+    turn_inputs_help:
+        "Sent over the case's inputs with this turn; an input left empty keeps the case's value.",
     n_turns: |n| format!("{n} turns"),
     conversation: "Turns",
     query: "Query",
@@ -46,6 +55,9 @@ pub static ZH_TW: TurnStrings = TurnStrings {
     remove_turn: "移除此輪",
     move_up: "上移",
     move_down: "下移",
+    turn_error: |n, e| format!("第 {n} 輪：{e}"),
+    turn_inputs: "此輪的輸入變數",
+    turn_inputs_help: "此輪送出時覆蓋案例的輸入變數；留空的輸入變數沿用案例的值。",
     n_turns: |n| format!("{n} 輪"),
     conversation: "各輪",
     query: "查詢",
