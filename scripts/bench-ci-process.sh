@@ -14,6 +14,10 @@
 #   scripts/bench-ci-process.sh profile [CASES]   one run (default 10000 cases) with its start-up
 #                                                 steps (RUST_LOG=…dify_bench::startup=debug)
 #                                                 timed from the exec
+#   SERVER_DB=postgres scripts/with-postgres.sh scripts/bench-ci-process.sh server …
+#                                                 the same on PostgreSQL (a fresh database per run)
+#   PROFILE=1 scripts/bench-ci-process.sh server …  also each run's start_batch steps
+#                                                 (dify_bench::startup) in ms since the request
 #   RUNS=5 scripts/bench-ci-process.sh cold       runs per figure (default 5; the median is reported)
 #
 # Wall is measured around the exec (bash's $EPOCHREALTIME), peak RSS by `/usr/bin/time -v`
@@ -194,7 +198,19 @@ case "$mode" in
     sizes=("$@")
     [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
     srv=127.0.0.1:5098
-    echo "## \`serve\` (file SQLite): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
+    server_db=${SERVER_DB:-sqlite}
+    case $server_db in
+      sqlite) ;;
+      postgres)
+        [ -n "${TEST_POSTGRES_URL:-}" ] || { echo "bench-ci-process: SERVER_DB=postgres needs TEST_POSTGRES_URL (scripts/with-postgres.sh)" >&2; exit 2; }
+        psql=$(ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+        [ -n "$psql" ] || { echo "bench-ci-process: psql is missing" >&2; exit 2; } ;;
+      *) echo "bench-ci-process: SERVER_DB is sqlite or postgres, not $server_db" >&2; exit 2 ;;
+    esac
+    # serve's own default filter unless profiling (the steps are debug events).
+    log_filter=${RUST_LOG:-info,sqlx=warn,hyper=warn}
+    [ -z "${PROFILE:-}" ] || log_filter=$log_filter,dify_bench::startup=debug
+    echo "## \`serve\` ($server_db): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
     echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) |"
     echo "|---|---|---|"
     for n in "${sizes[@]}"; do
@@ -207,10 +223,16 @@ case "$mode" in
         start_sim
         dir=$work/srv-$n-$r
         mkdir -p "$dir"
-        db=sqlite://$dir/bench.db
+        if [ "$server_db" = postgres ]; then
+          name=bench_srv_$$_${n}_$r
+          "$psql" -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name" >/dev/null
+          db=${TEST_POSTGRES_URL%/*}/$name
+        else
+          db=sqlite://$dir/bench.db
+        fi
         token=$("$bin" token create --name bench --role admin --database-url "$db" 2>/dev/null)
-        DIFY_BENCH_ALLOW_PRIVATE_TARGETS=1 "$bin" serve --addr "$srv" --database-url "$db" \
-          >"$dir/serve.log" 2>&1 &
+        RUST_LOG=$log_filter DIFY_BENCH_ALLOW_PRIVATE_TARGETS=1 "$bin" serve --addr "$srv" \
+          --database-url "$db" >"$dir/serve.log" 2>&1 &
         srv_pid=$!
         for _ in $(seq 200); do curl -sf "http://$srv/healthz" >/dev/null && break; sleep 0.05; done
         api() { # name, body file; prints the time in ms, the answer into $dir/$1.json
@@ -227,7 +249,17 @@ case "$mode" in
           { echo "bench-ci-process: import failed: $(head -c 300 "$dir/import_cases.json")" >&2; exit 1; }
         printf '{"name": "startup", "version_ids": [%s], "case_ids": null, "concurrency": 100}' \
           "$version" >"$dir/start.json"
+        t0=$(now_us)
         start_ms=$(api start_batch "$dir/start.json")
+        if [ -n "${PROFILE:-}" ]; then
+          echo "start_batch over $n cases, run $r: ms since the request"
+          grep 'dify_bench::startup' "$dir/serve.log" | grep 'start_batch' | sed 's/\x1b\[[0-9;]*m//g' |
+            while read -r ts _ rest; do
+              us=$(date -u -d "$ts" +%s%6N)
+              awk -v u="$us" -v t0="$t0" -v what="${rest#*startup: }" 'BEGIN {printf "%9.1f  %s\n", (u - t0) / 1e3, what}'
+            done
+          echo "$start_ms" | awk '{printf "%9.1f  answered (curl)\n", $1}'
+        fi
         batch=$(head -c 40 "$dir/start_batch.json" | grep -o '[0-9]*' | head -1)
         [ -n "$batch" ] || { echo "bench-ci-process: start_batch failed: $(head -c 300 "$dir/start_batch.json")" >&2; exit 1; }
         printf '{"id": %s}' "$batch" >"$dir/cancel.json"
