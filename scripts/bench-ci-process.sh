@@ -211,8 +211,12 @@ case "$mode" in
     log_filter=${RUST_LOG:-info,sqlx=warn,hyper=warn}
     [ -z "${PROFILE:-}" ] || log_filter=$log_filter,dify_bench::startup=debug
     echo "## \`serve\` ($server_db): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
-    echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) |"
-    echo "|---|---|---|"
+    # The server's CPU time (user + system, every thread, from /proc) across each call: far less
+    # sensitive than the wall time to other work on the machine. Clock ticks, usually 10 ms.
+    tick_ms=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN {print 1000 / t}')
+    cpu_ms() { awk -v k="$tick_ms" '{sub(/^.*\) /, ""); print ($12 + $13) * k}' "/proc/$srv_pid/stat"; }
+    echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) | start_batch server CPU ms, median (runs) |"
+    echo "|---|---|---|---|"
     for n in "${sizes[@]}"; do
       write_cases "$n" "$work/cases-$n.json"
       node -e 'const fs = require("fs");
@@ -250,7 +254,9 @@ case "$mode" in
         printf '{"name": "startup", "version_ids": [%s], "case_ids": null, "concurrency": 100}' \
           "$version" >"$dir/start.json"
         t0=$(now_us)
+        cpu0=$(cpu_ms)
         start_ms=$(api start_batch "$dir/start.json")
+        start_cpu=$(awk -v a="$cpu0" -v b="$(cpu_ms)" 'BEGIN {print b - a}')
         if [ -n "${PROFILE:-}" ]; then
           echo "start_batch over $n cases, run $r: ms since the request"
           grep 'dify_bench::startup' "$dir/serve.log" | grep 'start_batch' | sed 's/\x1b\[[0-9;]*m//g' |
@@ -268,11 +274,13 @@ case "$mode" in
         wait "$srv_pid" 2>/dev/null || true
         srv_pid=
         stop_sim
-        echo "$import_ms $start_ms" >>"$work/srv-$n"
+        echo "$import_ms $start_ms $start_cpu" >>"$work/srv-$n"
       done
-      printf '| %s | **%s** (%s) | **%s** (%s) |\n' "$n" \
-        "$(cut -d' ' -f1 "$work/srv-$n" | median)" "$(cut -d' ' -f1 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')" \
-        "$(cut -d' ' -f2 "$work/srv-$n" | median)" "$(cut -d' ' -f2 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')"
+      col() { cut -d' ' -f"$1" "$work/srv-$n"; }
+      printf '| %s | **%s** (%s) | **%s** (%s) | **%s** (%s) |\n' "$n" \
+        "$(col 1 | median)" "$(col 1 | tr '\n' ' ' | sed 's/ $//')" \
+        "$(col 2 | median)" "$(col 2 | tr '\n' ' ' | sed 's/ $//')" \
+        "$(col 3 | median)" "$(col 3 | tr '\n' ' ' | sed 's/ $//')"
     done
     ;;
   profile)
