@@ -276,7 +276,7 @@ async fn suite(url: &str) {
     assert!(store.get_batch(BatchId(999)).await.unwrap().is_none());
 
     paging(&store, &versions).await;
-    many(&store, &versions).await;
+    many(&store, &versions, url).await;
     selection(&store, &versions).await;
     store.close().await;
 }
@@ -418,7 +418,7 @@ async fn selection(store: &Store, versions: &[dify_bench::server::store::Version
 
 /// Thousands of cases: the multi-row inserts span several statements, and the ids, the
 /// snapshots and the plan handed to the runner at launch still line up with the drafts.
-async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecord]) {
+async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecord], url: &str) {
     let drafts: Vec<CaseDraft> = (0..3_000)
         .map(|i| CaseDraft {
             keywords: vec![format!("k{i}")],
@@ -461,6 +461,29 @@ async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecor
         .unwrap();
     let stored = store.batch_plan(plan.batch.id).await.unwrap().unwrap();
     assert_eq!(plan.batch, stored.batch, "the plan is what is stored");
+    if url.starts_with("postgres") {
+        // The work rows instances claim from: every (version, repetition, case) once, in
+        // dispatch order — versions in order, then repetition rounds, then cases in launch order.
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT version_id, case_id, repetition, seq FROM batch_work WHERE batch_id = $1 \
+             ORDER BY seq",
+        )
+        .bind(plan.batch.id.0)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let n = cases.len();
+        let expected: Vec<(i64, i64, i64, i64)> = (0..versions.len() * 2 * n)
+            .map(|s| {
+                let version = versions[s / (2 * n)].version.id.0;
+                (version, cases[s % n].id.0, ((s / n) % 2) as i64, s as i64)
+            })
+            .collect();
+        assert_eq!(rows, expected, "the work rows, in dispatch order");
+    }
     assert_eq!(plan.batch.total_tests, 2 * 3_000 * versions.len() as i64);
     assert_eq!(plan.cases, stored.cases);
     assert_eq!(plan.cases, cases);

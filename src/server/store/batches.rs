@@ -153,6 +153,7 @@ trait BatchCases {
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
+        repeats: u32,
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error>;
@@ -163,6 +164,7 @@ impl BatchCases for sqlx::SqliteConnection {
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
+        _repeats: u32,
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error> {
@@ -198,6 +200,7 @@ impl BatchCases for sqlx::PgConnection {
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
+        repeats: u32,
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error> {
@@ -208,13 +211,29 @@ impl BatchCases for sqlx::PgConnection {
             .execute(&mut *self)
             .await?;
         tracing::debug!(target: "dify_bench::startup", "start_batch: case snapshots written");
-        sqlx::query(PLAN_WORK)
+        sqlx::query(PLAN_NEW_WORK)
             .bind(batch)
+            .bind(i64::from(repeats))
+            .bind(case_ids.len() as i64)
+            .bind(case_ids)
             .execute(&mut *self)
             .await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: work rows planned");
         Ok(())
     }
 }
+
+/// PostgreSQL: a new batch's work rows (`work`), one per version, repetition and case, in the
+/// dispatch order [`PLAN_WORK`] gives them, from the case ids it is launched with (`$4`, in
+/// launch order; `$2` repeats, `$3` cases). A new batch has no result and no work row yet, so
+/// neither is looked for: a plain `INSERT`, about a quarter cheaper than `PLAN_WORK`'s.
+const PLAN_NEW_WORK: &str = "INSERT INTO batch_work \
+     (batch_id, version_id, case_id, repetition, seq) \
+     SELECT $1, v.version_id, c.case_id, r.rep, (v.position * $2 + r.rep) * $3 + c.position - 1 \
+     FROM batch_versions v \
+     CROSS JOIN UNNEST($4::BIGINT[]) WITH ORDINALITY AS c(case_id, position) \
+     CROSS JOIN generate_series(0, $2 - 1) AS r(rep) \
+     WHERE v.batch_id = $1";
 
 /// The newest `$1` batches with their result counts, newest first. Only those batches' results
 /// are counted (not the whole results table, which holds every batch ever run).
@@ -374,7 +393,7 @@ impl Store {
                     .bind(id).bind(version_id).bind(pos as i64).bind(config)
                     .execute(&mut *tx).await?;
             }
-            (*tx).insert_batch_cases(id, &case_ids, snapshots).await?;
+            (*tx).insert_batch_cases(id, repeats, &case_ids, snapshots).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(id)
         })?;
