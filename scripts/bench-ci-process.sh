@@ -14,6 +14,10 @@
 #   scripts/bench-ci-process.sh profile [CASES]   one run (default 10000 cases) with its start-up
 #                                                 steps (RUST_LOG=…dify_bench::startup=debug)
 #                                                 timed from the exec
+#   SERVER_DB=postgres scripts/with-postgres.sh scripts/bench-ci-process.sh server …
+#                                                 the same on PostgreSQL (a fresh database per run)
+#   PROFILE=1 scripts/bench-ci-process.sh server …  also each run's start_batch steps
+#                                                 (dify_bench::startup) in ms since the request
 #   RUNS=5 scripts/bench-ci-process.sh cold       runs per figure (default 5; the median is reported)
 #
 # Wall is measured around the exec (bash's $EPOCHREALTIME), peak RSS by `/usr/bin/time -v`
@@ -194,9 +198,25 @@ case "$mode" in
     sizes=("$@")
     [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
     srv=127.0.0.1:5098
-    echo "## \`serve\` (file SQLite): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
-    echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) |"
-    echo "|---|---|---|"
+    server_db=${SERVER_DB:-sqlite}
+    case $server_db in
+      sqlite) ;;
+      postgres)
+        [ -n "${TEST_POSTGRES_URL:-}" ] || { echo "bench-ci-process: SERVER_DB=postgres needs TEST_POSTGRES_URL (scripts/with-postgres.sh)" >&2; exit 2; }
+        psql=$(ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+        [ -n "$psql" ] || { echo "bench-ci-process: psql is missing" >&2; exit 2; } ;;
+      *) echo "bench-ci-process: SERVER_DB is sqlite or postgres, not $server_db" >&2; exit 2 ;;
+    esac
+    # serve's own default filter unless profiling (the steps are debug events).
+    log_filter=${RUST_LOG:-info,sqlx=warn,hyper=warn}
+    [ -z "${PROFILE:-}" ] || log_filter=$log_filter,dify_bench::startup=debug
+    echo "## \`serve\` ($server_db): import_cases and start_batch over N cases of 1 version, as curl times them ($runs runs each)"
+    # The server's CPU time (user + system, every thread, from /proc) across each call: far less
+    # sensitive than the wall time to other work on the machine. Clock ticks, usually 10 ms.
+    tick_ms=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN {print 1000 / t}')
+    cpu_ms() { awk -v k="$tick_ms" '{sub(/^.*\) /, ""); print ($12 + $13) * k}' "/proc/$srv_pid/stat"; }
+    echo "| cases | import_cases ms, median (runs) | start_batch ms, median (runs) | start_batch server CPU ms, median (runs) |"
+    echo "|---|---|---|---|"
     for n in "${sizes[@]}"; do
       write_cases "$n" "$work/cases-$n.json"
       node -e 'const fs = require("fs");
@@ -207,10 +227,16 @@ case "$mode" in
         start_sim
         dir=$work/srv-$n-$r
         mkdir -p "$dir"
-        db=sqlite://$dir/bench.db
+        if [ "$server_db" = postgres ]; then
+          name=bench_srv_$$_${n}_$r
+          "$psql" -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name" >/dev/null
+          db=${TEST_POSTGRES_URL%/*}/$name
+        else
+          db=sqlite://$dir/bench.db
+        fi
         token=$("$bin" token create --name bench --role admin --database-url "$db" 2>/dev/null)
-        DIFY_BENCH_ALLOW_PRIVATE_TARGETS=1 "$bin" serve --addr "$srv" --database-url "$db" \
-          >"$dir/serve.log" 2>&1 &
+        RUST_LOG=$log_filter DIFY_BENCH_ALLOW_PRIVATE_TARGETS=1 "$bin" serve --addr "$srv" \
+          --database-url "$db" >"$dir/serve.log" 2>&1 &
         srv_pid=$!
         for _ in $(seq 200); do curl -sf "http://$srv/healthz" >/dev/null && break; sleep 0.05; done
         api() { # name, body file; prints the time in ms, the answer into $dir/$1.json
@@ -227,7 +253,19 @@ case "$mode" in
           { echo "bench-ci-process: import failed: $(head -c 300 "$dir/import_cases.json")" >&2; exit 1; }
         printf '{"name": "startup", "version_ids": [%s], "case_ids": null, "concurrency": 100}' \
           "$version" >"$dir/start.json"
+        t0=$(now_us)
+        cpu0=$(cpu_ms)
         start_ms=$(api start_batch "$dir/start.json")
+        start_cpu=$(awk -v a="$cpu0" -v b="$(cpu_ms)" 'BEGIN {print b - a}')
+        if [ -n "${PROFILE:-}" ]; then
+          echo "start_batch over $n cases, run $r: ms since the request"
+          grep 'dify_bench::startup' "$dir/serve.log" | grep 'start_batch' | sed 's/\x1b\[[0-9;]*m//g' |
+            while read -r ts _ rest; do
+              us=$(date -u -d "$ts" +%s%6N)
+              awk -v u="$us" -v t0="$t0" -v what="${rest#*startup: }" 'BEGIN {printf "%9.1f  %s\n", (u - t0) / 1e3, what}'
+            done
+          echo "$start_ms" | awk '{printf "%9.1f  answered (curl)\n", $1}'
+        fi
         batch=$(head -c 40 "$dir/start_batch.json" | grep -o '[0-9]*' | head -1)
         [ -n "$batch" ] || { echo "bench-ci-process: start_batch failed: $(head -c 300 "$dir/start_batch.json")" >&2; exit 1; }
         printf '{"id": %s}' "$batch" >"$dir/cancel.json"
@@ -236,11 +274,13 @@ case "$mode" in
         wait "$srv_pid" 2>/dev/null || true
         srv_pid=
         stop_sim
-        echo "$import_ms $start_ms" >>"$work/srv-$n"
+        echo "$import_ms $start_ms $start_cpu" >>"$work/srv-$n"
       done
-      printf '| %s | **%s** (%s) | **%s** (%s) |\n' "$n" \
-        "$(cut -d' ' -f1 "$work/srv-$n" | median)" "$(cut -d' ' -f1 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')" \
-        "$(cut -d' ' -f2 "$work/srv-$n" | median)" "$(cut -d' ' -f2 "$work/srv-$n" | tr '\n' ' ' | sed 's/ $//')"
+      col() { cut -d' ' -f"$1" "$work/srv-$n"; }
+      printf '| %s | **%s** (%s) | **%s** (%s) | **%s** (%s) |\n' "$n" \
+        "$(col 1 | median)" "$(col 1 | tr '\n' ' ' | sed 's/ $//')" \
+        "$(col 2 | median)" "$(col 2 | tr '\n' ' ' | sed 's/ $//')" \
+        "$(col 3 | median)" "$(col 3 | tr '\n' ' ' | sed 's/ $//')"
     done
     ;;
   profile)

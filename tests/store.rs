@@ -276,13 +276,149 @@ async fn suite(url: &str) {
     assert!(store.get_batch(BatchId(999)).await.unwrap().is_none());
 
     paging(&store, &versions).await;
-    many(&store, &versions).await;
+    many(&store, &versions, url).await;
+    selection(&store, &versions).await;
     store.close().await;
+}
+
+/// A batch reads only the cases it runs: every enabled case, or the selected ones in the order
+/// given, each once; a selected case that is missing or disabled is named (the first in order)
+/// and nothing is written. What the batch stores is the cases as they were.
+async fn selection(store: &Store, versions: &[dify_bench::server::store::VersionRecord]) {
+    use dify_bench::server::dify::{ClientConfig, DifyClient};
+    use dify_bench::server::progress::Registry;
+    use dify_bench::server::runner::{Engine, EngineError, StartBatch};
+
+    let drafts: Vec<CaseDraft> = (0..5)
+        .map(|i| CaseDraft {
+            enabled: Some(i != 2),
+            ..case(&format!("selection q{i}"))
+        })
+        .collect();
+    let ids = store.insert_cases(&drafts).await.unwrap();
+    let all = store.list_cases().await.unwrap();
+    let enabled: Vec<TestCase> = all.iter().filter(|c| c.enabled).cloned().collect();
+    assert!(enabled.len() < all.len(), "some cases are disabled");
+    assert_eq!(store.enabled_cases().await.unwrap(), enabled);
+
+    // By ids: those that exist, once each, in id order, enabled or not.
+    let by_id = |id: CaseId| all.iter().find(|c| c.id == id).unwrap().clone();
+    let found = store
+        .cases_with_ids(&[ids[4], CaseId(999_999), ids[2], ids[4], ids[0]])
+        .await
+        .unwrap();
+    assert_eq!(found, vec![by_id(ids[0]), by_id(ids[2]), by_id(ids[4])]);
+    assert!(store.cases_with_ids(&[]).await.unwrap().is_empty());
+    assert!(store
+        .cases_with_ids(&[CaseId(999_999)])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Snapshots that do not line up with the cases are refused.
+    let two = [by_id(ids[0]), by_id(ids[1])];
+    let refused = store
+        .create_batch_snapshotted(
+            &NewBatch {
+                name: "mismatched",
+                repeats: 1,
+                concurrency: 1,
+                per_version_cap: None,
+                scoring: &ScoringConfig::default(),
+                versions,
+                cases: &two,
+                created_by: None,
+            },
+            &[dify_bench::server::store::case_snapshot(&two[0])],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(ref m)) if m.contains("2 cases") && m.contains("1 case snapshots")),
+        "{refused:?}"
+    );
+
+    let engine = Engine::new(
+        store.clone(),
+        Registry::new(std::time::Duration::from_secs(60)),
+        DifyClient::new(ClientConfig::default()).unwrap(),
+    );
+    let start = |case_ids: Option<Vec<CaseId>>| StartBatch {
+        name: "selection".into(),
+        version_ids: vec![versions[0].version.id],
+        case_ids,
+        ..Default::default()
+    };
+    let batches = store.list_batches(1_000).await.unwrap().len();
+    let missing = "test case 999999 does not exist".to_string();
+    let disabled = format!(
+        "test case {} (`{}`) is disabled",
+        ids[2],
+        by_id(ids[2]).name
+    );
+    for (selected, named) in [
+        (vec![ids[0], CaseId(999_999)], &missing),
+        (vec![ids[0], ids[2]], &disabled),
+        (vec![CaseId(999_999), ids[2]], &missing),
+        (vec![ids[2], CaseId(999_999)], &disabled),
+    ] {
+        match engine.start_batch(start(Some(selected.clone()))).await {
+            Err(EngineError::Invalid(m)) => assert_eq!(&m, named, "{selected:?}"),
+            other => panic!("{selected:?} was not refused: {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.list_batches(1_000).await.unwrap().len(),
+        batches,
+        "a refused selection writes nothing"
+    );
+
+    let stop = |id: BatchId| {
+        let engine = engine.clone();
+        async move {
+            let _ = engine.cancel_batch(id).await;
+            for _ in 0..200 {
+                if store
+                    .get_batch(id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status
+                    .is_terminal()
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("batch {id} did not end");
+        }
+    };
+    // Every enabled case, in id order, as stored; an edit afterwards changes nothing in it.
+    let every = engine.start_batch(start(None)).await.unwrap();
+    stop(every).await;
+    assert_eq!(store.batch_cases(every).await.unwrap(), enabled);
+    let mut edit = drafts[0].clone();
+    edit.expected_answer = "edited after the launch".into();
+    assert!(store.update_case(ids[0], &edit).await.unwrap());
+    assert_eq!(store.batch_cases(every).await.unwrap(), enabled);
+
+    // A selection in its own order, each case once.
+    let some = engine
+        .start_batch(start(Some(vec![ids[4], ids[0], ids[4], ids[1]])))
+        .await
+        .unwrap();
+    stop(some).await;
+    assert_eq!(
+        store.batch_case_ids(some).await.unwrap(),
+        vec![ids[4], ids[0], ids[1]]
+    );
+    let snapshots = store.batch_cases(some).await.unwrap();
+    assert_eq!(snapshots[1].expected_answer, "edited after the launch");
+    assert_eq!(snapshots[1], store.get_case(ids[0]).await.unwrap().unwrap());
 }
 
 /// Thousands of cases: the multi-row inserts span several statements, and the ids, the
 /// snapshots and the plan handed to the runner at launch still line up with the drafts.
-async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecord]) {
+async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecord], url: &str) {
     let drafts: Vec<CaseDraft> = (0..3_000)
         .map(|i| CaseDraft {
             keywords: vec![format!("k{i}")],
@@ -325,6 +461,29 @@ async fn many(store: &Store, versions: &[dify_bench::server::store::VersionRecor
         .unwrap();
     let stored = store.batch_plan(plan.batch.id).await.unwrap().unwrap();
     assert_eq!(plan.batch, stored.batch, "the plan is what is stored");
+    if url.starts_with("postgres") {
+        // The work rows instances claim from: every (version, repetition, case) once, in
+        // dispatch order — versions in order, then repetition rounds, then cases in launch order.
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT version_id, case_id, repetition, seq FROM batch_work WHERE batch_id = $1 \
+             ORDER BY seq",
+        )
+        .bind(plan.batch.id.0)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let n = cases.len();
+        let expected: Vec<(i64, i64, i64, i64)> = (0..versions.len() * 2 * n)
+            .map(|s| {
+                let version = versions[s / (2 * n)].version.id.0;
+                (version, cases[s % n].id.0, ((s / n) % 2) as i64, s as i64)
+            })
+            .collect();
+        assert_eq!(rows, expected, "the work rows, in dispatch order");
+    }
     assert_eq!(plan.batch.total_tests, 2 * 3_000 * versions.len() as i64);
     assert_eq!(plan.cases, stored.cases);
     assert_eq!(plan.cases, cases);

@@ -38,8 +38,8 @@ use crate::server::progress::{
 };
 use crate::server::scoring::{CasePlan, Semantic};
 use crate::server::store::{
-    BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store, StoreError,
-    StoreResult, TestKey, VersionTally,
+    case_snapshot, BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store,
+    StoreError, StoreResult, TestKey, VersionTally,
 };
 use crate::server::webhooks::Webhooks;
 use crate::server::{metrics, offload};
@@ -284,30 +284,41 @@ impl Engine {
             .check_batch_size(versions.len(), cases.len(), repeats)
             .map_err(EngineError::Invalid)?;
         let cases = Arc::new(cases);
-        // Compiled once: checked here (a bad regex refuses the launch) and then run with.
-        let compiled = case_plans(cases.clone()).await?;
+        // Compiled once: checked here (a bad regex refuses the launch) and then run with; each
+        // case's snapshot is made on the same cores.
+        let (compiled, snapshots) = plans_and_snapshots(cases.clone()).await?;
         tracing::debug!(target: "dify_bench::startup", "start_batch: case plans compiled");
         let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
 
-        let plan = self
+        let (batch, planned) = self
             .store
-            .create_batch_planned(&NewBatch {
-                name: &name,
-                concurrency: concurrency as i64,
-                per_version_cap: req.per_version_cap.map(i64::from),
-                scoring: &scoring,
-                repeats,
-                versions: &versions,
-                cases: &cases,
-                created_by: req.created_by.as_deref(),
-            })
+            .create_batch_snapshotted(
+                &NewBatch {
+                    name: &name,
+                    concurrency: concurrency as i64,
+                    per_version_cap: req.per_version_cap.map(i64::from),
+                    scoring: &scoring,
+                    repeats,
+                    versions: &versions,
+                    cases: &cases,
+                    created_by: req.created_by.as_deref(),
+                },
+                &snapshots,
+            )
             .await?;
-        let id = plan.batch.id;
+        drop(snapshots);
+        let id = batch.id;
+        let case_count = cases.len();
+        let plan = BatchPlan {
+            batch,
+            versions: planned,
+            cases,
+        };
         tracing::debug!(target: "dify_bench::startup", "start_batch: batch and snapshots stored");
         tracing::info!(
             batch = %id,
             versions = versions.len(),
-            cases = cases.len(),
+            cases = case_count,
             repeats,
             "batch queued"
         );
@@ -399,20 +410,24 @@ impl Engine {
         Ok(out)
     }
 
+    /// The cases of a new batch: every enabled case (`ids` None), or the ones selected, each
+    /// once in the order given. Only these are read (not every stored case); the first selected
+    /// id, in order, that is missing or disabled is named.
     async fn selected_cases(&self, ids: Option<&[CaseId]>) -> Result<Vec<TestCase>, EngineError> {
-        let all = self.store.list_cases().await?;
         let cases: Vec<TestCase> = match ids {
-            None => all.into_iter().filter(|c| c.enabled).collect(),
+            None => self.store.enabled_cases().await?,
             Some([]) => return Err(EngineError::Invalid("select at least one test case".into())),
             Some(ids) => {
-                let by_id: HashMap<CaseId, &TestCase> = all.iter().map(|c| (c.id, c)).collect();
-                let mut seen = HashSet::new();
-                let mut out = Vec::new();
+                let found = self.store.cases_with_ids(ids).await?;
+                let mut by_id: HashMap<CaseId, TestCase> =
+                    found.into_iter().map(|c| (c.id, c)).collect();
+                let mut seen = HashSet::with_capacity(by_id.len());
+                let mut out = Vec::with_capacity(by_id.len());
                 for id in ids {
                     if !seen.insert(*id) {
                         continue;
                     }
-                    let case = by_id.get(id).ok_or_else(|| {
+                    let case = by_id.remove(id).ok_or_else(|| {
                         EngineError::Invalid(format!("test case {id} does not exist"))
                     })?;
                     if !case.enabled {
@@ -421,7 +436,7 @@ impl Engine {
                             case.name
                         )));
                     }
-                    out.push((*case).clone());
+                    out.push(case);
                 }
                 out
             }
@@ -1343,24 +1358,55 @@ const PARALLEL_PLANS_FROM: usize = 2_000;
 /// Compiles each case's plan (its regexes above all), off the async threads when a regex is
 /// among them or the cases are many. The message names the case.
 async fn case_plans(cases: Arc<Vec<TestCase>>) -> Result<Vec<CasePlan>, EngineError> {
+    per_case(cases, compile_plan).await
+}
+
+/// [`case_plans`], and with each plan its case's snapshot for the new batch
+/// ([`case_snapshot`]): a new batch needs both, and both are linear in the cases.
+async fn plans_and_snapshots(
+    cases: Arc<Vec<TestCase>>,
+) -> Result<(Vec<CasePlan>, Vec<String>), EngineError> {
+    let both = per_case(cases, |case| Ok((compile_plan(case)?, case_snapshot(case)))).await?;
+    Ok(both.into_iter().unzip())
+}
+
+/// `one` of every case, in the cases' order: off the async threads when a regex is among them
+/// or the cases are many, and on every core from [`PARALLEL_PLANS_FROM`] cases.
+async fn per_case<T: Send + 'static>(
+    cases: Arc<Vec<TestCase>>,
+    one: fn(&TestCase) -> Result<T, EngineError>,
+) -> Result<Vec<T>, EngineError> {
     let heavy = cases.len() >= PARALLEL_PLANS_FROM || offload::any_regex(&cases);
     let threads = if cases.len() >= PARALLEL_PLANS_FROM {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
     } else {
         1
     };
-    offload::cpu_if(heavy, move || compile_plans(&cases, threads))
+    offload::cpu_if(heavy, move || on_threads(&cases, threads, one))
         .await
         .map_err(|e| EngineError::Unavailable(e.to_string()))?
 }
 
+/// A case's plan; the message names the case.
+fn compile_plan(case: &TestCase) -> Result<CasePlan, EngineError> {
+    CasePlan::new(case)
+        .map_err(|e| EngineError::Invalid(format!("case {} ({}): {e}", case.id, case.name)))
+}
+
 /// The plans in the cases' order, on `threads` threads (each a contiguous share); the error
 /// is the first bad case's, in order, whichever thread met it.
+#[cfg(test)]
 fn compile_plans(cases: &[TestCase], threads: usize) -> Result<Vec<CasePlan>, EngineError> {
-    let one = |case: &TestCase| {
-        CasePlan::new(case)
-            .map_err(|e| EngineError::Invalid(format!("case {} ({}): {e}", case.id, case.name)))
-    };
+    on_threads(cases, threads, compile_plan)
+}
+
+/// `one` of every case in the cases' order, on `threads` threads (each a contiguous share);
+/// the error is the first failing case's, in order, whichever thread met it.
+fn on_threads<T: Send>(
+    cases: &[TestCase],
+    threads: usize,
+    one: fn(&TestCase) -> Result<T, EngineError>,
+) -> Result<Vec<T>, EngineError> {
     if threads <= 1 || cases.len() < 2 {
         return cases.iter().map(one).collect();
     }
@@ -1370,14 +1416,14 @@ fn compile_plans(cases: &[TestCase], threads: usize) -> Result<Vec<CasePlan>, En
             .chunks(share)
             .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>, _>>()))
             .collect();
-        let mut plans = Vec::with_capacity(cases.len());
+        let mut out = Vec::with_capacity(cases.len());
         for part in parts {
             match part.join() {
-                Ok(done) => plans.extend(done?),
+                Ok(done) => out.extend(done?),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        Ok(plans)
+        Ok(out)
     })
 }
 

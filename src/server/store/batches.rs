@@ -129,6 +129,113 @@ pub(super) struct SnapshotRow {
     config: String,
 }
 
+/// A case's snapshot in `batch_cases`: the case as it was at launch, as
+/// [`Store::batch_cases`] reads it back.
+pub fn case_snapshot(case: &TestCase) -> String {
+    to_json(case)
+}
+
+const INSERT_BATCH: &str = "INSERT INTO batches (name, status, concurrency, per_version_cap, \
+     scoring, repeats, total_tests, created_at, created_by) \
+     VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
+const INSERT_BATCH_VERSION: &str =
+    "INSERT INTO batch_versions (batch_id, version_id, position, config) VALUES ($1, $2, $3, $4)";
+
+/// PostgreSQL: a batch's case snapshots from two arrays (ids, snapshots), positions from 0.
+const INSERT_BATCH_CASES_PG: &str = "INSERT INTO batch_cases (batch_id, case_id, position, \
+     snapshot) SELECT $1, c.case_id, c.position - 1, c.snapshot \
+     FROM UNNEST($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS c(case_id, snapshot, position)";
+
+/// Writing a new batch's case snapshots (and on PostgreSQL its work rows), the one step of
+/// [`Store::create_batch_snapshotted`] each backend does its own way.
+trait BatchCases {
+    async fn insert_batch_cases(
+        &mut self,
+        batch: i64,
+        repeats: u32,
+        case_ids: &[i64],
+        snapshots: &[String],
+    ) -> Result<(), sqlx::Error>;
+}
+
+impl BatchCases for sqlx::SqliteConnection {
+    /// Multi-row INSERTs: one statement per 2,000 cases.
+    async fn insert_batch_cases(
+        &mut self,
+        batch: i64,
+        _repeats: u32,
+        case_ids: &[i64],
+        snapshots: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let chunk = rows_per_insert(4);
+        for (n, (ids, snaps)) in case_ids
+            .chunks(chunk)
+            .zip(snapshots.chunks(chunk))
+            .enumerate()
+        {
+            let sql = format!(
+                "INSERT INTO batch_cases (batch_id, case_id, position, snapshot) VALUES {}",
+                values_list(false, ids.len(), 4)
+            );
+            // Not cached: see `insert_cases`.
+            let mut q = sqlx::query(&sql).persistent(false);
+            for (i, (case_id, snapshot)) in ids.iter().zip(snaps).enumerate() {
+                q = q
+                    .bind(batch)
+                    .bind(case_id)
+                    .bind((n * chunk + i) as i64)
+                    .bind(snapshot);
+            }
+            q.execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+}
+
+impl BatchCases for sqlx::PgConnection {
+    /// Every snapshot in one statement from two arrays — one round trip and one small plan
+    /// whatever the number of cases (a VALUES list of 2,000 rows × 4 parameters is parsed and
+    /// planned afresh each time) — then the work rows instances claim tests from (`work`).
+    async fn insert_batch_cases(
+        &mut self,
+        batch: i64,
+        repeats: u32,
+        case_ids: &[i64],
+        snapshots: &[String],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(INSERT_BATCH_CASES_PG)
+            .bind(batch)
+            .bind(case_ids)
+            .bind(snapshots)
+            .execute(&mut *self)
+            .await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: case snapshots written");
+        sqlx::query(PLAN_NEW_WORK)
+            .bind(batch)
+            .bind(i64::from(repeats))
+            .bind(case_ids.len() as i64)
+            .bind(case_ids)
+            .execute(&mut *self)
+            .await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: work rows planned");
+        Ok(())
+    }
+}
+
+/// PostgreSQL: a new batch's work rows (`work`), one per version, repetition and case, in the
+/// dispatch order [`PLAN_WORK`] gives them, from the case ids it is launched with (`$4`, in
+/// launch order; `$2` repeats, `$3` cases). A new batch has no result and no work row yet, so
+/// neither is looked for: a plain `INSERT` (10,000 rows in 160–225 ms in `psql` on a loaded
+/// machine, against 195–304 ms for `PLAN_WORK`'s; BENCHMARKS.md j.2).
+const PLAN_NEW_WORK: &str = "INSERT INTO batch_work \
+     (batch_id, version_id, case_id, repetition, seq) \
+     SELECT $1, v.version_id, c.case_id, r.rep, (v.position * $2 + r.rep) * $3 + c.position - 1 \
+     FROM batch_versions v \
+     CROSS JOIN UNNEST($4::BIGINT[]) WITH ORDINALITY AS c(case_id, position) \
+     CROSS JOIN generate_series(0, $2 - 1) AS r(rep) \
+     WHERE v.batch_id = $1";
+
 /// The newest `$1` batches with their result counts, newest first. Only those batches' results
 /// are counted (not the whole results table, which holds every batch ever run).
 const LIST_BATCHES: &str = "WITH listed AS (SELECT id FROM batches ORDER BY id DESC LIMIT $1) \
@@ -222,11 +329,36 @@ impl Store {
     /// [`Store::create_batch`], answering the plan just stored — what [`Store::batch_plan`]
     /// would read back — so a caller that runs the batch at once need not read it back.
     pub async fn create_batch_planned(&self, new: &NewBatch<'_>) -> StoreResult<BatchPlan> {
+        let snapshots: Vec<String> = new.cases.iter().map(case_snapshot).collect();
+        let (batch, versions) = self.create_batch_snapshotted(new, &snapshots).await?;
+        Ok(BatchPlan {
+            batch,
+            versions,
+            cases: new.cases.to_vec(),
+        })
+    }
+
+    /// [`Store::create_batch_planned`] with the cases' snapshots already made — `snapshots[i]`
+    /// is [`case_snapshot`] of `new.cases[i]` (the engine makes them on the cores that compile
+    /// the plans) — answering the batch and its versions; the caller keeps its cases, which
+    /// complete the plan. Refused when the snapshots and the cases differ in number.
+    pub async fn create_batch_snapshotted(
+        &self,
+        new: &NewBatch<'_>,
+        snapshots: &[String],
+    ) -> StoreResult<(Batch, Vec<PlannedVersion>)> {
+        if snapshots.len() != new.cases.len() {
+            return Err(StoreError::Conflict(format!(
+                "a batch of {} cases was given {} case snapshots",
+                new.cases.len(),
+                snapshots.len()
+            )));
+        }
         let repeats = new.repeats.max(1);
         let total = (new.versions.len() * new.cases.len()) as i64 * i64::from(repeats);
         let scoring = to_json(new.scoring);
         let created_at = now_ms();
-        let snapshots: Vec<(i64, String)> = new
+        let version_snapshots: Vec<(i64, String)> = new
             .versions
             .iter()
             .map(|v| {
@@ -243,51 +375,26 @@ impl Store {
                 (v.version.id.0, to_json(&snap))
             })
             .collect();
-        let cases: Vec<(i64, String)> = new.cases.iter().map(|c| (c.id.0, to_json(c))).collect();
-        // PostgreSQL: the work rows instances claim tests from (`work`), in the same transaction.
-        let pg = self.pg_pool().is_some();
+        let case_ids: Vec<i64> = new.cases.iter().map(|c| c.id.0).collect();
         let id: i64 = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO batches (name, status, concurrency, per_version_cap, scoring, \
-                 repeats, total_tests, created_at, created_by) \
-                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(new.name)
-            .bind(new.concurrency)
-            .bind(new.per_version_cap)
-            .bind(&scoring)
-            .bind(i64::from(repeats))
-            .bind(total)
-            .bind(created_at)
-            .bind(new.created_by)
-            .fetch_one(&mut *tx)
-            .await?;
-            for (pos, (version_id, config)) in snapshots.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO batch_versions (batch_id, version_id, position, config) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id).bind(version_id).bind(pos as i64).bind(config)
-                .execute(&mut *tx).await?;
+            let id: i64 = sqlx::query_scalar(INSERT_BATCH)
+                .bind(new.name)
+                .bind(new.concurrency)
+                .bind(new.per_version_cap)
+                .bind(&scoring)
+                .bind(i64::from(repeats))
+                .bind(total)
+                .bind(created_at)
+                .bind(new.created_by)
+                .fetch_one(&mut *tx)
+                .await?;
+            for (pos, (version_id, config)) in version_snapshots.iter().enumerate() {
+                sqlx::query(INSERT_BATCH_VERSION)
+                    .bind(id).bind(version_id).bind(pos as i64).bind(config)
+                    .execute(&mut *tx).await?;
             }
-            // The case snapshots in multi-row INSERTs: one round trip per 2,000 cases.
-            let chunk = rows_per_insert(4);
-            for (n, rows) in cases.chunks(chunk).enumerate() {
-                let sql = format!(
-                    "INSERT INTO batch_cases (batch_id, case_id, position, snapshot) VALUES {}",
-                    values_list(pg, rows.len(), 4)
-                );
-                // Not cached: see `insert_cases`.
-                let mut q = sqlx::query(&sql).persistent(false);
-                for (i, (case_id, snapshot)) in rows.iter().enumerate() {
-                    q = q.bind(id).bind(case_id).bind((n * chunk + i) as i64).bind(snapshot);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            if pg {
-                sqlx::query(PLAN_WORK).bind(id).execute(&mut *tx).await?;
-            }
+            (*tx).insert_batch_cases(id, repeats, &case_ids, snapshots).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(id)
         })?;
@@ -327,11 +434,7 @@ impl Store {
             versions: versions.iter().map(PlannedVersion::summary).collect(),
             created_by: new.created_by.map(str::to_string),
         };
-        Ok(BatchPlan {
-            batch,
-            versions,
-            cases: new.cases.to_vec(),
-        })
+        Ok((batch, versions))
     }
 
     /// Marks a queued or running batch running; the first start time is kept across resumes.

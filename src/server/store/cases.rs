@@ -6,7 +6,7 @@
 //! never rewrites a past result.
 
 use super::{
-    now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Store, StoreResult,
+    now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Db, Store, StoreResult,
 };
 use crate::model::{CaseDraft, CaseId, CaseRevision, TestCase};
 
@@ -94,6 +94,43 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM test_cases ORDER BY id");
         let rows: Vec<CaseRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(CaseRow::into_case).collect()
+    }
+
+    /// Every enabled case in id order: what a batch over "all cases" runs. The selection is
+    /// the database's, so a disabled case is neither sent nor decoded.
+    pub async fn enabled_cases(&self) -> StoreResult<Vec<TestCase>> {
+        let sql = format!("SELECT {COLUMNS} FROM test_cases WHERE enabled ORDER BY id");
+        let rows: Vec<CaseRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(CaseRow::into_case).collect()
+    }
+
+    /// The cases with these ids, enabled or not, in id order, in one statement whatever the
+    /// number of ids (SQLite reads them from one JSON array, PostgreSQL from one array); an id
+    /// that is no case's is left out, and one given twice comes back once.
+    pub async fn cases_with_ids(&self, ids: &[CaseId]) -> StoreResult<Vec<TestCase>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let rows: Vec<CaseRow> = match &self.db {
+            Db::Sqlite(pool) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM test_cases \
+                     WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id"
+                );
+                sqlx::query_as(&sql)
+                    .bind(to_json(&ids))
+                    .fetch_all(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM test_cases WHERE id = ANY($1) ORDER BY id");
+                sqlx::query_as(&sql).bind(&ids).fetch_all(pool).await?
+            }
+        };
         rows.into_iter().map(CaseRow::into_case).collect()
     }
 

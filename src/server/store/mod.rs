@@ -32,7 +32,7 @@ mod work;
 
 pub use accounts::UserCredentials;
 pub use authorship::Authored;
-pub use batches::{BatchPlan, NewBatch, PlannedVersion, RerunClaim};
+pub use batches::{case_snapshot, BatchPlan, NewBatch, PlannedVersion, RerunClaim};
 pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
 pub use history::Deleted;
 pub use instance_lock::InstanceLock;
