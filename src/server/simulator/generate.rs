@@ -647,15 +647,25 @@ impl Generation {
                 extras: Some(Empty {}),
                 iteration_id: Some(None),
                 loop_id: Some(None),
-                ..self.node_data(
-                    node.node_id,
-                    node.node_type,
-                    node.title,
-                    exec_id,
-                    index,
-                    predecessor,
-                )
+                ..self.node_data_of(node, exec_id, index, predecessor)
             },
+        )
+    }
+
+    fn node_data_of<'a, O, M>(
+        &self,
+        node: &'a Node,
+        exec_id: &'a str,
+        index: u32,
+        predecessor: Option<&Node>,
+    ) -> NodeData<'a, O, M> {
+        self.node_data(
+            node.node_id,
+            node.node_type,
+            node.title,
+            exec_id,
+            index,
+            predecessor,
         )
     }
 
@@ -741,14 +751,7 @@ impl Generation {
                 execution_metadata: Some(execution_metadata),
                 finished_at: Some(self.created_at + elapsed.ceil() as i64),
                 files: Some([]),
-                ..self.node_data(
-                    node.node_id,
-                    node.node_type,
-                    node.title,
-                    exec_id,
-                    index,
-                    predecessor,
-                )
+                ..self.node_data_of(node, exec_id, index, predecessor)
             },
         )
     }
