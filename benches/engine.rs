@@ -2120,7 +2120,7 @@ struct MockDify {
 
 impl MockDify {
     fn start(addr: &str, latency_ms: u64) -> MockDify {
-        let mut child = Command::new(bin())
+        let mut child = Command::new(sim_bin())
             .args(["mock-dify", "--addr", addr])
             .args(["--latency-ms", &latency_ms.to_string()])
             .args([
@@ -2303,8 +2303,16 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// This build's `dify-bench`; `DIFY_BENCH_SIM_BIN` runs another one as the simulator (comparing two
+/// builds in one sitting: each bench program with its own simulator).
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_dify-bench")
+}
+
+fn sim_bin() -> PathBuf {
+    std::env::var_os("DIFY_BENCH_SIM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(bin()))
 }
 
 /// The binary `Served` starts: DIFY_BENCH_BIN as the browser tests take it (the release build

@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
-use dify_bench::model::trace::{first_difference, NodeDifference, Trace, STORED_OUTPUT_CHARS};
+use dify_bench::model::trace::{
+    first_difference, output_preview, NodeDifference, Trace, STORED_OUTPUT_CHARS,
+};
 use dify_bench::server::simulator::{self, FaultProfile};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -156,6 +158,16 @@ async fn traces(url: &str, dir: &std::path::Path) {
     );
     assert!(llm.output.as_ref().unwrap().chars().count() <= STORED_OUTPUT_CHARS);
     assert!(llm.output_hash.is_some() && llm.elapsed_ms.is_some() && llm.tokens.is_some());
+    // The LLM and Answer nodes' output is the answer (stored once, served as its preview).
+    let preview = output_preview(flow["answer"].as_str().unwrap());
+    for n in &trace.nodes[2..] {
+        assert_eq!(
+            (n.output.clone().unwrap(), n.output_cut),
+            preview,
+            "{}",
+            n.title
+        );
+    }
     assert_eq!(trace.retrieval.len(), 1);
     assert_eq!(trace.retrieval[0].document, handbook);
     let score = trace.retrieval[0].score.unwrap();
@@ -299,4 +311,24 @@ async fn a_ten_node_flow_is_traced_whole() {
     );
     assert!(of(none)["trace"].is_null(), "{}", of(none)["trace"]);
     assert!(of(none)["answer"].as_str().is_some_and(|a| !a.is_empty()));
+
+    // The LLM and End nodes' output is the answer: served as its preview, stored once (a marker
+    // in the stored trace instead of a second copy).
+    let answer = of(ten)["answer"].as_str().unwrap().to_string();
+    let preview = output_preview(&answer);
+    for n in &trace.nodes[8..] {
+        assert_eq!((n.output.clone().unwrap(), n.output_cut), preview);
+        assert!(!n.output_is_answer);
+    }
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT trace FROM results WHERE batch_id = ? AND version_id = ?")
+            .bind(batch)
+            .bind(ten)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(stored.matches(r#""oa":true"#).count(), 2, "{stored}");
+    assert!(!stored.contains(&preview.0), "{stored}");
 }

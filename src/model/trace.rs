@@ -80,6 +80,11 @@ pub struct NodeRun {
     /// `node_retry` events seen for it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retries: u32,
+    /// Stored form only ([`Trace::to_stored_json`]): `output` and `output_cut` are the preview of
+    /// the result's own answer and were left out of the stored copy (an LLM or answer node's
+    /// output usually is the answer). Always false in a trace read back ([`Trace::expand_stored`]).
+    #[serde(rename = "oa", default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_is_answer: bool,
 }
 
 /// One retrieved chunk.
@@ -122,6 +127,41 @@ impl Trace {
         self
     }
 
+    /// The JSON kept with a stored result whose answer is `answer` (as stored): the trace, except
+    /// that a node whose output preview is exactly the answer's own preview carries a marker
+    /// instead of a second copy of it. [`Trace::expand_stored`] puts it back.
+    pub fn to_stored_json(&self, answer: Option<&str>) -> String {
+        let same = |n: &NodeRun, preview: &(String, bool)| {
+            n.output.as_deref() == Some(preview.0.as_str()) && n.output_cut == preview.1
+        };
+        let preview = answer.map(output_preview).filter(|p| !p.0.is_empty());
+        let json = |t: &Trace| serde_json::to_string(t).unwrap_or_else(|_| "null".into());
+        match preview {
+            Some(p) if self.nodes.iter().any(|n| same(n, &p)) => {
+                let mut stored = self.clone();
+                for n in stored.nodes.iter_mut().filter(|n| same(n, &p)) {
+                    n.output = None;
+                    n.output_cut = false;
+                    n.output_is_answer = true;
+                }
+                json(&stored)
+            }
+            _ => json(self),
+        }
+    }
+
+    /// Undoes [`Trace::to_stored_json`]'s markers with the stored result's answer.
+    pub fn expand_stored(&mut self, answer: Option<&str>) {
+        let preview = answer.map(output_preview);
+        for n in self.nodes.iter_mut().filter(|n| n.output_is_answer) {
+            n.output_is_answer = false;
+            if let Some((out, cut)) = &preview {
+                n.output = Some(out.clone());
+                n.output_cut = *cut;
+            }
+        }
+    }
+
     /// The runs of the node a user named: by node id, else by title (case-insensitively).
     pub fn node_runs<'t>(&'t self, name: &str) -> Vec<&'t NodeRun> {
         let by_id: Vec<&NodeRun> = self.nodes.iter().filter(|n| n.id == name).collect();
@@ -155,6 +195,14 @@ impl Trace {
                     || c.document_id.as_deref() == Some(document.trim())
             })
     }
+}
+
+/// A node output's stored preview: its first [`STORED_OUTPUT_CHARS`] characters, and whether that
+/// cut it.
+pub fn output_preview(text: &str) -> (String, bool) {
+    let mut out = text.to_string();
+    let cut = cut_chars(&mut out, STORED_OUTPUT_CHARS);
+    (out, cut)
 }
 
 /// Cuts `s` to at most `max` characters; says whether it cut.
@@ -368,6 +416,55 @@ mod tests {
         assert!(!t.cites("") && !t.cites("other.pdf"));
         assert_eq!(t.top_score(), Some(0.93));
         assert_eq!(Trace::default().top_score(), None);
+    }
+
+    #[test]
+    fn an_output_that_is_the_answer_is_stored_once() {
+        let answer = "答".repeat(STORED_OUTPUT_CHARS + 40);
+        let full = |out: &str| NodeRun {
+            output_hash: Some(fnv1a(out)),
+            ..node("llm", "succeeded", out)
+        };
+        let t = trace(vec![
+            full("step 1"),
+            full(&answer),
+            NodeRun {
+                id: "answer".into(),
+                ..full(&answer)
+            },
+            // The same preview with a different tail is still the answer's preview: stored once.
+            full(&format!("{answer}!")),
+        ])
+        .compact();
+        let json = t.to_stored_json(Some(&answer));
+        assert_eq!(json.matches('答').count(), 0, "{json}");
+        assert_eq!(json.matches(r#""oa":true"#).count(), 3);
+        assert!(json.contains(&format!(r#""h":{}"#, fnv1a(&format!("{answer}!")))));
+        let mut back: Trace = serde_json::from_str(&json).unwrap();
+        back.expand_stored(Some(&answer));
+        assert_eq!(back, t);
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&t).unwrap()
+        );
+
+        // A short answer, an answer no node gave, and no answer: stored as is.
+        let short = trace(vec![full("ok")]).compact();
+        assert!(short.to_stored_json(Some("ok")).contains(r#""oa":true"#));
+        let mut back: Trace = serde_json::from_str(&short.to_stored_json(Some("ok"))).unwrap();
+        back.expand_stored(Some("ok"));
+        assert_eq!(back, short);
+        for answer in [Some("other"), Some(""), None] {
+            assert_eq!(t.to_stored_json(answer), serde_json::to_string(&t).unwrap());
+        }
+        let empty = trace(vec![NodeRun {
+            output: Some(String::new()),
+            ..node("n", "succeeded", "")
+        }]);
+        assert_eq!(
+            empty.to_stored_json(Some("")),
+            serde_json::to_string(&empty).unwrap()
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use tokio::time::{timeout_at, Instant};
 
 use super::error::{codes, from_http_error, status_line, AttemptError};
-use super::outcome::{decode_frame, not_json_error, Outcome, Parsed};
+use super::outcome::{not_json_error, Outcome, Parsed};
 use super::request::PreparedCall;
 use super::retry::parse_retry_after;
 use super::sse::SseParser;
@@ -189,22 +189,19 @@ async fn read_stream(
         }
         outcome.set_clock(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
         for frame in parser.push(&chunk) {
-            let event = decode_frame(&frame)
+            let answered = outcome
+                .apply_frame(&frame)
                 .map_err(|e| e.with_status(Some(200)).with_ids(outcome.ids().clone()))?;
-            if let Some(event) = event {
-                if outcome.apply(&event) && ttft.is_none() {
-                    ttft = Some(started.elapsed());
-                }
+            if answered && ttft.is_none() {
+                ttft = Some(started.elapsed());
             }
         }
     }
     // Whatever was left unterminated: a complete last event missing its blank line is used; half
     // an event from a cut connection is not, and the missing terminal event will say so.
     if let Some(frame) = parser.finish() {
-        if let Ok(Some(event)) = decode_frame(&frame) {
-            if outcome.apply(&event) && ttft.is_none() {
-                ttft = Some(started.elapsed());
-            }
+        if matches!(outcome.apply_frame(&frame), Ok(true)) && ttft.is_none() {
+            ttft = Some(started.elapsed());
         }
     }
     let latency = started.elapsed();

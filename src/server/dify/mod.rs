@@ -11,6 +11,7 @@
 
 mod attempt;
 pub mod error;
+mod node_event;
 mod outcome;
 mod request;
 pub mod retry;

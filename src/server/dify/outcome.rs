@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{body_kind, codes, one_line, truncate_chars, AttemptError, MAX_MESSAGE_CHARS};
+use super::node_event::NodeEvent;
 use super::sse::SseFrame;
 use super::trace::TraceBuilder;
 use crate::model::{AppMode, DifyIds, Trace, Usage};
@@ -124,6 +125,33 @@ pub(crate) fn decode_frame(frame: &SseFrame) -> Result<Option<Value>, AttemptErr
 }
 
 impl Outcome {
+    /// Folds one SSE frame in: a node event straight from its text ([`NodeEvent`]), anything
+    /// else through [`decode_frame`] and [`Outcome::apply`]. Returns whether it carried answer
+    /// text; an error when the frame is not a JSON object.
+    pub fn apply_frame(&mut self, frame: &SseFrame) -> Result<bool, AttemptError> {
+        if let Some((event, finished)) = frame
+            .data
+            .as_deref()
+            .and_then(|d| NodeEvent::parse(d.trim()))
+        {
+            self.events += 1;
+            self.fill_ids(EventIds {
+                task_id: event.task_id.id(),
+                message_id: event.message_id.id(),
+                conversation_id: event.conversation_id.id(),
+                workflow_run_id: event.workflow_run_id.id(),
+                data_workflow_run_id: event.data.workflow_run_id.id(),
+                workflow_id: event.data.workflow_id.id(),
+            });
+            self.trace.node(finished, &event.data);
+            return Ok(false);
+        }
+        Ok(match decode_frame(frame)? {
+            Some(event) => self.apply(&event),
+            None => false,
+        })
+    }
+
     /// Folds one stream event in. Returns whether it carried answer text (the first one that does
     /// marks time to first token).
     pub fn apply(&mut self, event: &Value) -> bool {
@@ -303,28 +331,38 @@ impl Outcome {
     /// The first non-empty value of each id wins. `id` means the message id only on message events
     /// (workflow events keep their run id under `data.id`).
     fn harvest_ids(&mut self, v: &Value, message_like: bool) {
-        fill(&mut self.ids.task_id, str_field(v, "task_id"));
-        fill(&mut self.ids.message_id, str_field(v, "message_id"));
-        if message_like {
-            fill(&mut self.ids.message_id, str_field(v, "id"));
-        }
-        fill(
-            &mut self.ids.conversation_id,
-            str_field(v, "conversation_id"),
-        );
-        fill(
-            &mut self.ids.workflow_run_id,
-            str_field(v, "workflow_run_id"),
-        );
-        if let Some(data) = v.get("data") {
-            fill(
-                &mut self.ids.workflow_run_id,
-                str_field(data, "workflow_run_id"),
-            );
-            // `workflow_started` / `workflow_finished` events and a workflow's blocking body.
-            fill(&mut self.workflow_id, str_field(data, "workflow_id"));
-        }
+        let data = v.get("data");
+        self.fill_ids(EventIds {
+            task_id: str_field(v, "task_id"),
+            message_id: str_field(v, "message_id")
+                .or_else(|| message_like.then(|| str_field(v, "id")).flatten()),
+            conversation_id: str_field(v, "conversation_id"),
+            workflow_run_id: str_field(v, "workflow_run_id"),
+            data_workflow_run_id: data.and_then(|d| str_field(d, "workflow_run_id")),
+            workflow_id: data.and_then(|d| str_field(d, "workflow_id")),
+        });
     }
+
+    fn fill_ids(&mut self, e: EventIds<'_>) {
+        fill(&mut self.ids.task_id, e.task_id);
+        fill(&mut self.ids.message_id, e.message_id);
+        fill(&mut self.ids.conversation_id, e.conversation_id);
+        fill(&mut self.ids.workflow_run_id, e.workflow_run_id);
+        fill(&mut self.ids.workflow_run_id, e.data_workflow_run_id);
+        // `workflow_started` / `workflow_finished` events and a workflow's blocking body.
+        fill(&mut self.workflow_id, e.workflow_id);
+    }
+}
+
+/// The ids one event carries, trimmed, empty ones absent.
+struct EventIds<'a> {
+    task_id: Option<&'a str>,
+    message_id: Option<&'a str>,
+    conversation_id: Option<&'a str>,
+    workflow_run_id: Option<&'a str>,
+    /// `data.workflow_run_id`, used when the top level has none.
+    data_workflow_run_id: Option<&'a str>,
+    workflow_id: Option<&'a str>,
 }
 
 fn paused_error(ids: DifyIds) -> AttemptError {
@@ -657,6 +695,67 @@ mod tests {
             assert_eq!(p.ids.workflow_run_id.as_deref(), Some("w"));
             assert_eq!(p.ids.message_id.as_deref(), Some("m"));
         }
+    }
+
+    /// Node events read from their text (the fast path) fold to what reading them as values does.
+    #[test]
+    fn node_events_from_frames_fold_as_values_do() {
+        let node = |event: &str, data: Value| json!({"event": event, "task_id": "t", "workflow_run_id": "w", "data": data});
+        let events = [
+            json!({"event": "workflow_started", "task_id": "t", "workflow_run_id": "w",
+                   "data": {"id": "w", "workflow_id": "wf-1"}}),
+            node(
+                "node_started",
+                json!({"id": "e1", "node_id": "kb", "node_type": "knowledge-retrieval", "title": "KB"}),
+            ),
+            node(
+                "node_finished",
+                json!({"id": "e1", "node_id": "kb", "node_type": "knowledge-retrieval",
+                "title": "KB", "status": "succeeded", "elapsed_time": "0.12", "inputs": {"q": "x"},
+                "outputs": {"result": [{"content": "c", "title": "d.pdf", "metadata": {"score": 0.5}}]}}),
+            ),
+            node(
+                "node_started",
+                json!({"id": "e2", "node_id": "llm", "node_type": "llm", "title": "LLM"}),
+            ),
+            json!({"event": "message", "message_id": "m", "conversation_id": "c", "answer": "你好 node_"}),
+            node(
+                "node_finished",
+                json!({"id": "e2", "node_id": "llm", "node_type": "llm", "title": 5,
+                "status": "failed", "error": "quota", "elapsed_time": 1.5,
+                "execution_metadata": {"total_tokens": "42", "total_price": 0.01},
+                "outputs": {"text": "你好 node_", "extra": {"n": [1]}}}),
+            ),
+            node(
+                "node_finished",
+                json!({"node_id": "code", "outputs": {"n": 1}}),
+            ),
+            node("node_finished", json!("not an object")),
+            json!({"event": "node_retry", "data": {"node_id": "llm"}}),
+            json!({"event": "message_end", "message_id": "m"}),
+        ];
+        let mut from_frames = Outcome::default();
+        let mut answered = Vec::new();
+        for e in &events {
+            let frame = SseFrame {
+                data: Some(e.to_string()),
+                ..SseFrame::default()
+            };
+            answered.push(from_frames.apply_frame(&frame).unwrap());
+        }
+        let mut from_values = Outcome::default();
+        let answered_too: Vec<bool> = events.iter().map(|e| from_values.apply(e)).collect();
+        assert_eq!(answered, answered_too);
+        let (a, b) = (
+            from_frames.finish(AppMode::AdvancedChat, None).unwrap(),
+            from_values.finish(AppMode::AdvancedChat, None).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.trace.nodes.len(), 4);
+        assert_eq!(a.trace.nodes[1].tokens, Some(42));
+        assert_eq!(a.trace.nodes[1].retries, 1);
+        assert_eq!(a.trace.retrieval.len(), 1);
+        assert_eq!(a.workflow_id.as_deref(), Some("wf-1"));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::node_event::{NodeData, Text};
 use super::outcome::{as_f64, as_i64};
 use crate::model::trace::{
     cut_chars, fnv1a, Chunk, NodeRun, Trace, MAX_NODE_ERROR_CHARS, MAX_NODE_OUTPUT_CHARS,
@@ -39,47 +41,11 @@ impl TraceBuilder {
     pub fn apply(&mut self, name: &str, event: &Value) {
         let data = event.get("data").unwrap_or(&Value::Null);
         match name {
-            "node_started" => {
-                let exec = exec_id(data);
-                if let Some(i) = self.open(&exec, data) {
-                    self.nodes[i].start_ms = self.clock_ms;
-                }
-            }
-            "node_finished" => {
-                let exec = exec_id(data);
-                let Some(i) = self
-                    .by_exec
-                    .get(&exec)
-                    .copied()
-                    .or_else(|| self.open(&exec, data))
-                else {
-                    return;
-                };
-                let node = &mut self.nodes[i];
-                node.status = text(data, "status").unwrap_or("succeeded").to_string();
-                node.elapsed_ms = data
-                    .get("elapsed_time")
-                    .and_then(as_f64)
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(|s| (s * 1000.0).round() as i64);
-                let meta = data.get("execution_metadata").unwrap_or(&Value::Null);
-                node.tokens = meta.get("total_tokens").and_then(as_i64);
-                node.price = meta.get("total_price").and_then(as_f64);
-                node.error = text(data, "error")
-                    .filter(|e| !e.trim().is_empty())
-                    .map(|e| bounded(e, MAX_NODE_ERROR_CHARS).0);
-                let outputs = data.get("outputs").unwrap_or(&Value::Null);
-                if let Some(out) = output_text(outputs) {
-                    node.output_hash = Some(fnv1a(&out));
-                    let (out, cut) = bounded(&out, MAX_NODE_OUTPUT_CHARS);
-                    node.output = Some(out);
-                    node.output_cut = cut;
-                }
-                if node.kind == "knowledge-retrieval" {
-                    if let Some(result) = outputs.get("result").and_then(Value::as_array) {
-                        self.node_chunks.extend(result.iter().map(chunk_of));
-                    }
-                }
+            "node_started" | "node_finished" => {
+                // The same reading as the typed path's ([`NodeData`]); a `data` that is no object
+                // reads as one with no fields, as `Value::get` would have it.
+                let data = NodeData::deserialize(data).unwrap_or_default();
+                self.node(name == "node_finished", &data);
             }
             "node_retry" => {
                 let node_id = text(data, "node_id").unwrap_or_default();
@@ -96,6 +62,52 @@ impl TraceBuilder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Folds a `node_started` (`finished` false) or `node_finished` event's `data` in.
+    pub fn node(&mut self, finished: bool, data: &NodeData<'_>) {
+        let exec = data.exec_id();
+        if !finished {
+            if let Some(i) = self.open(exec, data) {
+                self.nodes[i].start_ms = self.clock_ms;
+            }
+            return;
+        }
+        let Some(i) = self
+            .by_exec
+            .get(exec)
+            .copied()
+            .or_else(|| self.open(exec, data))
+        else {
+            return;
+        };
+        let node = &mut self.nodes[i];
+        node.status = data.status.as_str().unwrap_or("succeeded").to_string();
+        node.elapsed_ms = data
+            .elapsed_time
+            .as_ref()
+            .and_then(as_f64)
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s * 1000.0).round() as i64);
+        let meta = data.execution_metadata.as_ref();
+        node.tokens = meta.and_then(|m| m.get("total_tokens")).and_then(as_i64);
+        node.price = meta.and_then(|m| m.get("total_price")).and_then(as_f64);
+        node.error = data
+            .error
+            .as_str()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| bounded(e, MAX_NODE_ERROR_CHARS).0);
+        if let Some(out) = data.outputs.text() {
+            node.output_hash = Some(fnv1a(&out));
+            let (out, cut) = bounded(&out, MAX_NODE_OUTPUT_CHARS);
+            node.output = Some(out);
+            node.output_cut = cut;
+        }
+        if node.kind == "knowledge-retrieval" {
+            if let Some(Value::Array(result)) = data.outputs.field("result") {
+                self.node_chunks.extend(result.iter().map(chunk_of));
+            }
         }
     }
 
@@ -125,16 +137,16 @@ impl TraceBuilder {
     }
 
     /// Starts a node run; None (and counted) beyond the bound.
-    fn open(&mut self, exec: &str, data: &Value) -> Option<usize> {
+    fn open(&mut self, exec: &str, data: &NodeData<'_>) -> Option<usize> {
         if self.nodes.len() >= MAX_TRACE_NODES {
             self.dropped += 1;
             return None;
         }
-        let label = |key| bounded(text(data, key).unwrap_or_default(), 200).0;
+        let label = |text: &Text<'_>| bounded(text.as_str().unwrap_or_default(), 200).0;
         self.nodes.push(NodeRun {
-            id: label("node_id"),
-            kind: label("node_type"),
-            title: label("title"),
+            id: label(&data.node_id),
+            kind: label(&data.node_type),
+            title: label(&data.title),
             status: "running".to_string(),
             ..NodeRun::default()
         });
@@ -142,14 +154,6 @@ impl TraceBuilder {
         self.by_exec.insert(exec.to_string(), i);
         Some(i)
     }
-}
-
-/// A node run's execution id (`data.id`); Dify always sends it, the node id stands in otherwise.
-fn exec_id(data: &Value) -> String {
-    text(data, "id")
-        .or_else(|| text(data, "node_id"))
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -161,25 +165,6 @@ fn bounded(s: &str, max: usize) -> (String, bool) {
     let mut owned = s.to_string();
     let cut = cut_chars(&mut owned, max);
     (owned, cut)
-}
-
-/// A node's outputs as a person reads them: its string values, one per line (an LLM node's
-/// `text`, an answer node's `answer`); JSON when it has none (numbers, lists, objects).
-fn output_text(outputs: &Value) -> Option<String> {
-    match outputs {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Object(map) if map.is_empty() => None,
-        Value::Object(map) => {
-            let strings: Vec<&str> = map.values().filter_map(Value::as_str).collect();
-            Some(if strings.is_empty() {
-                outputs.to_string()
-            } else {
-                strings.join("\n")
-            })
-        }
-        other => Some(other.to_string()),
-    }
 }
 
 /// One retrieved chunk, from either shape Dify uses: a `retriever_resources` entry (fields at the
@@ -320,6 +305,12 @@ mod tests {
         let mut b = TraceBuilder::default();
         b.metadata(Some(&json!({"usage": {}})));
         assert!(b.finish().is_empty());
+    }
+
+    fn output_text(outputs: &Value) -> Option<String> {
+        super::super::node_event::Outputs::deserialize(outputs)
+            .unwrap()
+            .text()
     }
 
     #[test]

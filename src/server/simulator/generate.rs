@@ -146,6 +146,74 @@ struct TextChunkData<'a> {
     from_variable_selector: [&'static str; 2],
 }
 
+/// A node event, written straight from borrowed fields (a ten-node stream has twenty of them; a
+/// `Value` tree each cost the colocated simulator as much CPU as the rest of the stream). The
+/// envelope is `workflow_event`'s: the family's fields, then `workflow_run_id` and `data`.
+#[derive(Serialize)]
+struct NodeEventOut<'a, D> {
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
+    task_id: &'a str,
+    workflow_run_id: &'a str,
+    data: D,
+}
+
+/// `data` of a node event; the fields after `created_at` are those of one event kind only.
+#[derive(Serialize)]
+struct NodeData<'a, O, M> {
+    id: &'a str,
+    node_id: &'a str,
+    node_type: &'static str,
+    title: &'a str,
+    index: u32,
+    predecessor_node_id: Option<&'static str>,
+    inputs: (),
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_data: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outputs: Option<O>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_metadata: Option<M>,
+    created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<[(); 0]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extras: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iteration_id: Option<Option<()>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loop_id: Option<Option<()>>,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+/// An object of one field: `{"text": "…"}`, `{"answer": "…"}`, `{"result": […]}`.
+struct OneField<'a, T: ?Sized>(&'static str, &'a T);
+
+impl<T: Serialize + ?Sized> Serialize for OneField<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
+}
+
 impl Generation {
     /// `rng` is the request's id/detail stream (seeded per attempt).
     pub(super) fn new(ask: Ask, mut rng: SmallRng) -> Generation {
@@ -224,15 +292,7 @@ impl Generation {
         }
         if workflowish && node_events {
             b.event(&self.node_started(&START, &exec[0], 1, None));
-            b.event(&self.node_finished(
-                &START,
-                &exec[0],
-                1,
-                None,
-                self.ask.inputs.clone(),
-                0.01,
-                Value::Null,
-            ));
+            b.event(&self.node_finished(&START, &exec[0], 1, None, &self.ask.inputs, 0.01, ()));
             b.event(&self.node_started(&RETRIEVAL, &exec[1], 2, Some(&START)));
             let hits = self.retriever_resources();
             b.event(&self.node_finished(
@@ -240,14 +300,13 @@ impl Generation {
                 &exec[1],
                 2,
                 Some(&START),
-                json!({"result": hits}),
+                OneField("result", &hits),
                 0.12,
-                Value::Null,
+                (),
             ));
             for step in 0..quirks.nodes.map_or(0, |n| n.saturating_sub(4)) {
                 let exec = uuid(&mut self.rng);
-                b.event(&self.code_node("node_started", step, &exec));
-                b.event(&self.code_node("node_finished", step, &exec));
+                self.code_node(&mut b, step, &exec);
             }
             b.event(&self.node_started(&LLM, &exec[2], 3, Some(&RETRIEVAL)));
         } else if mode == AppMode::AgentChat {
@@ -315,7 +374,7 @@ impl Generation {
                     &exec[2],
                     3,
                     Some(&RETRIEVAL),
-                    json!({"text": answer}),
+                    OneField("text", &answer),
                     secs,
                     usage,
                 ));
@@ -330,9 +389,9 @@ impl Generation {
                     &exec[3],
                     4,
                     Some(&LLM),
-                    json!({"answer": answer}),
+                    OneField("answer", &answer),
                     0.0,
-                    Value::Null,
+                    (),
                 ));
                 let finished = self.workflow_finished("succeeded", secs);
                 if mode == AppMode::Workflow {
@@ -561,86 +620,139 @@ impl Generation {
         data
     }
 
-    fn node_started(
-        &self,
-        node: &Node,
-        exec_id: &str,
+    fn node_event<D: Serialize>(&self, event: &'static str, data: D) -> NodeEventOut<'_, D> {
+        let chat = self.family == Family::Chat;
+        let message = self.family != Family::Workflow;
+        NodeEventOut {
+            event,
+            conversation_id: chat.then_some(self.conversation_id.as_str()),
+            message_id: message.then_some(self.message_id.as_str()),
+            created_at: message.then_some(self.created_at),
+            task_id: &self.task_id,
+            workflow_run_id: &self.workflow_run_id,
+            data,
+        }
+    }
+
+    fn node_started<'a>(
+        &'a self,
+        node: &'a Node,
+        exec_id: &'a str,
         index: u32,
         predecessor: Option<&Node>,
-    ) -> Value {
-        self.workflow_event(
+    ) -> NodeEventOut<'a, NodeData<'a, (), ()>> {
+        self.node_event(
             "node_started",
-            json!({
-                "id": exec_id,
-                "node_id": node.node_id,
-                "node_type": node.node_type,
-                "title": node.title,
-                "index": index,
-                "predecessor_node_id": predecessor.map(|p| p.node_id),
-                "inputs": null,
-                "created_at": self.created_at,
-                "extras": {},
-                "iteration_id": null,
-                "loop_id": null,
-            }),
+            NodeData {
+                extras: Some(Empty {}),
+                iteration_id: Some(None),
+                loop_id: Some(None),
+                ..self.node_data_of(node, exec_id, index, predecessor)
+            },
         )
     }
 
-    /// A code node between retrieval and the LLM (`nodes<N>`): its start or finish event, with an
-    /// output that depends on the question, as a real preprocessing step's does.
-    fn code_node(&self, event: &str, step: u32, exec_id: &str) -> Value {
-        let mut data = json!({
-            "id": exec_id,
-            "node_id": format!("code-{step}"),
-            "node_type": "code",
-            "title": format!("Preprocess {}", step + 1),
-            "index": 3 + step,
-            "predecessor_node_id": RETRIEVAL.node_id,
-            "inputs": null,
-            "created_at": self.created_at,
-        });
-        if event == "node_finished" {
-            let words = self.ask.question.split_whitespace().count();
-            data["outputs"] = json!({"result": format!("step {} of {words} words: {}", step + 1,
-                self.ask.question.chars().take(40).collect::<String>())});
-            data["status"] = "succeeded".into();
-            data["elapsed_time"] = 0.002.into();
-            data["execution_metadata"] = Value::Null;
+    fn node_data_of<'a, O, M>(
+        &self,
+        node: &'a Node,
+        exec_id: &'a str,
+        index: u32,
+        predecessor: Option<&Node>,
+    ) -> NodeData<'a, O, M> {
+        self.node_data(
+            node.node_id,
+            node.node_type,
+            node.title,
+            exec_id,
+            index,
+            predecessor,
+        )
+    }
+
+    /// The fields every node event's `data` has; the others absent.
+    fn node_data<'a, O, M>(
+        &self,
+        node_id: &'a str,
+        node_type: &'static str,
+        title: &'a str,
+        exec_id: &'a str,
+        index: u32,
+        predecessor: Option<&Node>,
+    ) -> NodeData<'a, O, M> {
+        NodeData {
+            id: exec_id,
+            node_id,
+            node_type,
+            title,
+            index,
+            predecessor_node_id: predecessor.map(|p| p.node_id),
+            inputs: (),
+            process_data: None,
+            outputs: None,
+            status: None,
+            error: None,
+            elapsed_time: None,
+            execution_metadata: None,
+            created_at: self.created_at,
+            finished_at: None,
+            files: None,
+            extras: None,
+            iteration_id: None,
+            loop_id: None,
         }
-        self.workflow_event(event, data)
+    }
+
+    /// A code node between retrieval and the LLM (`nodes<N>`): its start and finish events, with
+    /// an output that depends on the question, as a real preprocessing step's does.
+    fn code_node(&self, b: &mut PlanBuilder, step: u32, exec_id: &str) {
+        let node_id = format!("code-{step}");
+        let title = format!("Preprocess {}", step + 1);
+        let index = 3 + step;
+        let started =
+            self.node_data::<(), ()>(&node_id, "code", &title, exec_id, index, Some(&RETRIEVAL));
+        b.event(&self.node_event("node_started", started));
+        let words = self.ask.question.split_whitespace().count();
+        let result = format!(
+            "step {} of {words} words: {}",
+            step + 1,
+            self.ask.question.chars().take(40).collect::<String>()
+        );
+        b.event(&self.node_event(
+            "node_finished",
+            NodeData {
+                outputs: Some(OneField("result", result.as_str())),
+                status: Some("succeeded"),
+                elapsed_time: Some(0.002),
+                execution_metadata: Some(()),
+                ..self.node_data(&node_id, "code", &title, exec_id, index, Some(&RETRIEVAL))
+            },
+        ));
     }
 
     #[allow(clippy::too_many_arguments)] // mirrors the fields of Dify's event one to one
-    fn node_finished(
-        &self,
-        node: &Node,
-        exec_id: &str,
+    fn node_finished<'a, O: Serialize, M: Serialize>(
+        &'a self,
+        node: &'a Node,
+        exec_id: &'a str,
         index: u32,
         predecessor: Option<&Node>,
-        outputs: Value,
+        outputs: O,
         elapsed: f64,
-        execution_metadata: Value,
-    ) -> Value {
-        self.workflow_event(
+        execution_metadata: M,
+    ) -> NodeEventOut<'a, NodeData<'a, O, M>> {
+        self.node_event(
             "node_finished",
-            json!({
-                "id": exec_id,
-                "node_id": node.node_id,
-                "node_type": node.node_type,
-                "title": node.title,
-                "index": index,
-                "predecessor_node_id": predecessor.map(|p| p.node_id),
-                "inputs": null,
-                "process_data": null,
-                "outputs": outputs,
-                "status": "succeeded",
-                "error": null,
-                "elapsed_time": elapsed,
-                "execution_metadata": execution_metadata,
-                "created_at": self.created_at,
-                "finished_at": self.created_at + elapsed.ceil() as i64,
-                "files": [],
-            }),
+            NodeData {
+                process_data: Some(()),
+                outputs: Some(outputs),
+                status: Some("succeeded"),
+                error: Some(()),
+                elapsed_time: Some(elapsed),
+                execution_metadata: Some(execution_metadata),
+                finished_at: Some(self.created_at + elapsed.ceil() as i64),
+                files: Some([]),
+                ..self.node_data_of(node, exec_id, index, predecessor)
+            },
         )
     }
 

@@ -13,8 +13,8 @@ use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
 use crate::model::{
-    BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, JudgeVerdict, RepeatStats, ResultCell,
-    ResultStatus, TestResult, TurnResult, Usage, VersionId, VersionSummary,
+    trace::Trace, BatchId, BatchVersion, CaseId, DifyIds, JudgeTally, JudgeVerdict, RepeatStats,
+    ResultCell, ResultStatus, TestResult, TurnResult, Usage, VersionId, VersionSummary,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -68,6 +68,14 @@ struct ResultRow {
 
 impl ResultRow {
     fn into_result(self) -> StoreResult<TestResult> {
+        let trace = match self.trace.as_deref() {
+            Some(t) => {
+                let mut trace: Trace = parse_json("result trace", t)?;
+                trace.expand_stored(self.answer.as_deref());
+                Some(trace)
+            }
+            None => None,
+        };
         Ok(TestResult {
             batch_id: BatchId(self.batch_id),
             version_id: VersionId(self.version_id),
@@ -98,11 +106,7 @@ impl ResultRow {
             attempts: self.attempts,
             detail: parse_json("result detail", &self.detail)?,
             finished_at: self.finished_at,
-            trace: self
-                .trace
-                .as_deref()
-                .map(|t| parse_json("result trace", t))
-                .transpose()?,
+            trace,
             turns: match self.turns.as_deref() {
                 Some(t) => parse_json("result turns", t)?,
                 None => Vec::new(),
@@ -266,13 +270,19 @@ fn stored_turns(turns: &[TurnResult]) -> Vec<TurnResult> {
 macro_rules! push_result_values {
     ($builder:expr, $rows:expr) => {
         $builder.push_values($rows, |mut b, r: &TestResult| {
+            // The trace refers to the answer as stored (see `Trace::to_stored_json`).
+            let answer = stored(&r.answer, MAX_STORED_ANSWER_BYTES);
+            let trace = r
+                .trace
+                .as_ref()
+                .map(|t| t.to_stored_json(answer.as_deref()));
             b.push_bind(r.batch_id.0)
                 .push_bind(r.version_id.0)
                 .push_bind(r.case_id.0)
                 .push_bind(i64::from(r.repetition))
                 .push_bind(r.status.as_str())
                 .push_bind(r.score)
-                .push_bind(stored(&r.answer, MAX_STORED_ANSWER_BYTES))
+                .push_bind(answer)
                 .push_bind(r.latency_ms)
                 .push_bind(r.ttft_ms)
                 .push_bind(r.usage.prompt_tokens)
@@ -289,7 +299,7 @@ macro_rules! push_result_values {
                 .push_bind(r.attempts)
                 .push_bind(to_json(&r.detail))
                 .push_bind(r.finished_at)
-                .push_bind(r.trace.as_ref().map(to_json))
+                .push_bind(trace)
                 .push_bind((!r.turns.is_empty()).then(|| to_json(&stored_turns(&r.turns))));
             let judge = r.detail.judge.as_ref();
             b.push_bind(judge.and_then(|j| j.score))
