@@ -205,7 +205,12 @@ async fn connect_sqlite(url: &str, file: Option<&std::path::Path>) -> StoreResul
         .busy_timeout(Duration::from_secs(10))
         // Freed space is zeroed where that costs no extra I/O: a replaced key's old sealed
         // value does not linger in the page it was on.
-        .pragma("secure_delete", "FAST");
+        .pragma("secure_delete", "FAST")
+        // A new database gets 8 KiB pages (an existing one keeps the size it has: WAL mode
+        // cannot change it). A result row with its answer and node trace is 2-3 KB: with
+        // SQLite's 4 KiB default, one such row fills a page of its own (4.8 KB a traced test
+        // in all); with 8 KiB three share one (BENCHMARKS.md, l).
+        .page_size(8192);
     // WAL lets the SSE and page readers run while the runner writes; NORMAL sync is durable
     // across process crashes (the case resume cares about) and much faster than FULL.
     let options = if in_memory {
@@ -314,6 +319,52 @@ mod tests {
         assert_eq!(values_list(false, 2, 2), "(?, ?), (?, ?)");
         assert!(rows_per_insert(13) * 13 <= MAX_BOUND_PER_STATEMENT);
         assert_eq!(rows_per_insert(0), MAX_BOUND_PER_STATEMENT);
+    }
+
+    #[tokio::test]
+    async fn a_new_sqlite_file_gets_8_kib_pages_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |store: &Store| {
+            let Db::Sqlite(pool) = &store.db else {
+                unreachable!()
+            };
+            let pool = pool.clone();
+            async move {
+                let (size,): (i64,) = sqlx::query_as("PRAGMA page_size")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                size
+            }
+        };
+        let new = dir.path().join("new.db");
+        let store = Store::connect(&format!("sqlite://{}", new.display()))
+            .await
+            .unwrap();
+        assert_eq!(page_size(&store).await, 8192);
+        store.close().await;
+        // A database made with SQLite's default 4 KiB pages (by an earlier release) opens
+        // as it is: WAL mode cannot change the page size, and nothing is rewritten.
+        let old = dir.path().join("old.db");
+        {
+            use sqlx::ConnectOptions;
+            let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
+                .unwrap()
+                .create_if_missing(true)
+                .page_size(4096)
+                .journal_mode(SqliteJournalMode::Wal)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE t (x)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let store = Store::connect(&format!("sqlite://{}", old.display()))
+            .await
+            .unwrap();
+        assert_eq!(page_size(&store).await, 4096);
     }
 
     #[test]
