@@ -887,6 +887,15 @@ mod tests {
         }
     }
 
+    /// The watcher's next event, within a second.
+    async fn next_event(rx: &mut watch::Receiver<Arc<Event>>) -> Arc<Event> {
+        tokio::time::timeout(Duration::from_secs(1), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        rx.borrow_and_update().clone()
+    }
+
     #[tokio::test]
     async fn counts_scores_and_statuses_follow_the_updates() {
         let reg = Registry::new(Duration::from_secs(60));
@@ -987,11 +996,7 @@ mod tests {
             "ids increase: {seqs:?}"
         );
         reg.mark_finished(id, BatchStatus::Cancelled, None);
-        tokio::time::timeout(Duration::from_secs(1), rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-        let last = rx.borrow_and_update().clone();
+        let last = next_event(&mut rx).await;
         assert!(last.is_terminal());
         assert_eq!(
             last.progress().versions[0].status,
@@ -1030,17 +1035,9 @@ mod tests {
         // While watched, every event has its frame, the terminal one too.
         reg.test_started(id, VersionId(1), "c");
         reg.test_finished(id, VersionId(1), done(ResultStatus::Failed, Some(10.0)));
-        tokio::time::timeout(Duration::from_secs(1), rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(rx.borrow_and_update().progress().completed_tests, 5);
+        assert_eq!(next_event(&mut rx).await.progress().completed_tests, 5);
         reg.mark_finished(id, BatchStatus::Completed, None);
-        tokio::time::timeout(Duration::from_secs(1), rx.changed())
-            .await
-            .unwrap()
-            .unwrap();
-        let last = rx.borrow_and_update().clone();
+        let last = next_event(&mut rx).await;
         assert!(last.is_terminal());
         assert_eq!(last.progress().status, BatchStatus::Completed);
         // Once the watchers leave, a finished batch keeps its last frame until the TTL: its
