@@ -709,6 +709,12 @@ async fn store_on_sqlite_in_memory() {
     suite("sqlite::memory:").await;
 }
 
+/// `run`'s store: SQLite's private temporary database (the empty file name), one connection.
+#[tokio::test]
+async fn store_on_sqlite_private_temporary() {
+    suite("sqlite:").await;
+}
+
 #[tokio::test]
 async fn store_on_postgres() {
     let Some(url) = postgres_url("store").await else {

@@ -1,6 +1,6 @@
 //! `dify-bench run --config FILE`: one batch without the web server, for CI.
 //!
-//! The same engine as the server runs it against an in-memory SQLite store — or, with
+//! The same engine as the server runs it against a private temporary SQLite store — or, with
 //! `--server URL`, a dify-bench server runs it ([`remote`]). A progress bar on a TTY (plain lines
 //! otherwise), a per-version summary and each run's totals (tokens, cost, latency and
 //! time-to-first-token percentiles, errors by code) at the end, optional JSON, JUnit and Markdown
@@ -507,8 +507,14 @@ pub(crate) struct Ran {
     pub missing_inputs: Vec<missing::MissingInputsWarning>,
 }
 
-/// Runs the batch in-process, against an in-memory store; reads every result back at the end
-/// only when `with_results`.
+/// The store of a run here: SQLite's private temporary database (the empty file name). It lives
+/// in SQLite's page cache (2 MiB) and spills to a file SQLite unlinks as it creates it (under
+/// `$SQLITE_TMPDIR`, `$TMPDIR` or `/tmp`), so nothing outlives the run, even a killed one, and
+/// the process's memory no longer grows with its results as with `:memory:` (BENCHMARKS.md, j).
+const RUN_STORE_URL: &str = "sqlite:";
+
+/// Runs the batch in-process, against a private temporary store; reads every result back at the
+/// end only when `with_results`.
 async fn run_here(
     args: &RunArgs,
     prepared: &Prepared,
@@ -519,10 +525,10 @@ async fn run_here(
     // metadata addresses still never are. (`serve` refuses them by default: there, the targets
     // come from whoever can reach the UI.)
     let outbound = crate::server::outbound::OutboundPolicy::allowing_private();
-    let engine = crate::server::http::engine_for("sqlite::memory:", outbound)
+    let engine = crate::server::http::engine_for(RUN_STORE_URL, outbound)
         .await
         .map_err(|e| ConfigError(format!("cannot start the engine: {e}")))?;
-    tracing::debug!(target: "dify_bench::startup", "engine ready (in-memory store migrated)");
+    tracing::debug!(target: "dify_bench::startup", "engine ready (temporary store migrated)");
     let store = engine.store();
     let internal = |e: crate::server::store::StoreError| ConfigError(e.to_string());
     let mut version_ids = Vec::new();

@@ -222,7 +222,8 @@ async fn connect_sqlite(url: &str, file: Option<&std::path::Path>) -> StoreResul
     };
     let mut pool = SqlitePoolOptions::new().acquire_timeout(Duration::from_secs(10));
     if in_memory {
-        // Every connection to `:memory:` is a new empty database: keep exactly one, forever.
+        // Every connection to `:memory:`, or to the empty name (SQLite's private temporary
+        // database, which `run` uses), is a new empty database: keep exactly one, forever.
         pool = pool
             .max_connections(1)
             .min_connections(1)
@@ -299,6 +300,28 @@ pub(crate) fn values_list(postgres: bool, rows: usize, columns: usize) -> String
     out
 }
 
+/// `items` in runs whose lengths are powers of two, at most `max` (rounded down to one): runs of
+/// that size first, then what is left by its binary digits, largest first; in order.
+///
+/// A multi-row `INSERT` of n rows is a statement of its own, and the driver keeps every
+/// statement it prepared (a hundred per connection). For a group of results SQLite's prepared
+/// statement takes about 2 KB a row, so one cached statement per group size held 18 MB of a
+/// 10,000-test `run`'s 33 MB heap (BENCHMARKS.md, j). In these runs a connection caches at most
+/// log2(max) + 1 shapes (1 + 2 + … + 256 rows), and every group is still a few statements.
+pub(crate) fn power_of_two_runs<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let top = 1usize << max.max(1).ilog2();
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        let len = rest.len();
+        if len == 0 {
+            return None;
+        }
+        let (run, tail) = rest.split_at(top.min(1 << len.ilog2()));
+        rest = tail;
+        Some(run)
+    })
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
@@ -319,6 +342,36 @@ mod tests {
         assert_eq!(values_list(false, 2, 2), "(?, ?), (?, ?)");
         assert!(rows_per_insert(13) * 13 <= MAX_BOUND_PER_STATEMENT);
         assert_eq!(rows_per_insert(0), MAX_BOUND_PER_STATEMENT);
+    }
+
+    #[test]
+    fn runs_are_powers_of_two_in_order_with_few_shapes() {
+        let lens = |n: usize, max: usize| {
+            let items: Vec<usize> = (0..n).collect();
+            let runs: Vec<&[usize]> = power_of_two_runs(&items, max).collect();
+            assert_eq!(
+                runs.concat(),
+                items,
+                "n = {n}, max = {max}: every item once, in order"
+            );
+            runs.iter().map(|r| r.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(lens(0, 256), Vec::<usize>::new());
+        assert_eq!(lens(1, 256), [1]);
+        assert_eq!(lens(7, 256), [4, 2, 1]);
+        assert_eq!(lens(100, 256), [64, 32, 4]);
+        assert_eq!(lens(600, 256), [256, 256, 64, 16, 8]);
+        // A maximum that is not a power of two rounds down; zero means one row at a time.
+        assert_eq!(lens(600, 500), [256, 256, 64, 16, 8]);
+        assert_eq!(lens(3, 0), [1, 1, 1]);
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 1..=2_000 {
+            for len in lens(n, 256) {
+                assert!(len.is_power_of_two() && len <= 256, "n = {n}: {len}");
+                shapes.insert(len);
+            }
+        }
+        assert_eq!(shapes.len(), 9, "1, 2, 4, ..., 256: {shapes:?}");
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 
 use super::batches::{round2, sql_count};
 use super::work::StoredGroup;
-use super::{on_pool, parse_json, to_json, Db, Store, StoreError, StoreResult};
+use super::{on_pool, parse_json, power_of_two_runs, to_json, Db, Store, StoreError, StoreResult};
 use crate::model::limits::{
     human_bytes, MAX_STORED_ANSWER_BYTES, MAX_STORED_ERROR_BYTES, MAX_STORED_ID_BYTES,
 };
@@ -19,8 +19,10 @@ use crate::model::{
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-/// SQLite allows 32,766 bound values per statement; 30 columns × 500 rows stays well inside.
-const ROWS_PER_INSERT: usize = 500;
+/// The most rows one `INSERT` of results writes: SQLite allows 32,766 bound values per
+/// statement, and 30 columns × 256 rows stays well inside. A group is written in runs of
+/// powers of two ([`power_of_two_runs`]), so each connection caches at most nine shapes.
+const ROWS_PER_INSERT: usize = 256;
 /// One test of a batch: (version, case, repetition).
 pub type TestKey = (VersionId, CaseId, u32);
 
@@ -327,7 +329,7 @@ impl Store {
         let group = match &self.db {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                for chunk in results.chunks(ROWS_PER_INSERT) {
+                for chunk in power_of_two_runs(results, ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(format!(
                         "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
                     ));
@@ -341,7 +343,7 @@ impl Store {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let mut inserted = HashSet::with_capacity(results.len());
-                for chunk in results.chunks(ROWS_PER_INSERT) {
+                for chunk in power_of_two_runs(results, ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(format!(
                         "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
                     ));

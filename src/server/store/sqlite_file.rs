@@ -90,6 +90,8 @@ mod tests {
         );
         assert_eq!(path_of("sqlite:x.db"), Some("x.db".into()));
         assert_eq!(path_of("sqlite::memory:"), None);
+        // The empty name: SQLite's private temporary database (what `run` uses).
+        assert_eq!(path_of("sqlite:"), None);
         assert_eq!(path_of("sqlite://x.db?mode=memory"), None);
         assert_eq!(
             key_file_beside(Path::new("data/dify-bench.db")),
