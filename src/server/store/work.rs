@@ -535,7 +535,8 @@ pub(super) async fn settle_group(
             .await?;
         group.duplicates += n as u64;
     }
-    for chunk in results.chunks(500) {
+    // In runs of powers of two, as the results were inserted: a few statement shapes to cache.
+    for chunk in super::power_of_two_runs(results, 256) {
         let mut q = sqlx::QueryBuilder::new(
             "DELETE FROM batch_work WHERE (batch_id, version_id, case_id, repetition) IN ",
         );
