@@ -278,7 +278,115 @@ async fn suite(url: &str) {
     paging(&store, &versions).await;
     many(&store, &versions, url).await;
     selection(&store, &versions).await;
+    refused_start(&store, &versions, url).await;
     store.close().await;
+}
+
+/// Rows in a table, read past the store (None for an in-memory SQLite, which only the store's
+/// own connections see).
+async fn raw_count(url: &str, table: &str) -> Option<i64> {
+    use sqlx::Connection;
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    if url.contains(":memory:") {
+        None
+    } else if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        Some(n)
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        Some(n)
+    }
+}
+
+/// A launch refused by a case whose plan does not compile leaves nothing: the batch is written
+/// while the plans compile (on PostgreSQL its snapshots and work rows by COPY) and rolled back
+/// when one fails, so no batch, no snapshot and no work row remains, on either backend. The bad
+/// case is the last of thousands, so the writes have run before the refusal.
+async fn refused_start(store: &Store, versions: &[VersionRecord], url: &str) {
+    use dify_bench::server::dify::{ClientConfig, DifyClient};
+    use dify_bench::server::progress::Registry;
+    use dify_bench::server::runner::{Engine, EngineError, StartBatch};
+
+    let mut drafts: Vec<CaseDraft> = (0..2_500)
+        .map(|i| case(&format!("refused q{i}\twith a tab, a \\ and \\N")))
+        .collect();
+    // Stored as it is: the store does not check drafts (the API does), the engine's plan does.
+    drafts.push(CaseDraft {
+        name: "unclosed group".into(),
+        assertions: vec![Assertion::Regex {
+            pattern: "(".into(),
+        }],
+        ..drafts[0].clone()
+    });
+    let ids = store.insert_cases(&drafts).await.unwrap();
+    let bad = *ids.last().unwrap();
+    let tables = ["batches", "batch_versions", "batch_cases", "batch_work"];
+    let mut before = Vec::new();
+    for table in tables {
+        // SQLite has no work rows (one instance serves it).
+        if table != "batch_work" || url.starts_with("postgres") {
+            before.push((table, raw_count(url, table).await));
+        }
+    }
+    let batches = store.list_batches(1_000).await.unwrap().len();
+
+    let engine = Engine::new(
+        store.clone(),
+        Registry::new(std::time::Duration::from_secs(60)),
+        DifyClient::new(ClientConfig::default()).unwrap(),
+    );
+    let refused = engine
+        .start_batch(StartBatch {
+            name: "refused".into(),
+            version_ids: vec![versions[0].version.id],
+            case_ids: Some(ids.clone()),
+            repeats: Some(2),
+            ..Default::default()
+        })
+        .await;
+    match refused {
+        Err(EngineError::Invalid(m)) => assert!(
+            m.starts_with(&format!(
+                "case {bad} (unclosed group): assertion 1: invalid regex `(`"
+            )),
+            "{m}"
+        ),
+        other => panic!("a case whose regex does not compile was run: {other:?}"),
+    }
+    assert_eq!(store.list_batches(1_000).await.unwrap().len(), batches);
+    for (table, n) in before {
+        assert_eq!(
+            raw_count(url, table).await,
+            n,
+            "{table}: a refused launch wrote nothing"
+        );
+    }
+    // The store is usable afterwards (the transaction ended), and the other cases start.
+    assert!(store.delete_case(bad).await.unwrap());
+    let started = engine
+        .start_batch(StartBatch {
+            name: "the good ones".into(),
+            version_ids: vec![versions[0].version.id],
+            case_ids: Some(ids[..ids.len() - 1].to_vec()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    engine.cancel_batch(started).await.unwrap();
+    for _ in 0..200 {
+        let batch = store.get_batch(started).await.unwrap().unwrap();
+        if batch.status.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let stored = store.batch_cases(started).await.unwrap();
+    assert_eq!(stored.len(), 2_500);
+    assert_eq!(stored[7].query, "refused q7\twith a tab, a \\ and \\N");
 }
 
 /// A batch reads only the cases it runs: every enabled case, or the selected ones in the order

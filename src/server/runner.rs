@@ -284,29 +284,42 @@ impl Engine {
             .check_batch_size(versions.len(), cases.len(), repeats)
             .map_err(EngineError::Invalid)?;
         let cases = Arc::new(cases);
-        // Compiled once: checked here (a bad regex refuses the launch) and then run with; each
-        // case's snapshot is made on the same cores.
-        let (compiled, snapshots) = plans_and_snapshots(cases.clone()).await?;
-        tracing::debug!(target: "dify_bench::startup", "start_batch: case plans compiled");
-        let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
-
-        let (batch, planned) = self
-            .store
-            .create_batch_snapshotted(
-                &NewBatch {
-                    name: &name,
-                    concurrency: concurrency as i64,
-                    per_version_cap: req.per_version_cap.map(i64::from),
-                    scoring: &scoring,
-                    repeats,
-                    versions: &versions,
-                    cases: &cases,
-                    created_by: req.created_by.as_deref(),
-                },
-                &snapshots,
-            )
-            .await?;
+        let snapshots = per_case(cases.clone(), |case| Ok(case_snapshot(case))).await?;
+        tracing::debug!(target: "dify_bench::startup", "start_batch: case snapshots made");
+        // The plans are compiled once (checked here, then run with) while the batch is written:
+        // on PostgreSQL its writes take the database's core while the plans take the others.
+        // The batch is committed only once every plan compiled; a bad one (a regex above all)
+        // refuses the launch and rolls the batch back, so a refused launch leaves nothing.
+        let new = NewBatch {
+            name: &name,
+            concurrency: concurrency as i64,
+            per_version_cap: req.per_version_cap.map(i64::from),
+            scoring: &scoring,
+            repeats,
+            versions: &versions,
+            cases: &cases,
+            created_by: req.created_by.as_deref(),
+        };
+        let compile = async {
+            let compiled = case_plans(cases.clone()).await;
+            tracing::debug!(target: "dify_bench::startup", "start_batch: case plans compiled");
+            compiled
+        };
+        let (compiled, pending) = tokio::join!(compile, self.store.begin_batch(&new, &snapshots));
+        let compiled = match compiled {
+            Ok(compiled) => compiled,
+            Err(refused) => {
+                if let Ok(pending) = pending {
+                    if let Err(e) = pending.roll_back().await {
+                        tracing::warn!(error = %e, "could not roll back a refused batch");
+                    }
+                }
+                return Err(refused);
+            }
+        };
+        let (batch, planned) = pending?.commit().await?;
         drop(snapshots);
+        let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
         let id = batch.id;
         let case_count = cases.len();
         let plan = BatchPlan {
@@ -1359,15 +1372,6 @@ const PARALLEL_PLANS_FROM: usize = 2_000;
 /// among them or the cases are many. The message names the case.
 async fn case_plans(cases: Arc<Vec<TestCase>>) -> Result<Vec<CasePlan>, EngineError> {
     per_case(cases, compile_plan).await
-}
-
-/// [`case_plans`], and with each plan its case's snapshot for the new batch
-/// ([`case_snapshot`]): a new batch needs both, and both are linear in the cases.
-async fn plans_and_snapshots(
-    cases: Arc<Vec<TestCase>>,
-) -> Result<(Vec<CasePlan>, Vec<String>), EngineError> {
-    let both = per_case(cases, |case| Ok((compile_plan(case)?, case_snapshot(case)))).await?;
-    Ok(both.into_iter().unzip())
 }
 
 /// `one` of every case, in the cases' order: off the async threads when a regex is among them

@@ -6,7 +6,7 @@
 use super::sealed_keys::{forget_stale_sql, Scope};
 use super::work::{PLAN_WORK, RECOUNT_TALLIES};
 use super::{
-    now_ms, on_pool, parse_json, rows_per_insert, to_json, values_list, Store, StoreError,
+    now_ms, on_pool, parse_json, pg_copy, rows_per_insert, to_json, values_list, Store, StoreError,
     StoreResult, VersionRecord, VersionTally,
 };
 pub(crate) use crate::model::rounding::round2;
@@ -142,29 +142,40 @@ const INSERT_BATCH: &str = "INSERT INTO batches (name, status, concurrency, per_
 const INSERT_BATCH_VERSION: &str =
     "INSERT INTO batch_versions (batch_id, version_id, position, config) VALUES ($1, $2, $3, $4)";
 
-/// PostgreSQL: a batch's case snapshots from two arrays (ids, snapshots), positions from 0.
-const INSERT_BATCH_CASES_PG: &str = "INSERT INTO batch_cases (batch_id, case_id, position, \
-     snapshot) SELECT $1, c.case_id, c.position - 1, c.snapshot \
-     FROM UNNEST($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS c(case_id, snapshot, position)";
+/// PostgreSQL: a new batch's case snapshots, as binary COPY data ([`pg_copy`]).
+const COPY_BATCH_CASES: &str =
+    "COPY batch_cases (batch_id, case_id, position, snapshot) FROM STDIN (FORMAT binary)";
+
+/// PostgreSQL: a new batch's work rows (`work`), as binary COPY data.
+const COPY_BATCH_WORK: &str = "COPY batch_work (batch_id, version_id, case_id, repetition, seq) \
+     FROM STDIN (FORMAT binary)";
+
+/// The COPY data is sent in pieces of this many bytes: PostgreSQL stores one piece while the
+/// next is encoded, and a piece stays small beside the 5.5 MB of 10,000 cases' snapshots.
+const COPY_PIECE: usize = 256 * 1024;
 
 /// Writing a new batch's case snapshots (and on PostgreSQL its work rows), the one step of
-/// [`Store::create_batch_snapshotted`] each backend does its own way.
+/// [`Store::begin_batch`] each backend does its own way. `version_ids` are the batch's
+/// versions in launch order, `case_ids` its cases in launch order.
 trait BatchCases {
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
         repeats: u32,
+        version_ids: &[i64],
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error>;
 }
 
 impl BatchCases for sqlx::SqliteConnection {
-    /// Multi-row INSERTs: one statement per 2,000 cases.
+    /// Multi-row INSERTs: one statement per 2,000 cases (SQLite has no work rows: one instance
+    /// serves it).
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
         _repeats: u32,
+        _version_ids: &[i64],
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error> {
@@ -194,47 +205,60 @@ impl BatchCases for sqlx::SqliteConnection {
 }
 
 impl BatchCases for sqlx::PgConnection {
-    /// Every snapshot in one statement from two arrays — one round trip and one small plan
-    /// whatever the number of cases (a VALUES list of 2,000 rows × 4 parameters is parsed and
-    /// planned afresh each time) — then the work rows instances claim tests from (`work`).
+    /// Every snapshot, then every work row instances claim tests from (`work`), each with one
+    /// binary `COPY` streamed in pieces: PostgreSQL stores them with its multi-row insert,
+    /// without an executor row or a parsed statement per row. The work rows go in dispatch order
+    /// — versions in order, then repetition rounds, then cases in launch order — and `seq`
+    /// numbers them in that order ([`PLAN_WORK`] gives the same rows for a re-run).
     async fn insert_batch_cases(
         &mut self,
         batch: i64,
         repeats: u32,
+        version_ids: &[i64],
         case_ids: &[i64],
         snapshots: &[String],
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(INSERT_BATCH_CASES_PG)
-            .bind(batch)
-            .bind(case_ids)
-            .bind(snapshots)
-            .execute(&mut *self)
-            .await?;
+        let cases = case_ids.iter().zip(snapshots).enumerate();
+        pg_copy::copy_in(
+            self,
+            COPY_BATCH_CASES,
+            COPY_PIECE,
+            cases,
+            |rows, (position, (case_id, snapshot))| {
+                rows.row(4)
+                    .int8(batch)
+                    .int8(*case_id)
+                    .int8(position as i64)
+                    .text(snapshot)?;
+                Ok(())
+            },
+        )
+        .await?;
         tracing::debug!(target: "dify_bench::startup", "start_batch: case snapshots written");
-        sqlx::query(PLAN_NEW_WORK)
-            .bind(batch)
-            .bind(i64::from(repeats))
-            .bind(case_ids.len() as i64)
-            .bind(case_ids)
-            .execute(&mut *self)
-            .await?;
+        // Row `seq` is version `seq / (repeats × cases)`, repetition `(seq / cases) % repeats`
+        // and case `seq % cases`.
+        let n = case_ids.len();
+        let reps = repeats.max(1) as usize;
+        pg_copy::copy_in(
+            self,
+            COPY_BATCH_WORK,
+            COPY_PIECE,
+            0..version_ids.len() * reps * n,
+            |rows, seq| {
+                rows.row(5)
+                    .int8(batch)
+                    .int8(version_ids[seq / (reps * n)])
+                    .int8(case_ids[seq % n])
+                    .int8(((seq / n) % reps) as i64)
+                    .int8(seq as i64);
+                Ok(())
+            },
+        )
+        .await?;
         tracing::debug!(target: "dify_bench::startup", "start_batch: work rows planned");
         Ok(())
     }
 }
-
-/// PostgreSQL: a new batch's work rows (`work`), one per version, repetition and case, in the
-/// dispatch order [`PLAN_WORK`] gives them, from the case ids it is launched with (`$4`, in
-/// launch order; `$2` repeats, `$3` cases). A new batch has no result and no work row yet, so
-/// neither is looked for: a plain `INSERT` (10,000 rows in 160–225 ms in `psql` on a loaded
-/// machine, against 195–304 ms for `PLAN_WORK`'s; BENCHMARKS.md j.2).
-const PLAN_NEW_WORK: &str = "INSERT INTO batch_work \
-     (batch_id, version_id, case_id, repetition, seq) \
-     SELECT $1, v.version_id, c.case_id, r.rep, (v.position * $2 + r.rep) * $3 + c.position - 1 \
-     FROM batch_versions v \
-     CROSS JOIN UNNEST($4::BIGINT[]) WITH ORDINALITY AS c(case_id, position) \
-     CROSS JOIN generate_series(0, $2 - 1) AS r(rep) \
-     WHERE v.batch_id = $1";
 
 /// The newest `$1` batches with their result counts, newest first. Only those batches' results
 /// are counted (not the whole results table, which holds every batch ever run).
@@ -320,6 +344,51 @@ pub(super) fn planned(row: SnapshotRow, keys: &Sealer) -> StoreResult<PlannedVer
     })
 }
 
+/// A new batch written in a transaction not yet committed ([`Store::begin_batch`]).
+pub struct PendingBatch {
+    tx: OpenTx,
+    batch: Batch,
+    versions: Vec<PlannedVersion>,
+}
+
+/// The open transaction of a [`PendingBatch`], on whichever backend is in use.
+enum OpenTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl From<sqlx::Transaction<'static, sqlx::Sqlite>> for OpenTx {
+    fn from(tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Self {
+        OpenTx::Sqlite(tx)
+    }
+}
+
+impl From<sqlx::Transaction<'static, sqlx::Postgres>> for OpenTx {
+    fn from(tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Self {
+        OpenTx::Postgres(tx)
+    }
+}
+
+impl PendingBatch {
+    /// Commits the batch, answering it and its versions as stored.
+    pub async fn commit(self) -> StoreResult<(Batch, Vec<PlannedVersion>)> {
+        match self.tx {
+            OpenTx::Sqlite(tx) => tx.commit().await?,
+            OpenTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok((self.batch, self.versions))
+    }
+
+    /// Undoes every write of the batch: no batch, no snapshot, no work row is left.
+    pub async fn roll_back(self) -> StoreResult<()> {
+        match self.tx {
+            OpenTx::Sqlite(tx) => tx.rollback().await?,
+            OpenTx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Stores a queued batch with its snapshots, in one transaction.
     pub async fn create_batch(&self, new: &NewBatch<'_>) -> StoreResult<BatchId> {
@@ -339,14 +408,28 @@ impl Store {
     }
 
     /// [`Store::create_batch_planned`] with the cases' snapshots already made — `snapshots[i]`
-    /// is [`case_snapshot`] of `new.cases[i]` (the engine makes them on the cores that compile
-    /// the plans) — answering the batch and its versions; the caller keeps its cases, which
-    /// complete the plan. Refused when the snapshots and the cases differ in number.
+    /// is [`case_snapshot`] of `new.cases[i]` — answering the batch and its versions; the
+    /// caller keeps its cases, which complete the plan. Refused when the snapshots and the cases
+    /// differ in number.
     pub async fn create_batch_snapshotted(
         &self,
         new: &NewBatch<'_>,
         snapshots: &[String],
     ) -> StoreResult<(Batch, Vec<PlannedVersion>)> {
+        self.begin_batch(new, snapshots).await?.commit().await
+    }
+
+    /// [`Store::create_batch_snapshotted`] up to the commit: the batch, its snapshots and (on
+    /// PostgreSQL) its work rows are written in a transaction left open, which
+    /// [`PendingBatch::commit`] commits and [`PendingBatch::roll_back`] (or dropping it) undoes.
+    /// The engine writes a new batch while its case plans compile, and keeps it only if every
+    /// plan compiled: a batch is all or nothing. Nobody else sees the batch before the commit;
+    /// on SQLite the open transaction holds the write lock meanwhile, so commit it soon.
+    pub async fn begin_batch(
+        &self,
+        new: &NewBatch<'_>,
+        snapshots: &[String],
+    ) -> StoreResult<PendingBatch> {
         if snapshots.len() != new.cases.len() {
             return Err(StoreError::Conflict(format!(
                 "a batch of {} cases was given {} case snapshots",
@@ -376,7 +459,8 @@ impl Store {
             })
             .collect();
         let case_ids: Vec<i64> = new.cases.iter().map(|c| c.id.0).collect();
-        let id: i64 = on_pool!(self, pool => {
+        let version_ids: Vec<i64> = version_snapshots.iter().map(|(id, _)| *id).collect();
+        let (id, tx) = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(INSERT_BATCH)
                 .bind(new.name)
@@ -394,9 +478,10 @@ impl Store {
                     .bind(id).bind(version_id).bind(pos as i64).bind(config)
                     .execute(&mut *tx).await?;
             }
-            (*tx).insert_batch_cases(id, repeats, &case_ids, snapshots).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(id)
+            (*tx)
+                .insert_batch_cases(id, repeats, &version_ids, &case_ids, snapshots)
+                .await?;
+            Ok::<_, sqlx::Error>((id, OpenTx::from(tx)))
         })?;
         let versions: Vec<PlannedVersion> = new
             .versions
@@ -434,7 +519,11 @@ impl Store {
             versions: versions.iter().map(PlannedVersion::summary).collect(),
             created_by: new.created_by.map(str::to_string),
         };
-        Ok((batch, versions))
+        Ok(PendingBatch {
+            tx,
+            batch,
+            versions,
+        })
     }
 
     /// Marks a queued or running batch running; the first start time is kept across resumes.

@@ -137,12 +137,28 @@ impl Store {
     }
 
     /// Deletes a finished batch with its snapshots, results, reviews, tallies and dashboard
-    /// figures (the foreign keys cascade), in one statement: a batch that is queued or running
-    /// is left alone — of a delete and a re-run claiming the batch at once, one wins.
+    /// figures, in one transaction: a batch that is queued or running is left alone — of a
+    /// delete and a re-run claiming the batch at once, one wins. The foreign keys cascade to all
+    /// but the case snapshots and the work rows, which have none on PostgreSQL (migration 0017:
+    /// they are written by the thousand) and are deleted here.
     pub async fn delete_batch(&self, id: BatchId) -> StoreResult<Deleted> {
-        let n = on_pool!(self, pool => sqlx::query(
-            "DELETE FROM batches WHERE id = $1 AND status IN ('completed', 'error', 'cancelled')")
-            .bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        let pg = self.pg_pool().is_some();
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "DELETE FROM batches WHERE id = $1 AND status IN ('completed', 'error', 'cancelled')")
+                .bind(id.0).execute(&mut *tx).await?.rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM batch_cases WHERE batch_id = $1")
+                    .bind(id.0).execute(&mut *tx).await?;
+                if pg {
+                    sqlx::query("DELETE FROM batch_work WHERE batch_id = $1")
+                        .bind(id.0).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        })?;
         if n == 1 {
             return Ok(Deleted::Deleted);
         }

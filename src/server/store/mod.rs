@@ -21,6 +21,7 @@ mod history;
 mod identity;
 mod instance_lock;
 mod judges;
+mod pg_copy;
 mod results;
 mod reviews;
 mod sealed_keys;
@@ -32,7 +33,7 @@ mod work;
 
 pub use accounts::UserCredentials;
 pub use authorship::Authored;
-pub use batches::{case_snapshot, BatchPlan, NewBatch, PlannedVersion, RerunClaim};
+pub use batches::{case_snapshot, BatchPlan, NewBatch, PendingBatch, PlannedVersion, RerunClaim};
 pub use compare::{same_test, PairedCase, RunOutcome, RunRef, Side};
 pub use history::Deleted;
 pub use instance_lock::InstanceLock;
