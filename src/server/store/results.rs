@@ -21,6 +21,24 @@ use std::collections::HashSet;
 
 /// SQLite allows 32,766 bound values per statement; 30 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT: usize = 500;
+/// `rows` in chunks of `max` rows, the rest in chunks of a power of two, largest first (50 rows:
+/// 32 + 16 + 2): a handful of statement texts then serve groups of every size, and sqlx's
+/// statement cache keeps them prepared. A group's size varies with the pace of the answers, and
+/// one INSERT per size parsed afresh cost SQLite ~5 % of the runner's CPU per test
+/// (BENCHMARKS.md section a, "CPU per test").
+fn cached_chunks<T>(mut rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let n = match rows.len() {
+            0 => return None,
+            len if len >= max => max,
+            len => 1 << len.ilog2(),
+        };
+        let (chunk, rest) = rows.split_at(n);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
 /// One test of a batch: (version, case, repetition).
 pub type TestKey = (VersionId, CaseId, u32);
 
@@ -327,7 +345,7 @@ impl Store {
         let group = match &self.db {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                for chunk in results.chunks(ROWS_PER_INSERT) {
+                for chunk in cached_chunks(results, ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(format!(
                         "INSERT INTO results ({COLUMNS}, {JUDGE_COLUMNS}) "
                     ));
@@ -590,6 +608,30 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn groups_are_written_in_few_statement_sizes() {
+        let sizes = |len: usize| {
+            let rows: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = super::cached_chunks(&rows, 500).collect();
+            assert_eq!(chunks.concat(), rows, "every row once, in order");
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(50), [32, 16, 2]);
+        assert_eq!(sizes(256), [256]);
+        assert_eq!(sizes(1203), [500, 500, 128, 64, 8, 2, 1]);
+        let mut seen = std::collections::BTreeSet::new();
+        for len in 1..=1000 {
+            seen.extend(sizes(len));
+        }
+        assert_eq!(
+            seen.len(),
+            10,
+            "500 and the powers of two up to 256: {seen:?}"
+        );
+    }
+
     use super::*;
 
     #[test]
