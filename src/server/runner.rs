@@ -30,7 +30,7 @@ use crate::model::{
 use crate::server::alerts::BatchWatch;
 use crate::server::cluster::{self, relay::BatchEvent, Membership};
 use crate::server::dify::retry::{classify, Decision};
-use crate::server::dify::{AppEndpoint, DifyClient, Throttles};
+use crate::server::dify::{AppEndpoint, DifyClient, PreparedApp, Throttles};
 use crate::server::identity::SeenWorkflow;
 use crate::server::judge::{BatchJudging, Judging};
 use crate::server::progress::{
@@ -1221,7 +1221,7 @@ impl Engine {
             endpoints: plan
                 .versions
                 .iter()
-                .map(|v| Arc::new(endpoint(v)))
+                .map(|v| Arc::new(PreparedApp::new(endpoint(v))))
                 .collect(),
             seen: plan
                 .versions
@@ -1492,7 +1492,7 @@ struct Dispatch {
     /// The batch's concurrency.
     limit: usize,
     versions: Vec<VersionId>,
-    endpoints: Vec<Arc<AppEndpoint>>,
+    endpoints: Vec<Arc<PreparedApp>>,
     /// Per version: the workflow id its first answer named, recorded once.
     seen: Vec<Arc<SeenWorkflow>>,
     cases: Vec<Arc<TestCase>>,
@@ -1734,7 +1734,7 @@ enum JobEnd {
 struct Job {
     batch_id: BatchId,
     version_id: VersionId,
-    endpoint: Arc<AppEndpoint>,
+    endpoint: Arc<PreparedApp>,
     seen: Arc<SeenWorkflow>,
     case: Arc<TestCase>,
     /// Its case's index, its repetition, the throttles it met so far.

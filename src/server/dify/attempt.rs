@@ -32,7 +32,7 @@ pub(crate) async fn run(
     http: &reqwest::Client,
     cfg: &ClientConfig,
     app: &AppEndpoint,
-    call: &PreparedCall,
+    call: &PreparedCall<'_>,
 ) -> Result<Success, AttemptError> {
     let started = Instant::now();
     let deadline = after(started, cfg.request_timeout);
@@ -44,7 +44,8 @@ pub(crate) async fn run(
         .post(call.url.clone())
         .bearer_auth(api_key(app)?)
         .header(ACCEPT, accept)
-        .json(&call.body);
+        .header(CONTENT_TYPE, "application/json")
+        .body(call.body.clone());
     let response = match timeout_at(deadline, request.send()).await {
         Err(_) => return Err(timeout(cfg)),
         Ok(Err(e)) => return Err(from_reqwest(&e, cfg)),
@@ -64,9 +65,7 @@ pub(crate) async fn run(
     } else {
         let body = read_capped(response, deadline, cfg).await?;
         let latency = started.elapsed();
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| not_json_error(content_type.as_deref(), &body, &e))?;
-        let parsed = Outcome::from_blocking(&value)?
+        let parsed = Outcome::read_blocking(&body, content_type.as_deref())?
             .finish(app.app_mode, app.answer_field.as_deref())
             .map_err(|e| {
                 let status = e.http_status.or(Some(status));

@@ -6,10 +6,12 @@
 //! before anything is sent, and a redirect fails as `redirect_refused`, never followed.
 //!
 //! Files: `request.rs` what is sent; `attempt.rs` one HTTP attempt and its timeouts; `sse.rs` the
-//! stream framing; `outcome.rs` what a response means; `retry.rs` when to try again; `error.rs` the
-//! failure codes. It knows nothing of batches, scoring or storage (the runner's business).
+//! stream framing; `outcome.rs` what a response means (`blocking.rs` reads a blocking body,
+//! `node_event.rs` a node event); `retry.rs` when to try again; `error.rs` the failure codes. It
+//! knows nothing of batches, scoring or storage (the runner's business).
 
 mod attempt;
+mod blocking;
 pub mod error;
 mod node_event;
 mod outcome;
@@ -51,6 +53,31 @@ pub struct AppEndpoint {
     pub inputs: serde_json::Map<String, Value>,
     /// A published workflow version to run (workflow and chatflow apps); None: the latest.
     pub workflow_id: Option<String>,
+}
+
+/// An app with what every call to it shares worked out once (its endpoint URL, the checked
+/// pinned workflow id, the response mode): what the runner holds for a version, so that a test's
+/// call only writes its body. It reads as the [`AppEndpoint`] it was made from.
+#[derive(Debug, Clone)]
+pub struct PreparedApp {
+    app: AppEndpoint,
+    /// Or why no call to the app can be made: each call fails so, with nothing sent.
+    target: Result<request::Target, AttemptError>,
+}
+
+impl PreparedApp {
+    pub fn new(app: AppEndpoint) -> PreparedApp {
+        let target = request::target(&app);
+        PreparedApp { app, target }
+    }
+}
+
+impl std::ops::Deref for PreparedApp {
+    type Target = AppEndpoint;
+
+    fn deref(&self) -> &AppEndpoint {
+        &self.app
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -207,23 +234,26 @@ impl DifyClient {
     }
 
     /// One test: sends `query` (with the version's inputs merged with `case_inputs`, a JSON object
-    /// or null), retrying per [`classify`]. Cancel by dropping the future.
+    /// or null), retrying per [`classify`]. Cancel by dropping the future. A caller calling one
+    /// app many times holds a [`PreparedApp`] and uses [`DifyClient::call_with`].
     pub async fn call(
         &self,
         app: &AppEndpoint,
         query: &str,
         case_inputs: &Value,
     ) -> Result<Answer, Failure> {
-        self.call_with(app, query, case_inputs, Throttles::Retry)
+        let target = request::target(app);
+        self.call_to(app, &target, query, case_inputs, None, Throttles::Retry)
             .await
     }
 
-    /// [`DifyClient::call`], saying what a throttle ([`Failure::is_throttle`]) does: retried here
-    /// like any transient failure, or handed back at once to a caller that paces its own calls
-    /// (the runner's adaptive concurrency) and sends the test again when it has room.
+    /// [`DifyClient::call`] to a prepared app, saying what a throttle ([`Failure::is_throttle`])
+    /// does: retried here like any transient failure, or handed back at once to a caller that
+    /// paces its own calls (the runner's adaptive concurrency) and sends the test again when it
+    /// has room.
     pub async fn call_with(
         &self,
-        app: &AppEndpoint,
+        app: &PreparedApp,
         query: &str,
         case_inputs: &Value,
         throttles: Throttles,
@@ -235,18 +265,47 @@ impl DifyClient {
     /// gave the answer of the turn before) is sent with a chat-family call; None starts one.
     pub async fn call_in(
         &self,
-        app: &AppEndpoint,
+        app: &PreparedApp,
         query: &str,
         case_inputs: &Value,
         conversation_id: Option<&str>,
         throttles: Throttles,
     ) -> Result<Answer, Failure> {
-        let mut call = request::prepare(app, query, case_inputs, &self.cfg.user)
+        self.call_to(
+            &app.app,
+            &app.target,
+            query,
+            case_inputs,
+            conversation_id,
+            throttles,
+        )
+        .await
+    }
+
+    async fn call_to(
+        &self,
+        app: &AppEndpoint,
+        target: &Result<request::Target, AttemptError>,
+        query: &str,
+        case_inputs: &Value,
+        conversation_id: Option<&str>,
+        throttles: Throttles,
+    ) -> Result<Answer, Failure> {
+        let call = target
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|target| {
+                request::prepare(
+                    app,
+                    target,
+                    query,
+                    case_inputs,
+                    &self.cfg.user,
+                    conversation_id,
+                )
+            })
             .map_err(|e| failure(app, e, 0, DifyIds::default()))?;
-        if let Some(id) = conversation_id {
-            request::continue_conversation(&mut call, id);
-        }
-        self.check_target(app, &call.url).await?;
+        self.check_target(app, call.url).await?;
         let (ok, attempts) = self
             .retrying(&app.api_key, throttles, || {
                 attempt::run(&self.http, &self.cfg, app, &call)

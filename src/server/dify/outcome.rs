@@ -3,11 +3,15 @@
 //! answer or failure. Keeping both paths on one record means a streamed and a blocking call of the
 //! same app are judged by the same rules. No I/O here (`attempt.rs` does it).
 //!
-//! Dify's bodies are read as `serde_json::Value`: every field is optional, unknown keys and events
-//! are normal (new ones appear each release), numbers sometimes arrive as strings.
+//! Dify's bodies are read as `serde_json::Value`, or straight into borrowed typed fields that read
+//! the same way (a blocking body: `blocking.rs`; node events: `node_event.rs`): every field is
+//! optional, unknown keys and events are normal (new ones appear each release), numbers sometimes
+//! arrive as strings.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::blocking::{BlockingBody, Obj};
 use super::error::{body_kind, codes, one_line, truncate_chars, AttemptError, MAX_MESSAGE_CHARS};
 use super::node_event::NodeEvent;
 use super::sse::SseFrame;
@@ -36,10 +40,12 @@ const MAX_RETRIEVED_BYTES: usize = 64 << 10;
 /// The `content` of each of `metadata.retriever_resources`, in order, within the bounds above
 /// (a chunk that does not fit is left out, not cut).
 fn retrieved_of(metadata: Option<&Value>) -> Vec<String> {
-    let Some(list) = metadata
-        .and_then(|m| m.get("retriever_resources"))
-        .and_then(Value::as_array)
-    else {
+    retrieved_from(metadata.and_then(|m| m.get("retriever_resources")))
+}
+
+/// [`retrieved_of`] from the `retriever_resources` list itself.
+fn retrieved_from(resources: Option<&Value>) -> Vec<String> {
+    let Some(list) = resources.and_then(Value::as_array) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -200,34 +206,73 @@ impl Outcome {
         false
     }
 
+    /// A blocking body as it came: read straight into borrowed fields ([`BlockingBody`]) when it
+    /// is an object without repeated keys, else — an error envelope too — as a `Value` by
+    /// [`Outcome::from_blocking`], whose messages (malformed JSON, not an object) are the ones to
+    /// give.
+    pub fn read_blocking(body: &[u8], content_type: Option<&str>) -> Result<Outcome, AttemptError> {
+        if let Ok(Obj(Some(typed))) = serde_json::from_slice::<Obj<BlockingBody>>(body) {
+            if !typed.is_error() {
+                return Outcome::from_body(typed);
+            }
+        }
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| not_json_error(content_type, body, &e))?;
+        Outcome::from_blocking(&value)
+    }
+
     /// A blocking body: chat-family and completion apps answer `{answer, metadata.usage, …}`,
     /// workflow apps `{task_id, workflow_run_id, data{status, outputs, error, …}}` with no `event`.
     pub fn from_blocking(body: &Value) -> Result<Outcome, AttemptError> {
-        if !body.is_object() {
-            return Err(AttemptError::new(
-                codes::INVALID_RESPONSE,
-                "HTTP 200 with JSON that is not an object",
-            ));
-        }
-        let mut outcome = Outcome::default();
-        if str_field(body, "event") == Some("error") {
+        let typed = match Obj::<BlockingBody>::deserialize(body) {
+            Ok(Obj(Some(typed))) => typed,
+            _ => {
+                return Err(AttemptError::new(
+                    codes::INVALID_RESPONSE,
+                    "HTTP 200 with JSON that is not an object",
+                ))
+            }
+        };
+        if typed.is_error() {
+            let mut outcome = Outcome::default();
             outcome.apply(body);
             return Ok(outcome);
         }
-        outcome.harvest_ids(body, true);
-        let workflow_data = body
-            .get("data")
-            .filter(|d| d.get("status").is_some() || d.get("outputs").is_some());
+        Outcome::from_body(typed)
+    }
+
+    fn from_body(body: BlockingBody<'_>) -> Result<Outcome, AttemptError> {
+        let mut outcome = Outcome::default();
+        let data = body.data.as_ref();
+        outcome.fill_ids(EventIds {
+            task_id: body.task_id.id(),
+            message_id: body.message_id.id().or_else(|| body.id.id()),
+            conversation_id: body.conversation_id.id(),
+            workflow_run_id: body.workflow_run_id.id(),
+            data_workflow_run_id: data.and_then(|d| str_field(d, "workflow_run_id")),
+            workflow_id: data.and_then(|d| str_field(d, "workflow_id")),
+        });
+        let workflow_data =
+            data.filter(|d| d.get("status").is_some() || d.get("outputs").is_some());
         if let Some(data) = workflow_data {
             outcome.workflow_end = Some(WorkflowEnd::from_data(Some(data)));
-        } else if let Some(answer) = body.get("answer").and_then(Value::as_str) {
-            outcome.message_text = answer.to_string();
+        } else if let Some(answer) = body.answer.0 {
+            outcome.message_text = answer.into_owned();
             outcome.message_end = true;
-            if let Some(usage) = body.pointer("/metadata/usage") {
-                outcome.usage = parse_usage(usage);
+            if let Some(metadata) = body.metadata.0 {
+                if let Some(usage) = metadata.usage.0 {
+                    outcome.usage = usage_from(
+                        usage.prompt_tokens.as_ref(),
+                        usage.completion_tokens.as_ref(),
+                        usage.total_tokens.as_ref(),
+                        usage.total_price.as_ref(),
+                        usage.currency.id(),
+                    );
+                }
+                let resources = metadata.retriever_resources.as_ref();
+                outcome.retrieved = retrieved_from(resources);
+                outcome.trace.resources(resources);
             }
-            outcome.retrieved = retrieved_of(body.get("metadata"));
-            outcome.trace.metadata(body.get("metadata"));
         } else {
             return Err(AttemptError::new(
                 codes::INVALID_RESPONSE,
@@ -412,9 +457,26 @@ impl StreamError {
 /// `metadata.usage` (or a workflow's `data`): token counts as integers or numeric strings, prices as
 /// Dify's decimal strings ("0.0012890") or plain numbers.
 pub(crate) fn parse_usage(v: &Value) -> Usage {
-    let prompt_tokens = v.get("prompt_tokens").and_then(as_i64);
-    let completion_tokens = v.get("completion_tokens").and_then(as_i64);
-    let total_tokens = v.get("total_tokens").and_then(as_i64).or_else(|| {
+    usage_from(
+        v.get("prompt_tokens"),
+        v.get("completion_tokens"),
+        v.get("total_tokens"),
+        v.get("total_price"),
+        str_field(v, "currency"),
+    )
+}
+
+/// [`parse_usage`] from the fields, however they were found (`currency` trimmed, not empty).
+pub(super) fn usage_from(
+    prompt_tokens: Option<&Value>,
+    completion_tokens: Option<&Value>,
+    total_tokens: Option<&Value>,
+    total_price: Option<&Value>,
+    currency: Option<&str>,
+) -> Usage {
+    let prompt_tokens = prompt_tokens.and_then(as_i64);
+    let completion_tokens = completion_tokens.and_then(as_i64);
+    let total_tokens = total_tokens.and_then(as_i64).or_else(|| {
         prompt_tokens
             .zip(completion_tokens)
             .and_then(|(p, c)| p.checked_add(c))
@@ -423,8 +485,8 @@ pub(crate) fn parse_usage(v: &Value) -> Usage {
         prompt_tokens,
         completion_tokens,
         total_tokens,
-        total_price: v.get("total_price").and_then(as_f64),
-        currency: str_field(v, "currency").map(str::to_string),
+        total_price: total_price.and_then(as_f64),
+        currency: currency.map(str::to_string),
     }
 }
 
@@ -887,6 +949,98 @@ mod tests {
                 Outcome::from_blocking(&bad).unwrap_err().code,
                 codes::INVALID_RESPONSE
             );
+        }
+    }
+
+    /// A blocking body read from its text (typed, or as a `Value` when it has to be) decides as
+    /// the same body read as a `Value` first: ids, answer, usage, retrieval, failures.
+    #[test]
+    fn blocking_bodies_read_from_text_as_from_values() {
+        let bodies = [
+            // The simulator's chat answer, usage prices as strings, one retrieved chunk.
+            r#"{"event": "message", "task_id": " t ", "id": "i", "message_id": "m",
+                "conversation_id": "c", "mode": "chat", "answer": "A \"q\" \u00e9",
+                "metadata": {"usage": {"prompt_tokens": 10, "completion_tokens": "5",
+                    "total_price": "0.0012890", "currency": "USD", "latency": 0.7},
+                    "retriever_resources": [{"position": 1, "dataset_name": "D",
+                        "document_name": "d.pdf", "score": 0.5, "content": "chunk"}]},
+                "created_at": 1}"#,
+            r#"{"answer": "", "message_id": "", "id": "i", "metadata": null}"#,
+            r#"{"answer": "A", "metadata": [{"usage": {"total_tokens": 3}}]}"#,
+            r#"{"answer": "A", "metadata": {"usage": "x", "retriever_resources": {"a": 1}}}"#,
+            r#"{"answer": "A", "metadata": {"usage": null, "retriever_resources": null}}"#,
+            r#"{"answer": "A", "metadata": {"usage": {"total_tokens": 1e300, "currency": 5}}}"#,
+            r#"{"answer": 5, "task_id": "t"}"#,
+            r#"{"answer": "first", "answer": "last", "task_id": "t"}"#,
+            r#"{"answer": "A", "metadata": {"usage": {"total_tokens": 1, "total_tokens": 2}}}"#,
+            r#"{"task_id": "t", "workflow_run_id": "w", "data": {"id": "w", "workflow_id": "wf",
+                "status": "succeeded", "outputs": {"result": "R"}, "total_tokens": "150"}}"#,
+            r#"{"data": {"workflow_run_id": "w2", "outputs": null}, "answer": "ignored"}"#,
+            r#"{"data": {"status": "failed", "error": "node X failed"}}"#,
+            r#"{"data": "x", "answer": "A"}"#,
+            r#"{"data": null}"#,
+            r#"{"event": " error ", "code": "provider_not_initialize", "message": "M",
+                "status": 400, "answer": "A"}"#,
+            r#"{"event": 7, "answer": "A"}"#,
+            r#"[{"answer": "A"}]"#,
+            r#""text""#,
+            "null",
+            r#"{"answer": "A"} trailing"#,
+        ];
+        for text in bodies {
+            let from_text = || Outcome::read_blocking(text.as_bytes(), Some("application/json"));
+            let from_value = || {
+                serde_json::from_str::<Value>(text)
+                    .map_err(|e| not_json_error(Some("application/json"), text.as_bytes(), &e))
+                    .and_then(|v| Outcome::from_blocking(&v))
+            };
+            for mode in [AppMode::Chat, AppMode::Workflow] {
+                let decide =
+                    |o: Result<Outcome, AttemptError>| o.and_then(|o| o.finish(mode, None));
+                assert_eq!(decide(from_text()), decide(from_value()), "{text} {mode:?}");
+            }
+        }
+        let p = Outcome::read_blocking(bodies[0].as_bytes(), None)
+            .unwrap()
+            .finish(AppMode::Chat, None)
+            .unwrap();
+        assert_eq!(p.answer, "A \"q\" é");
+        assert_eq!(p.ids.task_id.as_deref(), Some("t"));
+        assert_eq!(p.usage.total_tokens, Some(15));
+        assert_eq!(p.usage.total_price, Some(0.001289));
+        assert_eq!(p.retrieved, vec!["chunk"]);
+        assert_eq!(p.trace.retrieval.len(), 1);
+        // A repeated key's last value wins, as in a `Value`.
+        let p = Outcome::read_blocking(bodies[7].as_bytes(), None)
+            .unwrap()
+            .finish(AppMode::Chat, None)
+            .unwrap();
+        assert_eq!(p.answer, "last");
+        let e = Outcome::read_blocking(b"[1]", None).unwrap_err();
+        assert_eq!(e.message, "HTTP 200 with JSON that is not an object");
+    }
+
+    /// The usual bodies take the typed path, with their strings borrowed from the text.
+    #[test]
+    fn usual_blocking_bodies_are_read_typed() {
+        let text = r#"{"event": "message", "task_id": "t", "answer": "plain",
+            "metadata": {"usage": {"currency": "USD"}}}"#;
+        let Ok(Obj(Some(body))) = serde_json::from_str::<Obj<BlockingBody>>(text) else {
+            panic!("not read typed");
+        };
+        assert!(!body.is_error());
+        assert!(matches!(
+            body.answer.0,
+            Some(std::borrow::Cow::Borrowed("plain"))
+        ));
+        let usage = body.metadata.0.and_then(|m| m.usage.0).unwrap();
+        assert!(matches!(
+            usage.currency.0,
+            Some(std::borrow::Cow::Borrowed("USD"))
+        ));
+        for not_objects in ["[1]", "1", "\"x\"", "null"] {
+            let read = serde_json::from_str::<Obj<BlockingBody>>(not_objects).unwrap();
+            assert!(read.0.is_none(), "{not_objects}");
         }
     }
 

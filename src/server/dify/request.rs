@@ -1,17 +1,33 @@
 //! What dify-bench sends: which endpoint each app mode uses and the JSON body, with version inputs
 //! and case inputs merged. Pure; the HTTP call is in `attempt.rs`.
+//!
+//! What every call to one app shares (its URL, the checked pinned workflow id, the response mode)
+//! is a [`Target`], worked out once per version; a test's call only adds its body, serialised
+//! straight from borrowed fields (no `Value` tree, no copy of the version's inputs).
 
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::error::{codes, AttemptError};
 use super::AppEndpoint;
 use crate::model::{AppMode, ResponseMode};
 
-/// A call ready to send (built once, reused by every attempt).
+/// Where and how every call to one app goes, checked once.
 #[derive(Debug, Clone)]
-pub(crate) struct PreparedCall {
+pub(crate) struct Target {
     pub url: reqwest::Url,
-    pub body: Value,
+    /// The checked pinned workflow id (a chatflow sends it in the body).
+    pinned: Option<String>,
+    pub response_mode: ResponseMode,
+}
+
+/// A call ready to send (built once per test, reused by every attempt).
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedCall<'a> {
+    pub url: &'a reqwest::Url,
+    /// The JSON body, serialised.
+    pub body: bytes::Bytes,
     pub response_mode: ResponseMode,
 }
 
@@ -24,12 +40,8 @@ pub fn effective_response_mode(app: &AppEndpoint) -> ResponseMode {
     }
 }
 
-pub(crate) fn prepare(
-    app: &AppEndpoint,
-    query: &str,
-    case_inputs: &Value,
-    user: &str,
-) -> Result<PreparedCall, AttemptError> {
+/// The app's [`Target`], or why no call to it can be made (every test of it fails so, unsent).
+pub(crate) fn target(app: &AppEndpoint) -> Result<Target, AttemptError> {
     // A pinned id goes into a path: checked again here (as when the version was saved), so a
     // snapshot can never aim the call at another route.
     let pinned = app
@@ -47,86 +59,129 @@ pub(crate) fn prepare(
         (AppMode::Workflow, Some(id)) => format!("workflows/{id}/run"),
     };
     let url = endpoint_url(&app.base_url, &path)?;
-    let response_mode = effective_response_mode(app);
-    let mut inputs = merge_inputs(&app.inputs, case_inputs)?;
-    let mut body = match app.app_mode {
-        // `auto_generate_name: false`: every test opens a new conversation, and naming each one
-        // costs Dify an extra LLM call that would be billed and counted against its limits.
-        AppMode::Chat | AppMode::AgentChat | AppMode::AdvancedChat => json!({
-            "inputs": inputs,
-            "query": query,
-            "response_mode": response_mode.as_str(),
-            "user": user,
-            "conversation_id": "",
-            "auto_generate_name": false,
-        }),
-        // Newer text-generator apps read the text from `inputs.query`; older ones from the
-        // top-level `query`. Sending both serves either. The test's query always wins over a
-        // `query` key in the configured inputs: it is what is being tested.
-        AppMode::Completion => {
-            inputs.insert("query".into(), Value::String(query.to_string()));
-            json!({
-                "inputs": inputs,
-                "query": query,
-                "response_mode": response_mode.as_str(),
-                "user": user,
-            })
-        }
-        AppMode::Workflow => {
-            inputs.insert("query".into(), Value::String(query.to_string()));
-            json!({
-                "inputs": inputs,
-                "response_mode": response_mode.as_str(),
-                "user": user,
-            })
-        }
-    };
-    // Chatflows take the pin in the body; chatbots and agents have no workflow to pin.
-    if let (AppMode::AdvancedChat, Some(id), Some(obj)) =
-        (app.app_mode, &pinned, body.as_object_mut())
-    {
-        obj.insert("workflow_id".into(), Value::String(id.clone()));
-    }
-    Ok(PreparedCall {
+    Ok(Target {
         url,
-        body,
-        response_mode,
+        pinned,
+        response_mode: effective_response_mode(app),
     })
 }
 
-/// The call as the next turn of a conversation: the chat body's `conversation_id` is Dify's id
-/// from the answer before. Completion and workflow bodies have none and are left as they are
-/// (the runner refuses a multi-turn case on those apps before any call).
-pub(crate) fn continue_conversation(call: &mut PreparedCall, conversation_id: &str) {
-    if let Some(slot) = call.body.get_mut("conversation_id") {
-        *slot = Value::String(conversation_id.to_string());
+/// One test's call to `app` (whose target is `target`): `conversation_id` continues a chat-family
+/// app's conversation (Dify's id from the answer before); completion and workflow bodies have
+/// none and ignore it (the runner refuses a multi-turn case on those apps before any call).
+pub(crate) fn prepare<'a>(
+    app: &AppEndpoint,
+    target: &'a Target,
+    query: &str,
+    case_inputs: &Value,
+    user: &str,
+    conversation_id: Option<&str>,
+) -> Result<PreparedCall<'a>, AttemptError> {
+    let case = case_object(case_inputs)?;
+    let chat = matches!(
+        app.app_mode,
+        AppMode::Chat | AppMode::AgentChat | AppMode::AdvancedChat
+    );
+    let body = Body {
+        inputs: Inputs {
+            version: &app.inputs,
+            case,
+            // Newer text-generator apps read the text from `inputs.query`; older ones from the
+            // top-level `query`. Sending both serves either. The test's query always wins over a
+            // `query` key in the configured inputs: it is what is being tested.
+            query: (!chat).then_some(query),
+        },
+        query: (app.app_mode != AppMode::Workflow).then_some(query),
+        response_mode: target.response_mode.as_str(),
+        user,
+        // `auto_generate_name: false`: every test opens a new conversation, and naming each one
+        // costs Dify an extra LLM call that would be billed and counted against its limits.
+        conversation_id: chat.then(|| conversation_id.unwrap_or("")),
+        auto_generate_name: chat.then_some(false),
+        // Chatflows take the pin in the body; chatbots and agents have no workflow to pin.
+        workflow_id: match app.app_mode {
+            AppMode::AdvancedChat => target.pinned.as_deref(),
+            _ => None,
+        },
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| {
+        AttemptError::new(
+            codes::INVALID_REQUEST,
+            format!("the request body could not be written: {e}"),
+        )
+    })?;
+    Ok(PreparedCall {
+        url: &target.url,
+        body: body.into(),
+        response_mode: target.response_mode,
+    })
+}
+
+/// The body of a call, as Dify's `chat-messages`, `completion-messages` and `workflows/run`
+/// read it; absent fields are left out.
+#[derive(Serialize)]
+struct Body<'a> {
+    inputs: Inputs<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    response_mode: &'static str,
+    user: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_generate_name: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_id: Option<&'a str>,
+}
+
+/// Version inputs, overridden key by key by the case's, then by `query` when set: written as
+/// one object without building it (each key once, the winner's value).
+struct Inputs<'a> {
+    version: &'a Map<String, Value>,
+    case: Option<&'a Map<String, Value>>,
+    query: Option<&'a str>,
+}
+
+impl Inputs<'_> {
+    fn overridden_by_query(&self, key: &str) -> bool {
+        self.query.is_some() && key == "query"
     }
 }
 
-/// Version inputs, overridden key by key by the case's. `null` means "no case inputs".
-pub(crate) fn merge_inputs(
-    version: &Map<String, Value>,
-    case: &Value,
-) -> Result<Map<String, Value>, AttemptError> {
-    let mut inputs = version.clone();
-    match case {
-        Value::Null => {}
-        Value::Object(case) => {
-            for (k, v) in case {
-                inputs.insert(k.clone(), v.clone());
+impl Serialize for Inputs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.version {
+            let by_case = self.case.is_some_and(|c| c.contains_key(k));
+            if !by_case && !self.overridden_by_query(k) {
+                map.serialize_entry(k, v)?;
             }
         }
-        other => {
-            return Err(AttemptError::new(
-                codes::INVALID_REQUEST,
-                format!(
-                    "the test case's inputs must be a JSON object, not {}",
-                    json_kind(other)
-                ),
-            ))
+        for (k, v) in self.case.into_iter().flatten() {
+            if !self.overridden_by_query(k) {
+                map.serialize_entry(k, v)?;
+            }
         }
+        if let Some(query) = self.query {
+            map.serialize_entry("query", query)?;
+        }
+        map.end()
     }
-    Ok(inputs)
+}
+
+/// A case's inputs as an object: `null` means "no case inputs"; anything else is refused.
+fn case_object(case: &Value) -> Result<Option<&Map<String, Value>>, AttemptError> {
+    match case {
+        Value::Null => Ok(None),
+        Value::Object(case) => Ok(Some(case)),
+        other => Err(AttemptError::new(
+            codes::INVALID_REQUEST,
+            format!(
+                "the test case's inputs must be a JSON object, not {}",
+                json_kind(other)
+            ),
+        )),
+    }
 }
 
 /// `{base}/{path}`, tolerating a trailing slash on the base. The base passes the same check as a
@@ -165,6 +220,7 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use crate::server::secret::Secret;
+    use serde_json::json;
 
     fn app(mode: AppMode, response_mode: ResponseMode) -> AppEndpoint {
         let mut inputs = Map::new();
@@ -181,34 +237,60 @@ mod tests {
         }
     }
 
+    /// A call as one test makes it, and its body read back as JSON.
+    fn call(
+        app: &AppEndpoint,
+        query: &str,
+        case_inputs: &Value,
+        conversation_id: Option<&str>,
+    ) -> Result<(Sent, Value), AttemptError> {
+        let target = target(app)?;
+        let call = prepare(app, &target, query, case_inputs, "u", conversation_id)?;
+        let body = serde_json::from_slice(&call.body).expect("the body is JSON");
+        let sent = Sent {
+            url: call.url.clone(),
+            body: call.body,
+            response_mode: call.response_mode,
+        };
+        Ok((sent, body))
+    }
+
+    /// What a [`PreparedCall`] holds, owned.
+    #[derive(Debug)]
+    struct Sent {
+        url: reqwest::Url,
+        body: bytes::Bytes,
+        response_mode: ResponseMode,
+    }
+
     const PIN: &str = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
 
     #[test]
     fn a_pinned_workflow_app_calls_its_version_path() {
         let mut a = app(AppMode::Workflow, ResponseMode::Blocking);
         a.workflow_id = Some(PIN.to_ascii_uppercase());
-        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
+        let (call, body) = call(&a, "Q", &Value::Null, None).unwrap();
         assert_eq!(call.url.path(), format!("/v1/workflows/{PIN}/run"));
-        assert!(call.body.get("workflow_id").is_none());
+        assert!(body.get("workflow_id").is_none());
     }
 
     #[test]
     fn a_pinned_chatflow_sends_the_id_in_the_body_and_chatbots_never_do() {
         let mut a = app(AppMode::AdvancedChat, ResponseMode::Streaming);
         a.workflow_id = Some(PIN.into());
-        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
-        assert_eq!(call.url.path(), "/v1/chat-messages");
-        assert_eq!(call.body["workflow_id"], PIN);
+        let (c, body) = call(&a, "Q", &Value::Null, None).unwrap();
+        assert_eq!(c.url.path(), "/v1/chat-messages");
+        assert_eq!(body["workflow_id"], PIN);
         a.app_mode = AppMode::Chat;
-        let call = prepare(&a, "Q", &Value::Null, "u").unwrap();
-        assert!(call.body.get("workflow_id").is_none());
+        let (_, body) = call(&a, "Q", &Value::Null, None).unwrap();
+        assert!(body.get("workflow_id").is_none());
     }
 
     #[test]
     fn a_malformed_pin_never_reaches_a_path() {
         let mut a = app(AppMode::Workflow, ResponseMode::Blocking);
         a.workflow_id = Some("../../admin".into());
-        let e = prepare(&a, "Q", &Value::Null, "u").unwrap_err();
+        let e = target(&a).unwrap_err();
         assert_eq!(e.code, codes::INVALID_REQUEST);
         assert!(e.message.starts_with("workflow_id: "), "{}", e.message);
     }
@@ -216,16 +298,16 @@ mod tests {
     #[test]
     fn chat_family_body() {
         for mode in [AppMode::Chat, AppMode::AdvancedChat] {
-            let call = prepare(
+            let (c, body) = call(
                 &app(mode, ResponseMode::Blocking),
                 "Q?",
                 &json!({"lang": "zh"}),
-                "u",
+                None,
             )
             .unwrap();
-            assert_eq!(call.url.as_str(), "http://127.0.0.1:5001/v1/chat-messages");
+            assert_eq!(c.url.as_str(), "http://127.0.0.1:5001/v1/chat-messages");
             assert_eq!(
-                call.body,
+                body,
                 json!({"inputs": {"lang": "zh", "query": "configured default"}, "query": "Q?",
                        "response_mode": "blocking", "user": "u", "conversation_id": "",
                        "auto_generate_name": false})
@@ -233,44 +315,91 @@ mod tests {
         }
     }
 
+    /// The whole body of each app mode, as the JSON the typed writer produced before it did
+    /// (the `json!` objects it replaced): a later turn's `conversation_id`, a chatflow's pin.
+    #[test]
+    fn every_modes_body_is_pinned() {
+        let mut a = app(AppMode::Chat, ResponseMode::Blocking);
+        a.workflow_id = Some(PIN.into());
+        let case = json!({"lang": "zh", "query": "from the case", "n": [1, {"k": null}]});
+        let inputs = json!({"lang": "zh", "query": "from the case", "n": [1, {"k": null}]});
+        let expect = |mode: AppMode, body: Value| {
+            let mut a = a.clone();
+            a.app_mode = mode;
+            let (_, got) = call(&a, "Q \"1\"", &case, Some("c-7")).unwrap();
+            assert_eq!(got, body, "{mode:?}");
+        };
+        let chat = |extra: Option<(&str, Value)>, mode: &str| {
+            let mut body = json!({"inputs": inputs, "query": "Q \"1\"", "response_mode": mode,
+                                  "user": "u", "conversation_id": "c-7",
+                                  "auto_generate_name": false});
+            if let Some((k, v)) = extra {
+                body[k] = v;
+            }
+            body
+        };
+        expect(AppMode::Chat, chat(None, "blocking"));
+        expect(AppMode::AgentChat, chat(None, "streaming"));
+        expect(
+            AppMode::AdvancedChat,
+            chat(Some(("workflow_id", json!(PIN))), "blocking"),
+        );
+        let mut replaced = inputs.clone();
+        replaced["query"] = json!("Q \"1\"");
+        expect(
+            AppMode::Completion,
+            json!({"inputs": replaced, "query": "Q \"1\"", "response_mode": "blocking",
+                   "user": "u"}),
+        );
+        expect(
+            AppMode::Workflow,
+            json!({"inputs": replaced, "response_mode": "blocking", "user": "u"}),
+        );
+        // Each key once, whichever side set it.
+        let (call, _) = call(&a, "Q", &case, None).unwrap();
+        let text = std::str::from_utf8(&call.body).unwrap();
+        assert_eq!(text.matches("\"lang\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"query\"").count(), 2, "{text}");
+    }
+
     #[test]
     fn agent_is_always_streamed() {
-        let call = prepare(
+        let (c, body) = call(
             &app(AppMode::AgentChat, ResponseMode::Blocking),
             "Q",
             &Value::Null,
-            "u",
+            None,
         )
         .unwrap();
-        assert_eq!(call.response_mode, ResponseMode::Streaming);
-        assert_eq!(call.body["response_mode"], "streaming");
-        assert_eq!(call.url.path(), "/v1/chat-messages");
+        assert_eq!(c.response_mode, ResponseMode::Streaming);
+        assert_eq!(body["response_mode"], "streaming");
+        assert_eq!(c.url.path(), "/v1/chat-messages");
     }
 
     #[test]
     fn completion_and_workflow_put_the_query_in_inputs() {
-        let call = prepare(
+        let (c, body) = call(
             &app(AppMode::Completion, ResponseMode::Streaming),
             "Q",
             &json!({}),
-            "u",
+            None,
         )
         .unwrap();
-        assert_eq!(call.url.path(), "/v1/completion-messages");
-        assert_eq!(call.body["inputs"]["query"], "Q");
-        assert_eq!(call.body["query"], "Q");
-        assert_eq!(call.body["response_mode"], "streaming");
+        assert_eq!(c.url.path(), "/v1/completion-messages");
+        assert_eq!(body["inputs"]["query"], "Q");
+        assert_eq!(body["query"], "Q");
+        assert_eq!(body["response_mode"], "streaming");
 
-        let call = prepare(
+        let (c, body) = call(
             &app(AppMode::Workflow, ResponseMode::Blocking),
             "Q",
             &json!({"extra": 1}),
-            "u",
+            None,
         )
         .unwrap();
-        assert_eq!(call.url.path(), "/v1/workflows/run");
+        assert_eq!(c.url.path(), "/v1/workflows/run");
         assert_eq!(
-            call.body,
+            body,
             json!({"inputs": {"lang": "en", "query": "Q", "extra": 1},
                    "response_mode": "blocking", "user": "u"})
         );
@@ -279,7 +408,7 @@ mod tests {
     #[test]
     fn bad_case_inputs_and_urls_are_refused() {
         let a = app(AppMode::Chat, ResponseMode::Blocking);
-        let e = prepare(&a, "Q", &json!([1]), "u").unwrap_err();
+        let e = call(&a, "Q", &json!([1]), None).unwrap_err();
         assert_eq!(e.code, codes::INVALID_REQUEST);
         assert!(e.message.contains("an array"));
         for base in [
@@ -294,6 +423,11 @@ mod tests {
         ] {
             let e = endpoint_url(base, "info").unwrap_err();
             assert_eq!(e.code, codes::INVALID_REQUEST, "{base}");
+            let bad = AppEndpoint {
+                base_url: base.into(),
+                ..a.clone()
+            };
+            assert_eq!(target(&bad).unwrap_err().code, codes::INVALID_REQUEST);
         }
         assert_eq!(
             endpoint_url(" https://api.dify.ai/v1// ", "info")
@@ -306,13 +440,12 @@ mod tests {
     #[test]
     fn a_later_turn_carries_the_conversation_id_of_chat_calls_only() {
         let mut a = app(AppMode::Chat, ResponseMode::Blocking);
-        let mut call = prepare(&a, "Q", &Value::Null, "u").unwrap();
-        assert_eq!(call.body["conversation_id"], "");
-        continue_conversation(&mut call, "c-1");
-        assert_eq!(call.body["conversation_id"], "c-1");
+        let (_, body) = call(&a, "Q", &Value::Null, None).unwrap();
+        assert_eq!(body["conversation_id"], "");
+        let (_, body) = call(&a, "Q", &Value::Null, Some("c-1")).unwrap();
+        assert_eq!(body["conversation_id"], "c-1");
         a.app_mode = AppMode::Workflow;
-        let mut call = prepare(&a, "Q", &Value::Null, "u").unwrap();
-        continue_conversation(&mut call, "c-1");
-        assert!(call.body.get("conversation_id").is_none());
+        let (_, body) = call(&a, "Q", &Value::Null, Some("c-1")).unwrap();
+        assert!(body.get("conversation_id").is_none());
     }
 }

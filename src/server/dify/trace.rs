@@ -113,10 +113,12 @@ impl TraceBuilder {
 
     /// A message's `metadata` (`message_end`, or a blocking body).
     pub fn metadata(&mut self, metadata: Option<&Value>) {
-        if let Some(list) = metadata
-            .and_then(|m| m.get("retriever_resources"))
-            .and_then(Value::as_array)
-        {
+        self.resources(metadata.and_then(|m| m.get("retriever_resources")));
+    }
+
+    /// [`TraceBuilder::metadata`]'s `retriever_resources` list itself.
+    pub fn resources(&mut self, resources: Option<&Value>) {
+        if let Some(list) = resources.and_then(Value::as_array) {
             self.resources = list.iter().map(chunk_of).collect();
         }
     }
