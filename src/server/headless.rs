@@ -510,7 +510,7 @@ pub(crate) struct Ran {
 /// The store of a run here: SQLite's private temporary database (the empty file name). It lives
 /// in SQLite's page cache (2 MiB) and spills to a file SQLite unlinks as it creates it (under
 /// `$SQLITE_TMPDIR`, `$TMPDIR` or `/tmp`), so nothing outlives the run, even a killed one, and
-/// the process's memory no longer grows with its results as with `:memory:` (BENCHMARKS.md, j).
+/// the process's memory no longer grows with its results as with `:memory:` (BENCHMARKS.md, j.3).
 const RUN_STORE_URL: &str = "sqlite:";
 
 /// Runs the batch in-process, against a private temporary store; reads every result back at the

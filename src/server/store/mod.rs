@@ -307,7 +307,7 @@ pub(crate) fn values_list(postgres: bool, rows: usize, columns: usize) -> String
 /// A multi-row `INSERT` of n rows is a statement of its own, and the driver keeps every
 /// statement it prepared (a hundred per connection). For a group of results SQLite's prepared
 /// statement takes about 2 KB a row, so one cached statement per group size held 18 MB of a
-/// 10,000-test `run`'s 33 MB heap (BENCHMARKS.md, j). In these runs a connection caches at most
+/// 10,000-test `run`'s 33 MB heap (BENCHMARKS.md, j.3). In these runs a connection caches at most
 /// log2(max) + 1 shapes (1 + 2 + … + 256 rows), and every group is still a few statements.
 pub(crate) fn power_of_two_runs<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let top = 1usize << max.max(1).ilog2();
