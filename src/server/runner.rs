@@ -38,8 +38,8 @@ use crate::server::progress::{
 };
 use crate::server::scoring::{CasePlan, Semantic};
 use crate::server::store::{
-    case_snapshot, BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store,
-    StoreError, StoreResult, TestKey, VersionTally,
+    BatchPlan, ClaimOutcome, LiveTally, NewBatch, PlannedVersion, RerunClaim, Store, StoreError,
+    StoreResult, TestKey, VersionTally,
 };
 use crate::server::webhooks::Webhooks;
 use crate::server::{metrics, offload};
@@ -284,10 +284,9 @@ impl Engine {
             .check_batch_size(versions.len(), cases.len(), repeats)
             .map_err(EngineError::Invalid)?;
         let cases = Arc::new(cases);
-        let snapshots = per_case(cases.clone(), |case| Ok(case_snapshot(case))).await?;
-        tracing::debug!(target: "dify_bench::startup", "start_batch: case snapshots made");
-        // The plans are compiled once (checked here, then run with) while the batch is written:
-        // on PostgreSQL its writes take the database's core while the plans take the others.
+        // The plans are compiled once (checked here, then run with) while the batch is written
+        // (its case snapshots are made as they are written): on PostgreSQL its writes take the
+        // database's core while the plans take the others.
         // The batch is committed only once every plan compiled; a bad one (a regex above all)
         // refuses the launch and rolls the batch back, so a refused launch leaves nothing.
         let new = NewBatch {
@@ -305,7 +304,7 @@ impl Engine {
             tracing::debug!(target: "dify_bench::startup", "start_batch: case plans compiled");
             compiled
         };
-        let (compiled, pending) = tokio::join!(compile, self.store.begin_batch(&new, &snapshots));
+        let (compiled, pending) = tokio::join!(compile, self.store.begin_batch(&new));
         let compiled = match compiled {
             Ok(compiled) => compiled,
             Err(refused) => {
@@ -318,7 +317,6 @@ impl Engine {
             }
         };
         let (batch, planned) = pending?.commit().await?;
-        drop(snapshots);
         let cases = Arc::try_unwrap(cases).unwrap_or_else(|shared| (*shared).clone());
         let id = batch.id;
         let case_count = cases.len();

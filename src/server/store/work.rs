@@ -259,13 +259,13 @@ impl Store {
         let pool = self.shared_pool()?;
         let mut tx = pool.begin().await?;
         lock_batch(&mut tx, batch).await?;
-        let head: Option<(String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT status, concurrency, per_version_cap FROM batches WHERE id = $1",
+        let head: Option<(String, i64, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT status, concurrency, per_version_cap, total_tests FROM batches WHERE id = $1",
         )
         .bind(batch.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, concurrency, cap)) = head else {
+        let Some((status, concurrency, cap, total_tests)) = head else {
             return Ok(ClaimOutcome::default());
         };
         if status != "queued" && status != "running" {
@@ -342,19 +342,29 @@ impl Store {
                     .fetch_all(&mut *tx)
                     .await?;
             } else {
-                let by_version = pick.replace("{VERSION}", "AND version_id = $5");
+                // A version's work rows are one range of `seq`: the version at position `p`
+                // holds `[p × per, (p + 1) × per)`, `per` its repetitions × cases (every writer
+                // numbers the rows so: `Store::begin_batch` and `PLAN_WORK`). The range takes
+                // the batch's `(batch_id, seq)` index, so no index by version is kept (section
+                // j.2 of BENCHMARKS.md: one index less on each of a new batch's work rows).
+                let by_version = pick.replace("{VERSION}", "AND seq >= $5 AND seq < $6");
+                let per = total_tests / (versions.len().max(1) as i64);
                 let mut left = budget;
                 for (version, room) in rooms {
                     let n = room.min(left);
                     if n == 0 {
                         continue;
                     }
+                    let Some(p) = versions.iter().position(|&v| v == version.0) else {
+                        continue;
+                    };
                     let got: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&by_version)
                         .bind(batch.0)
                         .bind(lease_ms)
                         .bind(me.0)
                         .bind(sql_i64(n))
-                        .bind(version.0)
+                        .bind(p as i64 * per)
+                        .bind((p as i64 + 1) * per)
                         .fetch_all(&mut *tx)
                         .await?;
                     left -= got.len() as u64;
