@@ -346,7 +346,7 @@ impl Store {
                 // holds `[p × per, (p + 1) × per)`, `per` its repetitions × cases (every writer
                 // numbers the rows so: `Store::begin_batch` and `PLAN_WORK`). The range takes
                 // the batch's `(batch_id, seq)` index, so no index by version is kept (section
-                // j.2 of BENCHMARKS.md: one index less on each of a new batch's work rows).
+                // j.4 of BENCHMARKS.md: one index less on each of a new batch's work rows).
                 let by_version = pick.replace("{VERSION}", "AND seq >= $5 AND seq < $6");
                 let per = total_tests / (versions.len().max(1) as i64);
                 let mut left = budget;
