@@ -11,8 +11,14 @@ if [ -z "$bindir" ]; then
 fi
 
 # PostgreSQL refuses to run as root: run the server as the `postgres` user when we are root.
+# runuser lives in /usr/sbin, which a root shell's PATH does not always hold.
+runuser=$(PATH=$PATH:/usr/sbin:/sbin command -v runuser || true)
+if [ "$(id -u)" = 0 ] && [ -z "$runuser" ]; then
+  echo "with-postgres: running as root needs runuser (util-linux) to start PostgreSQL as postgres" >&2
+  exit 1
+fi
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then "$runuser" -u postgres -- "$@"; else "$@"; fi
 }
 
 dir=$(mktemp -d /tmp/dify-bench-pg.XXXXXX)
