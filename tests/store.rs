@@ -500,6 +500,23 @@ async fn selection(store: &Store, versions: &[dify_bench::server::store::Version
     let snapshots = store.batch_cases(some).await.unwrap();
     assert_eq!(snapshots[1].expected_answer, "edited after the launch");
     assert_eq!(snapshots[1], store.get_case(ids[0]).await.unwrap().unwrap());
+
+    // A test set whose ids span 2,000 or more is read in two halves at once: the same cases,
+    // in id order, disabled ones (in both halves) left out.
+    let many: Vec<CaseDraft> = (0..2_100)
+        .map(|i| CaseDraft {
+            enabled: Some(i % 500 != 7),
+            ..case(&format!("selection many q{i}"))
+        })
+        .collect();
+    store.insert_cases(&many).await.unwrap();
+    let every = store.list_cases().await.unwrap();
+    let every_enabled: Vec<TestCase> = every.iter().filter(|c| c.enabled).cloned().collect();
+    assert!(
+        every.len() - every_enabled.len() >= 5,
+        "five of the many are disabled"
+    );
+    assert_eq!(store.enabled_cases().await.unwrap(), every_enabled);
 }
 
 /// Thousands of cases: the multi-row inserts span several statements, and the ids, the
