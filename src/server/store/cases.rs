@@ -117,20 +117,21 @@ impl Store {
         // `run`'s store has one connection: two reads would only queue for it.
         let one_read = hi - lo < SPLIT_READ_FROM
             || on_pool!(self, pool => pool.options().get_max_connections() < 2);
-        let mid = if one_read {
+        // The lower half is `..=last_low`, the upper `last_low + 1..`; one read takes every id.
+        let last_low = if one_read {
             i64::MAX
         } else {
-            lo + (hi - lo) / 2 + 1
+            lo + (hi - lo) / 2
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM test_cases WHERE enabled AND id >= $1 AND id < $2 ORDER BY id"
+            "SELECT {COLUMNS} FROM test_cases WHERE enabled AND id >= $1 AND id <= $2 ORDER BY id"
         );
         let (lower, upper) = on_pool!(self, pool => {
             let upper = (!one_read).then(|| {
                 let (pool, sql) = (pool.clone(), sql.clone());
                 tokio::spawn(async move {
                     let rows: Vec<CaseRow> = sqlx::query_as(&sql)
-                        .bind(mid)
+                        .bind(last_low + 1)
                         .bind(i64::MAX)
                         .fetch_all(&pool)
                         .await?;
@@ -141,7 +142,7 @@ impl Store {
             });
             let rows: Vec<CaseRow> = sqlx::query_as(&sql)
                 .bind(i64::MIN)
-                .bind(mid)
+                .bind(last_low)
                 .fetch_all(pool)
                 .await?;
             (rows, upper)
