@@ -501,7 +501,8 @@ async fn selection(store: &Store, versions: &[dify_bench::server::store::Version
     assert_eq!(snapshots[1].expected_answer, "edited after the launch");
     assert_eq!(snapshots[1], store.get_case(ids[0]).await.unwrap().unwrap());
 
-    // A test set whose ids span 2,000 or more is read in two halves at once: the same cases,
+    // A test set whose ids span 2,000 or more is read in two halves at once on a SQLite file
+    // (in one statement on PostgreSQL and the single-connection stores): the same cases,
     // in id order, disabled ones (in both halves) left out.
     let many: Vec<CaseDraft> = (0..2_100)
         .map(|i| CaseDraft {
